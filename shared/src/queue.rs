@@ -1,0 +1,163 @@
+//! Sync jobs on SQS (design §2.3): versioned JSON, parsed one message at a time.
+
+use crate::clock::EpochMillis;
+use crate::domain::{AccountKey, EntityId};
+use crate::events::Trigger;
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// The message format version this code writes and reads.
+pub const JOB_VERSION: u32 = 1;
+/// SQS refuses longer delays.
+const MAX_DELAY: Duration = Duration::from_secs(900);
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum JobTarget {
+    Account { account: AccountKey },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SyncJob {
+    pub v: u32,
+    #[serde(flatten)]
+    pub target: JobTarget,
+    pub entity: EntityId,
+    pub trigger: Trigger,
+    pub correlation_id: String,
+    /// RFC 3339.
+    pub requested_at: String,
+    /// The event the requester already recorded (status `queued`), updated by the worker.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_id: Option<String>,
+    /// Set on the check a coalesced request leaves behind: sync only if wishes are still
+    /// pending on the account lock (its holder may have died before serving them).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub only_if_pending: bool,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum JobParseError {
+    #[error("message body is not JSON: {0}")]
+    NotJson(String),
+    #[error("message has no numeric \"v\" (format version)")]
+    NoVersion,
+    #[error("message format version {0} is not supported (this worker reads version {JOB_VERSION})")]
+    UnsupportedVersion(u64),
+    #[error("message is not a valid sync job: {0}")]
+    Invalid(String),
+}
+
+impl SyncJob {
+    pub fn account(
+        entity: EntityId,
+        account: AccountKey,
+        trigger: Trigger,
+        correlation_id: String,
+        now: EpochMillis,
+    ) -> Self {
+        Self {
+            v: JOB_VERSION,
+            target: JobTarget::Account { account },
+            entity,
+            trigger,
+            correlation_id,
+            requested_at: now.to_rfc3339(),
+            event_id: None,
+            only_if_pending: false,
+        }
+    }
+
+    /// Parses one message body; the version is checked before the shape so an old worker
+    /// says clearly that it met a newer message.
+    pub fn parse(body: &str) -> Result<Self, JobParseError> {
+        let value: serde_json::Value =
+            serde_json::from_str(body).map_err(|e| JobParseError::NotJson(e.to_string()))?;
+        let version = value
+            .get("v")
+            .and_then(serde_json::Value::as_u64)
+            .ok_or(JobParseError::NoVersion)?;
+        if version != u64::from(JOB_VERSION) {
+            return Err(JobParseError::UnsupportedVersion(version));
+        }
+        serde_json::from_value(value).map_err(|e| JobParseError::Invalid(e.to_string()))
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("could not queue the sync job: {0}")]
+pub struct QueueError(pub String);
+
+#[async_trait::async_trait]
+pub trait JobQueue: Send + Sync {
+    async fn send(&self, job: &SyncJob, delay: Option<Duration>) -> Result<(), QueueError>;
+}
+
+pub struct SqsQueue {
+    client: aws_sdk_sqs::Client,
+    queue_url: String,
+}
+
+impl SqsQueue {
+    pub fn new(client: aws_sdk_sqs::Client, queue_url: String) -> Self {
+        Self { client, queue_url }
+    }
+}
+
+#[async_trait::async_trait]
+impl JobQueue for SqsQueue {
+    async fn send(&self, job: &SyncJob, delay: Option<Duration>) -> Result<(), QueueError> {
+        let body = serde_json::to_string(job).map_err(|e| QueueError(e.to_string()))?;
+        let delay = delay.map(|d| d.min(MAX_DELAY).as_secs() as i32);
+        self.client
+            .send_message()
+            .queue_url(&self.queue_url)
+            .message_body(body)
+            .set_delay_seconds(delay)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| QueueError(format!("{e:?}").chars().take(300).collect()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_a_version_1_account_job() {
+        let job = SyncJob::parse(
+            r#"{"v":1,"kind":"account","entity":"default","account":"A00000001","trigger":"on_demand","correlation_id":"c1","requested_at":"2026-11-23T10:00:00Z"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            job.target,
+            JobTarget::Account { account: AccountKey::parse("A00000001").unwrap() }
+        );
+        assert!(!job.only_if_pending);
+    }
+
+    #[test]
+    fn refuses_what_it_cannot_read_with_the_reason() {
+        assert!(matches!(SyncJob::parse("{"), Err(JobParseError::NotJson(_))));
+        assert_eq!(SyncJob::parse(r#"{"kind":"account"}"#), Err(JobParseError::NoVersion));
+        assert_eq!(SyncJob::parse(r#"{"v":2}"#), Err(JobParseError::UnsupportedVersion(2)));
+        let bad_account = r#"{"v":1,"kind":"account","entity":"default","account":"A/1","trigger":"api","correlation_id":"c","requested_at":"x"}"#;
+        assert!(matches!(SyncJob::parse(bad_account), Err(JobParseError::Invalid(_))));
+    }
+
+    #[test]
+    fn round_trips() {
+        let job = SyncJob::account(
+            EntityId::parse("default").unwrap(),
+            AccountKey::parse("A1").unwrap(),
+            Trigger::HotSync,
+            "c".into(),
+            EpochMillis(0),
+        );
+        let text = serde_json::to_string(&job).unwrap();
+        assert_eq!(SyncJob::parse(&text).unwrap(), job);
+        assert!(text.contains(r#""requested_at":"1970-01-01T00:00:00Z""#));
+    }
+}

@@ -1,0 +1,204 @@
+//! DynamoDB item layout: keys and conversions. Entity and account ids are validated to contain
+//! no `#`, so the `#`-joined keys below cannot collide.
+
+use super::StoreError;
+use crate::clock::EpochMillis;
+use crate::domain::EntityId;
+use crate::events::{EventStatus, SyncEvent, Trigger};
+use crate::mirror::{MirrorRecord, RecordKind};
+use aws_sdk_dynamodb::types::AttributeValue;
+use std::collections::{BTreeMap, HashMap};
+
+pub type Item = HashMap<String, AttributeValue>;
+
+pub fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+pub fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+pub fn get_s<'a>(item: &'a Item, name: &str) -> Result<&'a str, StoreError> {
+    match item.get(name) {
+        Some(AttributeValue::S(v)) => Ok(v),
+        _ => Err(StoreError::Corrupt(format!("missing string attribute {name}"))),
+    }
+}
+
+pub fn opt_s(item: &Item, name: &str) -> Option<String> {
+    match item.get(name) {
+        Some(AttributeValue::S(v)) => Some(v.clone()),
+        _ => None,
+    }
+}
+
+pub fn get_n<T: std::str::FromStr>(item: &Item, name: &str) -> Result<T, StoreError> {
+    match item.get(name) {
+        Some(AttributeValue::N(v)) => v
+            .parse()
+            .map_err(|_| StoreError::Corrupt(format!("attribute {name} is not a number: {v}"))),
+        _ => Err(StoreError::Corrupt(format!("missing number attribute {name}"))),
+    }
+}
+
+pub fn opt_n<T: std::str::FromStr>(item: &Item, name: &str) -> Option<T> {
+    get_n(item, name).ok()
+}
+
+pub fn account_pk(entity: &EntityId, account_id: &str) -> String {
+    format!("{entity}#ACCT#{account_id}")
+}
+
+pub fn account_number_pk(entity: &EntityId, number: &str) -> String {
+    format!("{entity}#ACCTNUM#{number}")
+}
+
+pub const ACCOUNT_NUMBER_SK: &str = "ACCTNUM";
+pub const MAP_PREFIX: &str = "MAP#";
+
+pub fn lock_pk(entity: &EntityId, account_id: &str) -> String {
+    format!("{entity}#{account_id}")
+}
+
+pub fn event_pk(entity: &EntityId, id: &str) -> String {
+    format!("{entity}#{id}")
+}
+
+pub fn event_account_pk(entity: &EntityId, account: &str) -> String {
+    format!("{entity}#{account}")
+}
+
+pub fn record_item(pk: &str, r: &MirrorRecord) -> Item {
+    let mut item = Item::from([
+        ("pk".into(), s(pk)),
+        ("sk".into(), s(&r.sk)),
+        ("kind".into(), s(r.kind.as_str())),
+        ("id".into(), s(&r.id)),
+        ("owner".into(), s(&r.owner)),
+        ("zuora_id".into(), s(&r.zuora_id)),
+        ("data".into(), s(&r.data)),
+        ("hash".into(), s(&r.hash)),
+    ]);
+    if !r.attrs.is_empty() {
+        let attrs = r.attrs.iter().map(|(k, v)| (k.clone(), s(v))).collect();
+        item.insert("attrs".into(), AttributeValue::M(attrs));
+    }
+    item
+}
+
+pub fn item_record(item: &Item) -> Result<MirrorRecord, StoreError> {
+    let kind = get_s(item, "kind")?;
+    let attrs = match item.get("attrs") {
+        Some(AttributeValue::M(m)) => m
+            .iter()
+            .filter_map(|(k, v)| v.as_s().ok().map(|v| (k.clone(), v.clone())))
+            .collect(),
+        _ => BTreeMap::new(),
+    };
+    Ok(MirrorRecord {
+        sk: get_s(item, "sk")?.into(),
+        kind: RecordKind::parse(kind)
+            .ok_or_else(|| StoreError::Corrupt(format!("unknown record kind {kind}")))?,
+        id: get_s(item, "id")?.into(),
+        owner: get_s(item, "owner")?.into(),
+        zuora_id: get_s(item, "zuora_id")?.into(),
+        attrs,
+        data: get_s(item, "data")?.into(),
+        hash: get_s(item, "hash")?.into(),
+    })
+}
+
+/// An id-map item: kept for good, so a local id survives its record leaving the mirror. Its
+/// `local_id` feeds the `by_local_id` index (local id → Zuora record).
+pub fn id_map_item(
+    entity: &EntityId,
+    account_id: &str,
+    pk: &str,
+    sk: &str,
+    local_id: &str,
+    kind: RecordKind,
+) -> Item {
+    Item::from([
+        ("pk".into(), s(pk)),
+        ("sk".into(), s(format!("{MAP_PREFIX}{sk}"))),
+        ("kind".into(), s("id_map")),
+        ("record_kind".into(), s(kind.as_str())),
+        ("local_id".into(), s(local_id)),
+        ("entity".into(), s(entity.as_str())),
+        ("account_id".into(), s(account_id)),
+        ("target_sk".into(), s(sk)),
+    ])
+}
+
+pub fn event_item(e: &SyncEvent, expires_at_secs: i64) -> Item {
+    let account_key = e.account.clone().or_else(|| e.account_id.clone());
+    let mut item = Item::from([
+        ("pk".into(), s(event_pk(&e.entity, &e.id))),
+        ("id".into(), s(&e.id)),
+        ("entity".into(), s(e.entity.as_str())),
+        ("trigger".into(), s(e.trigger.as_str())),
+        ("status".into(), s(e.status.as_str())),
+        ("correlation_id".into(), s(&e.correlation_id)),
+        ("written".into(), n(e.written)),
+        ("unchanged".into(), n(e.unchanged)),
+        ("removed".into(), n(e.removed)),
+        ("follow_up".into(), AttributeValue::Bool(e.follow_up)),
+        ("created_at".into(), n(e.created_at.0)),
+        ("updated_at".into(), n(e.updated_at.0)),
+        (
+            "created_sk".into(),
+            s(format!("{:013}#{}", e.created_at.0, e.id)),
+        ),
+        ("expires_at".into(), n(expires_at_secs)),
+    ]);
+    let optional = [
+        ("account_id", &e.account_id),
+        ("account", &e.account),
+        ("subscription", &e.subscription),
+        ("customer_id", &e.customer_id),
+        ("code", &e.code),
+        ("reason", &e.reason),
+    ];
+    for (name, value) in optional {
+        if let Some(v) = value {
+            item.insert(name.into(), s(v));
+        }
+    }
+    if let Some(d) = e.duration_ms {
+        item.insert("duration_ms".into(), n(d));
+    }
+    if let Some(acct) = account_key {
+        item.insert("account_pk".into(), s(event_account_pk(&e.entity, &acct)));
+    }
+    item
+}
+
+pub fn item_event(item: &Item) -> Result<SyncEvent, StoreError> {
+    let trigger = get_s(item, "trigger")?;
+    let status = get_s(item, "status")?;
+    let entity = EntityId::parse(get_s(item, "entity")?)
+        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    Ok(SyncEvent {
+        id: get_s(item, "id")?.into(),
+        entity,
+        trigger: Trigger::parse(trigger)
+            .ok_or_else(|| StoreError::Corrupt(format!("unknown trigger {trigger}")))?,
+        status: EventStatus::parse(status)
+            .ok_or_else(|| StoreError::Corrupt(format!("unknown status {status}")))?,
+        correlation_id: get_s(item, "correlation_id")?.into(),
+        account_id: opt_s(item, "account_id"),
+        account: opt_s(item, "account"),
+        subscription: opt_s(item, "subscription"),
+        customer_id: opt_s(item, "customer_id"),
+        written: get_n(item, "written")?,
+        unchanged: get_n(item, "unchanged")?,
+        removed: get_n(item, "removed")?,
+        follow_up: matches!(item.get("follow_up"), Some(AttributeValue::Bool(true))),
+        duration_ms: opt_n(item, "duration_ms"),
+        code: opt_s(item, "code"),
+        reason: opt_s(item, "reason"),
+        created_at: EpochMillis(get_n(item, "created_at")?),
+        updated_at: EpochMillis(get_n(item, "updated_at")?),
+    })
+}

@@ -1,0 +1,149 @@
+//! Storage ports: the mirror, the account locks and the event log. One DynamoDB adapter
+//! implements all three ([`DynamoStore`]).
+
+mod dynamo;
+mod items;
+
+pub use dynamo::{DynamoStore, Tables};
+
+use crate::clock::EpochMillis;
+use crate::domain::EntityId;
+use crate::events::SyncEvent;
+use crate::mirror::{StoredAccount, WritePlan};
+
+#[derive(Debug, Clone, thiserror::Error, PartialEq)]
+pub enum StoreError {
+    /// The lock was taken over (its lease expired): this holder must not write.
+    #[error("the account lock was taken over (held fence {held}, current fence {current:?})")]
+    Fenced { held: u64, current: Option<u64> },
+    #[error("DynamoDB request failed: {0}")]
+    Unavailable(String),
+    #[error("stored item is malformed: {0}")]
+    Corrupt(String),
+}
+
+/// The fencing number of one lock acquisition; every write of the holder is conditioned on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Fence(pub u64);
+
+/// Which lock: one per account and entity.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct LockKey {
+    pub entity: EntityId,
+    pub account_id: String,
+}
+
+/// A lock this process holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldLock {
+    pub key: LockKey,
+    pub fence: Fence,
+    pub lease_until: EpochMillis,
+}
+
+/// The state of someone else's lock, as returned by the failed conditional write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BusyLock {
+    pub fence: Fence,
+    pub lease_until: EpochMillis,
+    pub pending: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Acquire {
+    Acquired(HeldLock),
+    Busy(BusyLock),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wish {
+    /// Recorded; `first` when this wish turned the pending count from 0 to 1.
+    Recorded { first: bool },
+    /// The lock changed hands or was released meanwhile: try to acquire again.
+    LockChanged,
+}
+
+/// A lock read without taking it (used by the coalesced-wish check).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LockState {
+    pub fence: Fence,
+    pub lease_until: EpochMillis,
+    pub pending: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Commit {
+    /// Written, and the lock released in the same transaction.
+    Released,
+    /// Written; the lock is still held because coalesced wishes are pending.
+    KeptForWishes,
+}
+
+#[async_trait::async_trait]
+pub trait LockStore: Send + Sync {
+    /// One conditional write: succeeds when there is no lock or its lease has ended.
+    async fn acquire(
+        &self,
+        key: &LockKey,
+        owner: &str,
+        lease_until: EpochMillis,
+        now: EpochMillis,
+    ) -> Result<Acquire, StoreError>;
+
+    /// Records a wish for one follow-up sync on a lock someone else holds.
+    async fn add_wish(
+        &self,
+        key: &LockKey,
+        holder: Fence,
+        now: EpochMillis,
+    ) -> Result<Wish, StoreError>;
+
+    /// Takes the pending wishes (sets them to zero) and says how many there were.
+    async fn take_wishes(&self, lock: &HeldLock) -> Result<u64, StoreError>;
+
+    /// Releases whatever is pending; wishes stay recorded for a later check.
+    async fn release(&self, lock: &HeldLock, now: EpochMillis) -> Result<(), StoreError>;
+
+    async fn peek(&self, key: &LockKey) -> Result<Option<LockState>, StoreError>;
+}
+
+#[async_trait::async_trait]
+pub trait MirrorStore: Send + Sync {
+    /// Zuora account id for an account number this entity has synced before.
+    async fn resolve_account(
+        &self,
+        entity: &EntityId,
+        account_number: &str,
+    ) -> Result<Option<String>, StoreError>;
+
+    async fn load_account(
+        &self,
+        entity: &EntityId,
+        account_id: &str,
+    ) -> Result<StoredAccount, StoreError>;
+
+    /// Writes the plan and the event under the lock's fence. With `release`, the lock is
+    /// released in the same transaction unless wishes are pending.
+    async fn commit(
+        &self,
+        lock: &HeldLock,
+        plan: &WritePlan,
+        event: &SyncEvent,
+        release: bool,
+        now: EpochMillis,
+    ) -> Result<Commit, StoreError>;
+}
+
+#[async_trait::async_trait]
+pub trait EventStore: Send + Sync {
+    async fn put_event(&self, event: &SyncEvent) -> Result<(), StoreError>;
+    async fn get_event(&self, entity: &EntityId, id: &str)
+    -> Result<Option<SyncEvent>, StoreError>;
+    /// Newest first.
+    async fn account_events(
+        &self,
+        entity: &EntityId,
+        account: &str,
+        limit: i32,
+    ) -> Result<Vec<SyncEvent>, StoreError>;
+}

@@ -1,0 +1,609 @@
+//! The sync itself: Zuora snapshot → diff → one fenced write, under the account lock.
+//!
+//! Concurrency (design §2.2): the first request for an account takes its lock; requests that
+//! arrive while it runs record a *wish* on the lock item and return. Before releasing, the
+//! holder sees pending wishes (its release is conditioned on there being none), takes them and
+//! runs exactly one follow-up sync, so a change that arrived meanwhile is never missed. The
+//! first wisher also queues a delayed check, which syncs the account if the holder died before
+//! serving the wishes.
+
+use crate::clock::{Clock, EpochMillis};
+use crate::domain::{AccountKey, AccountSnapshot, EntityId, SubscriptionKey};
+use crate::events::{EventStatus, SyncEvent, Trigger, new_event_id};
+use crate::mirror::{StoredAccount, plan_writes};
+use crate::queue::{JobQueue, JobTarget, QueueError, SyncJob};
+use crate::store::{
+    Acquire, Commit, EventStore, Fence, HeldLock, LockKey, LockStore, MirrorStore, StoreError,
+    Wish,
+};
+use crate::zuora::{CallContext, ZuoraApi, ZuoraError};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct SyncSettings {
+    /// Added to the invocation deadline to make the lease: a holder can never outlive it.
+    pub lease_margin: Duration,
+    /// How long a synchronous request waits for a busy account before answering "busy".
+    pub lock_wait: Duration,
+    /// A follow-up sync starts in this invocation only with at least this much time left;
+    /// otherwise it is queued.
+    pub follow_up_min_time: Duration,
+}
+
+impl Default for SyncSettings {
+    fn default() -> Self {
+        Self {
+            lease_margin: Duration::from_secs(5),
+            lock_wait: Duration::from_secs(3),
+            follow_up_min_time: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Who asked for a sync, and until when it may run.
+#[derive(Debug, Clone)]
+pub struct SyncRequest {
+    pub entity: EntityId,
+    pub trigger: Trigger,
+    pub correlation_id: String,
+    /// The invocation deadline (Lambda `Context::deadline`).
+    pub deadline: EpochMillis,
+    /// An event already recorded for this request (a queued job's), to update in place.
+    pub event_id: Option<String>,
+    pub subscription: Option<String>,
+}
+
+/// What to do when the account lock is held by someone else.
+#[derive(Debug, Clone, Copy)]
+pub enum OnBusy {
+    /// Record a wish for a follow-up and return at once (queued work).
+    Coalesce,
+    /// Retry for this long, then coalesce (synchronous API calls).
+    WaitThenCoalesce(Duration),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SyncReport {
+    pub event_id: String,
+    pub account_id: String,
+    pub account_number: String,
+    pub customer_id: String,
+    pub subscription_ids: BTreeMap<String, String>,
+    pub written: u32,
+    pub unchanged: u32,
+    pub removed: u32,
+    pub follow_ups: u32,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum AccountOutcome {
+    Synced(SyncReport),
+    /// Folded into the sync that holds the lock; it runs one follow-up for this request.
+    Coalesced { event_id: String },
+    /// A pending-wish check found nothing left to do.
+    NothingPending,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error(transparent)]
+    Zuora(#[from] ZuoraError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+    #[error(
+        "account {account} is being synced by another request; this request was folded into the follow-up sync that runs after it"
+    )]
+    Busy { account: String },
+    #[error(
+        "subscription {number} has status {status} in Zuora; only Active, Pending and Cancelled subscriptions are synced"
+    )]
+    NotMirrored { number: String, status: String },
+    #[error("Zuora answered with account {got} when asked for {asked}")]
+    WrongAccount { asked: String, got: String },
+}
+
+impl SyncError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Zuora(e) => e.code(),
+            Self::Store(StoreError::Fenced { .. }) => "lock_lost",
+            Self::Store(_) => "store_unavailable",
+            Self::Queue(_) => "queue_unavailable",
+            Self::Busy { .. } => "account_busy",
+            Self::NotMirrored { .. } => "subscription_not_mirrored",
+            Self::WrongAccount { .. } => "zuora_bad_response",
+        }
+    }
+
+    /// Whether running the same job again later can succeed.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Zuora(e) => e.is_transient(),
+            Self::Store(_) | Self::Queue(_) | Self::Busy { .. } => true,
+            Self::NotMirrored { .. } | Self::WrongAccount { .. } => false,
+        }
+    }
+}
+
+/// A failed sync and the event that records it.
+#[derive(Debug, thiserror::Error)]
+#[error("{error}")]
+pub struct Failure {
+    pub error: SyncError,
+    pub event_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SubscriptionSynced {
+    pub id: String,
+    pub owner: String,
+    pub event_id: String,
+}
+
+pub struct SyncService {
+    zuora: Arc<dyn ZuoraApi>,
+    mirror: Arc<dyn MirrorStore>,
+    locks: Arc<dyn LockStore>,
+    events: Arc<dyn EventStore>,
+    queue: Arc<dyn JobQueue>,
+    clock: Arc<dyn Clock>,
+    settings: SyncSettings,
+}
+
+impl SyncService {
+    pub fn new(
+        zuora: Arc<dyn ZuoraApi>,
+        mirror: Arc<dyn MirrorStore>,
+        locks: Arc<dyn LockStore>,
+        events: Arc<dyn EventStore>,
+        queue: Arc<dyn JobQueue>,
+        clock: Arc<dyn Clock>,
+        settings: SyncSettings,
+    ) -> Self {
+        Self {
+            zuora,
+            mirror,
+            locks,
+            events,
+            queue,
+            clock,
+            settings,
+        }
+    }
+
+    pub fn settings(&self) -> &SyncSettings {
+        &self.settings
+    }
+
+    pub fn now(&self) -> EpochMillis {
+        self.clock.now()
+    }
+
+    /// Syncs the account that owns a subscription, synchronously, and answers with the
+    /// subscription's and its customer's local ids.
+    pub async fn sync_subscription(
+        &self,
+        req: &SyncRequest,
+        key: &SubscriptionKey,
+    ) -> Result<SubscriptionSynced, Failure> {
+        let mut req = req.clone();
+        req.subscription = Some(key.to_string());
+        let ctx = CallContext::new(&req.correlation_id);
+        let sub = match self.zuora.subscription(key, &ctx).await {
+            Ok(sub) => sub,
+            Err(e) => {
+                let event = self.new_event(&req, self.clock.now());
+                return Err(self.record_failure(event, e.into()).await);
+            }
+        };
+        let owner_key = sub
+            .account_id
+            .as_deref()
+            .or(sub.account_number.as_deref())
+            .and_then(|k| AccountKey::parse(k).ok());
+        let Some(account) = owner_key else {
+            let event = self.new_event(&req, self.clock.now());
+            let error = ZuoraError::BadResponse {
+                detail: format!("subscription {key} names no valid account"),
+                attempts: 1,
+            };
+            return Err(self.record_failure(event, error.into()).await);
+        };
+        req.subscription = Some(sub.number.clone());
+        let wait = OnBusy::WaitThenCoalesce(self.settings.lock_wait);
+        match self.sync_account(&req, &account, wait).await? {
+            AccountOutcome::Synced(report) => match report.subscription_ids.get(&sub.number) {
+                Some(id) => Ok(SubscriptionSynced {
+                    id: id.clone(),
+                    owner: report.customer_id,
+                    event_id: report.event_id,
+                }),
+                None => Err(Failure {
+                    error: SyncError::NotMirrored {
+                        number: sub.number,
+                        status: sub.status.to_string(),
+                    },
+                    event_id: report.event_id,
+                }),
+            },
+            AccountOutcome::Coalesced { event_id } => Err(Failure {
+                error: SyncError::Busy {
+                    account: account.to_string(),
+                },
+                event_id,
+            }),
+            AccountOutcome::NothingPending => unreachable!("only pending-wish checks report this"),
+        }
+    }
+
+    /// Syncs one account and everything under it. Every outcome leaves an event.
+    pub async fn sync_account(
+        &self,
+        req: &SyncRequest,
+        key: &AccountKey,
+        on_busy: OnBusy,
+    ) -> Result<AccountOutcome, Failure> {
+        let mut event = self.new_event(req, self.clock.now());
+        event.account = Some(key.to_string());
+        match self.run(req, key, on_busy, &mut event).await {
+            Ok(outcome) => Ok(outcome),
+            Err(error) => Err(self.record_failure(event, error).await),
+        }
+    }
+
+    /// Handles the check a coalesced request queued: syncs only if wishes are still pending
+    /// on a lock nobody holds any more.
+    pub async fn sync_if_pending(
+        &self,
+        req: &SyncRequest,
+        account_id: &AccountKey,
+    ) -> Result<AccountOutcome, Failure> {
+        let key = LockKey {
+            entity: req.entity.clone(),
+            account_id: account_id.to_string(),
+        };
+        let failed = |error: SyncError| Failure {
+            error,
+            event_id: String::new(),
+        };
+        let state = self
+            .locks
+            .peek(&key)
+            .await
+            .map_err(|e| failed(e.into()))?;
+        let now = self.clock.now();
+        match state {
+            Some(s) if s.pending > 0 && s.lease_until >= now => {
+                // Still held: its holder may yet serve the wishes; look again after its lease.
+                self.queue_wish_check(req, &key, s.lease_until)
+                    .await
+                    .map_err(|e| failed(e.into()))?;
+                Ok(AccountOutcome::NothingPending)
+            }
+            Some(s) if s.pending > 0 => {
+                let mut req = req.clone();
+                req.event_id = None;
+                self.sync_account(&req, account_id, OnBusy::Coalesce).await
+            }
+            _ => Ok(AccountOutcome::NothingPending),
+        }
+    }
+
+    fn new_event(&self, req: &SyncRequest, now: EpochMillis) -> SyncEvent {
+        let id = req.event_id.clone().unwrap_or_else(new_event_id);
+        let mut event = SyncEvent::new(
+            id,
+            req.entity.clone(),
+            req.trigger,
+            EventStatus::Running,
+            req.correlation_id.clone(),
+            now,
+        );
+        event.subscription = req.subscription.clone();
+        event
+    }
+
+    async fn record_failure(&self, mut event: SyncEvent, error: SyncError) -> Failure {
+        let now = self.clock.now();
+        event.status = EventStatus::Failed;
+        event.code = Some(error.code().to_string());
+        event.reason = Some(error.to_string());
+        event.duration_ms = Some(now.0.saturating_sub(event.created_at.0).max(0) as u64);
+        event.updated_at = now;
+        tracing::warn!(
+            event_id = %event.id,
+            account = event.account.as_deref().unwrap_or(""),
+            code = error.code(),
+            error = %error,
+            "sync failed"
+        );
+        if let Err(e) = self.events.put_event(&event).await {
+            tracing::error!(event_id = %event.id, error = %e, "could not record the failed sync event");
+        }
+        Failure {
+            error,
+            event_id: event.id,
+        }
+    }
+
+    async fn run(
+        &self,
+        req: &SyncRequest,
+        key: &AccountKey,
+        on_busy: OnBusy,
+        event: &mut SyncEvent,
+    ) -> Result<AccountOutcome, SyncError> {
+        let ctx = CallContext::new(&req.correlation_id);
+        let (account_id, prefetched) = match self.known_account_id(&req.entity, key).await? {
+            Some(id) => (id, None),
+            None => {
+                // Never synced before: the snapshot names the account id the lock needs.
+                let snapshot = self.zuora.account_snapshot(key, &ctx).await?;
+                (snapshot.account.id.clone(), Some(snapshot))
+            }
+        };
+        event.account_id = Some(account_id.clone());
+        let lock_key = LockKey {
+            entity: req.entity.clone(),
+            account_id,
+        };
+        let Some(lock) = self.acquire_or_coalesce(req, &lock_key, on_busy).await? else {
+            event.status = EventStatus::Coalesced;
+            event.updated_at = self.clock.now();
+            self.events.put_event(event).await?;
+            return Ok(AccountOutcome::Coalesced {
+                event_id: event.id.clone(),
+            });
+        };
+        // A snapshot read before the lock is safe only if no one ever held this lock: an
+        // earlier holder may have written data newer than ours.
+        let prefetched = prefetched.filter(|_| lock.fence == Fence(1));
+        self.run_locked(req, &lock, prefetched, event, &ctx).await
+    }
+
+    async fn known_account_id(
+        &self,
+        entity: &EntityId,
+        key: &AccountKey,
+    ) -> Result<Option<String>, SyncError> {
+        if key.is_zuora_id() {
+            return Ok(Some(key.to_string()));
+        }
+        Ok(self.mirror.resolve_account(entity, key.as_str()).await?)
+    }
+
+    async fn acquire_or_coalesce(
+        &self,
+        req: &SyncRequest,
+        key: &LockKey,
+        on_busy: OnBusy,
+    ) -> Result<Option<HeldLock>, SyncError> {
+        let lease_until = req
+            .deadline
+            .plus_ms(self.settings.lease_margin.as_millis() as i64);
+        // Real time, not the injected clock: this is how long the caller actually waits.
+        let wait_until = match on_busy {
+            OnBusy::Coalesce => tokio::time::Instant::now(),
+            OnBusy::WaitThenCoalesce(d) => tokio::time::Instant::now() + d,
+        };
+        let mut poll = Duration::from_millis(50);
+        // A wish can miss a lock that is released at that moment; a few rounds settle it.
+        for _ in 0..20 {
+            let now = self.clock.now();
+            let busy = match self
+                .locks
+                .acquire(key, &req.correlation_id, lease_until, now)
+                .await?
+            {
+                Acquire::Acquired(lock) => return Ok(Some(lock)),
+                Acquire::Busy(busy) => busy,
+            };
+            if tokio::time::Instant::now() < wait_until {
+                tokio::time::sleep_until((tokio::time::Instant::now() + poll).min(wait_until))
+                    .await;
+                poll = (poll * 2).min(Duration::from_millis(500));
+                continue;
+            }
+            match self.locks.add_wish(key, busy.fence, now).await? {
+                Wish::Recorded { first } => {
+                    if first {
+                        self.queue_wish_check(req, key, busy.lease_until).await?;
+                    }
+                    return Ok(None);
+                }
+                Wish::LockChanged => continue,
+            }
+        }
+        Err(SyncError::Busy {
+            account: key.account_id.clone(),
+        })
+    }
+
+    /// Queues a check that runs after the holder's lease: if the wishes are still pending
+    /// then, the holder died without serving them and the check syncs the account.
+    async fn queue_wish_check(
+        &self,
+        req: &SyncRequest,
+        key: &LockKey,
+        lease_until: EpochMillis,
+    ) -> Result<(), QueueError> {
+        let account = AccountKey::parse(&key.account_id).map_err(|e| QueueError(e.to_string()))?;
+        let now = self.clock.now();
+        let mut job = SyncJob::account(
+            key.entity.clone(),
+            account,
+            req.trigger,
+            req.correlation_id.clone(),
+            now,
+        );
+        job.only_if_pending = true;
+        let delay_ms = (lease_until.0 - now.0).max(0) as u64 + 1000;
+        self.queue
+            .send(&job, Some(Duration::from_millis(delay_ms)))
+            .await
+    }
+
+    async fn run_locked(
+        &self,
+        req: &SyncRequest,
+        lock: &HeldLock,
+        mut prefetched: Option<AccountSnapshot>,
+        event: &mut SyncEvent,
+        ctx: &CallContext,
+    ) -> Result<AccountOutcome, SyncError> {
+        let first = match self.sync_once(lock, prefetched.take(), event, ctx).await {
+            Ok(done) => done,
+            Err(e) => {
+                self.release_after_failure(lock, &e).await;
+                return Err(e);
+            }
+        };
+        let (mut report, mut commit) = first;
+        // Each round serves the wishes recorded during the previous one.
+        while commit == Commit::KeptForWishes {
+            let wishes = self.locks.take_wishes(lock).await?;
+            tracing::info!(account = %lock.key.account_id, wishes, "running a follow-up sync for coalesced requests");
+            let time_left = req.deadline.0 - self.clock.now().0;
+            if time_left < self.settings.follow_up_min_time.as_millis() as i64 {
+                self.queue_follow_up(req, lock).await;
+                self.locks.release(lock, self.clock.now()).await?;
+                break;
+            }
+            let mut follow_up = self.new_event(
+                &SyncRequest {
+                    event_id: None,
+                    subscription: None,
+                    ..req.clone()
+                },
+                self.clock.now(),
+            );
+            follow_up.follow_up = true;
+            follow_up.account_id = Some(lock.key.account_id.clone());
+            follow_up.account = event.account.clone();
+            match self.sync_once(lock, None, &mut follow_up, ctx).await {
+                Ok((_, next)) => {
+                    report.follow_ups += 1;
+                    commit = next;
+                }
+                Err(e) => {
+                    // The wishes were taken: queue them again rather than lose them.
+                    self.release_after_failure(lock, &e).await;
+                    self.record_failure(follow_up, e).await;
+                    self.queue_follow_up(req, lock).await;
+                    break;
+                }
+            }
+        }
+        Ok(AccountOutcome::Synced(report))
+    }
+
+    async fn release_after_failure(&self, lock: &HeldLock, error: &SyncError) {
+        if matches!(error, SyncError::Store(StoreError::Fenced { .. })) {
+            return; // Not ours any more.
+        }
+        if let Err(e) = self.locks.release(lock, self.clock.now()).await {
+            // The lease still ends on its own; only the next sync's wait is longer.
+            tracing::warn!(account = %lock.key.account_id, error = %e, "could not release the account lock");
+        }
+    }
+
+    async fn queue_follow_up(&self, req: &SyncRequest, lock: &HeldLock) {
+        let Ok(account) = AccountKey::parse(&lock.key.account_id) else {
+            return;
+        };
+        let job = SyncJob::account(
+            lock.key.entity.clone(),
+            account,
+            req.trigger,
+            req.correlation_id.clone(),
+            self.clock.now(),
+        );
+        if let Err(e) = self.queue.send(&job, None).await {
+            tracing::error!(account = %lock.key.account_id, error = %e, "could not queue the follow-up sync; coalesced requests may wait for the next trigger");
+        }
+    }
+
+    /// One fetch-diff-commit round under the lock.
+    async fn sync_once(
+        &self,
+        lock: &HeldLock,
+        prefetched: Option<AccountSnapshot>,
+        event: &mut SyncEvent,
+        ctx: &CallContext,
+    ) -> Result<(SyncReport, Commit), SyncError> {
+        let (snapshot, stored) = self.fetch(lock, prefetched, ctx).await?;
+        if snapshot.account.id != lock.key.account_id {
+            return Err(SyncError::WrongAccount {
+                asked: lock.key.account_id.clone(),
+                got: snapshot.account.id,
+            });
+        }
+        let plan = plan_writes(&snapshot, &stored);
+        let now = self.clock.now();
+        event.status = EventStatus::Succeeded;
+        event.account = Some(plan.account_number.clone());
+        event.customer_id = Some(plan.customer_id.clone());
+        event.written = plan.puts.len() as u32;
+        event.removed = plan.deletes.len() as u32;
+        event.unchanged = plan.unchanged;
+        event.duration_ms = Some(now.0.saturating_sub(event.created_at.0).max(0) as u64);
+        event.updated_at = now;
+        let commit = self.mirror.commit(lock, &plan, event, true, now).await?;
+        let report = SyncReport {
+            event_id: event.id.clone(),
+            account_id: plan.account_id,
+            account_number: plan.account_number,
+            customer_id: plan.customer_id,
+            subscription_ids: plan.subscription_ids,
+            written: event.written,
+            unchanged: event.unchanged,
+            removed: event.removed,
+            follow_ups: 0,
+        };
+        Ok((report, commit))
+    }
+
+    /// The Zuora snapshot and the stored mirror, read concurrently.
+    async fn fetch(
+        &self,
+        lock: &HeldLock,
+        prefetched: Option<AccountSnapshot>,
+        ctx: &CallContext,
+    ) -> Result<(AccountSnapshot, StoredAccount), SyncError> {
+        let stored = async {
+            self.mirror
+                .load_account(&lock.key.entity, &lock.key.account_id)
+                .await
+                .map_err(SyncError::from)
+        };
+        match prefetched {
+            Some(snapshot) => Ok((snapshot, stored.await?)),
+            None => {
+                let key = AccountKey::parse(&lock.key.account_id).map_err(|e| {
+                    SyncError::Zuora(ZuoraError::BadResponse {
+                        detail: e.to_string(),
+                        attempts: 1,
+                    })
+                })?;
+                let snapshot = async {
+                    self.zuora
+                        .account_snapshot(&key, ctx)
+                        .await
+                        .map_err(SyncError::from)
+                };
+                tokio::try_join!(snapshot, stored)
+            }
+        }
+    }
+}
+
+/// A job's target as the account key it names.
+pub fn job_account(job: &SyncJob) -> &AccountKey {
+    match &job.target {
+        JobTarget::Account { account } => account,
+    }
+}

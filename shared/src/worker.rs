@@ -1,0 +1,107 @@
+//! The SQS worker: each message is parsed and synced on its own, and only the messages that
+//! failed (and may succeed later) are reported back, so SQS retries them alone and moves them
+//! to the dead-letter queue after `maxReceiveCount` receipts.
+
+use crate::clock::EpochMillis;
+use crate::queue::SyncJob;
+use crate::sync::{AccountOutcome, OnBusy, SyncRequest, SyncService, job_account};
+use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use futures::StreamExt;
+use std::sync::Arc;
+
+/// Messages of one batch synced at once; the Zuora client's own cap still bounds requests.
+const BATCH_CONCURRENCY: usize = 5;
+
+pub struct Worker {
+    pub sync: Arc<SyncService>,
+}
+
+/// What happened to one message.
+#[derive(Debug, PartialEq)]
+pub enum MessageResult {
+    Done,
+    /// Leave the message on the queue: it is retried, then dead-lettered.
+    Retry(String),
+}
+
+impl Worker {
+    pub async fn handle(&self, event: SqsEvent, deadline: EpochMillis) -> SqsBatchResponse {
+        let results: Vec<(Option<String>, MessageResult)> = futures::stream::iter(event.records)
+            .map(|message| async move {
+                let id = message.message_id.clone();
+                (id, self.handle_message(&message, deadline).await)
+            })
+            .buffer_unordered(BATCH_CONCURRENCY)
+            .collect()
+            .await;
+        let mut response = SqsBatchResponse::default();
+        for (id, result) in results {
+            if let MessageResult::Retry(_) = result {
+                let mut failure = BatchItemFailure::default();
+                failure.item_identifier = id.unwrap_or_default();
+                response.batch_item_failures.push(failure);
+            }
+        }
+        response
+    }
+
+    pub async fn handle_message(&self, message: &SqsMessage, deadline: EpochMillis) -> MessageResult {
+        let message_id = message.message_id.as_deref().unwrap_or("");
+        let job = match SyncJob::parse(message.body.as_deref().unwrap_or("")) {
+            Ok(job) => job,
+            Err(e) => {
+                // Never retried into success, but not dropped either: it ends in the DLQ
+                // where it can be inspected.
+                tracing::error!(message_id, error = %e, "unreadable sync job");
+                return MessageResult::Retry(e.to_string());
+            }
+        };
+        let req = SyncRequest {
+            entity: job.entity.clone(),
+            trigger: job.trigger,
+            correlation_id: job.correlation_id.clone(),
+            deadline,
+            event_id: job.event_id.clone(),
+            subscription: None,
+        };
+        let account = job_account(&job);
+        let result = if job.only_if_pending {
+            self.sync.sync_if_pending(&req, account).await
+        } else {
+            self.sync.sync_account(&req, account, OnBusy::Coalesce).await
+        };
+        match result {
+            Ok(outcome) => {
+                log_outcome(message_id, &job, &outcome);
+                MessageResult::Done
+            }
+            Err(f) if f.error.is_transient() => {
+                tracing::warn!(message_id, correlation_id = %job.correlation_id, error = %f.error, "sync failed; SQS will retry it");
+                MessageResult::Retry(f.error.to_string())
+            }
+            Err(f) => {
+                // Retrying cannot help (e.g. Zuora does not know the account); the failure
+                // is on record as an event.
+                tracing::warn!(message_id, correlation_id = %job.correlation_id, event_id = %f.event_id, error = %f.error, "sync failed permanently");
+                MessageResult::Done
+            }
+        }
+    }
+}
+
+fn log_outcome(message_id: &str, job: &SyncJob, outcome: &AccountOutcome) {
+    match outcome {
+        AccountOutcome::Synced(r) => tracing::info!(
+            message_id, correlation_id = %job.correlation_id, account = %r.account_number,
+            written = r.written, unchanged = r.unchanged, removed = r.removed,
+            follow_ups = r.follow_ups, event_id = %r.event_id, "account synced"
+        ),
+        AccountOutcome::Coalesced { event_id } => tracing::info!(
+            message_id, correlation_id = %job.correlation_id, event_id = %event_id,
+            "account busy; coalesced into its running sync"
+        ),
+        AccountOutcome::NothingPending => tracing::info!(
+            message_id, correlation_id = %job.correlation_id, "no coalesced sync left to run"
+        ),
+    }
+}
