@@ -1,1 +1,33 @@
-fn main() {}
+//! sync-api: API Gateway HTTP API → the sync API handler.
+
+use lambda_http::{Body, Error, Request, Response, run, service_fn};
+use shared::api::Api;
+use shared::app::{AwsClients, build};
+use shared::auth::JwtVerifier;
+use shared::config::{ApiConfig, Config, Env};
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Error> {
+    shared::telemetry::init();
+    let env = Env::process();
+    let config = Config::from_env(&env)?;
+    let api_config = ApiConfig::from_env(&env)?;
+    // Clients are built once per execution environment and reused by every request.
+    let aws = AwsClients::from_env().await;
+    let services = build(&config, &aws)?;
+    if let Err(e) = services.store.warm_up().await {
+        tracing::warn!(error = %e, "DynamoDB warm-up failed; the first request will retry");
+    }
+    let api = Api {
+        sync: services.sync,
+        auth: JwtVerifier::new(api_config.key_source, &api_config.issuer, &api_config.audience),
+        entity: config.entity,
+        base_path: api_config.base_path,
+        default_timeout: api_config.default_timeout,
+    };
+    let api = &api;
+    run(service_fn(move |req: Request| async move {
+        Ok::<Response<Body>, Error>(api.handle(req).await)
+    }))
+    .await
+}

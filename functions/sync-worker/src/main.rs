@@ -1,1 +1,28 @@
-fn main() {}
+//! sync-worker: SQS → account syncs, with partial batch failure responses.
+
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
+use lambda_runtime::{Error, LambdaEvent, run, service_fn};
+use shared::app::{AwsClients, build};
+use shared::clock::EpochMillis;
+use shared::config::{Config, Env};
+use shared::worker::Worker;
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Error> {
+    shared::telemetry::init();
+    let config = Config::from_env(&Env::process())?;
+    let aws = AwsClients::from_env().await;
+    let services = build(&config, &aws)?;
+    if let Err(e) = services.store.warm_up().await {
+        tracing::warn!(error = %e, "DynamoDB warm-up failed; the first batch will retry");
+    }
+    let worker = Worker {
+        sync: services.sync,
+    };
+    let worker = &worker;
+    run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
+        let deadline = EpochMillis(event.context.deadline as i64);
+        Ok::<SqsBatchResponse, Error>(worker.handle(event.payload, deadline).await)
+    }))
+    .await
+}

@@ -132,7 +132,8 @@ pub fn id_map_item(
 }
 
 pub fn event_item(e: &SyncEvent, expires_at_secs: i64) -> Item {
-    let account_key = e.account.clone().or_else(|| e.account_id.clone());
+    // The Zuora id is canonical; before it is known, the key the caller gave.
+    let account_key = e.account_id.clone().or_else(|| e.account.clone());
     let mut item = Item::from([
         ("pk".into(), s(event_pk(&e.entity, &e.id))),
         ("id".into(), s(&e.id)),

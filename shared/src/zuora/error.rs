@@ -62,7 +62,8 @@ impl ZuoraError {
 pub(crate) struct ErrorBody {
     #[serde(default)]
     pub reasons: Vec<Reason>,
-    #[serde(default)]
+    /// `message` on proxy errors (401), `error_description` on OAuth errors.
+    #[serde(default, alias = "error_description")]
     pub message: Option<String>,
 }
 

@@ -1,0 +1,321 @@
+//! `spawn_app`: a whole zuora-sync against DynamoDB Local, moto's SQS and the Zuora simulator,
+//! with fresh tables and queues per call so tests never share state.
+
+use crate::counter::DynamoCounter;
+use crate::schema::{Provisioned, provision};
+use crate::token::{DEV_AUDIENCE, DEV_ISSUER, DEV_SECRET, mint_hs256};
+use shared::api::Api;
+use shared::app::{AwsClients, Services, build_with};
+use shared::auth::{JwtVerifier, KeySource};
+use shared::clock::{Clock, SystemClock};
+use shared::config::Config;
+use shared::domain::EntityId;
+use shared::store::Tables;
+use shared::sync::SyncSettings;
+use shared::worker::Worker;
+use shared::zuora::{Secret, ZuoraConfig};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use zuora_sim::{SimConfig, SimHandle};
+
+/// The AWS endpoints come from the environment `scripts/test.sh` sets up.
+pub fn require_emulators() {
+    for var in ["AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_SQS"] {
+        assert!(
+            std::env::var(var).is_ok_and(|v| !v.is_empty()),
+            "{var} is not set: run the tests with scripts/test.sh, which starts DynamoDB Local and the SQS emulator"
+        );
+    }
+}
+
+/// AWS clients for the emulators, with a request counter on DynamoDB.
+pub async fn aws_clients() -> (AwsClients, DynamoCounter) {
+    require_emulators();
+    let shared = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new(
+            std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".into()),
+        ))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            std::env::var("AWS_ACCESS_KEY_ID").unwrap_or_else(|_| "local".into()),
+            std::env::var("AWS_SECRET_ACCESS_KEY").unwrap_or_else(|_| "local".into()),
+            None,
+            None,
+            "local",
+        ))
+        .load()
+        .await;
+    let counter = DynamoCounter::default();
+    let dynamo_config = aws_sdk_dynamodb::config::Builder::from(&shared)
+        .interceptor(counter.clone())
+        .build();
+    let clients = AwsClients {
+        dynamodb: aws_sdk_dynamodb::Client::from_conf(dynamo_config),
+        sqs: aws_sdk_sqs::Client::new(&shared),
+    };
+    (clients, counter)
+}
+
+pub struct AppOptions {
+    pub sim: SimConfig,
+    pub clock: Arc<dyn Clock>,
+    pub use_object_query: bool,
+    pub zuora_timeout: Duration,
+    pub zuora_max_attempts: u32,
+    pub sync: SyncSettings,
+    pub base_path: String,
+    pub queue_visibility_secs: u32,
+}
+
+impl Default for AppOptions {
+    fn default() -> Self {
+        Self {
+            sim: SimConfig::demo(),
+            clock: Arc::new(SystemClock),
+            use_object_query: true,
+            zuora_timeout: Duration::from_secs(2),
+            zuora_max_attempts: 3,
+            sync: SyncSettings {
+                lock_wait: Duration::from_millis(300),
+                ..SyncSettings::default()
+            },
+            base_path: String::new(),
+            queue_visibility_secs: 30,
+        }
+    }
+}
+
+pub struct TestApp {
+    pub sim: SimHandle,
+    pub aws: AwsClients,
+    pub dynamo_counter: DynamoCounter,
+    pub config: Config,
+    pub services: Services,
+    pub api: Arc<Api>,
+    pub worker: Arc<Worker>,
+    pub queue: Provisioned,
+    pub entity: EntityId,
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(AppOptions::default()).await
+}
+
+pub async fn spawn_app_with(options: AppOptions) -> TestApp {
+    let sim = zuora_sim::spawn(options.sim.clone(), SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .expect("the Zuora simulator starts");
+    let (aws, dynamo_counter) = aws_clients().await;
+    let prefix = format!("t{}", uuid::Uuid::new_v4().simple());
+    let queue = provision(&aws.dynamodb, &aws.sqs, &prefix, options.queue_visibility_secs)
+        .await
+        .expect("tables and queues are created");
+    let config = test_config(&sim, &queue, &options);
+    let services = build_with(&config, &aws, options.clock.clone(), None).expect("services build");
+    let api = Arc::new(Api {
+        sync: services.sync.clone(),
+        auth: JwtVerifier::new(
+            KeySource::Hs256(Secret::new(DEV_SECRET)),
+            DEV_ISSUER,
+            DEV_AUDIENCE,
+        ),
+        entity: config.entity.clone(),
+        base_path: options.base_path.clone(),
+        default_timeout: Duration::from_secs(29),
+    });
+    let worker = Arc::new(Worker {
+        sync: services.sync.clone(),
+    });
+    dynamo_counter.reset();
+    TestApp {
+        sim,
+        aws,
+        dynamo_counter,
+        entity: config.entity.clone(),
+        config,
+        services,
+        api,
+        worker,
+        queue,
+    }
+}
+
+fn test_config(sim: &SimHandle, queue: &Provisioned, options: &AppOptions) -> Config {
+    let mut zuora = ZuoraConfig::new(
+        url::Url::parse(&sim.base_url).expect("simulator URL"),
+        "sim-client".into(),
+        Secret::new("sim-secret"),
+    );
+    zuora.use_object_query = options.use_object_query;
+    zuora.timeout = options.zuora_timeout;
+    zuora.retry.max_attempts = options.zuora_max_attempts;
+    zuora.retry.base_delay = Duration::from_millis(20);
+    zuora.retry.max_delay = Duration::from_millis(200);
+    Config {
+        entity: EntityId::parse("default").expect("valid"),
+        zuora,
+        tables: queue.tables.clone(),
+        queue_url: queue.queue_url.clone(),
+        event_retention_days: 90,
+        sync: options.sync.clone(),
+    }
+}
+
+impl TestApp {
+    pub fn tables(&self) -> &Tables {
+        &self.config.tables
+    }
+
+    pub fn token(&self) -> String {
+        mint_hs256(DEV_SECRET, DEV_ISSUER, DEV_AUDIENCE, "test-user", 300)
+    }
+
+    /// Calls the API handler directly with a request like API Gateway's.
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        authorization: Option<&str>,
+    ) -> (u16, serde_json::Value) {
+        let mut builder = http::Request::builder()
+            .method(method)
+            .uri(format!("https://api.example.com{path}"));
+        if let Some(auth) = authorization {
+            builder = builder.header("authorization", auth);
+        }
+        let req = builder
+            .body(lambda_http::Body::Empty)
+            .expect("request builds");
+        let resp = self.api.handle(req).await;
+        let status = resp.status().as_u16();
+        let body = match resp.body() {
+            lambda_http::Body::Text(t) => serde_json::from_str(t).unwrap_or(serde_json::Value::Null),
+            _ => serde_json::Value::Null,
+        };
+        (status, body)
+    }
+
+    pub async fn sync_subscription(&self, id: &str) -> (u16, serde_json::Value) {
+        let auth = format!("Bearer {}", self.token());
+        self.call("POST", &format!("/plugins/zuora/sync/subscription/{id}"), Some(&auth))
+            .await
+    }
+
+    /// Every item in the mirror table, sorted by key, as plain JSON-ish strings for comparison.
+    pub async fn mirror_dump(&self) -> Vec<std::collections::BTreeMap<String, String>> {
+        let mut out: Vec<std::collections::BTreeMap<String, String>> = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .aws
+                .dynamodb
+                .scan()
+                .table_name(&self.tables().mirror)
+                .set_exclusive_start_key(start)
+                .consistent_read(true)
+                .send()
+                .await
+                .expect("scan mirror");
+            for item in page.items() {
+                out.push(
+                    item.iter()
+                        .map(|(k, v)| (k.clone(), canonical(v)))
+                        .collect(),
+                );
+            }
+            start = page.last_evaluated_key().cloned();
+            if start.is_none() {
+                break;
+            }
+        }
+        out.sort_by_key(|i| (i.get("pk").cloned(), i.get("sk").cloned()));
+        out
+    }
+
+    /// Mirror records (not id maps) under an account, keyed by sort key.
+    pub async fn mirror_records(
+        &self,
+        account_id: &str,
+    ) -> std::collections::BTreeMap<String, shared::mirror::MirrorRecord> {
+        use shared::store::MirrorStore;
+        self.services
+            .store
+            .load_account(&self.entity, account_id)
+            .await
+            .expect("load account")
+            .records
+    }
+
+    pub async fn events_for(&self, account: &str) -> Vec<shared::events::SyncEvent> {
+        use shared::store::EventStore;
+        self.services
+            .store
+            .account_events(&self.entity, account, 500)
+            .await
+            .expect("query events")
+    }
+
+    /// Messages waiting on a queue (received and immediately made visible again).
+    pub async fn queued_bodies(&self, queue_url: &str) -> Vec<String> {
+        let out = self
+            .aws
+            .sqs
+            .receive_message()
+            .queue_url(queue_url)
+            .max_number_of_messages(10)
+            .visibility_timeout(0)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .expect("receive");
+        out.messages()
+            .iter()
+            .filter_map(|m| m.body().map(str::to_string))
+            .collect()
+    }
+
+    pub async fn queue_counts(&self, queue_url: &str) -> QueueCounts {
+        use aws_sdk_sqs::types::QueueAttributeName as A;
+        let out = self
+            .aws
+            .sqs
+            .get_queue_attributes()
+            .queue_url(queue_url)
+            .attribute_names(A::All)
+            .send()
+            .await
+            .expect("queue attributes");
+        let get = |name: A| {
+            out.attributes()
+                .and_then(|a| a.get(&name))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0)
+        };
+        QueueCounts {
+            visible: get(A::ApproximateNumberOfMessages),
+            delayed: get(A::ApproximateNumberOfMessagesDelayed),
+            in_flight: get(A::ApproximateNumberOfMessagesNotVisible),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueCounts {
+    pub visible: u64,
+    pub delayed: u64,
+    pub in_flight: u64,
+}
+
+/// A stable text form of an attribute value (maps in key order), for comparing dumps.
+fn canonical(v: &aws_sdk_dynamodb::types::AttributeValue) -> String {
+    use aws_sdk_dynamodb::types::AttributeValue as Av;
+    match v {
+        Av::M(m) => {
+            let sorted: std::collections::BTreeMap<_, _> =
+                m.iter().map(|(k, v)| (k.clone(), canonical(v))).collect();
+            format!("M{sorted:?}")
+        }
+        Av::L(l) => format!("L{:?}", l.iter().map(canonical).collect::<Vec<_>>()),
+        other => format!("{other:?}"),
+    }
+}

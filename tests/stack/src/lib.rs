@@ -1,0 +1,9 @@
+//! The local stack: provisioning of the same tables and queues as `template.yaml`, local
+//! stand-ins for API Gateway and the SQS event source, dev tokens, and the `spawn_app` test
+//! helper used by the integration tests and the benchmark.
+
+pub mod app;
+pub mod counter;
+pub mod local;
+pub mod schema;
+pub mod token;

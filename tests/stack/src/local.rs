@@ -1,0 +1,145 @@
+//! Local stand-ins for the Lambda plumbing: an HTTP server that feeds requests to the API
+//! handler, and an SQS poller that feeds batches to the worker like the Lambda event source
+//! mapping does (deleting only the messages the worker did not report as failed).
+
+use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
+use axum::body::Body as AxumBody;
+use shared::api::Api;
+use shared::clock::{Clock, SystemClock};
+use shared::worker::Worker;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// Serves the API handler on `addr` until `shutdown` turns true.
+pub async fn serve_api(
+    api: Arc<Api>,
+    addr: SocketAddr,
+    mut shutdown: watch::Receiver<bool>,
+) -> std::io::Result<SocketAddr> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let bound = listener.local_addr()?;
+    let app = axum::Router::new().fallback(move |req: axum::extract::Request| {
+        let api = api.clone();
+        async move { to_axum(api.handle(to_lambda(req).await).await) }
+    });
+    tokio::spawn(async move {
+        let stop = async move {
+            while !*shutdown.borrow() {
+                if shutdown.changed().await.is_err() {
+                    break;
+                }
+            }
+        };
+        if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(stop).await {
+            tracing::error!(error = %e, "local API server stopped");
+        }
+    });
+    Ok(bound)
+}
+
+async fn to_lambda(req: axum::extract::Request) -> lambda_http::Request {
+    let (parts, body) = req.into_parts();
+    let bytes = axum::body::to_bytes(body, 1 << 20).await.unwrap_or_default();
+    let body = if bytes.is_empty() {
+        lambda_http::Body::Empty
+    } else {
+        lambda_http::Body::from(bytes.to_vec())
+    };
+    http::Request::from_parts(parts, body)
+}
+
+fn to_axum(resp: lambda_http::Response<lambda_http::Body>) -> http::Response<AxumBody> {
+    let (parts, body) = resp.into_parts();
+    let body = match body {
+        lambda_http::Body::Empty => AxumBody::empty(),
+        lambda_http::Body::Text(t) => AxumBody::from(t),
+        lambda_http::Body::Binary(b) => AxumBody::from(b),
+        _ => AxumBody::empty(),
+    };
+    http::Response::from_parts(parts, body)
+}
+
+/// Receives batches from the queue and hands them to the worker until `shutdown`.
+pub async fn poll_queue(
+    worker: Arc<Worker>,
+    sqs: aws_sdk_sqs::Client,
+    queue_url: String,
+    invocation_timeout: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    while !*shutdown.borrow() {
+        tokio::select! {
+            _ = shutdown.changed() => {}
+            result = poll_once(&worker, &sqs, &queue_url, invocation_timeout) => {
+                if let Err(e) = result {
+                    tracing::warn!(error = %e, "queue poll failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+            }
+        }
+    }
+}
+
+/// One receive → worker → delete round. Returns how many messages were received.
+pub async fn poll_once(
+    worker: &Worker,
+    sqs: &aws_sdk_sqs::Client,
+    queue_url: &str,
+    invocation_timeout: Duration,
+) -> Result<usize, String> {
+    let received = sqs
+        .receive_message()
+        .queue_url(queue_url)
+        .max_number_of_messages(10)
+        .wait_time_seconds(1)
+        .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::All)
+        .send()
+        .await
+        .map_err(|e| format!("{e:?}"))?;
+    let messages = received.messages();
+    if messages.is_empty() {
+        return Ok(0);
+    }
+    let records: Vec<SqsMessage> = messages.iter().map(to_event_record).collect();
+    let deadline = SystemClock.now().plus_ms(invocation_timeout.as_millis() as i64);
+    let mut event = SqsEvent::default();
+    event.records = records;
+    let response = worker.handle(event, deadline).await;
+    let failed: Vec<&str> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.as_str())
+        .collect();
+    for m in messages {
+        if failed.contains(&m.message_id().unwrap_or("")) {
+            continue; // Becomes visible again after the visibility timeout, like Lambda.
+        }
+        if let Some(handle) = m.receipt_handle() {
+            sqs.delete_message()
+                .queue_url(queue_url)
+                .receipt_handle(handle)
+                .send()
+                .await
+                .map_err(|e| format!("{e:?}"))?;
+        }
+    }
+    Ok(messages.len())
+}
+
+fn to_event_record(m: &aws_sdk_sqs::types::Message) -> SqsMessage {
+    let mut record = SqsMessage::default();
+    record.message_id = m.message_id().map(str::to_string);
+    record.receipt_handle = m.receipt_handle().map(str::to_string);
+    record.body = m.body().map(str::to_string);
+    record.md5_of_body = m.md5_of_body().map(str::to_string);
+    record.event_source = Some("aws:sqs".into());
+    if let Some(attrs) = m.attributes() {
+        record.attributes = attrs
+            .iter()
+            .map(|(k, v)| (k.as_str().to_string(), v.clone()))
+            .collect();
+    }
+    record
+}

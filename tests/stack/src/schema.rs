@@ -1,0 +1,217 @@
+//! The DynamoDB tables and SQS queues, as the local stack and the tests create them. They must
+//! match `template.yaml` exactly; `tests/template.rs` checks that.
+
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
+    Projection, ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
+};
+use shared::store::Tables;
+use std::collections::HashMap;
+
+pub struct GsiSpec {
+    pub name: &'static str,
+    pub hash: &'static str,
+    pub range: Option<&'static str>,
+}
+
+pub struct TableSpec {
+    /// The resource's logical id in `template.yaml`.
+    pub logical_id: &'static str,
+    pub hash: &'static str,
+    pub range: Option<&'static str>,
+    pub indexes: &'static [GsiSpec],
+    pub ttl: Option<&'static str>,
+}
+
+pub const MIRROR: TableSpec = TableSpec {
+    logical_id: "MirrorTable",
+    hash: "pk",
+    range: Some("sk"),
+    indexes: &[GsiSpec {
+        name: "by_local_id",
+        hash: "local_id",
+        range: None,
+    }],
+    ttl: None,
+};
+
+pub const LOCKS: TableSpec = TableSpec {
+    logical_id: "LocksTable",
+    hash: "pk",
+    range: None,
+    indexes: &[],
+    ttl: Some("expires_at"),
+};
+
+pub const EVENTS: TableSpec = TableSpec {
+    logical_id: "EventsTable",
+    hash: "pk",
+    range: None,
+    indexes: &[GsiSpec {
+        name: "by_account",
+        hash: "account_pk",
+        range: Some("created_sk"),
+    }],
+    ttl: Some("expires_at"),
+};
+
+pub const ALL_TABLES: [&TableSpec; 3] = [&MIRROR, &LOCKS, &EVENTS];
+
+/// Queue settings shared with the template: visibility 6× the worker timeout, DLQ after 5.
+pub const MAX_RECEIVE_COUNT: u32 = 5;
+
+fn key(name: &str, kind: KeyType) -> KeySchemaElement {
+    KeySchemaElement::builder()
+        .attribute_name(name)
+        .key_type(kind)
+        .build()
+        .expect("name and type are set")
+}
+
+fn keys(hash: &str, range: Option<&str>) -> Vec<KeySchemaElement> {
+    let mut out = vec![key(hash, KeyType::Hash)];
+    out.extend(range.map(|r| key(r, KeyType::Range)));
+    out
+}
+
+pub async fn create_table(
+    client: &aws_sdk_dynamodb::Client,
+    name: &str,
+    spec: &TableSpec,
+) -> Result<(), String> {
+    let mut attrs: Vec<&str> = vec![spec.hash];
+    attrs.extend(spec.range);
+    for gsi in spec.indexes {
+        attrs.push(gsi.hash);
+        attrs.extend(gsi.range);
+    }
+    attrs.sort();
+    attrs.dedup();
+    let definitions = attrs
+        .iter()
+        .map(|a| {
+            AttributeDefinition::builder()
+                .attribute_name(*a)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .expect("name and type are set")
+        })
+        .collect();
+    let indexes: Vec<GlobalSecondaryIndex> = spec
+        .indexes
+        .iter()
+        .map(|g| {
+            GlobalSecondaryIndex::builder()
+                .index_name(g.name)
+                .set_key_schema(Some(keys(g.hash, g.range)))
+                .projection(Projection::builder().projection_type(ProjectionType::All).build())
+                .build()
+                .expect("index fields are set")
+        })
+        .collect();
+    client
+        .create_table()
+        .table_name(name)
+        .set_attribute_definitions(Some(definitions))
+        .set_key_schema(Some(keys(spec.hash, spec.range)))
+        .set_global_secondary_indexes((!indexes.is_empty()).then_some(indexes))
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await
+        .map_err(|e| format!("create table {name}: {e:?}"))?;
+    if let Some(attr) = spec.ttl {
+        client
+            .update_time_to_live()
+            .table_name(name)
+            .time_to_live_specification(
+                TimeToLiveSpecification::builder()
+                    .attribute_name(attr)
+                    .enabled(true)
+                    .build()
+                    .expect("ttl fields are set"),
+            )
+            .send()
+            .await
+            .map_err(|e| format!("enable TTL on {name}: {e:?}"))?;
+    }
+    Ok(())
+}
+
+pub struct Provisioned {
+    pub tables: Tables,
+    pub queue_url: String,
+    pub dlq_url: String,
+}
+
+/// Creates the three tables and the queue pair, named with `prefix`.
+pub async fn provision(
+    dynamodb: &aws_sdk_dynamodb::Client,
+    sqs: &aws_sdk_sqs::Client,
+    prefix: &str,
+    visibility_timeout_secs: u32,
+) -> Result<Provisioned, String> {
+    let tables = Tables {
+        mirror: format!("{prefix}-mirror"),
+        locks: format!("{prefix}-locks"),
+        events: format!("{prefix}-events"),
+    };
+    for (name, spec) in [
+        (&tables.mirror, &MIRROR),
+        (&tables.locks, &LOCKS),
+        (&tables.events, &EVENTS),
+    ] {
+        create_table(dynamodb, name, spec).await?;
+    }
+    let (queue_url, dlq_url) = create_queues(sqs, prefix, visibility_timeout_secs).await?;
+    Ok(Provisioned {
+        tables,
+        queue_url,
+        dlq_url,
+    })
+}
+
+async fn create_queues(
+    sqs: &aws_sdk_sqs::Client,
+    prefix: &str,
+    visibility_timeout_secs: u32,
+) -> Result<(String, String), String> {
+    use aws_sdk_sqs::types::QueueAttributeName;
+    let dlq = sqs
+        .create_queue()
+        .queue_name(format!("{prefix}-sync-dlq"))
+        .attributes(QueueAttributeName::MessageRetentionPeriod, "1209600")
+        .send()
+        .await
+        .map_err(|e| format!("create DLQ: {e:?}"))?;
+    let dlq_url = dlq.queue_url().unwrap_or_default().to_string();
+    let attrs = sqs
+        .get_queue_attributes()
+        .queue_url(&dlq_url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .map_err(|e| format!("DLQ arn: {e:?}"))?;
+    let arn = attrs
+        .attributes()
+        .and_then(|a| a.get(&QueueAttributeName::QueueArn))
+        .cloned()
+        .ok_or("DLQ has no ARN")?;
+    let redrive = serde_json::json!({
+        "deadLetterTargetArn": arn,
+        "maxReceiveCount": MAX_RECEIVE_COUNT.to_string(),
+    });
+    let queue = sqs
+        .create_queue()
+        .queue_name(format!("{prefix}-sync"))
+        .set_attributes(Some(HashMap::from([
+            (QueueAttributeName::RedrivePolicy, redrive.to_string()),
+            (
+                QueueAttributeName::VisibilityTimeout,
+                visibility_timeout_secs.to_string(),
+            ),
+        ])))
+        .send()
+        .await
+        .map_err(|e| format!("create queue: {e:?}"))?;
+    Ok((queue.queue_url().unwrap_or_default().to_string(), dlq_url))
+}
