@@ -64,7 +64,11 @@ impl Api {
             raw.to_string()
         };
         let Some(route) = self.route(&path) else {
-            return error(404, "not_found", &format!("no route for {}", truncate(&path, 100)));
+            return error(
+                404,
+                "not_found",
+                &format!("no route for {}", truncate(&path, 100)),
+            );
         };
         if req.method() != http::Method::POST {
             let mut r = error(405, "method_not_allowed", "this route accepts POST only");
@@ -102,7 +106,10 @@ impl Api {
         match self.sync.sync_subscription(&sync_req, &key).await {
             Ok(done) => {
                 tracing::info!(subscription = %key, id = %done.id, owner = %done.owner, event_id = %done.event_id, "subscription synced");
-                json_response(200, json!({"success": true, "id": done.id, "owner": done.owner}))
+                json_response(
+                    200,
+                    json!({"success": true, "id": done.id, "owner": done.owner}),
+                )
             }
             Err(failure) => {
                 let mut body = json!({
@@ -120,7 +127,10 @@ impl Api {
     fn deadline(&self, req: &Request) -> EpochMillis {
         match req.lambda_context_ref() {
             Some(ctx) if ctx.deadline > 0 => EpochMillis(ctx.deadline as i64),
-            _ => self.sync.now().plus_ms(self.default_timeout.as_millis() as i64),
+            _ => self
+                .sync
+                .now()
+                .plus_ms(self.default_timeout.as_millis() as i64),
         }
     }
 }
@@ -138,7 +148,11 @@ fn upstream_message(e: &SyncError) -> String {
 fn auth_error(e: &AuthError) -> Response<Body> {
     if let AuthError::KeysUnavailable(_) = e {
         tracing::error!(error = %e, "cannot verify tokens");
-        return error(502, "auth_keys_unavailable", "token signing keys are unavailable; try again later");
+        return error(
+            502,
+            "auth_keys_unavailable",
+            "token signing keys are unavailable; try again later",
+        );
     }
     let mut r = error(401, "unauthorized", &e.to_string());
     r.headers_mut().insert(
@@ -157,7 +171,8 @@ fn correlation_id(req: &Request) -> String {
         .filter(|v| {
             !v.is_empty()
                 && v.len() <= 64
-                && v.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+                && v.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
         });
     match given {
         Some(id) => id.to_string(),

@@ -118,7 +118,8 @@ impl JwtVerifier {
         match &self.source {
             KeySource::Hs256(secret) => Ok(DecodingKey::from_secret(secret.expose().as_bytes())),
             KeySource::Jwks(url) => {
-                let kid = kid.ok_or_else(|| AuthError::Malformed("token header has no kid".into()))?;
+                let kid =
+                    kid.ok_or_else(|| AuthError::Malformed("token header has no kid".into()))?;
                 self.jwks_key(url, kid).await
             }
         }
@@ -128,8 +129,13 @@ impl JwtVerifier {
     /// not more than every 30 s so random key ids cannot make us hammer the IdP.
     async fn jwks_key(&self, url: &url::Url, kid: &str) -> Result<DecodingKey, AuthError> {
         let mut cache = self.jwks.lock().await;
-        let fresh = cache.as_ref().is_some_and(|c| c.fetched.elapsed() < JWKS_TTL);
-        let found = cache.as_ref().filter(|_| fresh).and_then(|c| c.keys.find(kid).cloned());
+        let fresh = cache
+            .as_ref()
+            .is_some_and(|c| c.fetched.elapsed() < JWKS_TTL);
+        let found = cache
+            .as_ref()
+            .filter(|_| fresh)
+            .and_then(|c| c.keys.find(kid).cloned());
         let jwk = match found {
             Some(jwk) => jwk,
             None => {
@@ -158,7 +164,9 @@ impl JwtVerifier {
             .send()
             .await
             .and_then(|r| r.error_for_status())
-            .map_err(|e| AuthError::KeysUnavailable(format!("JWKS request failed: {}", e.without_url())))?;
+            .map_err(|e| {
+                AuthError::KeysUnavailable(format!("JWKS request failed: {}", e.without_url()))
+            })?;
         response
             .json::<JwkSet>()
             .await
@@ -177,7 +185,10 @@ fn describe(e: jsonwebtoken::errors::Error) -> AuthError {
         ErrorKind::MissingRequiredClaim(claim) => {
             return AuthError::Rejected(format!("the required claim {claim} is missing"));
         }
-        ErrorKind::InvalidToken | ErrorKind::Base64(_) | ErrorKind::Json(_) | ErrorKind::Utf8(_) => {
+        ErrorKind::InvalidToken
+        | ErrorKind::Base64(_)
+        | ErrorKind::Json(_)
+        | ErrorKind::Utf8(_) => {
             return AuthError::Malformed("the token is not a valid JWT".into());
         }
         _ => "it could not be verified",
@@ -192,11 +203,20 @@ mod tests {
     use serde_json::json;
 
     fn verifier() -> JwtVerifier {
-        JwtVerifier::new(KeySource::Hs256(Secret::new("s3cret")), "https://iss", "zuora-sync")
+        JwtVerifier::new(
+            KeySource::Hs256(Secret::new("s3cret")),
+            "https://iss",
+            "zuora-sync",
+        )
     }
 
     fn token(claims: serde_json::Value, secret: &str) -> String {
-        encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(secret.as_bytes())).unwrap()
+        encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &EncodingKey::from_secret(secret.as_bytes()),
+        )
+        .unwrap()
     }
 
     fn exp(offset: i64) -> i64 {
@@ -205,8 +225,14 @@ mod tests {
 
     #[tokio::test]
     async fn accepts_a_valid_token() {
-        let t = token(json!({"sub":"u1","iss":"https://iss","aud":"zuora-sync","exp":exp(60)}), "s3cret");
-        let claims = verifier().verify_header(Some(&format!("Bearer {t}"))).await.unwrap();
+        let t = token(
+            json!({"sub":"u1","iss":"https://iss","aud":"zuora-sync","exp":exp(60)}),
+            "s3cret",
+        );
+        let claims = verifier()
+            .verify_header(Some(&format!("Bearer {t}")))
+            .await
+            .unwrap();
         assert_eq!(claims.sub.as_deref(), Some("u1"));
     }
 
@@ -215,18 +241,40 @@ mod tests {
         let v = verifier();
         let good = json!({"iss":"https://iss","aud":"zuora-sync","exp":exp(60)});
         let cases = [
-            (json!({"iss":"https://iss","aud":"zuora-sync","exp":exp(-120)}), "s3cret", "expired"),
-            (json!({"iss":"https://other","aud":"zuora-sync","exp":exp(60)}), "s3cret", "issuer"),
-            (json!({"iss":"https://iss","aud":"other","exp":exp(60)}), "s3cret", "audience"),
+            (
+                json!({"iss":"https://iss","aud":"zuora-sync","exp":exp(-120)}),
+                "s3cret",
+                "expired",
+            ),
+            (
+                json!({"iss":"https://other","aud":"zuora-sync","exp":exp(60)}),
+                "s3cret",
+                "issuer",
+            ),
+            (
+                json!({"iss":"https://iss","aud":"other","exp":exp(60)}),
+                "s3cret",
+                "audience",
+            ),
             (good.clone(), "wrong", "signature"),
-            (json!({"iss":"https://iss","aud":"zuora-sync"}), "s3cret", "exp"),
+            (
+                json!({"iss":"https://iss","aud":"zuora-sync"}),
+                "s3cret",
+                "exp",
+            ),
         ];
         for (claims, secret, why) in cases {
             let err = v.verify(&token(claims, secret)).await.unwrap_err();
             assert!(err.to_string().contains(why), "{why}: {err}");
         }
         assert_eq!(v.verify_header(None).await.unwrap_err(), AuthError::Missing);
-        assert!(matches!(v.verify_header(Some("Basic abc")).await, Err(AuthError::Malformed(_))));
-        assert!(matches!(v.verify("garbage").await, Err(AuthError::Malformed(_))));
+        assert!(matches!(
+            v.verify_header(Some("Basic abc")).await,
+            Err(AuthError::Malformed(_))
+        ));
+        assert!(matches!(
+            v.verify("garbage").await,
+            Err(AuthError::Malformed(_))
+        ));
     }
 }

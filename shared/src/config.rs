@@ -27,7 +27,9 @@ impl Env<fn(&str) -> Option<String>> {
 
 impl<F: Fn(&str) -> Option<String>> Env<F> {
     fn optional(&self, name: &'static str) -> Option<String> {
-        (self.0)(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
+        (self.0)(name)
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
     }
 
     fn required(&self, name: &'static str) -> Result<String, ConfigError> {
@@ -85,7 +87,9 @@ impl Config {
                 why: "must be at least 1".into(),
             });
         }
-        let entity_raw = env.optional("ZUORA_ENTITY_ID").unwrap_or_else(|| "default".into());
+        let entity_raw = env
+            .optional("ZUORA_ENTITY_ID")
+            .unwrap_or_else(|| "default".into());
         let entity = EntityId::parse(&entity_raw).map_err(|e| ConfigError::Invalid {
             name: "ZUORA_ENTITY_ID",
             why: e.to_string(),
@@ -123,13 +127,16 @@ pub struct ApiConfig {
 
 impl ApiConfig {
     pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
-        let key_source = match (env.optional("JWT_JWKS_URL"), env.optional("JWT_HS256_SECRET")) {
-            (Some(url), None) => KeySource::Jwks(url::Url::parse(&url).map_err(|e| {
-                ConfigError::Invalid {
+        let key_source = match (
+            env.optional("JWT_JWKS_URL"),
+            env.optional("JWT_HS256_SECRET"),
+        ) {
+            (Some(url), None) => {
+                KeySource::Jwks(url::Url::parse(&url).map_err(|e| ConfigError::Invalid {
                     name: "JWT_JWKS_URL",
                     why: e.to_string(),
-                }
-            })?),
+                })?)
+            }
             (None, Some(secret)) if secret.len() >= 16 => KeySource::Hs256(Secret::new(secret)),
             (None, Some(_)) => {
                 return Err(ConfigError::Invalid {
@@ -169,8 +176,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn env(pairs: &[(&str, &str)]) -> Env<impl Fn(&str) -> Option<String>> {
-        let map: HashMap<String, String> =
-            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Env(move |k: &str| map.get(k).cloned())
     }
 

@@ -311,7 +311,17 @@ mod tests {
 
     #[test]
     fn keys_reject_what_could_alter_a_url_or_query() {
-        for bad in ["", "a/b", "a b", "x'or'1", "%2e%2e", "..", "a.b", "ü", &"a".repeat(65)] {
+        for bad in [
+            "",
+            "a/b",
+            "a b",
+            "x'or'1",
+            "%2e%2e",
+            "..",
+            "a.b",
+            "ü",
+            &"a".repeat(65),
+        ] {
             let err = SubscriptionKey::parse(bad).unwrap_err();
             assert_eq!(err.what, "subscription id", "{bad}");
         }

@@ -136,11 +136,19 @@ mod tests {
 
     #[test]
     fn names_round_trip() {
-        for t in [Trigger::Api, Trigger::HotSync, Trigger::OnDemand, Trigger::Full] {
+        for t in [
+            Trigger::Api,
+            Trigger::HotSync,
+            Trigger::OnDemand,
+            Trigger::Full,
+        ] {
             assert_eq!(Trigger::parse(t.as_str()), Some(t));
             assert_eq!(serde_json::to_value(t).unwrap(), t.as_str());
         }
-        assert_eq!(EventStatus::parse("coalesced"), Some(EventStatus::Coalesced));
+        assert_eq!(
+            EventStatus::parse("coalesced"),
+            Some(EventStatus::Coalesced)
+        );
         assert_eq!(EventStatus::parse("nope"), None);
     }
 

@@ -42,7 +42,9 @@ pub enum JobParseError {
     NotJson(String),
     #[error("message has no numeric \"v\" (format version)")]
     NoVersion,
-    #[error("message format version {0} is not supported (this worker reads version {JOB_VERSION})")]
+    #[error(
+        "message format version {0} is not supported (this worker reads version {JOB_VERSION})"
+    )]
     UnsupportedVersion(u64),
     #[error("message is not a valid sync job: {0}")]
     Invalid(String),
@@ -133,18 +135,32 @@ mod tests {
         .unwrap();
         assert_eq!(
             job.target,
-            JobTarget::Account { account: AccountKey::parse("A00000001").unwrap() }
+            JobTarget::Account {
+                account: AccountKey::parse("A00000001").unwrap()
+            }
         );
         assert!(!job.only_if_pending);
     }
 
     #[test]
     fn refuses_what_it_cannot_read_with_the_reason() {
-        assert!(matches!(SyncJob::parse("{"), Err(JobParseError::NotJson(_))));
-        assert_eq!(SyncJob::parse(r#"{"kind":"account"}"#), Err(JobParseError::NoVersion));
-        assert_eq!(SyncJob::parse(r#"{"v":2}"#), Err(JobParseError::UnsupportedVersion(2)));
+        assert!(matches!(
+            SyncJob::parse("{"),
+            Err(JobParseError::NotJson(_))
+        ));
+        assert_eq!(
+            SyncJob::parse(r#"{"kind":"account"}"#),
+            Err(JobParseError::NoVersion)
+        );
+        assert_eq!(
+            SyncJob::parse(r#"{"v":2}"#),
+            Err(JobParseError::UnsupportedVersion(2))
+        );
         let bad_account = r#"{"v":1,"kind":"account","entity":"default","account":"A/1","trigger":"api","correlation_id":"c","requested_at":"x"}"#;
-        assert!(matches!(SyncJob::parse(bad_account), Err(JobParseError::Invalid(_))));
+        assert!(matches!(
+            SyncJob::parse(bad_account),
+            Err(JobParseError::Invalid(_))
+        ));
     }
 
     #[test]

@@ -13,8 +13,7 @@ use crate::events::{EventStatus, SyncEvent, Trigger, new_event_id};
 use crate::mirror::{StoredAccount, plan_writes};
 use crate::queue::{JobQueue, JobTarget, QueueError, SyncJob};
 use crate::store::{
-    Acquire, Commit, EventStore, Fence, HeldLock, LockKey, LockStore, MirrorStore, StoreError,
-    Wish,
+    Acquire, Commit, EventStore, Fence, HeldLock, LockKey, LockStore, MirrorStore, StoreError, Wish,
 };
 use crate::zuora::{CallContext, ZuoraApi, ZuoraError};
 use std::collections::BTreeMap;
@@ -81,7 +80,9 @@ pub struct SyncReport {
 pub enum AccountOutcome {
     Synced(SyncReport),
     /// Folded into the sync that holds the lock; it runs one follow-up for this request.
-    Coalesced { event_id: String },
+    Coalesced {
+        event_id: String,
+    },
     /// A pending-wish check found nothing left to do.
     NothingPending,
 }
@@ -270,11 +271,7 @@ impl SyncService {
             error,
             event_id: String::new(),
         };
-        let state = self
-            .locks
-            .peek(&key)
-            .await
-            .map_err(|e| failed(e.into()))?;
+        let state = self.locks.peek(&key).await.map_err(|e| failed(e.into()))?;
         let now = self.clock.now();
         match state {
             Some(s) if s.pending > 0 && s.lease_until >= now => {
@@ -365,6 +362,23 @@ impl SyncService {
         self.run_locked(req, &lock, prefetched, event, &ctx).await
     }
 
+    /// The invocation deadline, or a fallback when the caller's is already past (local
+    /// emulators do not always send a real one): a lease that ends before it starts would let
+    /// every contender take the lock.
+    fn effective_deadline(&self, req: &SyncRequest) -> EpochMillis {
+        let now = self.clock.now();
+        if req.deadline > now {
+            req.deadline
+        } else {
+            tracing::warn!(
+                deadline = req.deadline.0,
+                now = now.0,
+                "invocation deadline is in the past; using a 60 s fallback"
+            );
+            now.plus_ms(60_000)
+        }
+    }
+
     async fn known_account_id(
         &self,
         entity: &EntityId,
@@ -382,8 +396,8 @@ impl SyncService {
         key: &LockKey,
         on_busy: OnBusy,
     ) -> Result<Option<HeldLock>, SyncError> {
-        let lease_until = req
-            .deadline
+        let lease_until = self
+            .effective_deadline(req)
             .plus_ms(self.settings.lease_margin.as_millis() as i64);
         // Real time, not the injected clock: this is how long the caller actually waits.
         let wait_until = match on_busy {
@@ -467,7 +481,7 @@ impl SyncService {
         while commit == Commit::KeptForWishes {
             let wishes = self.locks.take_wishes(lock).await?;
             tracing::info!(account = %lock.key.account_id, wishes, "running a follow-up sync for coalesced requests");
-            let time_left = req.deadline.0 - self.clock.now().0;
+            let time_left = self.effective_deadline(req).0 - self.clock.now().0;
             if time_left < self.settings.follow_up_min_time.as_millis() as i64 {
                 self.queue_follow_up(req, lock).await;
                 self.locks.release(lock, self.clock.now()).await?;

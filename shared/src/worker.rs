@@ -45,7 +45,11 @@ impl Worker {
         response
     }
 
-    pub async fn handle_message(&self, message: &SqsMessage, deadline: EpochMillis) -> MessageResult {
+    pub async fn handle_message(
+        &self,
+        message: &SqsMessage,
+        deadline: EpochMillis,
+    ) -> MessageResult {
         let message_id = message.message_id.as_deref().unwrap_or("");
         let job = match SyncJob::parse(message.body.as_deref().unwrap_or("")) {
             Ok(job) => job,
@@ -68,7 +72,9 @@ impl Worker {
         let result = if job.only_if_pending {
             self.sync.sync_if_pending(&req, account).await
         } else {
-            self.sync.sync_account(&req, account, OnBusy::Coalesce).await
+            self.sync
+                .sync_account(&req, account, OnBusy::Coalesce)
+                .await
         };
         match result {
             Ok(outcome) => {

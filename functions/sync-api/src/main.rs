@@ -20,7 +20,11 @@ async fn main() -> Result<(), Error> {
     }
     let api = Api {
         sync: services.sync,
-        auth: JwtVerifier::new(api_config.key_source, &api_config.issuer, &api_config.audience),
+        auth: JwtVerifier::new(
+            api_config.key_source,
+            &api_config.issuer,
+            &api_config.audience,
+        ),
         entity: config.entity,
         base_path: api_config.base_path,
         default_timeout: api_config.default_timeout,

@@ -18,8 +18,8 @@ use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
-    ConditionCheck, Delete, Put, ReturnValue,
-    ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+    ConditionCheck, Delete, Put, ReturnValue, ReturnValuesOnConditionCheckFailure,
+    TransactWriteItem, Update,
 };
 
 /// DynamoDB allows at most 100 actions in one transaction.
@@ -80,18 +80,27 @@ impl DynamoStore {
             .map_err(unavailable)
     }
 
-    fn lock_condition_item(&self, lock: &HeldLock, release: bool, now: EpochMillis) -> Result<TransactWriteItem, StoreError> {
+    fn lock_condition_item(
+        &self,
+        lock: &HeldLock,
+        release: bool,
+        now: EpochMillis,
+    ) -> Result<TransactWriteItem, StoreError> {
         let key = lock_pk(&lock.key.entity, &lock.key.account_id);
         let item = if release {
             let update = Update::builder()
                 .table_name(&self.tables.locks)
                 .key("pk", s(key))
-                .update_expression("SET lease_until_ms = :zero, released_at_ms = :now REMOVE holder")
+                .update_expression(
+                    "SET lease_until_ms = :zero, released_at_ms = :now REMOVE holder",
+                )
                 .condition_expression("fence = :fence AND pending = :zero")
                 .expression_attribute_values(":fence", n(lock.fence.0))
                 .expression_attribute_values(":zero", n(0))
                 .expression_attribute_values(":now", n(now.0))
-                .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+                .return_values_on_condition_check_failure(
+                    ReturnValuesOnConditionCheckFailure::AllOld,
+                )
                 .build()
                 .map_err(build_err)?;
             TransactWriteItem::builder().update(update).build()
@@ -101,7 +110,9 @@ impl DynamoStore {
                 .key("pk", s(key))
                 .condition_expression("fence = :fence")
                 .expression_attribute_values(":fence", n(lock.fence.0))
-                .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+                .return_values_on_condition_check_failure(
+                    ReturnValuesOnConditionCheckFailure::AllOld,
+                )
                 .build()
                 .map_err(build_err)?;
             TransactWriteItem::builder().condition_check(check).build()
@@ -109,7 +120,11 @@ impl DynamoStore {
         Ok(item)
     }
 
-    fn data_items(&self, entity: &EntityId, plan: &WritePlan) -> Result<Vec<TransactWriteItem>, StoreError> {
+    fn data_items(
+        &self,
+        entity: &EntityId,
+        plan: &WritePlan,
+    ) -> Result<Vec<TransactWriteItem>, StoreError> {
         let pk = account_pk(entity, &plan.account_id);
         let mut out = Vec::new();
         let put = |item: Item, condition: Option<&str>| -> Result<TransactWriteItem, StoreError> {
@@ -125,7 +140,10 @@ impl DynamoStore {
             out.push(put(record_item(&pk, record), None)?);
             if record.sk == crate::mirror::CUSTOMER_SK {
                 let number = Item::from([
-                    ("pk".into(), s(account_number_pk(entity, &plan.account_number))),
+                    (
+                        "pk".into(),
+                        s(account_number_pk(entity, &plan.account_number)),
+                    ),
                     ("sk".into(), s(ACCOUNT_NUMBER_SK)),
                     ("account_id".into(), s(&plan.account_id)),
                 ]);
@@ -164,7 +182,11 @@ impl DynamoStore {
     }
 
     /// Runs one transaction; a failed lock condition becomes `Fenced` or "wishes pending".
-    async fn transact(&self, lock: &HeldLock, items: Vec<TransactWriteItem>) -> Result<Result<(), LockState>, StoreError> {
+    async fn transact(
+        &self,
+        lock: &HeldLock,
+        items: Vec<TransactWriteItem>,
+    ) -> Result<Result<(), LockState>, StoreError> {
         let result = self
             .client
             .transact_write_items()
@@ -184,7 +206,9 @@ impl DynamoStore {
         lock: &HeldLock,
         e: SdkError<TransactWriteItemsError>,
     ) -> Result<LockState, StoreError> {
-        let Some(TransactWriteItemsError::TransactionCanceledException(cancel)) = e.as_service_error() else {
+        let Some(TransactWriteItemsError::TransactionCanceledException(cancel)) =
+            e.as_service_error()
+        else {
             return Err(unavailable(e));
         };
         let reasons = cancel.cancellation_reasons();
@@ -192,7 +216,10 @@ impl DynamoStore {
         if lock_reason.and_then(|r| r.code()) != Some("ConditionalCheckFailed") {
             return Err(StoreError::Unavailable(format!(
                 "transaction cancelled: {:?}",
-                reasons.iter().map(|r| r.code().unwrap_or("None")).collect::<Vec<_>>()
+                reasons
+                    .iter()
+                    .map(|r| r.code().unwrap_or("None"))
+                    .collect::<Vec<_>>()
             )));
         }
         let state = lock_reason
@@ -308,7 +335,9 @@ impl LockStore for DynamoStore {
                     .map(|a| get_n(a, "pending"))
                     .transpose()?
                     .unwrap_or(1);
-                Ok(Wish::Recorded { first: pending == 1 })
+                Ok(Wish::Recorded {
+                    first: pending == 1,
+                })
             }
             Err(e) if conditional_failure_item(&e).is_some() => Ok(Wish::LockChanged),
             Err(e) => Err(unavailable(e)),
@@ -330,7 +359,10 @@ impl LockStore for DynamoStore {
             .send()
             .await;
         match result {
-            Ok(out) => Ok(out.attributes().and_then(|a| opt_n(a, "pending")).unwrap_or(0)),
+            Ok(out) => Ok(out
+                .attributes()
+                .and_then(|a| opt_n(a, "pending"))
+                .unwrap_or(0)),
             Err(e) => Err(fenced_or_unavailable(lock, e)),
         }
     }
@@ -349,7 +381,9 @@ impl LockStore for DynamoStore {
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
-        result.map(|_| ()).map_err(|e| fenced_or_unavailable(lock, e))
+        result
+            .map(|_| ())
+            .map_err(|e| fenced_or_unavailable(lock, e))
     }
 
     async fn peek(&self, key: &LockKey) -> Result<Option<LockState>, StoreError> {
@@ -453,7 +487,10 @@ impl MirrorStore for DynamoStore {
             let mut items = vec![self.lock_condition_item(lock, false, now)?];
             items.extend(chunk);
             if let Err(state) = self.transact(lock, items).await? {
-                return Err(StoreError::Fenced { held: lock.fence.0, current: Some(state.fence.0) });
+                return Err(StoreError::Fenced {
+                    held: lock.fence.0,
+                    current: Some(state.fence.0),
+                });
             }
         }
         let mut items = vec![self.lock_condition_item(lock, release, now)?];
@@ -470,10 +507,16 @@ impl MirrorStore for DynamoStore {
                 items.push(self.event_put(event)?);
                 match self.transact(lock, items).await? {
                     Ok(()) => Ok(Commit::KeptForWishes),
-                    Err(state) => Err(StoreError::Fenced { held: lock.fence.0, current: Some(state.fence.0) }),
+                    Err(state) => Err(StoreError::Fenced {
+                        held: lock.fence.0,
+                        current: Some(state.fence.0),
+                    }),
                 }
             }
-            Err(state) => Err(StoreError::Fenced { held: lock.fence.0, current: Some(state.fence.0) }),
+            Err(state) => Err(StoreError::Fenced {
+                held: lock.fence.0,
+                current: Some(state.fence.0),
+            }),
         }
     }
 }
@@ -491,7 +534,11 @@ impl EventStore for DynamoStore {
             .map_err(unavailable)
     }
 
-    async fn get_event(&self, entity: &EntityId, id: &str) -> Result<Option<SyncEvent>, StoreError> {
+    async fn get_event(
+        &self,
+        entity: &EntityId,
+        id: &str,
+    ) -> Result<Option<SyncEvent>, StoreError> {
         let out = self
             .client
             .get_item()

@@ -22,7 +22,9 @@ pub fn n(v: impl ToString) -> AttributeValue {
 pub fn get_s<'a>(item: &'a Item, name: &str) -> Result<&'a str, StoreError> {
     match item.get(name) {
         Some(AttributeValue::S(v)) => Ok(v),
-        _ => Err(StoreError::Corrupt(format!("missing string attribute {name}"))),
+        _ => Err(StoreError::Corrupt(format!(
+            "missing string attribute {name}"
+        ))),
     }
 }
 
@@ -38,7 +40,9 @@ pub fn get_n<T: std::str::FromStr>(item: &Item, name: &str) -> Result<T, StoreEr
         Some(AttributeValue::N(v)) => v
             .parse()
             .map_err(|_| StoreError::Corrupt(format!("attribute {name} is not a number: {v}"))),
-        _ => Err(StoreError::Corrupt(format!("missing number attribute {name}"))),
+        _ => Err(StoreError::Corrupt(format!(
+            "missing number attribute {name}"
+        ))),
     }
 }
 
@@ -178,8 +182,8 @@ pub fn event_item(e: &SyncEvent, expires_at_secs: i64) -> Item {
 pub fn item_event(item: &Item) -> Result<SyncEvent, StoreError> {
     let trigger = get_s(item, "trigger")?;
     let status = get_s(item, "status")?;
-    let entity = EntityId::parse(get_s(item, "entity")?)
-        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let entity =
+        EntityId::parse(get_s(item, "entity")?).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     Ok(SyncEvent {
         id: get_s(item, "id")?.into(),
         entity,

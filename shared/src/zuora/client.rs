@@ -208,13 +208,14 @@ impl ZuoraClient {
             .await
             .map_err(|e| transport_attempt(&e, 0))?;
         if status.is_success() {
-            let answer: TokenAnswer = serde_json::from_slice(&body).map_err(|e| Attempt::Retry {
-                error: ZuoraError::BadResponse {
-                    detail: format!("token answer: {e}"),
-                    attempts: 0,
-                },
-                wait_hint: None,
-            })?;
+            let answer: TokenAnswer =
+                serde_json::from_slice(&body).map_err(|e| Attempt::Retry {
+                    error: ZuoraError::BadResponse {
+                        detail: format!("token answer: {e}"),
+                        attempts: 0,
+                    },
+                    wait_hint: None,
+                })?;
             let lifetime = Duration::from_secs(answer.expires_in);
             return Ok(Token {
                 value: answer.access_token,
@@ -327,10 +328,7 @@ impl ZuoraClient {
         if let Some(body) = body {
             request = request.json(body);
         }
-        let response = request
-            .send()
-            .await
-            .map_err(|e| transport_attempt(&e, 1))?;
+        let response = request.send().await.map_err(|e| transport_attempt(&e, 1))?;
         let status = response.status();
         let headers = response.headers().clone();
         let bytes = response
@@ -435,7 +433,10 @@ impl ZuoraClient {
             })?;
         if url.origin() != self.config.base_url.origin() {
             return Err(ZuoraError::BadResponse {
-                detail: format!("nextPage points to another host: {}", url.origin().ascii_serialization()),
+                detail: format!(
+                    "nextPage points to another host: {}",
+                    url.origin().ascii_serialization()
+                ),
                 attempts: 1,
             });
         }
@@ -494,7 +495,13 @@ impl ZuoraApi for ZuoraClient {
         }
         let body = serde_json::json!({ "queryString": zoql });
         let answer: Answer = self
-            .send_json(Method::POST, self.url("/v1/action/query"), Some(&body), "query result", ctx)
+            .send_json(
+                Method::POST,
+                self.url("/v1/action/query"),
+                Some(&body),
+                "query result",
+                ctx,
+            )
             .await?;
         Ok(answer.records)
     }
@@ -551,7 +558,11 @@ fn classify_status(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> Atte
     classify_error_body(status, &parsed, Some(headers))
 }
 
-fn classify_error_body(status: StatusCode, body: &ErrorBody, headers: Option<&HeaderMap>) -> Attempt {
+fn classify_error_body(
+    status: StatusCode,
+    body: &ErrorBody,
+    headers: Option<&HeaderMap>,
+) -> Attempt {
     let reason = body.reason_text();
     let category = body.category();
     if status == StatusCode::NOT_FOUND || category == Some(40) {
@@ -573,7 +584,11 @@ fn classify_error_body(status: StatusCode, body: &ErrorBody, headers: Option<&He
             wait_hint: headers.and_then(server_wait),
         };
     }
-    if category == Some(11) || body.first_code().is_some_and(|c| c.to_string().starts_with('9')) {
+    if category == Some(11)
+        || body
+            .first_code()
+            .is_some_and(|c| c.to_string().starts_with('9'))
+    {
         return Attempt::Fail(ZuoraError::Auth { reason });
     }
     Attempt::Fail(ZuoraError::Rejected {

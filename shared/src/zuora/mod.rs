@@ -54,8 +54,11 @@ pub trait ZuoraApi: Send + Sync {
 
     /// A ZOQL query (`POST /v1/action/query`). Callers must escape literals with
     /// [`zoql_literal`].
-    async fn query(&self, zoql: &str, ctx: &CallContext)
-    -> Result<Vec<serde_json::Value>, ZuoraError>;
+    async fn query(
+        &self,
+        zoql: &str,
+        ctx: &CallContext,
+    ) -> Result<Vec<serde_json::Value>, ZuoraError>;
 }
 
 /// A ZOQL string literal: single-quoted, with `\` and `'` escaped, so a value can never end

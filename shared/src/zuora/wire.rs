@@ -138,7 +138,11 @@ pub(crate) struct WirePaymentMethod {
         alias = "creditCardExpirationMonth"
     )]
     expiration_month: Option<u32>,
-    #[serde(default, deserialize_with = "opt_u32", alias = "creditCardExpirationYear")]
+    #[serde(
+        default,
+        deserialize_with = "opt_u32",
+        alias = "creditCardExpirationYear"
+    )]
     expiration_year: Option<u32>,
     #[serde(default, deserialize_with = "opt_text", alias = "achBankName")]
     bank_name: Option<String>,

@@ -107,9 +107,14 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
         .expect("the Zuora simulator starts");
     let (aws, dynamo_counter) = aws_clients().await;
     let prefix = format!("t{}", uuid::Uuid::new_v4().simple());
-    let queue = provision(&aws.dynamodb, &aws.sqs, &prefix, options.queue_visibility_secs)
-        .await
-        .expect("tables and queues are created");
+    let queue = provision(
+        &aws.dynamodb,
+        &aws.sqs,
+        &prefix,
+        options.queue_visibility_secs,
+    )
+    .await
+    .expect("tables and queues are created");
     let config = test_config(&sim, &queue, &options);
     let services = build_with(&config, &aws, options.clock.clone(), None).expect("services build");
     let api = Arc::new(Api {
@@ -189,7 +194,9 @@ impl TestApp {
         let resp = self.api.handle(req).await;
         let status = resp.status().as_u16();
         let body = match resp.body() {
-            lambda_http::Body::Text(t) => serde_json::from_str(t).unwrap_or(serde_json::Value::Null),
+            lambda_http::Body::Text(t) => {
+                serde_json::from_str(t).unwrap_or(serde_json::Value::Null)
+            }
             _ => serde_json::Value::Null,
         };
         (status, body)
@@ -197,8 +204,12 @@ impl TestApp {
 
     pub async fn sync_subscription(&self, id: &str) -> (u16, serde_json::Value) {
         let auth = format!("Bearer {}", self.token());
-        self.call("POST", &format!("/plugins/zuora/sync/subscription/{id}"), Some(&auth))
-            .await
+        self.call(
+            "POST",
+            &format!("/plugins/zuora/sync/subscription/{id}"),
+            Some(&auth),
+        )
+        .await
     }
 
     /// Every item in the mirror table, sorted by key, as plain JSON-ish strings for comparison.

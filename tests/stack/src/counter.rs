@@ -6,8 +6,7 @@ use aws_sdk_dynamodb::config::{ConfigBag, Intercept};
 use aws_sdk_dynamodb::error::BoxError;
 use aws_sdk_dynamodb::operation::{
     delete_item::DeleteItemInput, get_item::GetItemInput, put_item::PutItemInput,
-    query::QueryInput, transact_write_items::TransactWriteItemsInput,
-    update_item::UpdateItemInput,
+    query::QueryInput, transact_write_items::TransactWriteItemsInput, update_item::UpdateItemInput,
 };
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -22,10 +21,16 @@ pub struct Counts {
 
 impl Counts {
     pub fn writes(&self) -> u64 {
-        ["PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems", "BatchWriteItem"]
-            .iter()
-            .map(|op| self.requests.get(op).copied().unwrap_or(0))
-            .sum()
+        [
+            "PutItem",
+            "UpdateItem",
+            "DeleteItem",
+            "TransactWriteItems",
+            "BatchWriteItem",
+        ]
+        .iter()
+        .map(|op| self.requests.get(op).copied().unwrap_or(0))
+        .sum()
     }
     pub fn table_writes(&self, table: &str) -> u64 {
         self.table_writes.get(table).copied().unwrap_or(0)

@@ -32,7 +32,10 @@ pub async fn serve_api(
                 }
             }
         };
-        if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(stop).await {
+        if let Err(e) = axum::serve(listener, app)
+            .with_graceful_shutdown(stop)
+            .await
+        {
             tracing::error!(error = %e, "local API server stopped");
         }
     });
@@ -41,7 +44,9 @@ pub async fn serve_api(
 
 async fn to_lambda(req: axum::extract::Request) -> lambda_http::Request {
     let (parts, body) = req.into_parts();
-    let bytes = axum::body::to_bytes(body, 1 << 20).await.unwrap_or_default();
+    let bytes = axum::body::to_bytes(body, 1 << 20)
+        .await
+        .unwrap_or_default();
     let body = if bytes.is_empty() {
         lambda_http::Body::Empty
     } else {
@@ -103,7 +108,9 @@ pub async fn poll_once(
         return Ok(0);
     }
     let records: Vec<SqsMessage> = messages.iter().map(to_event_record).collect();
-    let deadline = SystemClock.now().plus_ms(invocation_timeout.as_millis() as i64);
+    let deadline = SystemClock
+        .now()
+        .plus_ms(invocation_timeout.as_millis() as i64);
     let mut event = SqsEvent::default();
     event.records = records;
     let response = worker.handle(event, deadline).await;

@@ -2,8 +2,8 @@
 //! match `template.yaml` exactly; `tests/template.rs` checks that.
 
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
-    Projection, ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
 };
 use shared::store::Tables;
 use std::collections::HashMap;
@@ -104,7 +104,11 @@ pub async fn create_table(
             GlobalSecondaryIndex::builder()
                 .index_name(g.name)
                 .set_key_schema(Some(keys(g.hash, g.range)))
-                .projection(Projection::builder().projection_type(ProjectionType::All).build())
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::All)
+                        .build(),
+                )
                 .build()
                 .expect("index fields are set")
         })

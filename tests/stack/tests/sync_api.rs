@@ -18,7 +18,10 @@ async fn first_sync_creates_the_whole_account_with_the_crm_id() {
     assert_eq!(body["success"], true);
     let sub_id = body["id"].as_str().unwrap();
     let owner = body["owner"].as_str().unwrap();
-    assert!(sub_id.starts_with("sub_") && owner.starts_with("cus_"), "{body}");
+    assert!(
+        sub_id.starts_with("sub_") && owner.starts_with("cus_"),
+        "{body}"
+    );
 
     let records = app.mirror_records(ACCOUNT_ID).await;
     let customer = &records["CUSTOMER"];
@@ -33,11 +36,22 @@ async fn first_sync_creates_the_whole_account_with_the_crm_id() {
     assert_eq!(sub.zuora_id, "8a90a1b27c1f4e2d017c2b3c4d5e9002");
     let data: serde_json::Value = serde_json::from_str(&sub.data).unwrap();
     assert!(!data["rate_plans"].as_array().unwrap().is_empty());
-    assert!(!data["rate_plans"][0]["charges"].as_array().unwrap().is_empty());
+    assert!(
+        !data["rate_plans"][0]["charges"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
 
-    let pms: Vec<_> = records.values().filter(|r| r.kind == RecordKind::PaymentMethod).collect();
+    let pms: Vec<_> = records
+        .values()
+        .filter(|r| r.kind == RecordKind::PaymentMethod)
+        .collect();
     assert_eq!(pms.len(), 2);
-    let defaults: Vec<_> = pms.iter().filter(|r| r.attrs["is_default"] == "true").collect();
+    let defaults: Vec<_> = pms
+        .iter()
+        .filter(|r| r.attrs["is_default"] == "true")
+        .collect();
     assert_eq!(defaults.len(), 1, "exactly one default payment method");
     let card: serde_json::Value = serde_json::from_str(&defaults[0].data).unwrap();
     assert!(card["masked_number"].as_str().unwrap().starts_with("****"));
@@ -51,7 +65,10 @@ async fn first_sync_creates_the_whole_account_with_the_crm_id() {
     let events = app.events_for(ACCOUNT_ID).await;
     assert_eq!(events.len(), 1);
     let e = &events[0];
-    assert_eq!((e.trigger, e.status), (Trigger::Api, EventStatus::Succeeded));
+    assert_eq!(
+        (e.trigger, e.status),
+        (Trigger::Api, EventStatus::Succeeded)
+    );
     assert_eq!(e.subscription.as_deref(), Some("A-S00000271"));
     assert_eq!(e.customer_id.as_deref(), Some(owner));
     assert_eq!(e.written as usize, records.len());
@@ -69,20 +86,36 @@ async fn resync_returns_the_same_ids_and_rewrites_nothing() {
     assert_eq!(status, 200);
     assert_eq!(first["id"], second["id"]);
     assert_eq!(first["owner"], second["owner"]);
-    assert_eq!(app.mirror_dump().await, before, "the mirror is byte-for-byte unchanged");
+    assert_eq!(
+        app.mirror_dump().await,
+        before,
+        "the mirror is byte-for-byte unchanged"
+    );
     let counts = app.dynamo_counter.snapshot();
     assert_eq!(counts.table_writes(&app.tables().mirror), 0, "{counts:?}");
-    assert_eq!(counts.table_writes(&app.tables().events), 1, "only the event: {counts:?}");
+    assert_eq!(
+        counts.table_writes(&app.tables().events),
+        1,
+        "only the event: {counts:?}"
+    );
     let latest = &app.events_for(ACCOUNT_ID).await[0];
     assert_eq!((latest.written, latest.removed), (0, 0));
-    assert_eq!(latest.unchanged as usize, before.iter().filter(|i| !i["sk"].contains("MAP#") && !i["sk"].contains("ACCTNUM")).count());
+    assert_eq!(
+        latest.unchanged as usize,
+        before
+            .iter()
+            .filter(|i| !i["sk"].contains("MAP#") && !i["sk"].contains("ACCTNUM"))
+            .count()
+    );
 }
 
 #[tokio::test]
 async fn subscription_id_works_like_its_number() {
     let app = spawn_app().await;
     let (_, by_number) = app.sync_subscription("A-S00000271").await;
-    let (status, by_id) = app.sync_subscription("8a90a1b27c1f4e2d017c2b3c4d5e9002").await;
+    let (status, by_id) = app
+        .sync_subscription("8a90a1b27c1f4e2d017c2b3c4d5e9002")
+        .await;
     assert_eq!(status, 200, "{by_id}");
     assert_eq!(by_number["id"], by_id["id"]);
 }
@@ -91,7 +124,11 @@ async fn subscription_id_works_like_its_number() {
 async fn a_subscription_that_turns_draft_or_is_deleted_leaves_the_mirror() {
     let app = spawn_app().await;
     app.sync_subscription("A-S00000271").await;
-    assert!(app.mirror_records(ACCOUNT_ID).await.contains_key("SUB#A-S00000273"));
+    assert!(
+        app.mirror_records(ACCOUNT_ID)
+            .await
+            .contains_key("SUB#A-S00000273")
+    );
 
     assert!(app.sim.set_subscription_status("A-S00000273", "Draft"));
     assert!(app.sim.remove_subscription("A-S00000274"));
@@ -112,7 +149,11 @@ async fn a_draft_subscription_is_never_stored_and_answers_502() {
     assert_eq!(status, 502, "{body}");
     assert_eq!(body["code"], "subscription_not_mirrored");
     assert!(body["message"].as_str().unwrap().contains("Draft"));
-    assert!(!app.mirror_records(ACCOUNT_ID).await.contains_key("SUB#A-S00000272"));
+    assert!(
+        !app.mirror_records(ACCOUNT_ID)
+            .await
+            .contains_key("SUB#A-S00000272")
+    );
 }
 
 #[tokio::test]
@@ -123,8 +164,18 @@ async fn unknown_subscription_is_502_zuora_not_found_in_both_not_found_styles() 
         let (status, body) = app.sync_subscription("A-S09999999").await;
         assert_eq!(status, 502, "{style:?}: {body}");
         assert_eq!(body["code"], "zuora_not_found", "{style:?}");
-        assert!(body["message"].as_str().unwrap().contains("Cannot find entity"), "{body}");
-        assert_eq!(app.sim.stats().requests("v1_subscription"), 1, "4xx is not retried");
+        assert!(
+            body["message"]
+                .as_str()
+                .unwrap()
+                .contains("Cannot find entity"),
+            "{body}"
+        );
+        assert_eq!(
+            app.sim.stats().requests("v1_subscription"),
+            1,
+            "4xx is not retried"
+        );
     }
 }
 
@@ -145,7 +196,11 @@ async fn malformed_ids_are_refused_before_zuora() {
 async fn zuora_failures_are_retried_then_502_and_the_mirror_is_untouched() {
     let cases: Vec<(FaultKind, &str, u64)> = vec![
         (FaultKind::Status { status: 500 }, "zuora_unavailable", 3),
-        (FaultKind::RateLimit { reset_secs: 0 }, "zuora_unavailable", 3),
+        (
+            FaultKind::RateLimit { reset_secs: 0 },
+            "zuora_unavailable",
+            3,
+        ),
         (FaultKind::Timeout { ms: 5_000 }, "zuora_timeout", 3),
         (FaultKind::Malformed, "zuora_bad_response", 3),
         // A 4xx other than 429 is not retried.
@@ -161,7 +216,8 @@ async fn zuora_failures_are_retried_then_502_and_the_mirror_is_untouched() {
         app.sim.set_subscription_status("A-S00000273", "Draft");
         let before = app.mirror_dump().await;
         app.sim.reset_stats();
-        app.sim.add_fault(Fault::new("object_query_account", kind.clone()));
+        app.sim
+            .add_fault(Fault::new("object_query_account", kind.clone()));
 
         let (status, body) = app.sync_subscription("A-S00000271").await;
 
@@ -174,14 +230,22 @@ async fn zuora_failures_are_retried_then_502_and_the_mirror_is_untouched() {
             attempts,
             "{kind:?}"
         );
-        assert_eq!(app.mirror_dump().await, before, "{kind:?}: mirror untouched");
+        assert_eq!(
+            app.mirror_dump().await,
+            before,
+            "{kind:?}: mirror untouched"
+        );
         let event = &app.events_for(ACCOUNT_ID).await[0];
         assert_eq!(event.status, EventStatus::Failed, "{kind:?}");
         assert_eq!(event.code.as_deref(), Some(code));
         assert_eq!(body["event_id"], event.id.as_str());
         // The lock was released: with the fault gone the next sync works at once.
         app.sim.clear_faults();
-        assert_eq!(app.sync_subscription("A-S00000271").await.0, 200, "{kind:?}");
+        assert_eq!(
+            app.sync_subscription("A-S00000271").await.0,
+            200,
+            "{kind:?}"
+        );
     }
 }
 
@@ -190,7 +254,13 @@ async fn a_transient_failure_that_clears_is_retried_into_success() {
     let app = spawn_app().await;
     app.sim
         .add_fault(Fault::new("object_query_account", FaultKind::Status { status: 503 }).times(1));
-    app.sim.add_fault(Fault::new("object_query_account", FaultKind::RateLimit { reset_secs: 0 }).times(1));
+    app.sim.add_fault(
+        Fault::new(
+            "object_query_account",
+            FaultKind::RateLimit { reset_secs: 0 },
+        )
+        .times(1),
+    );
     let (status, body) = app.sync_subscription("A-S00000271").await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(app.sim.stats().requests("object_query_account"), 3);
@@ -215,7 +285,10 @@ async fn the_v1_fallback_syncs_the_same_records_in_three_concurrent_calls() {
     assert_eq!(stats.requests("v1_payment_methods"), 1);
     assert_eq!(stats.requests("object_query_account"), 0);
     let keys = |r: std::collections::BTreeMap<String, _>| r.into_keys().collect::<Vec<_>>();
-    assert_eq!(keys(v1.mirror_records(ACCOUNT_ID).await), keys(oq.mirror_records(ACCOUNT_ID).await));
+    assert_eq!(
+        keys(v1.mirror_records(ACCOUNT_ID).await),
+        keys(oq.mirror_records(ACCOUNT_ID).await)
+    );
 }
 
 #[tokio::test]
@@ -226,14 +299,29 @@ async fn the_route_answers_under_a_base_path_too() {
     })
     .await;
     let auth = format!("Bearer {}", app.token());
-    for path in ["/api/plugins/zuora/sync/subscription/A-S00000271", "/plugins/zuora/sync/subscription/A-S00000271"] {
+    for path in [
+        "/api/plugins/zuora/sync/subscription/A-S00000271",
+        "/plugins/zuora/sync/subscription/A-S00000271",
+    ] {
         let (status, body) = app.call("POST", path, Some(&auth)).await;
         assert_eq!(status, 200, "{path}: {body}");
     }
-    let (status, body) = app.call("POST", "/apix/plugins/zuora/sync/subscription/A-S00000271", Some(&auth)).await;
+    let (status, body) = app
+        .call(
+            "POST",
+            "/apix/plugins/zuora/sync/subscription/A-S00000271",
+            Some(&auth),
+        )
+        .await;
     assert_eq!(status, 404, "{body}");
     assert!(body["message"].is_string());
-    let (status, _) = app.call("GET", "/api/plugins/zuora/sync/subscription/A-S00000271", Some(&auth)).await;
+    let (status, _) = app
+        .call(
+            "GET",
+            "/api/plugins/zuora/sync/subscription/A-S00000271",
+            Some(&auth),
+        )
+        .await;
     assert_eq!(status, 405);
 }
 
@@ -243,8 +331,16 @@ async fn a_busy_account_answers_502_account_busy_after_a_bounded_wait() {
     use shared::store::{Acquire, LockKey, LockStore};
     let app = spawn_app().await;
     let now = shared::clock::SystemClock.now();
-    let key = LockKey { entity: app.entity.clone(), account_id: ACCOUNT_ID.into() };
-    let held = app.services.store.acquire(&key, "other", now.plus_ms(60_000), now).await.unwrap();
+    let key = LockKey {
+        entity: app.entity.clone(),
+        account_id: ACCOUNT_ID.into(),
+    };
+    let held = app
+        .services
+        .store
+        .acquire(&key, "other", now.plus_ms(60_000), now)
+        .await
+        .unwrap();
     assert!(matches!(held, Acquire::Acquired(_)));
 
     let started = std::time::Instant::now();
@@ -252,7 +348,10 @@ async fn a_busy_account_answers_502_account_busy_after_a_bounded_wait() {
 
     assert_eq!(status, 502, "{body}");
     assert_eq!(body["code"], "account_busy");
-    assert!(started.elapsed() >= Duration::from_millis(300), "waited the configured 300 ms");
+    assert!(
+        started.elapsed() >= Duration::from_millis(300),
+        "waited the configured 300 ms"
+    );
     let event = &app.events_for(ACCOUNT_ID).await[0];
     assert_eq!(event.status, EventStatus::Coalesced);
     // The wish is on the lock, and a check is queued in case the holder dies.

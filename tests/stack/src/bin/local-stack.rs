@@ -1,0 +1,115 @@
+//! The whole product on this machine: tables and queues in the emulators, the Zuora simulator
+//! with demo data, the sync API on localhost and the worker polling the queue. Runs until
+//! Ctrl-C. Started by `scripts/dev.sh`, which starts the emulators first.
+
+use shared::api::Api;
+use shared::app::build;
+use shared::auth::{JwtVerifier, KeySource};
+use shared::config::Config;
+use shared::domain::EntityId;
+use shared::worker::Worker;
+use shared::zuora::{Secret, ZuoraConfig};
+use stack::app::aws_clients;
+use stack::local::{poll_queue, serve_api};
+use stack::schema::provision;
+use stack::token::{DEV_AUDIENCE, DEV_ISSUER, DEV_SECRET, mint_hs256};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+fn port(var: &str, default: u16) -> u16 {
+    std::env::var(var)
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(default)
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    shared::telemetry::init();
+    let api_port = port("API_PORT", 3000);
+    let sim_port = port("ZUORA_SIM_PORT", 8081);
+    let sim = zuora_sim::spawn(
+        zuora_sim::SimConfig::demo(),
+        SocketAddr::from(([127, 0, 0, 1], sim_port)),
+    )
+    .await?;
+    let (aws, _) = aws_clients().await;
+    let prefix = format!("local-{}", std::process::id());
+    let p = provision(&aws.dynamodb, &aws.sqs, &prefix, 60).await?;
+
+    let zuora = ZuoraConfig::new(
+        url::Url::parse(&sim.base_url)?,
+        "sim-client".into(),
+        Secret::new("sim-secret"),
+    );
+    let config = Config {
+        entity: EntityId::parse("default")?,
+        zuora,
+        tables: p.tables.clone(),
+        queue_url: p.queue_url.clone(),
+        event_retention_days: 90,
+        sync: Default::default(),
+    };
+    let services = build(&config, &aws)?;
+    let api = Arc::new(Api {
+        sync: services.sync.clone(),
+        auth: JwtVerifier::new(
+            KeySource::Hs256(Secret::new(DEV_SECRET)),
+            DEV_ISSUER,
+            DEV_AUDIENCE,
+        ),
+        entity: config.entity.clone(),
+        base_path: std::env::var("API_BASE_PATH").unwrap_or_default(),
+        default_timeout: Duration::from_secs(29),
+    });
+    let worker = Arc::new(Worker {
+        sync: services.sync.clone(),
+    });
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let addr = serve_api(
+        api,
+        SocketAddr::from(([127, 0, 0, 1], api_port)),
+        stop_rx.clone(),
+    )
+    .await?;
+    let poller = tokio::spawn(poll_queue(
+        worker,
+        aws.sqs.clone(),
+        p.queue_url.clone(),
+        Duration::from_secs(60),
+        stop_rx,
+    ));
+
+    let token = mint_hs256(DEV_SECRET, DEV_ISSUER, DEV_AUDIENCE, "local-dev", 24 * 3600);
+    println!(
+        r#"
+zuora-sync is running locally.
+  sync API        http://{addr}
+  Zuora simulator {sim}  (demo account A00000001, subscriptions A-S00000271..274)
+  tables          {m} / {l} / {e}
+  queue           {q}
+
+A dev token (HS256, valid 24 h; mint more with: cargo run -q -p stack --bin mint-token):
+  export TOKEN={token}
+
+Sync a subscription:
+  curl -s -X POST -H "Authorization: Bearer $TOKEN" http://{addr}/plugins/zuora/sync/subscription/A-S00000271
+
+Queue an account sync for the worker:
+  aws --endpoint-url "$AWS_ENDPOINT_URL_SQS" sqs send-message --queue-url {q} \
+    --message-body '{{"v":1,"kind":"account","entity":"default","account":"A00000001","trigger":"on_demand","correlation_id":"demo-1","requested_at":"2026-11-23T10:00:00Z"}}'
+
+Press Ctrl-C to stop."#,
+        sim = sim.base_url,
+        m = p.tables.mirror,
+        l = p.tables.locks,
+        e = p.tables.events,
+        q = p.queue_url,
+    );
+    tokio::signal::ctrl_c().await?;
+    println!("stopping...");
+    let _ = stop_tx.send(true);
+    let _ = poller.await;
+    Ok(())
+}
