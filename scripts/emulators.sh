@@ -108,17 +108,33 @@ zs_dynamodb_dir() {
     return 1
 }
 
-# zs_spawn LOGFILE CMD...: start CMD in the background in its own session (so its whole process
-# group can be signalled), append its output to LOGFILE, print its PID (= its process group id).
+# zs_spawn LOGFILE CMD...: start CMD in the background, in a session of its own (so that its whole
+# process group can be signalled and a Ctrl-C meant for the caller's foreground job does not hit
+# it), with its output appended to LOGFILE. Prints the PID of a small supervisor (also the process
+# group id) that runs CMD and stops it once the owning shell (ZS_OWNER_PID, default: the shell
+# that sourced this file) is gone, so nothing outlives a caller that was killed without running
+# its traps (SIGKILL, a tool's timeout). kill_tree on that PID stops CMD and its children.
 zs_spawn() {
     local log="$1" pidfile
     shift
     pidfile="$(mktemp "${TMPDIR:-/tmp}/zs-pid.XXXXXX")"
-    # bash -c writes its own PID, then execs: the PID is that of CMD and, thanks to setsid, also
-    # its process-group id (setsid forks only when the caller is a group leader; the file is right
-    # either way).
     # shellcheck disable=SC2016 # expanded by the inner bash
-    setsid bash -c 'echo $$ > "$0"; exec "$@"' "$pidfile" "$@" >>"$log" 2>&1 </dev/null &
+    setsid bash -c '
+        echo $$ >"$0"
+        owner="$1"
+        shift
+        "$@" &
+        child=$!
+        trap "kill -TERM $child 2>/dev/null; wait $child; exit 143" TERM
+        while kill -0 "$owner" 2>/dev/null && kill -0 "$child" 2>/dev/null; do sleep 1; done
+        if kill -0 "$child" 2>/dev/null; then
+            echo "[zs_spawn] owner $owner is gone: stopping $*" >&2
+            kill -TERM "$child" 2>/dev/null
+            for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$child" 2>/dev/null || break; sleep 1; done
+            kill -KILL "$child" 2>/dev/null
+        fi
+        wait "$child"
+    ' "$pidfile" "${ZS_OWNER_PID:-$$}" "$@" >>"$log" 2>&1 </dev/null &
     local i
     for ((i = 0; i < 100; i++)); do
         [[ -s "$pidfile" ]] && break

@@ -1,0 +1,249 @@
+//! 401 for every bad token, with RS256 keys from a JWKS endpoint (keys generated here).
+
+use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der, PublicKeyX509Der};
+use aws_lc_rs::rsa::{KeyPair, KeySize};
+use aws_lc_rs::signature::KeyPair as _;
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
+use serde_json::{Value, json};
+use shared::api::Api;
+use shared::auth::{JwtVerifier, KeySource};
+use stack::app::{TestApp, spawn_app};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+const ISSUER: &str = "https://idp.example.com/";
+const AUDIENCE: &str = "zuora-sync-api";
+
+struct Idp {
+    key: KeyPair,
+    jwks_url: String,
+}
+
+fn pem(label: &str, der: &[u8]) -> String {
+    let body = STANDARD.encode(der);
+    let lines: Vec<&str> = body
+        .as_bytes()
+        .chunks(64)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect();
+    format!(
+        "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
+        lines.join("\n")
+    )
+}
+
+impl Idp {
+    /// A key pair and a JWKS endpoint serving its public half under kid `k1`.
+    async fn start() -> Self {
+        let key = KeyPair::generate(KeySize::Rsa2048).unwrap();
+        let public = key.public_key();
+        let jwks = json!({"keys": [{
+            "kty": "RSA", "kid": "k1", "alg": "RS256", "use": "sig",
+            "n": URL_SAFE_NO_PAD.encode(public.modulus().big_endian_without_leading_zero()),
+            "e": URL_SAFE_NO_PAD.encode(public.exponent().big_endian_without_leading_zero()),
+        }]});
+        let app = axum::Router::new().route(
+            "/.well-known/jwks.json",
+            axum::routing::get(move || {
+                let jwks = jwks.clone();
+                async move { axum::Json(jwks) }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+            .await
+            .unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Self {
+            key,
+            jwks_url: format!("http://{addr}/.well-known/jwks.json"),
+        }
+    }
+
+    fn private_pem(key: &KeyPair) -> String {
+        let der: Pkcs8V1Der = key.as_der().unwrap();
+        pem("PRIVATE KEY", der.as_ref())
+    }
+
+    fn public_pem(&self) -> String {
+        let der: PublicKeyX509Der = self.key.public_key().as_der().unwrap();
+        pem("PUBLIC KEY", der.as_ref())
+    }
+
+    fn sign_with(key: &KeyPair, claims: &Value) -> String {
+        let mut header = Header::new(Algorithm::RS256);
+        header.kid = Some("k1".into());
+        let key = EncodingKey::from_rsa_pem(Self::private_pem(key).as_bytes()).unwrap();
+        encode(&header, claims, &key).unwrap()
+    }
+
+    fn sign(&self, claims: &Value) -> String {
+        Self::sign_with(&self.key, claims)
+    }
+}
+
+fn claims(exp_offset: i64, iss: &str, aud: &str) -> Value {
+    let now = jsonwebtoken::get_current_timestamp() as i64;
+    json!({"sub": "user-1", "iss": iss, "aud": aud, "iat": now, "exp": now + exp_offset})
+}
+
+fn rs256_api(app: &TestApp, idp: &Idp) -> Api {
+    Api {
+        sync: app.services.sync.clone(),
+        auth: JwtVerifier::new(
+            KeySource::Jwks(url::Url::parse(&idp.jwks_url).unwrap()),
+            ISSUER,
+            AUDIENCE,
+        ),
+        entity: app.entity.clone(),
+        base_path: String::new(),
+        default_timeout: Duration::from_secs(29),
+    }
+}
+
+async fn call(api: &Api, authorization: Option<String>) -> (u16, Value, Option<String>) {
+    let mut req = http::Request::builder()
+        .method("POST")
+        .uri("https://api.example.com/plugins/zuora/sync/subscription/A-S00000271");
+    if let Some(a) = authorization {
+        req = req.header("authorization", a);
+    }
+    let resp = api
+        .handle(req.body(lambda_http::Body::Empty).unwrap())
+        .await;
+    let challenge = resp
+        .headers()
+        .get("www-authenticate")
+        .map(|v| v.to_str().unwrap().to_string());
+    let body = match resp.body() {
+        lambda_http::Body::Text(t) => serde_json::from_str(t).unwrap(),
+        _ => Value::Null,
+    };
+    (resp.status().as_u16(), body, challenge)
+}
+
+#[tokio::test]
+async fn a_valid_rs256_token_from_the_jwks_is_accepted() {
+    let app = spawn_app().await;
+    let idp = Idp::start().await;
+    let api = rs256_api(&app, &idp);
+    let token = idp.sign(&claims(300, ISSUER, AUDIENCE));
+    let (status, body, _) = call(&api, Some(format!("Bearer {token}"))).await;
+    assert_eq!(status, 200, "{body}");
+}
+
+#[tokio::test]
+async fn every_bad_token_is_401_with_a_message_and_nothing_is_synced() {
+    let app = spawn_app().await;
+    let idp = Idp::start().await;
+    let api = rs256_api(&app, &idp);
+    let other_key = KeyPair::generate(KeySize::Rsa2048).unwrap();
+    let good = claims(300, ISSUER, AUDIENCE);
+
+    let alg_none = {
+        let header = URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"JWT"}"#);
+        let payload = URL_SAFE_NO_PAD.encode(good.to_string());
+        format!("{header}.{payload}.")
+    };
+    // The classic confusion: HS256 "signed" with the RSA public key as the shared secret.
+    let hs_with_public_key = {
+        let mut header = Header::new(Algorithm::HS256);
+        header.kid = Some("k1".into());
+        encode(
+            &header,
+            &good,
+            &EncodingKey::from_secret(idp.public_pem().as_bytes()),
+        )
+        .unwrap()
+    };
+    let cases: Vec<(&str, Option<String>, &str)> = vec![
+        ("no token", None, "missing bearer token"),
+        (
+            "not bearer",
+            Some("Basic dXNlcjpwYXNz".into()),
+            "Bearer scheme",
+        ),
+        ("garbage", Some("Bearer not.a.jwt".into()), "malformed"),
+        ("alg none", Some(format!("Bearer {alg_none}")), ""),
+        (
+            "HS/RS confusion",
+            Some(format!("Bearer {hs_with_public_key}")),
+            "algorithm",
+        ),
+        (
+            "expired",
+            Some(format!(
+                "Bearer {}",
+                idp.sign(&claims(-120, ISSUER, AUDIENCE))
+            )),
+            "expired",
+        ),
+        (
+            "wrong iss",
+            Some(format!(
+                "Bearer {}",
+                idp.sign(&claims(300, "https://evil.example.com/", AUDIENCE))
+            )),
+            "issuer",
+        ),
+        (
+            "wrong aud",
+            Some(format!(
+                "Bearer {}",
+                idp.sign(&claims(300, ISSUER, "another-api"))
+            )),
+            "audience",
+        ),
+        (
+            "bad signature",
+            Some(format!("Bearer {}", Idp::sign_with(&other_key, &good))),
+            "signature",
+        ),
+    ];
+    for (name, auth, why) in cases {
+        let (status, body, challenge) = call(&api, auth).await;
+        assert_eq!(status, 401, "{name}: {body}");
+        let message = body["message"].as_str().unwrap_or_default();
+        assert!(
+            !message.is_empty() && message.contains(why),
+            "{name}: {message}"
+        );
+        assert_eq!(body["code"], "unauthorized", "{name}");
+        assert!(challenge.is_some_and(|c| c.starts_with("Bearer")), "{name}");
+    }
+    assert_eq!(
+        app.sim.stats().requests.values().sum::<u64>(),
+        0,
+        "nothing reached Zuora"
+    );
+    assert!(app.mirror_dump().await.is_empty(), "nothing was written");
+}
+
+#[tokio::test]
+async fn an_unreachable_jwks_is_not_blamed_on_the_caller() {
+    let app = spawn_app().await;
+    let api = Api {
+        sync: app.services.sync.clone(),
+        auth: JwtVerifier::new(
+            KeySource::Jwks(url::Url::parse("http://127.0.0.1:9/jwks.json").unwrap()),
+            ISSUER,
+            AUDIENCE,
+        ),
+        entity: app.entity.clone(),
+        base_path: String::new(),
+        default_timeout: Duration::from_secs(29),
+    };
+    let idp = Idp::start().await;
+    let (status, body, _) = call(
+        &api,
+        Some(format!(
+            "Bearer {}",
+            idp.sign(&claims(300, ISSUER, AUDIENCE))
+        )),
+    )
+    .await;
+    assert_eq!(status, 502, "{body}");
+    assert_eq!(body["code"], "auth_keys_unavailable");
+}

@@ -1,0 +1,328 @@
+//! Account locks against DynamoDB Local: one sync at a time, coalescing into exactly one
+//! follow-up, lease takeover after a crash, and fencing of a holder that lost its lease.
+
+use shared::clock::{Clock, EpochMillis, ManualClock, SystemClock};
+use shared::domain::AccountKey;
+use shared::events::{EventStatus, Trigger};
+use shared::mirror::plan_writes;
+use shared::store::{Acquire, LockKey, LockStore, MirrorStore, StoreError};
+use shared::sync::{AccountOutcome, OnBusy, SyncRequest};
+use stack::app::{AppOptions, TestApp, spawn_app, spawn_app_with};
+use std::sync::Arc;
+use std::time::Duration;
+
+const ACCOUNT_ID: &str = "8a90a1b27c1f4e2d017c2b3c4d5e0001";
+
+fn request(app: &TestApp, deadline: EpochMillis) -> SyncRequest {
+    SyncRequest {
+        entity: app.entity.clone(),
+        trigger: Trigger::OnDemand,
+        correlation_id: uuid::Uuid::new_v4().to_string(),
+        deadline,
+        event_id: None,
+        subscription: None,
+    }
+}
+
+fn lock_key(app: &TestApp) -> LockKey {
+    LockKey {
+        entity: app.entity.clone(),
+        account_id: ACCOUNT_ID.into(),
+    }
+}
+
+fn account() -> AccountKey {
+    AccountKey::parse("A00000001").unwrap()
+}
+
+#[tokio::test]
+async fn fifty_concurrent_syncs_run_one_at_a_time_and_coalesce_into_one_follow_up() {
+    let app = spawn_app().await;
+    let deadline = SystemClock.now().plus_ms(60_000);
+    // A first sync stores the number → id mapping, so every contender goes for the lock first.
+    app.services
+        .sync
+        .sync_account(&request(&app, deadline), &account(), OnBusy::Coalesce)
+        .await
+        .unwrap();
+    app.sim.set_latency(Duration::from_millis(800));
+    app.sim.reset_stats();
+
+    let runs = (0..50).map(|_| {
+        let sync = app.services.sync.clone();
+        let req = request(&app, deadline);
+        tokio::spawn(async move { sync.sync_account(&req, &account(), OnBusy::Coalesce).await })
+    });
+    let outcomes: Vec<AccountOutcome> = futures::future::join_all(runs)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap().unwrap())
+        .collect();
+
+    let synced: Vec<_> = outcomes
+        .iter()
+        .filter_map(|o| match o {
+            AccountOutcome::Synced(r) => Some(r),
+            _ => None,
+        })
+        .collect();
+    let coalesced = outcomes
+        .iter()
+        .filter(|o| matches!(o, AccountOutcome::Coalesced { .. }))
+        .count();
+    assert_eq!(synced.len(), 1, "exactly one request ran the sync");
+    assert_eq!(coalesced, 49);
+    assert_eq!(synced[0].follow_ups, 1, "exactly one follow-up for all 49");
+    let stats = app.sim.stats();
+    assert_eq!(
+        stats.requests("object_query_account"),
+        2,
+        "the sync and its one follow-up"
+    );
+    assert_eq!(
+        stats.max_in_flight, 1,
+        "never two syncs of the account at once"
+    );
+
+    let events = app.events_for(ACCOUNT_ID).await;
+    let count = |s: EventStatus| events.iter().filter(|e| e.status == s).count();
+    assert_eq!(count(EventStatus::Coalesced), 49);
+    assert_eq!(
+        count(EventStatus::Succeeded),
+        3,
+        "the warm-up, the sync and the follow-up"
+    );
+    assert_eq!(events.iter().filter(|e| e.follow_up).count(), 1);
+    let lock = app
+        .services
+        .store
+        .peek(&lock_key(&app))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(lock.pending, 0, "every wish was served");
+    assert!(lock.lease_until < SystemClock.now(), "released");
+}
+
+#[tokio::test]
+async fn a_lease_left_by_a_crashed_holder_is_taken_over_after_it_expires() {
+    let clock = Arc::new(ManualClock::new(SystemClock.now()));
+    let app = spawn_app_with(AppOptions {
+        clock: clock.clone(),
+        ..AppOptions::default()
+    })
+    .await;
+    let key = lock_key(&app);
+    // The "crashed" holder: acquired with a 10 s lease and never came back.
+    let now = clock.now();
+    let crashed = app
+        .services
+        .store
+        .acquire(&key, "crashed", now.plus_ms(10_000), now)
+        .await
+        .unwrap();
+    assert!(matches!(crashed, Acquire::Acquired(ref l) if l.fence.0 == 1));
+    let id = AccountKey::parse(ACCOUNT_ID).unwrap();
+
+    let before = app
+        .services
+        .sync
+        .sync_account(&request(&app, now.plus_ms(30_000)), &id, OnBusy::Coalesce)
+        .await
+        .unwrap();
+    assert!(
+        matches!(before, AccountOutcome::Coalesced { .. }),
+        "the lease still runs"
+    );
+
+    clock.advance_ms(10_001);
+    let after = app
+        .services
+        .sync
+        .sync_account(
+            &request(&app, clock.now().plus_ms(30_000)),
+            &id,
+            OnBusy::Coalesce,
+        )
+        .await
+        .unwrap();
+    let AccountOutcome::Synced(report) = after else {
+        panic!("expected a takeover, got {after:?}")
+    };
+    assert!(report.written > 0);
+    let lock = app.services.store.peek(&key).await.unwrap().unwrap();
+    assert_eq!(lock.fence.0, 2, "the takeover bumped the fence");
+}
+
+#[tokio::test]
+async fn a_holder_whose_lease_was_taken_over_cannot_write() {
+    let clock = Arc::new(ManualClock::new(SystemClock.now()));
+    let app = spawn_app_with(AppOptions {
+        clock: clock.clone(),
+        ..AppOptions::default()
+    })
+    .await;
+    let key = lock_key(&app);
+    let now = clock.now();
+    let Acquire::Acquired(stale) = app
+        .services
+        .store
+        .acquire(&key, "slow", now.plus_ms(5_000), now)
+        .await
+        .unwrap()
+    else {
+        panic!("first acquire");
+    };
+    // The slow holder stalls past its lease; another sync takes over and writes.
+    clock.advance_ms(6_000);
+    let id = AccountKey::parse(ACCOUNT_ID).unwrap();
+    let outcome = app
+        .services
+        .sync
+        .sync_account(
+            &request(&app, clock.now().plus_ms(30_000)),
+            &id,
+            OnBusy::Coalesce,
+        )
+        .await
+        .unwrap();
+    assert!(matches!(outcome, AccountOutcome::Synced(_)));
+    let after_takeover = app.mirror_dump().await;
+
+    // The stale holder wakes up with an older snapshot and tries to commit it.
+    let ctx = shared::zuora::CallContext::new("stale");
+    let zuora = shared::zuora::ZuoraClient::new(app.config.zuora.clone()).unwrap();
+    let mut snapshot = shared::zuora::ZuoraApi::account_snapshot(&zuora, &id, &ctx)
+        .await
+        .unwrap();
+    snapshot.account.name = "Stale Name".into();
+    let stored = app
+        .services
+        .store
+        .load_account(&app.entity, ACCOUNT_ID)
+        .await
+        .unwrap();
+    let plan = plan_writes(&snapshot, &stored);
+    assert!(!plan.puts.is_empty());
+    let event = shared::events::SyncEvent::new(
+        "stale-event".into(),
+        app.entity.clone(),
+        Trigger::OnDemand,
+        EventStatus::Succeeded,
+        "stale".into(),
+        clock.now(),
+    );
+
+    let err = app
+        .services
+        .store
+        .commit(&stale, &plan, &event, true, clock.now())
+        .await
+        .unwrap_err();
+
+    assert!(
+        matches!(
+            err,
+            StoreError::Fenced {
+                held: 1,
+                current: Some(2)
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(
+        app.mirror_dump().await,
+        after_takeover,
+        "nothing of the stale holder was written"
+    );
+    assert!(
+        app.services
+            .store
+            .release(&stale, clock.now())
+            .await
+            .is_err(),
+        "nor may it release"
+    );
+}
+
+#[tokio::test]
+async fn wishes_left_on_a_dead_holder_are_served_by_the_queued_check() {
+    let clock = Arc::new(ManualClock::new(SystemClock.now()));
+    let app = spawn_app_with(AppOptions {
+        clock: clock.clone(),
+        ..AppOptions::default()
+    })
+    .await;
+    let key = lock_key(&app);
+    let now = clock.now();
+    app.services
+        .store
+        .acquire(&key, "dies", now.plus_ms(5_000), now)
+        .await
+        .unwrap();
+    let id = AccountKey::parse(ACCOUNT_ID).unwrap();
+    let req = request(&app, now.plus_ms(30_000));
+    let outcome = app
+        .services
+        .sync
+        .sync_account(&req, &id, OnBusy::Coalesce)
+        .await
+        .unwrap();
+    assert!(matches!(outcome, AccountOutcome::Coalesced { .. }));
+    assert_eq!(
+        app.queue_counts(&app.queue.queue_url).await.delayed,
+        1,
+        "one delayed check"
+    );
+
+    // While the lease runs, the check only reschedules itself.
+    let early = app.services.sync.sync_if_pending(&req, &id).await.unwrap();
+    assert_eq!(early, AccountOutcome::NothingPending);
+    assert!(app.mirror_records(ACCOUNT_ID).await.is_empty());
+
+    clock.advance_ms(6_000);
+    let late = app
+        .services
+        .sync
+        .sync_if_pending(&request(&app, clock.now().plus_ms(30_000)), &id)
+        .await
+        .unwrap();
+    assert!(matches!(late, AccountOutcome::Synced(_)), "{late:?}");
+    assert!(!app.mirror_records(ACCOUNT_ID).await.is_empty());
+    assert_eq!(
+        app.services
+            .store
+            .peek(&key)
+            .await
+            .unwrap()
+            .unwrap()
+            .pending,
+        0
+    );
+
+    // And once served, a further check does nothing.
+    let again = app
+        .services
+        .sync
+        .sync_if_pending(&request(&app, clock.now().plus_ms(30_000)), &id)
+        .await
+        .unwrap();
+    assert_eq!(again, AccountOutcome::NothingPending);
+}
+
+#[tokio::test]
+async fn a_sync_of_an_account_never_seen_uses_one_zuora_call() {
+    let app = spawn_app().await;
+    let outcome = app
+        .services
+        .sync
+        .sync_account(
+            &request(&app, SystemClock.now().plus_ms(30_000)),
+            &account(),
+            OnBusy::Coalesce,
+        )
+        .await
+        .unwrap();
+    assert!(matches!(outcome, AccountOutcome::Synced(_)));
+    assert_eq!(app.sim.stats().requests("object_query_account"), 1);
+}

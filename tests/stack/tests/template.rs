@@ -1,0 +1,102 @@
+//! `template.yaml` declares the same tables (keys, indexes, TTL) as the local stack creates,
+//! and wires the worker's SQS event source for partial batch failures.
+
+use serde_norway::Value;
+use stack::schema::{ALL_TABLES, TableSpec};
+
+fn template() -> Value {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../template.yaml");
+    serde_norway::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn key_schema(keys: &Value) -> (String, Option<String>) {
+    let mut hash = None;
+    let mut range = None;
+    for k in keys.as_sequence().unwrap() {
+        let name = k["AttributeName"].as_str().unwrap().to_string();
+        match k["KeyType"].as_str().unwrap() {
+            "HASH" => hash = Some(name),
+            "RANGE" => range = Some(name),
+            other => panic!("unknown key type {other}"),
+        }
+    }
+    (hash.unwrap(), range)
+}
+
+fn check_table(resources: &Value, spec: &TableSpec) {
+    let props = &resources[spec.logical_id]["Properties"];
+    assert!(props.is_mapping(), "{} is in the template", spec.logical_id);
+    assert_eq!(
+        key_schema(&props["KeySchema"]),
+        (spec.hash.to_string(), spec.range.map(str::to_string)),
+        "{} keys",
+        spec.logical_id
+    );
+    let indexes = props["GlobalSecondaryIndexes"]
+        .as_sequence()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(
+        indexes.len(),
+        spec.indexes.len(),
+        "{} index count",
+        spec.logical_id
+    );
+    for gsi in spec.indexes {
+        let found = indexes
+            .iter()
+            .find(|i| i["IndexName"].as_str() == Some(gsi.name))
+            .unwrap_or_else(|| panic!("{} has index {}", spec.logical_id, gsi.name));
+        assert_eq!(
+            key_schema(&found["KeySchema"]),
+            (gsi.hash.to_string(), gsi.range.map(str::to_string))
+        );
+        assert_eq!(found["Projection"]["ProjectionType"].as_str(), Some("ALL"));
+    }
+    let ttl = &props["TimeToLiveSpecification"];
+    match spec.ttl {
+        Some(attr) => {
+            assert_eq!(
+                ttl["AttributeName"].as_str(),
+                Some(attr),
+                "{} TTL",
+                spec.logical_id
+            );
+            assert_eq!(ttl["Enabled"].as_bool(), Some(true));
+        }
+        None => assert!(ttl.is_null(), "{} has no TTL", spec.logical_id),
+    }
+}
+
+#[test]
+fn tables_match_the_local_stack() {
+    let t = template();
+    for spec in ALL_TABLES {
+        check_table(&t["Resources"], spec);
+    }
+}
+
+#[test]
+fn worker_reports_partial_batch_failures_and_the_queue_dead_letters() {
+    let t = template();
+    let events = &t["Resources"]["SyncWorkerFunction"]["Properties"]["Events"];
+    let sqs = events
+        .as_mapping()
+        .unwrap()
+        .values()
+        .find(|e| e["Type"].as_str() == Some("SQS"))
+        .expect("an SQS event source");
+    let types = sqs["Properties"]["FunctionResponseTypes"]
+        .as_sequence()
+        .unwrap();
+    assert!(
+        types
+            .iter()
+            .any(|v| v.as_str() == Some("ReportBatchItemFailures"))
+    );
+    let redrive = &t["Resources"]["SyncQueue"]["Properties"]["RedrivePolicy"];
+    assert_eq!(
+        redrive["maxReceiveCount"].as_u64(),
+        Some(u64::from(stack::schema::MAX_RECEIVE_COUNT))
+    );
+}
