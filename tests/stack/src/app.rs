@@ -85,6 +85,21 @@ impl Default for AppOptions {
     }
 }
 
+/// The sync API with the local dev token settings (HS256, `DEV_SECRET`).
+pub fn dev_api(services: &Services, config: &Config, base_path: &str) -> Api {
+    Api {
+        sync: services.sync.clone(),
+        auth: JwtVerifier::new(
+            KeySource::Hs256(Secret::new(DEV_SECRET)),
+            DEV_ISSUER,
+            DEV_AUDIENCE,
+        ),
+        entity: config.entity.clone(),
+        base_path: base_path.to_string(),
+        default_timeout: Duration::from_secs(29),
+    }
+}
+
 pub struct TestApp {
     pub sim: SimHandle,
     pub aws: AwsClients,
@@ -117,17 +132,7 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
     .expect("tables and queues are created");
     let config = test_config(&sim, &queue, &options);
     let services = build_with(&config, &aws, options.clock.clone(), None).expect("services build");
-    let api = Arc::new(Api {
-        sync: services.sync.clone(),
-        auth: JwtVerifier::new(
-            KeySource::Hs256(Secret::new(DEV_SECRET)),
-            DEV_ISSUER,
-            DEV_AUDIENCE,
-        ),
-        entity: config.entity.clone(),
-        base_path: options.base_path.clone(),
-        default_timeout: Duration::from_secs(29),
-    });
+    let api = Arc::new(dev_api(&services, &config, &options.base_path));
     let worker = Arc::new(Worker {
         sync: services.sync.clone(),
     });

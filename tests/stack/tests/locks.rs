@@ -5,7 +5,7 @@ use shared::clock::{Clock, EpochMillis, ManualClock, SystemClock};
 use shared::domain::AccountKey;
 use shared::events::{EventStatus, Trigger};
 use shared::mirror::plan_writes;
-use shared::store::{Acquire, LockKey, LockStore, MirrorStore, StoreError};
+use shared::store::{Acquire, HeldLock, LockKey, LockStore, MirrorStore, StoreError};
 use shared::sync::{AccountOutcome, OnBusy, SyncRequest};
 use stack::app::{AppOptions, TestApp, spawn_app, spawn_app_with};
 use std::sync::Arc;
@@ -29,6 +29,28 @@ fn lock_key(app: &TestApp) -> LockKey {
         entity: app.entity.clone(),
         account_id: ACCOUNT_ID.into(),
     }
+}
+
+/// An app on a hand-moved clock whose account lock another holder took with a `lease_ms` lease.
+async fn locked_by_another(lease_ms: i64) -> (Arc<ManualClock>, TestApp, HeldLock) {
+    let clock = Arc::new(ManualClock::new(SystemClock.now()));
+    let app = spawn_app_with(AppOptions {
+        clock: clock.clone(),
+        ..AppOptions::default()
+    })
+    .await;
+    let now = clock.now();
+    let acquired = app
+        .services
+        .store
+        .acquire(&lock_key(&app), "other", now.plus_ms(lease_ms), now)
+        .await
+        .unwrap();
+    let Acquire::Acquired(lock) = acquired else {
+        panic!("first acquire: {acquired:?}")
+    };
+    assert_eq!(lock.fence.0, 1);
+    (clock, app, lock)
 }
 
 fn account() -> AccountKey {
@@ -106,22 +128,10 @@ async fn fifty_concurrent_syncs_run_one_at_a_time_and_coalesce_into_one_follow_u
 
 #[tokio::test]
 async fn a_lease_left_by_a_crashed_holder_is_taken_over_after_it_expires() {
-    let clock = Arc::new(ManualClock::new(SystemClock.now()));
-    let app = spawn_app_with(AppOptions {
-        clock: clock.clone(),
-        ..AppOptions::default()
-    })
-    .await;
-    let key = lock_key(&app);
     // The "crashed" holder: acquired with a 10 s lease and never came back.
+    let (clock, app, _crashed) = locked_by_another(10_000).await;
+    let key = lock_key(&app);
     let now = clock.now();
-    let crashed = app
-        .services
-        .store
-        .acquire(&key, "crashed", now.plus_ms(10_000), now)
-        .await
-        .unwrap();
-    assert!(matches!(crashed, Acquire::Acquired(ref l) if l.fence.0 == 1));
     let id = AccountKey::parse(ACCOUNT_ID).unwrap();
 
     let before = app
@@ -156,23 +166,7 @@ async fn a_lease_left_by_a_crashed_holder_is_taken_over_after_it_expires() {
 
 #[tokio::test]
 async fn a_holder_whose_lease_was_taken_over_cannot_write() {
-    let clock = Arc::new(ManualClock::new(SystemClock.now()));
-    let app = spawn_app_with(AppOptions {
-        clock: clock.clone(),
-        ..AppOptions::default()
-    })
-    .await;
-    let key = lock_key(&app);
-    let now = clock.now();
-    let Acquire::Acquired(stale) = app
-        .services
-        .store
-        .acquire(&key, "slow", now.plus_ms(5_000), now)
-        .await
-        .unwrap()
-    else {
-        panic!("first acquire");
-    };
+    let (clock, app, stale) = locked_by_another(5_000).await;
     // The slow holder stalls past its lease; another sync takes over and writes.
     clock.advance_ms(6_000);
     let id = AccountKey::parse(ACCOUNT_ID).unwrap();
@@ -247,19 +241,9 @@ async fn a_holder_whose_lease_was_taken_over_cannot_write() {
 
 #[tokio::test]
 async fn wishes_left_on_a_dead_holder_are_served_by_the_queued_check() {
-    let clock = Arc::new(ManualClock::new(SystemClock.now()));
-    let app = spawn_app_with(AppOptions {
-        clock: clock.clone(),
-        ..AppOptions::default()
-    })
-    .await;
+    let (clock, app, _dead) = locked_by_another(5_000).await;
     let key = lock_key(&app);
     let now = clock.now();
-    app.services
-        .store
-        .acquire(&key, "dies", now.plus_ms(5_000), now)
-        .await
-        .unwrap();
     let id = AccountKey::parse(ACCOUNT_ID).unwrap();
     let req = request(&app, now.plus_ms(30_000));
     let outcome = app

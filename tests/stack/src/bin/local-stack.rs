@@ -2,14 +2,12 @@
 //! with demo data, the sync API on localhost and the worker polling the queue. Runs until
 //! Ctrl-C. Started by `scripts/dev.sh`, which starts the emulators first.
 
-use shared::api::Api;
 use shared::app::build;
-use shared::auth::{JwtVerifier, KeySource};
 use shared::config::Config;
 use shared::domain::EntityId;
 use shared::worker::Worker;
 use shared::zuora::{Secret, ZuoraConfig};
-use stack::app::aws_clients;
+use stack::app::{aws_clients, dev_api};
 use stack::local::{poll_queue, serve_api};
 use stack::schema::provision;
 use stack::token::{DEV_AUDIENCE, DEV_ISSUER, DEV_SECRET, mint_hs256};
@@ -52,17 +50,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         sync: Default::default(),
     };
     let services = build(&config, &aws)?;
-    let api = Arc::new(Api {
-        sync: services.sync.clone(),
-        auth: JwtVerifier::new(
-            KeySource::Hs256(Secret::new(DEV_SECRET)),
-            DEV_ISSUER,
-            DEV_AUDIENCE,
-        ),
-        entity: config.entity.clone(),
-        base_path: std::env::var("API_BASE_PATH").unwrap_or_default(),
-        default_timeout: Duration::from_secs(29),
-    });
+    let api = Arc::new(dev_api(
+        &services,
+        &config,
+        &std::env::var("API_BASE_PATH").unwrap_or_default(),
+    ));
     let worker = Arc::new(Worker {
         sync: services.sync.clone(),
     });
