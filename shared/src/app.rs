@@ -4,10 +4,15 @@
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::queue::SqsQueue;
+use crate::settings::SettingsCache;
 use crate::store::DynamoStore;
-use crate::sync::SyncService;
-use crate::zuora::{ZuoraApi, ZuoraClient};
+use crate::sync::{Ports, SyncService};
+use crate::zuora::{ZuoraApi, ZuoraClient, ZuoraTenants};
 use std::sync::Arc;
+use std::time::Duration;
+
+/// How long a process trusts the settings it read.
+const SETTINGS_TTL: Duration = Duration::from_secs(30);
 
 /// The AWS SDK clients, built once per process.
 #[derive(Clone)]
@@ -31,36 +36,52 @@ impl AwsClients {
 pub struct Services {
     pub sync: Arc<SyncService>,
     pub store: Arc<DynamoStore>,
-    pub zuora: Arc<ZuoraClient>,
+    /// Each entity's Zuora client, by entity id.
+    pub zuora: Vec<(crate::domain::EntityId, Arc<ZuoraClient>)>,
+    pub settings: Arc<SettingsCache>,
 }
 
 pub fn build(config: &Config, aws: &AwsClients) -> Result<Services, reqwest::Error> {
-    build_with(config, aws, Arc::new(SystemClock), None)
+    build_with(config, aws, Arc::new(SystemClock))
 }
 
-/// As [`build`], with an injected clock and optionally another Zuora implementation.
+/// As [`build`], with an injected clock.
 pub fn build_with(
     config: &Config,
     aws: &AwsClients,
     clock: Arc<dyn Clock>,
-    zuora_override: Option<Arc<dyn ZuoraApi>>,
 ) -> Result<Services, reqwest::Error> {
-    let zuora = Arc::new(ZuoraClient::new(config.zuora.clone())?);
+    let mut zuora = Vec::new();
+    for entity in &config.entities {
+        zuora.push((
+            entity.id.clone(),
+            Arc::new(ZuoraClient::new(entity.zuora.clone())?),
+        ));
+    }
+    let tenants = ZuoraTenants::new(
+        zuora
+            .iter()
+            .map(|(id, c)| (id.clone(), c.clone() as Arc<dyn ZuoraApi>)),
+    );
     let store = Arc::new(DynamoStore::new(
         aws.dynamodb.clone(),
         config.tables.clone(),
         config.event_retention_days,
     ));
-    let queue = Arc::new(SqsQueue::new(aws.sqs.clone(), config.queue_url.clone()));
-    let zuora_api: Arc<dyn ZuoraApi> = zuora_override.unwrap_or_else(|| zuora.clone());
-    let sync = Arc::new(SyncService::new(
-        zuora_api,
-        store.clone(),
-        store.clone(),
-        store.clone(),
-        queue,
-        clock,
-        config.sync.clone(),
-    ));
-    Ok(Services { sync, store, zuora })
+    let settings = Arc::new(SettingsCache::new(store.clone(), SETTINGS_TTL));
+    let ports = Ports {
+        zuora: Arc::new(tenants),
+        mirror: store.clone(),
+        locks: store.clone(),
+        events: store.clone(),
+        queue: Arc::new(SqsQueue::new(aws.sqs.clone(), config.queue_url.clone())),
+        settings: settings.clone(),
+    };
+    let sync = Arc::new(SyncService::new(ports, clock, config.sync.clone()));
+    Ok(Services {
+        sync,
+        store,
+        zuora,
+        settings,
+    })
 }

@@ -37,6 +37,91 @@ pub struct Claims {
     pub other: serde_json::Map<String, serde_json::Value>,
 }
 
+/// What a verified token lets its holder do: which entities, in which roles. Read from two
+/// claims (names configurable); each holds an array of strings or one space-separated string.
+/// `*` among the entities grants every configured entity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    /// The token's subject, for audit fields (never the token itself).
+    pub subject: String,
+    pub all_entities: bool,
+    pub entities: std::collections::BTreeSet<String>,
+    pub roles: std::collections::BTreeSet<Role>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Role {
+    /// Sync calls and reading the event log.
+    Sync,
+    /// Settings; an admin may also do everything `sync` may.
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Sync => "sync",
+            Self::Admin => "admin",
+        }
+    }
+}
+
+/// The claim names that carry entities and roles.
+#[derive(Debug, Clone)]
+pub struct AccessClaims {
+    pub entities: String,
+    pub roles: String,
+}
+
+impl Default for AccessClaims {
+    fn default() -> Self {
+        Self {
+            entities: "zuora_entities".into(),
+            roles: "zuora_roles".into(),
+        }
+    }
+}
+
+fn claim_values(value: Option<&serde_json::Value>) -> Vec<String> {
+    match value {
+        Some(serde_json::Value::Array(items)) => items
+            .iter()
+            .filter_map(|v| v.as_str())
+            .map(str::to_string)
+            .collect(),
+        Some(serde_json::Value::String(s)) => s.split_whitespace().map(str::to_string).collect(),
+        _ => Vec::new(),
+    }
+}
+
+impl Principal {
+    pub fn from_claims(claims: &Claims, names: &AccessClaims) -> Self {
+        let entities = claim_values(claims.other.get(&names.entities));
+        let roles = claim_values(claims.other.get(&names.roles))
+            .iter()
+            .filter_map(|r| match r.as_str() {
+                "sync" => Some(Role::Sync),
+                "admin" => Some(Role::Admin),
+                _ => None,
+            })
+            .collect();
+        Self {
+            subject: claims.sub.clone().unwrap_or_default(),
+            all_entities: entities.iter().any(|e| e == "*"),
+            entities: entities.into_iter().filter(|e| e != "*").collect(),
+            roles,
+        }
+    }
+
+    pub fn may_use(&self, entity: &str) -> bool {
+        self.all_entities || self.entities.contains(entity)
+    }
+
+    pub fn has_role(&self, role: Role) -> bool {
+        self.roles.contains(&role) || self.roles.contains(&Role::Admin)
+    }
+}
+
 pub enum KeySource {
     Hs256(Secret),
     Jwks(url::Url),
@@ -199,6 +284,26 @@ fn describe(e: jsonwebtoken::errors::Error) -> AuthError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn principals_read_arrays_strings_and_wildcards() {
+        let claims: Claims = serde_json::from_value(serde_json::json!({
+            "sub": "u1", "zuora_entities": ["eu", "us"], "zuora_roles": "sync"
+        }))
+        .unwrap();
+        let p = Principal::from_claims(&claims, &AccessClaims::default());
+        assert!(p.may_use("eu") && !p.may_use("apac"));
+        assert!(p.has_role(Role::Sync) && !p.has_role(Role::Admin));
+        let admin: Claims = serde_json::from_value(serde_json::json!({
+            "zuora_entities": "*", "zuora_roles": ["admin", "unknown"]
+        }))
+        .unwrap();
+        let p = Principal::from_claims(&admin, &AccessClaims::default());
+        assert!(p.may_use("anything") && p.has_role(Role::Sync));
+        let none: Claims = serde_json::from_value(serde_json::json!({})).unwrap();
+        let p = Principal::from_claims(&none, &AccessClaims::default());
+        assert!(!p.may_use("default") && !p.has_role(Role::Sync));
+    }
     use jsonwebtoken::{EncodingKey, Header, encode};
     use serde_json::json;
 

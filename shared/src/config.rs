@@ -1,7 +1,7 @@
 //! Configuration from the environment, parsed once at start-up. A bad value stops the
 //! function at init with a message naming the variable, instead of failing every request.
 
-use crate::auth::KeySource;
+use crate::auth::{AccessClaims, KeySource};
 use crate::domain::EntityId;
 use crate::store::Tables;
 use crate::sync::SyncSettings;
@@ -54,64 +54,157 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
     }
 }
 
+/// One Zuora entity (tenant) and how to reach it.
+#[derive(Debug, Clone)]
+pub struct EntityConfig {
+    pub id: EntityId,
+    pub zuora: ZuoraConfig,
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
-    pub entity: EntityId,
-    pub zuora: ZuoraConfig,
+    /// Every configured entity; the first is the default (routes without an entity use it).
+    pub entities: Vec<EntityConfig>,
     pub tables: Tables,
     pub queue_url: String,
+    /// Retention of events for entities whose settings do not say.
     pub event_retention_days: i64,
     pub sync: SyncSettings,
 }
 
+/// One entity in `ZUORA_ENTITIES`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EntityJson {
+    base_url: String,
+    client_id: String,
+    client_secret: String,
+    #[serde(default)]
+    entity_header: Option<String>,
+    #[serde(default)]
+    use_object_query: Option<bool>,
+    #[serde(default)]
+    max_concurrency: Option<usize>,
+}
+
+fn invalid(name: &'static str, why: impl ToString) -> ConfigError {
+    ConfigError::Invalid {
+        name,
+        why: why.to_string(),
+    }
+}
+
 impl Config {
+    pub fn default_entity(&self) -> &EntityId {
+        &self.entities[0].id
+    }
+
     pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
-        let base_url = env.required("ZUORA_BASE_URL")?;
-        let base_url = url::Url::parse(&base_url).map_err(|e| ConfigError::Invalid {
-            name: "ZUORA_BASE_URL",
-            why: e.to_string(),
-        })?;
-        let mut zuora = ZuoraConfig::new(
-            base_url,
-            env.required("ZUORA_CLIENT_ID")?,
-            Secret::new(env.required("ZUORA_CLIENT_SECRET")?),
-        );
-        zuora.entity_header = env.optional("ZUORA_ENTITY_HEADER");
-        zuora.use_object_query = env.parsed("ZUORA_USE_OBJECT_QUERY", true)?;
-        zuora.max_concurrency = env.parsed("ZUORA_MAX_CONCURRENCY", 20usize)?;
-        zuora.timeout = env.millis("ZUORA_TIMEOUT_MS", 10_000)?;
-        zuora.retry.max_attempts = env.parsed("ZUORA_MAX_ATTEMPTS", 4u32)?;
-        if zuora.max_concurrency == 0 || zuora.retry.max_attempts == 0 {
-            return Err(ConfigError::Invalid {
-                name: "ZUORA_MAX_CONCURRENCY/ZUORA_MAX_ATTEMPTS",
-                why: "must be at least 1".into(),
-            });
-        }
-        let entity_raw = env
+        let default_id = env
             .optional("ZUORA_ENTITY_ID")
             .unwrap_or_else(|| "default".into());
-        let entity = EntityId::parse(&entity_raw).map_err(|e| ConfigError::Invalid {
-            name: "ZUORA_ENTITY_ID",
-            why: e.to_string(),
-        })?;
+        let default_id = EntityId::parse(&default_id).map_err(|e| invalid("ZUORA_ENTITY_ID", e))?;
+        let mut entities = match env.optional("ZUORA_ENTITIES") {
+            Some(json) => entities_from_json(env, &json)?,
+            None => vec![EntityConfig {
+                id: default_id.clone(),
+                zuora: single_entity(env)?,
+            }],
+        };
+        let Some(pos) = entities.iter().position(|e| e.id == default_id) else {
+            return Err(invalid(
+                "ZUORA_ENTITY_ID",
+                format!("entity {default_id} is not among the configured entities"),
+            ));
+        };
+        // The default entity goes first.
+        entities.swap(0, pos);
         let sync = SyncSettings {
             lease_margin: env.millis("LOCK_LEASE_MARGIN_MS", 5_000)?,
             lock_wait: env.millis("LOCK_WAIT_MS", 3_000)?,
             follow_up_min_time: env.millis("FOLLOW_UP_MIN_TIME_MS", 5_000)?,
         };
         Ok(Self {
-            entity,
-            zuora,
+            entities,
             tables: Tables {
                 mirror: env.required("MIRROR_TABLE")?,
                 locks: env.required("LOCKS_TABLE")?,
                 events: env.required("EVENTS_TABLE")?,
+                state: env.required("STATE_TABLE")?,
             },
             queue_url: env.required("SYNC_QUEUE_URL")?,
             event_retention_days: env.parsed("EVENT_RETENTION_DAYS", 90i64)?,
             sync,
         })
     }
+}
+
+/// Settings every entity's client shares: timeouts and retries.
+fn apply_common<F: Fn(&str) -> Option<String>>(
+    env: &Env<F>,
+    zuora: &mut ZuoraConfig,
+) -> Result<(), ConfigError> {
+    zuora.timeout = env.millis("ZUORA_TIMEOUT_MS", 10_000)?;
+    zuora.retry.max_attempts = env.parsed("ZUORA_MAX_ATTEMPTS", 4u32)?;
+    if zuora.max_concurrency == 0 || zuora.retry.max_attempts == 0 {
+        return Err(invalid(
+            "ZUORA_MAX_CONCURRENCY/ZUORA_MAX_ATTEMPTS",
+            "must be at least 1",
+        ));
+    }
+    Ok(())
+}
+
+/// The one-entity form: `ZUORA_BASE_URL`, `ZUORA_CLIENT_ID`, `ZUORA_CLIENT_SECRET`.
+fn single_entity<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<ZuoraConfig, ConfigError> {
+    let base_url = env.required("ZUORA_BASE_URL")?;
+    let base_url = url::Url::parse(&base_url).map_err(|e| invalid("ZUORA_BASE_URL", e))?;
+    let mut zuora = ZuoraConfig::new(
+        base_url,
+        env.required("ZUORA_CLIENT_ID")?,
+        Secret::new(env.required("ZUORA_CLIENT_SECRET")?),
+    );
+    zuora.entity_header = env.optional("ZUORA_ENTITY_HEADER");
+    zuora.use_object_query = env.parsed("ZUORA_USE_OBJECT_QUERY", true)?;
+    zuora.max_concurrency = env.parsed("ZUORA_MAX_CONCURRENCY", 20usize)?;
+    apply_common(env, &mut zuora)?;
+    Ok(zuora)
+}
+
+/// The several-entity form: `ZUORA_ENTITIES` is a JSON object from entity id to its
+/// connection. Error messages name the entity and field, never a secret's value.
+fn entities_from_json<F: Fn(&str) -> Option<String>>(
+    env: &Env<F>,
+    json: &str,
+) -> Result<Vec<EntityConfig>, ConfigError> {
+    let parsed: std::collections::BTreeMap<String, EntityJson> = serde_json::from_str(json)
+        .map_err(|e| {
+            invalid(
+                "ZUORA_ENTITIES",
+                format!(
+                    "not a JSON object of entity connections (line {}, column {})",
+                    e.line(),
+                    e.column()
+                ),
+            )
+        })?;
+    if parsed.is_empty() {
+        return Err(invalid("ZUORA_ENTITIES", "names no entity"));
+    }
+    parsed
+        .into_iter()
+        .map(|(id, e)| {
+            let id = EntityId::parse(&id).map_err(|err| invalid("ZUORA_ENTITIES", err))?;
+            let base_url = url::Url::parse(&e.base_url)
+                .map_err(|err| invalid("ZUORA_ENTITIES", format!("{id}.base_url: {err}")))?;
+            let mut zuora = ZuoraConfig::new(base_url, e.client_id, Secret::new(e.client_secret));
+            zuora.entity_header = e.entity_header;
+            zuora.use_object_query = e.use_object_query.unwrap_or(true);
+            zuora.max_concurrency = e.max_concurrency.unwrap_or(20);
+            apply_common(env, &mut zuora)?;
+            Ok(EntityConfig { id, zuora })
+        })
+        .collect()
 }
 
 /// The sync API's own settings.
@@ -121,6 +214,8 @@ pub struct ApiConfig {
     pub key_source: KeySource,
     pub issuer: String,
     pub audience: String,
+    /// The token claims naming the caller's entities and roles.
+    pub access: AccessClaims,
     /// Deadline used when a request carries no Lambda context (the local server).
     pub default_timeout: Duration,
 }
@@ -165,6 +260,14 @@ impl ApiConfig {
             key_source,
             issuer: env.required("JWT_ISSUER")?,
             audience: env.required("JWT_AUDIENCE")?,
+            access: AccessClaims {
+                entities: env
+                    .optional("JWT_ENTITIES_CLAIM")
+                    .unwrap_or_else(|| AccessClaims::default().entities),
+                roles: env
+                    .optional("JWT_ROLES_CLAIM")
+                    .unwrap_or_else(|| AccessClaims::default().roles),
+            },
             default_timeout: env.millis("API_TIMEOUT_MS", 29_000)?,
         })
     }
@@ -183,7 +286,8 @@ mod tests {
         Env(move |k: &str| map.get(k).cloned())
     }
 
-    const BASE: [(&str, &str); 7] = [
+    const BASE: [(&str, &str); 8] = [
+        ("STATE_TABLE", "s"),
         ("ZUORA_BASE_URL", "https://rest.test.zuora.com"),
         ("ZUORA_CLIENT_ID", "id"),
         ("ZUORA_CLIENT_SECRET", "secret"),
@@ -196,9 +300,9 @@ mod tests {
     #[test]
     fn reads_defaults() {
         let c = Config::from_env(&env(&BASE)).unwrap();
-        assert_eq!(c.entity.as_str(), "default");
-        assert_eq!(c.zuora.max_concurrency, 20);
-        assert!(c.zuora.use_object_query);
+        assert_eq!(c.default_entity().as_str(), "default");
+        assert_eq!(c.entities[0].zuora.max_concurrency, 20);
+        assert!(c.entities[0].zuora.use_object_query);
         assert_eq!(c.sync.lock_wait, Duration::from_secs(3));
     }
 
@@ -208,8 +312,30 @@ mod tests {
         pairs.push(("ZUORA_MAX_CONCURRENCY", "many"));
         let err = Config::from_env(&env(&pairs)).unwrap_err();
         assert!(err.to_string().contains("ZUORA_MAX_CONCURRENCY"));
-        let err = Config::from_env(&env(&BASE[1..])).unwrap_err();
+        let err = Config::from_env(&env(&BASE[2..])).unwrap_err();
         assert_eq!(err, ConfigError::Missing("ZUORA_BASE_URL"));
+    }
+
+    #[test]
+    fn several_entities_from_json_with_the_default_first() {
+        let mut pairs = BASE.to_vec();
+        let json = r#"{"eu": {"base_url": "https://rest.eu.zuora.com", "client_id": "a", "client_secret": "b"},
+                       "us": {"base_url": "https://rest.na.zuora.com", "client_id": "c", "client_secret": "d", "max_concurrency": 5}}"#;
+        pairs.push(("ZUORA_ENTITIES", json));
+        pairs.push(("ZUORA_ENTITY_ID", "us"));
+        let c = Config::from_env(&env(&pairs)).unwrap();
+        let ids: Vec<&str> = c.entities.iter().map(|e| e.id.as_str()).collect();
+        assert_eq!(ids, ["us", "eu"]);
+        assert_eq!(c.entities[0].zuora.max_concurrency, 5);
+        pairs.pop();
+        pairs.push(("ZUORA_ENTITY_ID", "apac"));
+        let err = Config::from_env(&env(&pairs)).unwrap_err();
+        assert!(err.to_string().contains("apac"), "{err}");
+        let secret_in_bad_json = r#"{"eu": {"client_secret": "hunter2", "oops": 1}}"#;
+        let mut bad = BASE.to_vec();
+        bad.push(("ZUORA_ENTITIES", secret_in_bad_json));
+        let err = Config::from_env(&env(&bad)).unwrap_err().to_string();
+        assert!(!err.contains("hunter2"), "{err}");
     }
 
     #[test]

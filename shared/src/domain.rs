@@ -274,6 +274,26 @@ impl fmt::Display for SubscriptionStatus {
     }
 }
 
+impl Subscription {
+    /// A human name for answers and notifications: its products (or rate plans), else the
+    /// number.
+    pub fn display_name(&self) -> String {
+        let mut names: Vec<&str> = Vec::new();
+        for rp in &self.rate_plans {
+            if let Some(n) = rp.product_name.as_deref().or(rp.name.as_deref())
+                && !names.contains(&n)
+            {
+                names.push(n);
+            }
+        }
+        if names.is_empty() {
+            self.number.clone()
+        } else {
+            names.join(", ")
+        }
+    }
+}
+
 impl AccountSnapshot {
     /// Subscriptions that belong in the mirror: the latest version of each number, and only the
     /// mirrored statuses.

@@ -82,8 +82,28 @@ pub struct SyncEvent {
     pub duration_ms: Option<u64>,
     pub code: Option<String>,
     pub reason: Option<String>,
+    /// Subscriptions a manual sync could not read, each with why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failures: Vec<SubscriptionFailure>,
+    /// The entity's notification level when the job ended, and whether it calls for a
+    /// notification (delivery arrives with real-time sync).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notification_level: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify: Option<bool>,
     pub created_at: EpochMillis,
     pub updated_at: EpochMillis,
+    /// How long the entity keeps events; the store's default when not set.
+    #[serde(skip)]
+    pub retention_days: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubscriptionFailure {
+    pub number: String,
+    pub name: String,
+    pub code: String,
+    pub reason: String,
 }
 
 impl SyncEvent {
@@ -112,8 +132,12 @@ impl SyncEvent {
             duration_ms: None,
             code: None,
             reason: None,
+            failures: Vec::new(),
+            notification_level: None,
+            notify: None,
             created_at: now,
             updated_at: now,
+            retention_days: None,
         }
     }
 }

@@ -8,12 +8,14 @@
 pub mod api;
 pub mod app;
 pub mod auth;
+pub mod catalog;
 pub mod clock;
 pub mod config;
 pub mod domain;
 pub mod events;
 pub mod mirror;
 pub mod queue;
+pub mod settings;
 pub mod store;
 pub mod sync;
 pub mod telemetry;

@@ -16,6 +16,7 @@ pub enum RecordKind {
     Subscription,
     PaymentMethod,
     Address,
+    Product,
 }
 
 impl RecordKind {
@@ -25,6 +26,7 @@ impl RecordKind {
             Self::Subscription => "subscription",
             Self::PaymentMethod => "payment_method",
             Self::Address => "address",
+            Self::Product => "product",
         }
     }
 
@@ -34,6 +36,7 @@ impl RecordKind {
             Self::Subscription,
             Self::PaymentMethod,
             Self::Address,
+            Self::Product,
         ]
         .into_iter()
         .find(|k| k.as_str() == raw)
@@ -46,11 +49,16 @@ impl RecordKind {
             Self::Subscription => "sub",
             Self::PaymentMethod => "pm",
             Self::Address => "adr",
+            Self::Product => "prd",
         }
     }
 }
 
 pub const CUSTOMER_SK: &str = "CUSTOMER";
+
+/// The catalog is stored like an account under this pseudo account id, which no Zuora id or
+/// number can equal (they never start with `_`), so it shares the locked, fenced commit.
+pub const CATALOG_ACCOUNT: &str = "_catalog";
 
 /// One mirrored Zuora record.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -162,6 +170,18 @@ impl Planner<'_> {
         id
     }
 
+    /// The plan, with every stored record this sync did not see removed.
+    fn finish(mut self) -> WritePlan {
+        self.plan.deletes = self
+            .stored
+            .records
+            .keys()
+            .filter(|sk| !self.seen.contains(*sk))
+            .cloned()
+            .collect();
+        self.plan
+    }
+
     fn add_address(&mut self, role: &str, contact: &Contact) {
         let attrs = BTreeMap::from([("role".to_string(), role.to_string())]);
         self.add(
@@ -199,6 +219,17 @@ fn content_hash(
 
 /// The writes that make `stored` mirror `snapshot`.
 pub fn plan_writes(snapshot: &AccountSnapshot, stored: &StoredAccount) -> WritePlan {
+    plan_writes_keeping(snapshot, stored, &BTreeSet::new())
+}
+
+/// As [`plan_writes`], but the subscriptions numbered in `keep` are left exactly as stored
+/// (neither rewritten nor removed): a manual sync that could not read them keeps the last
+/// good copy.
+pub fn plan_writes_keeping(
+    snapshot: &AccountSnapshot,
+    stored: &StoredAccount,
+    keep: &BTreeSet<String>,
+) -> WritePlan {
     let account = &snapshot.account;
     let mut p = Planner {
         stored,
@@ -242,7 +273,19 @@ pub fn plan_writes(snapshot: &AccountSnapshot, stored: &StoredAccount) -> WriteP
             pm,
         );
     }
-    for sub in snapshot.mirrored_subscriptions() {
+    for number in keep {
+        let sk = format!("SUB#{number}");
+        if let Some(existing) = stored.records.get(&sk) {
+            p.plan
+                .subscription_ids
+                .insert(number.clone(), existing.id.clone());
+        }
+        p.seen.insert(sk);
+    }
+    for sub in snapshot
+        .mirrored_subscriptions()
+        .filter(|s| !keep.contains(&s.number))
+    {
         let attrs = BTreeMap::from([
             ("number".to_string(), sub.number.clone()),
             ("status".to_string(), sub.status.to_string()),
@@ -257,14 +300,37 @@ pub fn plan_writes(snapshot: &AccountSnapshot, stored: &StoredAccount) -> WriteP
         p.plan.subscription_ids.insert(sub.number.clone(), id);
     }
 
-    let gone: Vec<String> = stored
-        .records
-        .keys()
-        .filter(|sk| !p.seen.contains(*sk))
-        .cloned()
-        .collect();
-    p.plan.deletes = gone;
-    p.plan
+    p.finish()
+}
+
+/// The writes that make the stored catalog (the [`CATALOG_ACCOUNT`] records) equal `products`;
+/// products no longer in Zuora are removed.
+pub fn plan_catalog(products: &[crate::catalog::Product], stored: &StoredAccount) -> WritePlan {
+    let mut p = Planner {
+        stored,
+        plan: WritePlan {
+            account_id: CATALOG_ACCOUNT.into(),
+            ..WritePlan::default()
+        },
+        seen: BTreeSet::new(),
+    };
+    for product in products {
+        let mut attrs = BTreeMap::new();
+        if let Some(sku) = &product.sku {
+            attrs.insert("sku".to_string(), sku.clone());
+        }
+        if let Some(name) = &product.name {
+            attrs.insert("name".to_string(), name.clone());
+        }
+        p.add(
+            format!("PRODUCT#{}", product.id),
+            RecordKind::Product,
+            &product.id,
+            attrs,
+            product,
+        );
+    }
+    p.finish()
 }
 
 #[cfg(test)]

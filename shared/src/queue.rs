@@ -15,6 +15,7 @@ const MAX_DELAY: Duration = Duration::from_secs(900);
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum JobTarget {
     Account { account: AccountKey },
+    Catalog,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -58,9 +59,25 @@ impl SyncJob {
         correlation_id: String,
         now: EpochMillis,
     ) -> Self {
+        Self::new(
+            entity,
+            JobTarget::Account { account },
+            trigger,
+            correlation_id,
+            now,
+        )
+    }
+
+    pub fn new(
+        entity: EntityId,
+        target: JobTarget,
+        trigger: Trigger,
+        correlation_id: String,
+        now: EpochMillis,
+    ) -> Self {
         Self {
             v: JOB_VERSION,
-            target: JobTarget::Account { account },
+            target,
             entity,
             trigger,
             correlation_id,
@@ -161,6 +178,15 @@ mod tests {
             SyncJob::parse(bad_account),
             Err(JobParseError::Invalid(_))
         ));
+    }
+
+    #[test]
+    fn catalog_jobs_name_no_account() {
+        let job = SyncJob::parse(
+            r#"{"v":1,"kind":"catalog","entity":"default","trigger":"on_demand","correlation_id":"c","requested_at":"2026-11-23T10:00:00Z"}"#,
+        )
+        .unwrap();
+        assert_eq!(job.target, JobTarget::Catalog);
     }
 
     #[test]

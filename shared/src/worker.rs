@@ -3,8 +3,8 @@
 //! to the dead-letter queue after `maxReceiveCount` receipts.
 
 use crate::clock::EpochMillis;
-use crate::queue::SyncJob;
-use crate::sync::{AccountOutcome, OnBusy, SyncRequest, SyncService, job_account};
+use crate::queue::{JobTarget, SyncJob};
+use crate::sync::{AccountOutcome, OnBusy, SyncRequest, SyncService};
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use futures::StreamExt;
 use std::sync::Arc;
@@ -68,14 +68,16 @@ impl Worker {
             event_id: job.event_id.clone(),
             subscription: None,
         };
-        let account = job_account(&job);
-        let result = if job.only_if_pending {
-            self.sync.sync_if_pending(&req, account).await
-        } else {
-            self.sync
-                .sync_account(&req, account, OnBusy::Coalesce)
-                .await
+        let result = match &job.target {
+            _ if job.only_if_pending => self.sync.sync_if_pending(&req, &job.target).await,
+            JobTarget::Account { account } => {
+                self.sync
+                    .sync_account(&req, account, OnBusy::Coalesce)
+                    .await
+            }
+            JobTarget::Catalog => self.sync.sync_catalog(&req, OnBusy::Coalesce).await,
         };
+        self.sync.job_done(&req, &job.target).await;
         match result {
             Ok(outcome) => {
                 log_outcome(message_id, &job, &outcome);
@@ -98,7 +100,7 @@ impl Worker {
 fn log_outcome(message_id: &str, job: &SyncJob, outcome: &AccountOutcome) {
     match outcome {
         AccountOutcome::Synced(r) => tracing::info!(
-            message_id, correlation_id = %job.correlation_id, account = %r.account_number,
+            message_id, correlation_id = %job.correlation_id, account = %r.account_id,
             written = r.written, unchanged = r.unchanged, removed = r.removed,
             follow_ups = r.follow_ups, event_id = %r.event_id, "account synced"
         ),

@@ -25,7 +25,8 @@ async fn main() -> Result<(), Error> {
             &api_config.issuer,
             &api_config.audience,
         ),
-        entity: config.entity,
+        access: api_config.access,
+        default_entity: config.default_entity().clone(),
         base_path: api_config.base_path,
         default_timeout: api_config.default_timeout,
     };

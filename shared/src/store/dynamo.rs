@@ -6,13 +6,13 @@
 
 use super::items::*;
 use super::{
-    Acquire, BusyLock, Commit, EventStore, Fence, HeldLock, LockKey, LockState, LockStore,
-    MirrorStore, StoreError, Wish,
+    Acquire, BusyLock, Commit, EventPage, EventQuery, EventStore, Fence, HeldLock, LockKey,
+    LockState, LockStore, Mark, MirrorStore, StoreError, Wish,
 };
 use crate::clock::EpochMillis;
 use crate::domain::EntityId;
 use crate::events::SyncEvent;
-use crate::mirror::{StoredAccount, WritePlan};
+use crate::mirror::{RecordKind, StoredAccount, WritePlan};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
@@ -32,6 +32,8 @@ pub struct Tables {
     pub mirror: String,
     pub locks: String,
     pub events: String,
+    /// Per-entity state: settings (and the real-time counters).
+    pub state: String,
 }
 
 #[derive(Clone)]
@@ -41,7 +43,7 @@ pub struct DynamoStore {
     event_retention_secs: i64,
 }
 
-fn unavailable<E: std::fmt::Debug>(e: E) -> StoreError {
+pub(super) fn unavailable<E: std::fmt::Debug>(e: E) -> StoreError {
     // Debug of SdkError carries the service error code and message, no credentials.
     let text = format!("{e:?}");
     StoreError::Unavailable(text.chars().take(500).collect())
@@ -178,7 +180,10 @@ impl DynamoStore {
     }
 
     fn event_expiry(&self, event: &SyncEvent) -> i64 {
-        event.created_at.to_secs().0 + self.event_retention_secs
+        let retention = event
+            .retention_days
+            .map_or(self.event_retention_secs, |d| i64::from(d) * 24 * 3600);
+        event.created_at.to_secs().0 + retention
     }
 
     /// Runs one transaction; a failed lock condition becomes `Fenced` or "wishes pending".
@@ -265,10 +270,10 @@ impl LockStore for DynamoStore {
             .update_item()
             .table_name(&self.tables.locks)
             .key("pk", s(lock_pk(&key.entity, &key.account_id)))
-            // Acquiring clears pending wishes: this holder's fetch starts after the acquire,
-            // so it sees every change those wishes were about.
+            // Acquiring clears pending wishes and the queued-job mark: this holder's fetch
+            // starts after the acquire, so it sees every change they were about.
             .update_expression(
-                "SET lease_until_ms = :lease, holder = :owner, pending = :zero, acquired_at_ms = :now, expires_at = :ttl ADD fence :one",
+                "SET lease_until_ms = :lease, holder = :owner, pending = :zero, acquired_at_ms = :now, expires_at = :ttl ADD fence :one REMOVE queued_event, queued_until",
             )
             .condition_expression("attribute_not_exists(pk) OR lease_until_ms < :now")
             .expression_attribute_values(":lease", n(lease_until.0))
@@ -398,6 +403,106 @@ impl LockStore for DynamoStore {
             .map_err(unavailable)?;
         out.item().map(lock_state).transpose()
     }
+
+    async fn mark_queued(
+        &self,
+        key: &LockKey,
+        event_id: &str,
+        now: EpochMillis,
+        mark_until: EpochMillis,
+        min_interval: Option<std::time::Duration>,
+    ) -> Result<Mark, StoreError> {
+        let interval_ms = min_interval.map(|d| d.as_millis() as i64);
+        let mut condition = String::from(
+            "(attribute_not_exists(lease_until_ms) OR lease_until_ms < :now) \
+             AND (attribute_not_exists(queued_until) OR queued_until < :now)",
+        );
+        let mut update = String::from("SET queued_event = :event, queued_until = :until");
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.tables.locks)
+            .key("pk", s(lock_pk(&key.entity, &key.account_id)))
+            .expression_attribute_values(":now", n(now.0))
+            .expression_attribute_values(":event", s(event_id))
+            .expression_attribute_values(":until", n(mark_until.0));
+        if let Some(ms) = interval_ms {
+            // On-demand requests also record when they were let through, for the interval.
+            update.push_str(", last_on_demand_ms = :now");
+            if ms > 0 {
+                condition.push_str(
+                    " AND (attribute_not_exists(last_on_demand_ms) OR last_on_demand_ms <= :since)",
+                );
+                request = request.expression_attribute_values(":since", n(now.0 - ms));
+            }
+        }
+        // A never-acquired item still needs a clean-up time; a lock's own TTL is later.
+        let ttl = mark_until
+            .max(now.plus_ms(interval_ms.unwrap_or(0)))
+            .to_secs()
+            .0
+            + LOCK_TTL_AFTER_LEASE_SECS;
+        update.push_str(", expires_at = if_not_exists(expires_at, :ttl)");
+        let result = request
+            .update_expression(update)
+            .condition_expression(condition)
+            .expression_attribute_values(":ttl", n(ttl))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        let old = match result {
+            Ok(_) => return Ok(Mark::Marked),
+            Err(e) => match conditional_failure_item(&e) {
+                Some(Some(old)) => old.clone(),
+                Some(None) => {
+                    return Err(StoreError::Corrupt("refused mark without an item".into()));
+                }
+                None => return Err(unavailable(e)),
+            },
+        };
+        // Which clause refused it, in the order a caller should hear about it.
+        if let (Some(ms), Some(last)) = (interval_ms, opt_n::<i64>(&old, "last_on_demand_ms"))
+            && ms > 0
+            && last > now.0 - ms
+        {
+            return Ok(Mark::Throttled {
+                retry_at: EpochMillis(last + ms),
+            });
+        }
+        let lease_until = EpochMillis(opt_n(&old, "lease_until_ms").unwrap_or(0));
+        if lease_until >= now {
+            return Ok(Mark::Running(BusyLock {
+                fence: Fence(opt_n(&old, "fence").unwrap_or(0)),
+                lease_until,
+                pending: opt_n(&old, "pending").unwrap_or(0),
+            }));
+        }
+        match opt_s(&old, "queued_event") {
+            Some(event_id) => Ok(Mark::Queued { event_id }),
+            None => Err(StoreError::Corrupt(
+                "queued mark refused, but the item shows no reason".into(),
+            )),
+        }
+    }
+
+    async fn clear_mark(&self, key: &LockKey, event_id: &str) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.tables.locks)
+            .key("pk", s(lock_pk(&key.entity, &key.account_id)))
+            .update_expression("REMOVE queued_event, queued_until")
+            .condition_expression("queued_event = :event")
+            .expression_attribute_values(":event", s(event_id))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            // Someone else's mark now, or none: nothing of ours to clear.
+            Err(e) if conditional_failure_item(&e).is_some() => Ok(()),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
 }
 
 fn fenced_or_unavailable(lock: &HeldLock, e: SdkError<UpdateItemError>) -> StoreError {
@@ -465,6 +570,14 @@ impl MirrorStore for DynamoStore {
         }
     }
 
+    async fn find_local_id(
+        &self,
+        entity: &EntityId,
+        local_id: &str,
+    ) -> Result<Option<(String, RecordKind)>, StoreError> {
+        self.local_id_owner(entity, local_id).await
+    }
+
     async fn commit(
         &self,
         lock: &HeldLock,
@@ -521,6 +634,38 @@ impl MirrorStore for DynamoStore {
     }
 }
 
+impl DynamoStore {
+    async fn local_id_owner(
+        &self,
+        entity: &EntityId,
+        local_id: &str,
+    ) -> Result<Option<(String, RecordKind)>, StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.tables.mirror)
+            .index_name("by_local_id")
+            .key_condition_expression("local_id = :id")
+            .expression_attribute_values(":id", s(local_id))
+            .limit(5)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        // The index spans entities; ids are unique, but only this entity's may answer.
+        let found = out
+            .items()
+            .iter()
+            .find(|i| opt_s(i, "entity").as_deref() == Some(entity.as_str()));
+        let Some(item) = found else {
+            return Ok(None);
+        };
+        let kind = get_s(item, "record_kind")?;
+        let kind = RecordKind::parse(kind)
+            .ok_or_else(|| StoreError::Corrupt(format!("unknown record kind {kind}")))?;
+        Ok(Some((get_s(item, "account_id")?.to_string(), kind)))
+    }
+}
+
 #[async_trait::async_trait]
 impl EventStore for DynamoStore {
     async fn put_event(&self, event: &SyncEvent) -> Result<(), StoreError> {
@@ -569,5 +714,9 @@ impl EventStore for DynamoStore {
             .await
             .map_err(unavailable)?;
         out.items().iter().map(item_event).collect()
+    }
+
+    async fn search_events(&self, query: &EventQuery) -> Result<EventPage, StoreError> {
+        self.search(query).await
     }
 }

@@ -73,6 +73,21 @@ pub fn event_account_pk(entity: &EntityId, account: &str) -> String {
     format!("{entity}#{account}")
 }
 
+/// The partition key of an event index: entity, what the index is about, the value. Values
+/// are caller text here, so they are length-prefixed: no value can forge another's key.
+pub fn event_index_pk(entity: &EntityId, index: &str, value: &str) -> String {
+    format!("{entity}#{index}#{}#{value}", value.len())
+}
+
+pub fn settings_pk(entity: &EntityId) -> String {
+    format!("{entity}#settings")
+}
+
+/// Sort key of events in every index: creation time, then id, so pages are stable.
+pub fn created_sk(created_at: EpochMillis, id: &str) -> String {
+    format!("{:013}#{id}", created_at.0.max(0))
+}
+
 pub fn record_item(pk: &str, r: &MirrorRecord) -> Item {
     let mut item = Item::from([
         ("pk".into(), s(pk)),
@@ -151,12 +166,40 @@ pub fn event_item(e: &SyncEvent, expires_at_secs: i64) -> Item {
         ("follow_up".into(), AttributeValue::Bool(e.follow_up)),
         ("created_at".into(), n(e.created_at.0)),
         ("updated_at".into(), n(e.updated_at.0)),
-        (
-            "created_sk".into(),
-            s(format!("{:013}#{}", e.created_at.0, e.id)),
-        ),
+        ("created_sk".into(), s(created_sk(e.created_at, &e.id))),
         ("expires_at".into(), n(expires_at_secs)),
+        ("entity_pk".into(), s(e.entity.as_str())),
+        (
+            "trigger_pk".into(),
+            s(event_index_pk(&e.entity, "trigger", e.trigger.as_str())),
+        ),
+        (
+            "status_pk".into(),
+            s(event_index_pk(&e.entity, "status", e.status.as_str())),
+        ),
     ]);
+    if let Some(sub) = &e.subscription {
+        item.insert(
+            "subscription_pk".into(),
+            s(event_index_pk(&e.entity, "subscription", sub)),
+        );
+    }
+    if let Some(customer) = &e.customer_id {
+        item.insert(
+            "customer_pk".into(),
+            s(event_index_pk(&e.entity, "customer", customer)),
+        );
+    }
+    if !e.failures.is_empty() {
+        let failures = serde_json::to_string(&e.failures).expect("failures always serialise");
+        item.insert("failures".into(), s(failures));
+    }
+    if let Some(level) = &e.notification_level {
+        item.insert("notification_level".into(), s(level));
+    }
+    if let Some(notify) = e.notify {
+        item.insert("notify".into(), AttributeValue::Bool(notify));
+    }
     let optional = [
         ("account_id", &e.account_id),
         ("account", &e.account),
@@ -203,6 +246,17 @@ pub fn item_event(item: &Item) -> Result<SyncEvent, StoreError> {
         duration_ms: opt_n(item, "duration_ms"),
         code: opt_s(item, "code"),
         reason: opt_s(item, "reason"),
+        failures: opt_s(item, "failures")
+            .map(|f| serde_json::from_str(&f))
+            .transpose()
+            .map_err(|e| StoreError::Corrupt(format!("event failures: {e}")))?
+            .unwrap_or_default(),
+        notification_level: opt_s(item, "notification_level"),
+        notify: match item.get("notify") {
+            Some(AttributeValue::Bool(b)) => Some(*b),
+            _ => None,
+        },
+        retention_days: None,
         created_at: EpochMillis(get_n(item, "created_at")?),
         updated_at: EpochMillis(get_n(item, "updated_at")?),
     })

@@ -3,13 +3,17 @@
 
 mod dynamo;
 mod items;
+mod search;
+mod state;
 
 pub use dynamo::{DynamoStore, Tables};
+pub use search::{EventPage, EventQuery, MAX_PAGE_SIZE};
 
 use crate::clock::EpochMillis;
 use crate::domain::EntityId;
 use crate::events::SyncEvent;
-use crate::mirror::{StoredAccount, WritePlan};
+use crate::mirror::{RecordKind, StoredAccount, WritePlan};
+use crate::settings::{EntitySettings, Versioned};
 
 #[derive(Debug, Clone, thiserror::Error, PartialEq)]
 pub enum StoreError {
@@ -20,6 +24,9 @@ pub enum StoreError {
     Unavailable(String),
     #[error("stored item is malformed: {0}")]
     Corrupt(String),
+    /// A pagination cursor that this store did not issue for this query.
+    #[error("the cursor is not valid for this query: {0}")]
+    InvalidCursor(String),
 }
 
 /// The fencing number of one lock acquisition; every write of the holder is conditioned on it.
@@ -79,6 +86,20 @@ pub enum Commit {
     KeptForWishes,
 }
 
+/// What marking an account as "sync queued" found (design §1.2: one sync at a time, later
+/// requests coalesce).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mark {
+    /// Marked: the caller queues the job.
+    Marked,
+    /// A queued job for the account has not started yet: the request folds into it.
+    Queued { event_id: String },
+    /// A sync holds the lock: the request folds into its follow-up.
+    Running(BusyLock),
+    /// An on-demand sync ran too recently; another is allowed at `retry_at`.
+    Throttled { retry_at: EpochMillis },
+}
+
 #[async_trait::async_trait]
 pub trait LockStore: Send + Sync {
     /// One conditional write: succeeds when there is no lock or its lease has ended.
@@ -105,6 +126,21 @@ pub trait LockStore: Send + Sync {
     async fn release(&self, lock: &HeldLock, now: EpochMillis) -> Result<(), StoreError>;
 
     async fn peek(&self, key: &LockKey) -> Result<Option<LockState>, StoreError>;
+
+    /// One conditional write: marks a job for the account as queued (until `mark_until`)
+    /// unless one is queued or running, or (with `min_interval`, on-demand requests only) an
+    /// on-demand sync was queued less than that long ago.
+    async fn mark_queued(
+        &self,
+        key: &LockKey,
+        event_id: &str,
+        now: EpochMillis,
+        mark_until: EpochMillis,
+        min_interval: Option<std::time::Duration>,
+    ) -> Result<Mark, StoreError>;
+
+    /// Removes the queued mark if it is still this job's (acquiring the lock also clears it).
+    async fn clear_mark(&self, key: &LockKey, event_id: &str) -> Result<(), StoreError>;
 }
 
 #[async_trait::async_trait]
@@ -132,6 +168,30 @@ pub trait MirrorStore: Send + Sync {
         release: bool,
         now: EpochMillis,
     ) -> Result<Commit, StoreError>;
+
+    /// The Zuora account and record kind behind a local id (`cus_…`, `sub_…`).
+    async fn find_local_id(
+        &self,
+        entity: &EntityId,
+        local_id: &str,
+    ) -> Result<Option<(String, RecordKind)>, StoreError>;
+}
+
+#[async_trait::async_trait]
+pub trait SettingsStore: Send + Sync {
+    /// The entity's settings, or the defaults (version 0) when none were saved.
+    async fn get_settings(&self, entity: &EntityId) -> Result<Versioned, StoreError>;
+
+    /// Saves `settings` if the stored version is still `expected`; otherwise answers the
+    /// current version (`Err`) and writes nothing.
+    async fn put_settings(
+        &self,
+        entity: &EntityId,
+        settings: &EntitySettings,
+        expected: u64,
+        updated_by: &str,
+        now: EpochMillis,
+    ) -> Result<Result<Versioned, u64>, StoreError>;
 }
 
 #[async_trait::async_trait]
@@ -146,4 +206,7 @@ pub trait EventStore: Send + Sync {
         account: &str,
         limit: i32,
     ) -> Result<Vec<SyncEvent>, StoreError>;
+
+    /// Events matching every filter of the query, newest first, one page at a time.
+    async fn search_events(&self, query: &EventQuery) -> Result<EventPage, StoreError>;
 }

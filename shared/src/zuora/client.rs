@@ -21,6 +21,8 @@ use url::Url;
 const OQ_PAGE_SIZE: usize = 99;
 /// The v1 subscriptions-by-account page size limit.
 const V1_SUBSCRIPTION_PAGE_SIZE: usize = 40;
+/// The v1 catalog allows up to 40 products per page.
+const CATALOG_PAGE_SIZE: usize = 40;
 /// Refresh the token this long before Zuora says it expires.
 const TOKEN_REFRESH_MARGIN: Duration = Duration::from_secs(60);
 
@@ -402,20 +404,35 @@ impl ZuoraClient {
         url.query_pairs_mut()
             .append_pair("page", "1")
             .append_pair("pageSize", &V1_SUBSCRIPTION_PAGE_SIZE.to_string());
+        self.follow_pages(
+            url,
+            &format!("account {key}"),
+            ctx,
+            |p: V1SubscriptionPage| (p.subscriptions, p.next_page),
+        )
+        .await
+    }
+
+    /// Reads every page of a v1 list, following `nextPage`. Bounded so a server that keeps
+    /// answering with a nextPage cannot loop us forever.
+    async fn follow_pages<P: DeserializeOwned, T>(
+        &self,
+        mut url: Url,
+        what: &str,
+        ctx: &CallContext,
+        split_page: impl Fn(P) -> (Vec<T>, Option<String>),
+    ) -> Result<Vec<T>, ZuoraError> {
         let mut all = Vec::new();
-        // Bounded so a server that keeps answering with a nextPage cannot loop us forever.
         for _ in 0..1000 {
-            let page: V1SubscriptionPage = self
-                .get_json(url.clone(), &format!("account {key}"), ctx)
-                .await?;
-            all.extend(page.subscriptions);
-            match page.next_page {
+            let (items, next) = split_page(self.get_json(url.clone(), what, ctx).await?);
+            all.extend(items);
+            match next {
                 Some(next) => url = self.same_origin(&next)?,
                 None => return Ok(all),
             }
         }
         Err(ZuoraError::BadResponse {
-            detail: "subscription pagination did not end after 1000 pages".into(),
+            detail: format!("pagination of {what} did not end after 1000 pages"),
             attempts: 1,
         })
     }
@@ -481,6 +498,25 @@ impl ZuoraApi for ZuoraClient {
             .get_json(url, &format!("subscription {key}"), ctx)
             .await?;
         Ok(sub.into())
+    }
+
+    async fn catalog(&self, ctx: &CallContext) -> Result<Vec<crate::catalog::Product>, ZuoraError> {
+        #[derive(serde::Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Page {
+            #[serde(default)]
+            products: Vec<crate::catalog::Product>,
+            next_page: Option<String>,
+        }
+        // No Zuora-Version header is sent, so rate plans come inline rather than as a URL.
+        let mut url = self.url("/v1/catalog/products");
+        url.query_pairs_mut()
+            .append_pair("page", "1")
+            .append_pair("pageSize", &CATALOG_PAGE_SIZE.to_string());
+        self.follow_pages(url, "product catalog", ctx, |p: Page| {
+            (p.products, p.next_page)
+        })
+        .await
     }
 
     async fn query(

@@ -7,7 +7,36 @@ mod wire;
 pub use client::{ClientStats, RetryPolicy, Secret, ZuoraClient, ZuoraConfig};
 pub use error::ZuoraError;
 
-use crate::domain::{AccountKey, AccountSnapshot, Subscription, SubscriptionKey};
+use crate::domain::{AccountKey, AccountSnapshot, EntityId, Subscription, SubscriptionKey};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// The Zuora connection of every configured entity. Each entity has its own client, so its
+/// token, and its cap on concurrent requests, are its own (design §2.4, per entity).
+#[derive(Clone, Default)]
+pub struct ZuoraTenants {
+    clients: BTreeMap<EntityId, Arc<dyn ZuoraApi>>,
+}
+
+impl ZuoraTenants {
+    pub fn new(clients: impl IntoIterator<Item = (EntityId, Arc<dyn ZuoraApi>)>) -> Self {
+        Self {
+            clients: clients.into_iter().collect(),
+        }
+    }
+
+    pub fn get(&self, entity: &EntityId) -> Option<&Arc<dyn ZuoraApi>> {
+        self.clients.get(entity)
+    }
+
+    pub fn contains(&self, entity: &EntityId) -> bool {
+        self.clients.contains_key(entity)
+    }
+
+    pub fn entities(&self) -> impl Iterator<Item = &EntityId> {
+        self.clients.keys()
+    }
+}
 
 /// Per-call context: the correlation id travels to Zuora as `Zuora-Track-Id`.
 #[derive(Debug, Clone, Default)]
@@ -51,6 +80,9 @@ pub trait ZuoraApi: Send + Sync {
         key: &SubscriptionKey,
         ctx: &CallContext,
     ) -> Result<Subscription, ZuoraError>;
+
+    /// The whole product catalog, every page (`GET /v1/catalog/products`).
+    async fn catalog(&self, ctx: &CallContext) -> Result<Vec<crate::catalog::Product>, ZuoraError>;
 
     /// A ZOQL query (`POST /v1/action/query`). Callers must escape literals with
     /// [`zoql_literal`].

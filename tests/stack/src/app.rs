@@ -3,12 +3,12 @@
 
 use crate::counter::DynamoCounter;
 use crate::schema::{Provisioned, provision};
-use crate::token::{DEV_AUDIENCE, DEV_ISSUER, DEV_SECRET, mint_hs256};
+use crate::token::{DEV_AUDIENCE, DEV_ISSUER, DEV_SECRET, mint_hs256, mint_hs256_for};
 use shared::api::Api;
 use shared::app::{AwsClients, Services, build_with};
-use shared::auth::{JwtVerifier, KeySource};
+use shared::auth::{AccessClaims, JwtVerifier, KeySource};
 use shared::clock::{Clock, SystemClock};
-use shared::config::Config;
+use shared::config::{Config, EntityConfig};
 use shared::domain::EntityId;
 use shared::store::Tables;
 use shared::sync::SyncSettings;
@@ -58,6 +58,8 @@ pub async fn aws_clients() -> (AwsClients, DynamoCounter) {
 
 pub struct AppOptions {
     pub sim: SimConfig,
+    /// More entities, each with its own simulator (entity id, its data).
+    pub other_entities: Vec<(&'static str, SimConfig)>,
     pub clock: Arc<dyn Clock>,
     pub use_object_query: bool,
     pub zuora_timeout: Duration,
@@ -71,6 +73,7 @@ impl Default for AppOptions {
     fn default() -> Self {
         Self {
             sim: SimConfig::demo(),
+            other_entities: Vec::new(),
             clock: Arc::new(SystemClock),
             use_object_query: true,
             zuora_timeout: Duration::from_secs(2),
@@ -94,7 +97,8 @@ pub fn dev_api(services: &Services, config: &Config, base_path: &str) -> Api {
             DEV_ISSUER,
             DEV_AUDIENCE,
         ),
-        entity: config.entity.clone(),
+        access: AccessClaims::default(),
+        default_entity: config.default_entity().clone(),
         base_path: base_path.to_string(),
         default_timeout: Duration::from_secs(29),
     }
@@ -102,6 +106,8 @@ pub fn dev_api(services: &Services, config: &Config, base_path: &str) -> Api {
 
 pub struct TestApp {
     pub sim: SimHandle,
+    /// The simulators of `AppOptions::other_entities`, in order.
+    pub other_sims: Vec<(EntityId, SimHandle)>,
     pub aws: AwsClients,
     pub dynamo_counter: DynamoCounter,
     pub config: Config,
@@ -120,6 +126,13 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
     let sim = zuora_sim::spawn(options.sim.clone(), SocketAddr::from(([127, 0, 0, 1], 0)))
         .await
         .expect("the Zuora simulator starts");
+    let mut other_sims = Vec::new();
+    for (id, sim_config) in &options.other_entities {
+        let handle = zuora_sim::spawn(sim_config.clone(), SocketAddr::from(([127, 0, 0, 1], 0)))
+            .await
+            .expect("the Zuora simulator starts");
+        other_sims.push((EntityId::parse(id).expect("valid entity id"), handle));
+    }
     let (aws, dynamo_counter) = aws_clients().await;
     let prefix = format!("t{}", uuid::Uuid::new_v4().simple());
     let queue = provision(
@@ -130,8 +143,8 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
     )
     .await
     .expect("tables and queues are created");
-    let config = test_config(&sim, &queue, &options);
-    let services = build_with(&config, &aws, options.clock.clone(), None).expect("services build");
+    let config = test_config(&sim, &other_sims, &queue, &options);
+    let services = build_with(&config, &aws, options.clock.clone()).expect("services build");
     let api = Arc::new(dev_api(&services, &config, &options.base_path));
     let worker = Arc::new(Worker {
         sync: services.sync.clone(),
@@ -139,9 +152,10 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
     dynamo_counter.reset();
     TestApp {
         sim,
+        other_sims,
         aws,
         dynamo_counter,
-        entity: config.entity.clone(),
+        entity: config.default_entity().clone(),
         config,
         services,
         api,
@@ -150,7 +164,7 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
     }
 }
 
-fn test_config(sim: &SimHandle, queue: &Provisioned, options: &AppOptions) -> Config {
+fn zuora_config(sim: &SimHandle, options: &AppOptions) -> ZuoraConfig {
     let mut zuora = ZuoraConfig::new(
         url::Url::parse(&sim.base_url).expect("simulator URL"),
         "sim-client".into(),
@@ -161,9 +175,27 @@ fn test_config(sim: &SimHandle, queue: &Provisioned, options: &AppOptions) -> Co
     zuora.retry.max_attempts = options.zuora_max_attempts;
     zuora.retry.base_delay = Duration::from_millis(20);
     zuora.retry.max_delay = Duration::from_millis(200);
+    zuora
+}
+
+fn test_config(
+    sim: &SimHandle,
+    others: &[(EntityId, SimHandle)],
+    queue: &Provisioned,
+    options: &AppOptions,
+) -> Config {
+    let mut entities = vec![EntityConfig {
+        id: EntityId::parse("default").expect("valid"),
+        zuora: zuora_config(sim, options),
+    }];
+    for (id, other) in others {
+        entities.push(EntityConfig {
+            id: id.clone(),
+            zuora: zuora_config(other, options),
+        });
+    }
     Config {
-        entity: EntityId::parse("default").expect("valid"),
-        zuora,
+        entities,
         tables: queue.tables.clone(),
         queue_url: queue.queue_url.clone(),
         event_retention_days: 90,
@@ -176,8 +208,22 @@ impl TestApp {
         &self.config.tables
     }
 
+    /// A token for every entity, with both roles.
     pub fn token(&self) -> String {
         mint_hs256(DEV_SECRET, DEV_ISSUER, DEV_AUDIENCE, "test-user", 300)
+    }
+
+    /// A token for some entities and roles only.
+    pub fn token_for(&self, entities: &[&str], roles: &[&str]) -> String {
+        mint_hs256_for(
+            DEV_SECRET,
+            DEV_ISSUER,
+            DEV_AUDIENCE,
+            "test-user",
+            300,
+            entities,
+            roles,
+        )
     }
 
     /// Calls the API handler directly with a request like API Gateway's.
@@ -187,15 +233,38 @@ impl TestApp {
         path: &str,
         authorization: Option<&str>,
     ) -> (u16, serde_json::Value) {
+        self.call_with_body(method, path, authorization, None).await
+    }
+
+    /// Calls a route as an admin of every entity.
+    pub async fn admin(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let auth = format!("Bearer {}", self.token());
+        self.call_with_body(method, path, Some(&auth), body).await
+    }
+
+    pub async fn call_with_body(
+        &self,
+        method: &str,
+        path: &str,
+        authorization: Option<&str>,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
         let mut builder = http::Request::builder()
             .method(method)
             .uri(format!("https://api.example.com{path}"));
         if let Some(auth) = authorization {
             builder = builder.header("authorization", auth);
         }
-        let req = builder
-            .body(lambda_http::Body::Empty)
-            .expect("request builds");
+        let body = match body {
+            Some(b) => lambda_http::Body::Text(b.to_string()),
+            None => lambda_http::Body::Empty,
+        };
+        let req = builder.body(body).expect("request builds");
         let resp = self.api.handle(req).await;
         let status = resp.status().as_u16();
         let body = match resp.body() {

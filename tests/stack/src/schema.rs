@@ -43,19 +43,39 @@ pub const LOCKS: TableSpec = TableSpec {
     ttl: Some("expires_at"),
 };
 
+/// Every event index sorts by `created_sk`, so search is newest-first and time-bounded.
+const fn by(name: &'static str, hash: &'static str) -> GsiSpec {
+    GsiSpec {
+        name,
+        hash,
+        range: Some("created_sk"),
+    }
+}
+
 pub const EVENTS: TableSpec = TableSpec {
     logical_id: "EventsTable",
     hash: "pk",
     range: None,
-    indexes: &[GsiSpec {
-        name: "by_account",
-        hash: "account_pk",
-        range: Some("created_sk"),
-    }],
+    indexes: &[
+        by("by_account", "account_pk"),
+        by("by_subscription", "subscription_pk"),
+        by("by_customer", "customer_pk"),
+        by("by_status", "status_pk"),
+        by("by_trigger", "trigger_pk"),
+        by("by_entity", "entity_pk"),
+    ],
     ttl: Some("expires_at"),
 };
 
-pub const ALL_TABLES: [&TableSpec; 3] = [&MIRROR, &LOCKS, &EVENTS];
+pub const STATE: TableSpec = TableSpec {
+    logical_id: "StateTable",
+    hash: "pk",
+    range: None,
+    indexes: &[],
+    ttl: None,
+};
+
+pub const ALL_TABLES: [&TableSpec; 4] = [&MIRROR, &LOCKS, &EVENTS, &STATE];
 
 /// Queue settings shared with the template: visibility 6× the worker timeout, DLQ after 5.
 pub const MAX_RECEIVE_COUNT: u32 = 5;
@@ -147,7 +167,7 @@ pub struct Provisioned {
     pub dlq_url: String,
 }
 
-/// Creates the three tables and the queue pair, named with `prefix`.
+/// Creates the four tables and the queue pair, named with `prefix`.
 pub async fn provision(
     dynamodb: &aws_sdk_dynamodb::Client,
     sqs: &aws_sdk_sqs::Client,
@@ -158,11 +178,13 @@ pub async fn provision(
         mirror: format!("{prefix}-mirror"),
         locks: format!("{prefix}-locks"),
         events: format!("{prefix}-events"),
+        state: format!("{prefix}-state"),
     };
     for (name, spec) in [
         (&tables.mirror, &MIRROR),
         (&tables.locks, &LOCKS),
         (&tables.events, &EVENTS),
+        (&tables.state, &STATE),
     ] {
         create_table(dynamodb, name, spec).await?;
     }

@@ -8,7 +8,29 @@ pub const DEV_SECRET: &str = "local-dev-secret-change-me";
 pub const DEV_ISSUER: &str = "http://localhost/zuora-sync";
 pub const DEV_AUDIENCE: &str = "zuora-sync";
 
+/// A token for every entity with both roles (the local stack's default).
 pub fn mint_hs256(secret: &str, issuer: &str, audience: &str, sub: &str, ttl_secs: i64) -> String {
+    mint_hs256_for(
+        secret,
+        issuer,
+        audience,
+        sub,
+        ttl_secs,
+        &["*"],
+        &["sync", "admin"],
+    )
+}
+
+/// A token limited to some entities and roles (claims `zuora_entities`, `zuora_roles`).
+pub fn mint_hs256_for(
+    secret: &str,
+    issuer: &str,
+    audience: &str,
+    sub: &str,
+    ttl_secs: i64,
+    entities: &[&str],
+    roles: &[&str],
+) -> String {
     let now = jsonwebtoken::get_current_timestamp() as i64;
     let claims = json!({
         "sub": sub,
@@ -16,6 +38,8 @@ pub fn mint_hs256(secret: &str, issuer: &str, audience: &str, sub: &str, ttl_sec
         "aud": audience,
         "iat": now,
         "exp": now + ttl_secs,
+        "zuora_entities": entities,
+        "zuora_roles": roles,
     });
     encode(
         &Header::new(Algorithm::HS256),

@@ -86,7 +86,8 @@ impl Idp {
 
 fn claims(exp_offset: i64, iss: &str, aud: &str) -> Value {
     let now = jsonwebtoken::get_current_timestamp() as i64;
-    json!({"sub": "user-1", "iss": iss, "aud": aud, "iat": now, "exp": now + exp_offset})
+    json!({"sub": "user-1", "iss": iss, "aud": aud, "iat": now, "exp": now + exp_offset,
+           "zuora_entities": ["default"], "zuora_roles": ["sync"]})
 }
 
 fn rs256_api(app: &TestApp, idp: &Idp) -> Api {
@@ -97,7 +98,8 @@ fn rs256_api(app: &TestApp, idp: &Idp) -> Api {
             ISSUER,
             AUDIENCE,
         ),
-        entity: app.entity.clone(),
+        access: shared::auth::AccessClaims::default(),
+        default_entity: app.entity.clone(),
         base_path: String::new(),
         default_timeout: Duration::from_secs(29),
     }
@@ -231,7 +233,8 @@ async fn an_unreachable_jwks_is_not_blamed_on_the_caller() {
             ISSUER,
             AUDIENCE,
         ),
-        entity: app.entity.clone(),
+        access: shared::auth::AccessClaims::default(),
+        default_entity: app.entity.clone(),
         base_path: String::new(),
         default_timeout: Duration::from_secs(29),
     };

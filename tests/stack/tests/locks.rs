@@ -185,7 +185,7 @@ async fn a_holder_whose_lease_was_taken_over_cannot_write() {
 
     // The stale holder wakes up with an older snapshot and tries to commit it.
     let ctx = shared::zuora::CallContext::new("stale");
-    let zuora = shared::zuora::ZuoraClient::new(app.config.zuora.clone()).unwrap();
+    let zuora = shared::zuora::ZuoraClient::new(app.config.entities[0].zuora.clone()).unwrap();
     let mut snapshot = shared::zuora::ZuoraApi::account_snapshot(&zuora, &id, &ctx)
         .await
         .unwrap();
@@ -260,7 +260,15 @@ async fn wishes_left_on_a_dead_holder_are_served_by_the_queued_check() {
     );
 
     // While the lease runs, the check only reschedules itself.
-    let early = app.services.sync.sync_if_pending(&req, &id).await.unwrap();
+    let target = shared::queue::JobTarget::Account {
+        account: id.clone(),
+    };
+    let early = app
+        .services
+        .sync
+        .sync_if_pending(&req, &target)
+        .await
+        .unwrap();
     assert_eq!(early, AccountOutcome::NothingPending);
     assert!(app.mirror_records(ACCOUNT_ID).await.is_empty());
 
@@ -268,7 +276,7 @@ async fn wishes_left_on_a_dead_holder_are_served_by_the_queued_check() {
     let late = app
         .services
         .sync
-        .sync_if_pending(&request(&app, clock.now().plus_ms(30_000)), &id)
+        .sync_if_pending(&request(&app, clock.now().plus_ms(30_000)), &target)
         .await
         .unwrap();
     assert!(matches!(late, AccountOutcome::Synced(_)), "{late:?}");
@@ -288,7 +296,7 @@ async fn wishes_left_on_a_dead_holder_are_served_by_the_queued_check() {
     let again = app
         .services
         .sync
-        .sync_if_pending(&request(&app, clock.now().plus_ms(30_000)), &id)
+        .sync_if_pending(&request(&app, clock.now().plus_ms(30_000)), &target)
         .await
         .unwrap();
     assert_eq!(again, AccountOutcome::NothingPending);

@@ -37,6 +37,10 @@ pub fn router() -> Router<Arc<SimState>> {
             put(set_subscription_status),
         )
         .route("/subscriptions/{number}", delete(remove_subscription))
+        .route("/accounts/generate", post(generate_accounts))
+        .route("/products", get(products).put(upsert_product))
+        .route("/products/generate", post(generate_products))
+        .route("/products/{id}", get(product).delete(remove_product))
 }
 
 fn error(status: StatusCode, message: impl Into<String>) -> (StatusCode, Json<Value>) {
@@ -167,4 +171,59 @@ async fn remove_subscription(
         state.store_mut().remove_subscription(&number),
         "subscription",
     )
+}
+
+#[derive(Deserialize)]
+struct GenerateAccounts {
+    count: usize,
+    #[serde(default = "default_prefix")]
+    prefix: String,
+}
+
+fn default_prefix() -> String {
+    "GEN".into()
+}
+
+async fn generate_accounts(State(state): State<Arc<SimState>>, body: Bytes) -> Control {
+    let GenerateAccounts { count, prefix } = parse(&body)?;
+    let ids = state
+        .store_mut()
+        .generate_accounts(count, &prefix)
+        .map_err(|err| error(StatusCode::BAD_REQUEST, err))?;
+    Ok(Json(json!({"ok": true, "count": ids.len()})).into_response())
+}
+
+async fn products(State(state): State<Arc<SimState>>) -> Json<Value> {
+    Json(Value::Array(state.store().products().to_vec()))
+}
+
+async fn product(State(state): State<Arc<SimState>>, Path(id): Path<String>) -> Control {
+    match state.store().product(&id) {
+        Some(product) => Ok(Json(product.clone()).into_response()),
+        None => Err(error(StatusCode::NOT_FOUND, "product not found")),
+    }
+}
+
+async fn upsert_product(State(state): State<Arc<SimState>>, body: Bytes) -> Control {
+    let document: Value = parse(&body)?;
+    state
+        .store_mut()
+        .upsert_product(document)
+        .map_err(|err| error(StatusCode::BAD_REQUEST, err))?;
+    ok()
+}
+
+async fn remove_product(State(state): State<Arc<SimState>>, Path(id): Path<String>) -> Control {
+    found(state.store_mut().remove_product(&id), "product")
+}
+
+#[derive(Deserialize)]
+struct Count {
+    count: usize,
+}
+
+async fn generate_products(State(state): State<Arc<SimState>>, body: Bytes) -> Control {
+    let Count { count } = parse(&body)?;
+    let ids = state.store_mut().generate_products(count);
+    Ok(Json(json!({"ok": true, "count": ids.len()})).into_response())
 }

@@ -15,6 +15,7 @@
 mod control;
 mod errors;
 mod faults;
+mod generate;
 mod query;
 mod render;
 mod server;
@@ -117,6 +118,14 @@ impl Default for SimConfig {
     fn default() -> Self {
         Self::demo()
     }
+}
+
+/// Generated catalog product number `index` (what [`SimHandle::generate_products`] inserts), to
+/// edit and upsert in tests: id 32 hex (deterministic), SKU `SIM-SKU-{index:06}`, name
+/// `Generated Product {index:06}`, one Active monthly rate plan with one flat-fee recurring
+/// charge priced `10 + index % 90` in USD and EUR.
+pub fn generated_product(index: usize) -> Value {
+    generate::product(index)
 }
 
 /// A running simulator. Dropping it stops the server.
@@ -223,6 +232,45 @@ impl SimHandle {
     /// Deletes a subscription (all versions): Zuora stops returning it.
     pub fn remove_subscription(&self, number: &str) -> bool {
         self.state.store_mut().remove_subscription(number)
+    }
+
+    /// Upserts `count` valid generated accounts and returns their ids (32 hex), in order.
+    /// Account `i` (1-based) has number `{prefix}{i:08}`, name `Generated Customer {number}`,
+    /// `LimioExternalId__c` `limio-{number}`, status Active, currency USD, one contact as bill-to
+    /// and sold-to, one Visa card set as default, `updatedDate` 2025-01-01T00:00:00Z plus `i`
+    /// minutes, and one Active subscription `{prefix}-S{i:08}` with one rate plan and one charge
+    /// (`{prefix}-C{i:08}`) from the first catalog product that has an Active rate plan with a
+    /// USD price (generated product 1 is added to the catalog when there is none). The same
+    /// arguments give the same documents, so generating again replaces them. Fails, changing
+    /// nothing, when a generated account or subscription number belongs to another account.
+    pub fn generate_accounts(&self, count: usize, prefix: &str) -> Result<Vec<String>, String> {
+        self.state.store_mut().generate_accounts(count, prefix)
+    }
+
+    /// The catalog, in the order `GET /v1/catalog/products` pages through it.
+    pub fn products(&self) -> Vec<Value> {
+        self.state.store().products().to_vec()
+    }
+
+    /// One catalog product by id.
+    pub fn product(&self, id: &str) -> Option<Value> {
+        self.state.store().product(id).cloned()
+    }
+
+    /// Inserts a product (v1 catalog shape, string `id` required) at the end of the catalog, or
+    /// replaces the product with the same `id` in place.
+    pub fn upsert_product(&self, product: Value) -> Result<(), String> {
+        self.state.store_mut().upsert_product(product)
+    }
+
+    /// Deletes a product from the catalog; false when no product has that id.
+    pub fn remove_product(&self, id: &str) -> bool {
+        self.state.store_mut().remove_product(id)
+    }
+
+    /// Upserts the generated products `1..=count` ([`generated_product`]) and returns their ids.
+    pub fn generate_products(&self, count: usize) -> Vec<String> {
+        self.state.store_mut().generate_products(count)
     }
 
     /// Stops accepting connections. Equivalent to dropping the handle.

@@ -3,7 +3,7 @@
 
 use std::cmp::Ordering;
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::time::parse_instant;
 
@@ -157,23 +157,17 @@ fn compare_text(left: &str, right: &str) -> Ordering {
 }
 
 /// Resolves a case-insensitive field name to its canonical spelling: a standard account field
-/// or any field present on one of the given (object-query rendered) accounts.
+/// or one of the field names present in the data (see `render::oq_account_field_names`).
 pub fn resolve_field<'a>(
     requested: &str,
-    accounts: impl IntoIterator<Item = &'a Map<String, Value>>,
+    present: impl IntoIterator<Item = &'a str>,
 ) -> Option<String> {
-    let standard = ACCOUNT_FIELDS
+    ACCOUNT_FIELDS
         .iter()
+        .copied()
+        .chain(present)
         .find(|field| field.eq_ignore_ascii_case(requested))
-        .map(|field| field.to_string());
-    standard.or_else(|| {
-        accounts.into_iter().find_map(|account| {
-            account
-                .keys()
-                .find(|key| key.eq_ignore_ascii_case(requested))
-                .cloned()
-        })
-    })
+        .map(str::to_string)
 }
 
 #[cfg(test)]
@@ -210,8 +204,7 @@ mod tests {
 
     #[test]
     fn field_resolution() {
-        let account = json!({"LimioExternalId__c": "x"});
-        let accounts = [account.as_object().unwrap()];
+        let accounts = ["LimioExternalId__c"];
         assert_eq!(
             resolve_field("ACCOUNTNUMBER", accounts).as_deref(),
             Some("accountNumber")

@@ -114,7 +114,14 @@ fn pick(source: &Value, fields: &[(&str, &str)]) -> Map<String, Value> {
 
 /// The account's own fields as an object query returns them (no children), nulls omitted.
 pub fn oq_account_fields(account: &Value) -> Map<String, Value> {
-    let mut fields = without(object(account), &ACCOUNT_CHILDREN);
+    // Copy only the fields (not the children) — this runs for every account on list queries.
+    let mut fields: Map<String, Value> = account
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(key, value)| !ACCOUNT_CHILDREN.contains(&key.as_str()) && !value.is_null())
+        .map(|(key, value)| (key.clone(), value.clone()))
+        .collect();
     for (reference, child) in [
         ("billToId", "billTo"),
         ("soldToId", "soldTo"),
@@ -126,6 +133,33 @@ pub fn oq_account_fields(account: &Value) -> Map<String, Value> {
     }
     drop_nulls(&mut fields);
     fields
+}
+
+/// One field of [`oq_account_fields`], read in place without copying the account (list
+/// queries and ZOQL filter every account of the store on each request).
+pub fn oq_account_field<'a>(account: &'a Value, field: &str) -> Option<&'a Value> {
+    let child = match field {
+        "billToId" => Some("billTo"),
+        "soldToId" => Some("soldTo"),
+        "shipToId" => Some("shipTo"),
+        _ if ACCOUNT_CHILDREN.contains(&field) => return None,
+        _ => None,
+    };
+    child
+        .and_then(|child| account.get(child)?.get("id"))
+        .filter(|id| !id.is_null())
+        .or_else(|| account.get(field))
+        .filter(|value| !value.is_null())
+}
+
+/// The names of the (non-null) fields of [`oq_account_fields`], except the derived contact ids.
+pub fn oq_account_field_names(account: &Value) -> impl Iterator<Item = &str> {
+    account
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(key, value)| !ACCOUNT_CHILDREN.contains(&key.as_str()) && !value.is_null())
+        .map(|(key, _)| key.as_str())
 }
 
 /// `GET /object-query/accounts/{key}` (and each element of the list's `data`).
@@ -701,6 +735,20 @@ mod tests {
         );
         assert_eq!(oq["defaultPaymentMethod"]["creditCardType"], "Visa");
         assert!(oq.get("paymentMethods").is_some());
+    }
+
+    #[test]
+    fn field_reads_in_place_agree_with_the_copied_fields() {
+        let store = demo();
+        for account in store.accounts() {
+            let fields = oq_account_fields(account);
+            for key in fields.keys().map(String::as_str).chain(ACCOUNT_CHILDREN) {
+                assert_eq!(oq_account_field(account, key), fields.get(key), "{key}");
+            }
+            for name in oq_account_field_names(account) {
+                assert!(fields.contains_key(name), "{name}");
+            }
+        }
     }
 
     #[test]

@@ -13,16 +13,17 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use crate::errors::{ApiError, REQUEST_ID};
-use crate::faults::FaultKind;
+use crate::faults::{FaultKind, decode_path};
 use crate::query::{Literal, Op, compare_values, matches, resolve_field};
 use crate::render::{
-    Expand, oq_account, oq_account_fields, v1_account, v1_payment_methods, v1_subscription,
-    v1_subscriptions_of,
+    Expand, oq_account, oq_account_field, oq_account_field_names, v1_account, v1_payment_methods,
+    v1_subscription, v1_subscriptions_of,
 };
 use crate::state::{PendingQuery, RATE_LIMIT_PER_MINUTE, SimState};
+use crate::time::parse_instant;
 use crate::{NotFoundStyle, control, zoql};
 
 type ApiResult = Result<Response, ApiError>;
@@ -123,7 +124,7 @@ async fn gate(
 
 async fn serve(state: &SimState, route: &str, request: Request, next: Next) -> Response {
     sleep(state.latency()).await;
-    let fault = state.take_fault(route);
+    let fault = state.take_fault(route, &decode_path(request.uri().path()));
     match &fault {
         Some(FaultKind::Status { status }) => {
             let status = StatusCode::from_u16(*status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
@@ -394,11 +395,11 @@ struct Filter {
     values: Vec<Literal>,
 }
 
-fn parse_filter(text: &str, rows: &[Map<String, Value>]) -> Result<Filter, ApiError> {
+fn parse_filter(text: &str, accounts: &[Value]) -> Result<Filter, ApiError> {
     let invalid = || ApiError::bad_parameter(format!("Invalid filter: {text}"));
     let (field, rest) = text.split_once('.').ok_or_else(invalid)?;
     let (op, value) = rest.split_once(':').ok_or_else(invalid)?;
-    let field = resolve_field(field, rows.iter())
+    let field = resolve_field(field, accounts.iter().flat_map(oq_account_field_names))
         .ok_or_else(|| ApiError::bad_parameter(format!("Field {field} is not filterable.")))?;
     let literal = |text: &str| match text {
         "null" => Literal::Null,
@@ -454,15 +455,15 @@ async fn object_query_accounts(
         None => 0,
     };
     let store = state.store();
-    let rows: Vec<Map<String, Value>> = store.accounts().iter().map(oq_account_fields).collect();
+    let accounts = store.accounts();
     let filters = values(&pairs, &["filter[]", "filter"])
         .into_iter()
-        .map(|text| parse_filter(text, &rows))
+        .map(|text| parse_filter(text, accounts))
         .collect::<Result<Vec<_>, _>>()?;
-    let mut selected: Vec<usize> = (0..rows.len())
+    let mut selected: Vec<usize> = (0..accounts.len())
         .filter(|&index| {
             filters.iter().all(|filter| {
-                let field = rows[index].get(&filter.field);
+                let field = oq_account_field(&accounts[index], &filter.field);
                 filter
                     .values
                     .iter()
@@ -471,13 +472,13 @@ async fn object_query_accounts(
         })
         .collect();
     if let Some(sort) = values(&pairs, &["sort[]", "sort"]).first() {
-        sort_rows(&mut selected, &rows, sort)?;
+        sort_accounts(&mut selected, accounts, sort)?;
     }
     let page: Vec<Value> = selected
         .iter()
         .skip(offset)
         .take(page_size)
-        .map(|&index| oq_account(&store.accounts()[index], expand, page_size))
+        .map(|&index| oq_account(&accounts[index], expand, page_size))
         .collect();
     let mut body = json!({"data": page});
     if offset + page_size < selected.len() {
@@ -487,23 +488,38 @@ async fn object_query_accounts(
 }
 
 /// `sort[]=field.ASC|DESC` on one account field.
-fn sort_rows(
-    selected: &mut [usize],
-    rows: &[Map<String, Value>],
-    sort: &str,
-) -> Result<(), ApiError> {
+fn sort_accounts(selected: &mut [usize], accounts: &[Value], sort: &str) -> Result<(), ApiError> {
     let (field, direction) = sort.rsplit_once('.').unwrap_or((sort, "ASC"));
-    let field = resolve_field(field, rows.iter())
+    let field = resolve_field(field, accounts.iter().flat_map(oq_account_field_names))
         .ok_or_else(|| ApiError::bad_parameter(format!("Field {field} is not sortable.")))?;
     let descending = direction.eq_ignore_ascii_case("DESC");
-    selected.sort_by(|&a, &b| {
-        let ordering = compare_values(rows[a].get(&field), rows[b].get(&field));
+    let value = |index: usize| oq_account_field(&accounts[index], &field);
+    let direct = |ordering: std::cmp::Ordering| {
         if descending {
             ordering.reverse()
         } else {
             ordering
         }
-    });
+    };
+    // Fast path for the usual timestamp sort: parse every instant once, not per comparison.
+    let instants: Option<Vec<(i64, usize)>> = selected
+        .iter()
+        .map(|&index| {
+            let instant = value(index)
+                .and_then(Value::as_str)
+                .and_then(parse_instant)?;
+            Some((instant, index))
+        })
+        .collect();
+    match instants {
+        Some(mut keyed) => {
+            keyed.sort_by(|a, b| direct(a.0.cmp(&b.0)));
+            for (slot, (_, index)) in selected.iter_mut().zip(keyed) {
+                *slot = index;
+            }
+        }
+        None => selected.sort_by(|&a, &b| direct(compare_values(value(a), value(b)))),
+    }
     Ok(())
 }
 

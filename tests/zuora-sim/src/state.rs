@@ -157,8 +157,9 @@ impl SimState {
         lock(&self.faults).clear();
     }
 
-    pub fn take_fault(&self, route: &str) -> Option<FaultKind> {
-        take_fault(&mut lock(&self.faults), route)
+    /// The first fault matching `route` and the decoded request `path`, using it up once.
+    pub fn take_fault(&self, route: &str, path: &str) -> Option<FaultKind> {
+        take_fault(&mut lock(&self.faults), route, path)
     }
 
     // --- stats ----------------------------------------------------------------------------

@@ -2,8 +2,11 @@
 //! product catalog. Both API shapes are rendered from this form by `render`, so they can never
 //! disagree.
 
+use std::collections::HashMap;
+
 use serde_json::{Map, Value};
 
+use crate::generate::{self, CatalogCharge};
 use crate::time::now_iso;
 
 #[derive(Debug, Clone, Default)]
@@ -44,9 +47,8 @@ impl Store {
         for account in array_field(fixtures, "accounts") {
             store.upsert_account(account.clone())?;
         }
-        store.products = array_field(fixtures, "products").to_vec();
-        for product in &store.products {
-            str_field(product, "id").ok_or("every product needs a string \"id\"")?;
+        for product in array_field(fixtures, "products") {
+            store.upsert_product(product.clone())?;
         }
         Ok(store)
     }
@@ -159,6 +161,125 @@ impl Store {
             .iter()
             .find(|product| str_field(product, "id") == Some(id))
     }
+
+    /// Inserts a product in the v1 catalog shape at the end of the catalog, or replaces the one
+    /// with the same `id` in place.
+    pub fn upsert_product(&mut self, document: Value) -> Result<(), String> {
+        let document = normalize_product(document)?;
+        let id = str_field(&document, "id").unwrap_or_default().to_string();
+        match self
+            .products
+            .iter_mut()
+            .find(|product| str_field(product, "id") == Some(id.as_str()))
+        {
+            Some(existing) => *existing = document,
+            None => self.products.push(document),
+        }
+        Ok(())
+    }
+
+    /// Deletes a product from the catalog; false when no product has that id.
+    pub fn remove_product(&mut self, id: &str) -> bool {
+        let before = self.products.len();
+        self.products
+            .retain(|product| str_field(product, "id") != Some(id));
+        self.products.len() != before
+    }
+
+    /// Upserts the generated products `1..=count` (see [`generate::product`]); returns their ids.
+    pub fn generate_products(&mut self, count: usize) -> Vec<String> {
+        let generated: Vec<Value> = (1..=count).map(generate::product).collect();
+        let ids = generated
+            .iter()
+            .filter_map(|product| str_field(product, "id").map(str::to_string))
+            .collect();
+        let mut positions: HashMap<String, usize> = self
+            .products
+            .iter()
+            .enumerate()
+            .filter_map(|(index, product)| Some((str_field(product, "id")?.to_string(), index)))
+            .collect();
+        for product in generated {
+            let id = str_field(&product, "id").unwrap_or_default().to_string();
+            match positions.get(&id) {
+                Some(&index) => self.products[index] = product,
+                None => {
+                    positions.insert(id, self.products.len());
+                    self.products.push(product);
+                }
+            }
+        }
+        ids
+    }
+
+    /// Upserts the generated accounts `1..=count` of `prefix` (see [`generate::account`]) and
+    /// returns their ids. Their subscriptions use the first catalog product that has an Active
+    /// rate plan with a USD-priced charge; if there is none, generated product 1 is added.
+    /// Fails, changing nothing, if a generated account number or subscription number already
+    /// belongs to another account.
+    pub fn generate_accounts(&mut self, count: usize, prefix: &str) -> Result<Vec<String>, String> {
+        let catalog = match self.products.iter().find_map(CatalogCharge::from_product) {
+            Some(catalog) => catalog,
+            None => {
+                let product = generate::product(1);
+                let catalog = CatalogCharge::from_product(&product)
+                    .ok_or("the generated product has no usable charge")?;
+                self.upsert_product(product)?;
+                catalog
+            }
+        };
+        let mut owner_of_number: HashMap<&str, &str> = HashMap::new();
+        let mut owner_of_subscription: HashMap<&str, &str> = HashMap::new();
+        for account in &self.accounts {
+            let id = str_field(account, "id").unwrap_or_default();
+            if let Some(number) = str_field(account, "accountNumber") {
+                owner_of_number.entry(number).or_insert(id);
+            }
+            for subscription in array_field(account, "subscriptions") {
+                if let Some(name) = str_field(subscription, "name") {
+                    owner_of_subscription.entry(name).or_insert(id);
+                }
+            }
+        }
+        let taken = |owners: &HashMap<&str, &str>, key: &str, id: &str| {
+            owners.get(key).is_some_and(|owner| *owner != id)
+        };
+        for index in 1..=count {
+            let id = generate::account_id(prefix, index);
+            let number = generate::account_number(prefix, index);
+            if taken(&owner_of_number, &number, &id) {
+                return Err(format!(
+                    "account number {number} already belongs to another account"
+                ));
+            }
+            let subscription = generate::subscription_number(prefix, index);
+            if taken(&owner_of_subscription, &subscription, &id) {
+                return Err(format!(
+                    "subscription {subscription} already belongs to another account"
+                ));
+            }
+        }
+        let mut positions: HashMap<String, usize> = self
+            .accounts
+            .iter()
+            .enumerate()
+            .filter_map(|(index, account)| Some((str_field(account, "id")?.to_string(), index)))
+            .collect();
+        let mut ids = Vec::with_capacity(count);
+        for index in 1..=count {
+            let account = generate::account(prefix, index, &catalog);
+            let id = generate::account_id(prefix, index);
+            match positions.get(&id) {
+                Some(&position) => self.accounts[position] = account,
+                None => {
+                    positions.insert(id.clone(), self.accounts.len());
+                    self.accounts.push(account);
+                }
+            }
+            ids.push(id);
+        }
+        Ok(ids)
+    }
 }
 
 /// Whether a subscription version is the highest version of its number within the account.
@@ -214,6 +335,38 @@ fn normalize_account(document: Value) -> Result<Value, String> {
         subscriptions.iter().try_for_each(check_subscription)?;
     }
     Ok(Value::Object(account))
+}
+
+/// Checks the parts of a catalog product the simulator relies on (a string `id`, rate plans and
+/// charges as arrays of objects) and fills in empty rate plan / charge lists.
+fn normalize_product(document: Value) -> Result<Value, String> {
+    let Value::Object(mut product) = document else {
+        return Err("a product must be a JSON object".into());
+    };
+    if !product.get("id").is_some_and(Value::is_string) {
+        return Err("a product needs a string \"id\"".into());
+    }
+    let plans = product
+        .entry("productRatePlans")
+        .or_insert_with(|| Value::Array(Vec::new()));
+    let Value::Array(plans) = plans else {
+        return Err("\"productRatePlans\" must be an array".into());
+    };
+    for plan in plans {
+        let Value::Object(plan) = plan else {
+            return Err("a product rate plan must be a JSON object".into());
+        };
+        let charges = plan
+            .entry("productRatePlanCharges")
+            .or_insert_with(|| Value::Array(Vec::new()));
+        if !charges
+            .as_array()
+            .is_some_and(|list| list.iter().all(Value::is_object))
+        {
+            return Err("\"productRatePlanCharges\" must be an array of objects".into());
+        }
+    }
+    Ok(Value::Object(product))
 }
 
 fn check_subscription(subscription: &Value) -> Result<(), String> {
@@ -289,5 +442,54 @@ mod tests {
             .upsert_account(json!({"id": "abc", "accountNumber": "A00000099"}))
             .unwrap();
         assert_eq!(store.account("abc").unwrap()["subscriptions"], json!([]));
+    }
+
+    #[test]
+    fn product_edits_keep_catalog_order() {
+        let mut store = demo();
+        let ids = |store: &Store| -> Vec<String> {
+            store
+                .products()
+                .iter()
+                .map(|product| str_field(product, "id").unwrap().to_string())
+                .collect()
+        };
+        let before = ids(&store);
+        let mut first = store.products()[0].clone();
+        first["name"] = json!("Renamed");
+        store.upsert_product(first).unwrap();
+        assert_eq!(ids(&store), before);
+        assert_eq!(store.products()[0]["name"], "Renamed");
+        store.upsert_product(json!({"id": "new"})).unwrap();
+        assert_eq!(store.product("new").unwrap()["productRatePlans"], json!([]));
+        assert!(store.remove_product(&before[1]));
+        assert!(!store.remove_product(&before[1]));
+        assert_eq!(ids(&store), [&before[0], &before[2], "new"]);
+        assert!(store.upsert_product(json!({"id": 7})).is_err());
+        assert!(
+            store
+                .upsert_product(json!({"id": "x", "productRatePlans": [1]}))
+                .is_err()
+        );
+        let generated = store.generate_products(2);
+        assert_eq!(store.generate_products(2), generated);
+        assert_eq!(store.products().len(), 5);
+    }
+
+    #[test]
+    fn generated_numbers_must_be_free() {
+        let mut store = demo();
+        store
+            .upsert_account(
+                json!({"id": "abc", "accountNumber": "ZZZ", "subscriptions": [
+                    {"id": "s1", "name": "Q-S00000002", "version": 1}
+                ]}),
+            )
+            .unwrap();
+        let error = store.generate_accounts(3, "Q").unwrap_err();
+        assert!(error.contains("Q-S00000002"), "{error}");
+        assert!(store.account("Q00000001").is_none());
+        let ids = store.generate_accounts(1, "Q").unwrap();
+        assert_eq!(store.account("Q00000001").unwrap()["id"], ids[0].as_str());
     }
 }

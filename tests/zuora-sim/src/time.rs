@@ -105,6 +105,11 @@ pub fn now_iso() -> String {
         .duration_since(UNIX_EPOCH)
         .map(|elapsed| elapsed.as_secs() as i64)
         .unwrap_or_default();
+    iso_from_secs(secs)
+}
+
+/// Seconds since the Unix epoch as `2025-03-21T10:15:00+00:00`.
+pub fn iso_from_secs(secs: i64) -> String {
     let (year, month, day) = civil_from_days(secs.div_euclid(86_400));
     let of_day = secs.rem_euclid(86_400);
     format!(

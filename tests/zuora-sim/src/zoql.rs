@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 
 use crate::errors::ApiError;
 use crate::query::{Literal, Op, matches, resolve_field};
-use crate::render::oq_account_fields;
+use crate::render::{oq_account_field, oq_account_field_names};
 use crate::time::to_zoql_datetime;
 
 const KEYWORDS: [&str; 5] = ["select", "from", "where", "and", "or"];
@@ -263,9 +263,10 @@ pub fn execute(query: &Query, accounts: &[Value]) -> Result<Vec<Value>, ApiError
             message: format!("invalid type for query: {}", query.object),
         });
     }
-    let rows: Vec<Map<String, Value>> = accounts.iter().map(oq_account_fields).collect();
-    let resolve =
-        |name: &str| resolve_field(name, rows.iter()).ok_or_else(|| invalid_field("Account", name));
+    let resolve = |name: &str| {
+        resolve_field(name, accounts.iter().flat_map(oq_account_field_names))
+            .ok_or_else(|| invalid_field("Account", name))
+    };
     let mut selected = Vec::new();
     for name in &query.fields {
         let canonical = resolve(name)?;
@@ -281,25 +282,26 @@ pub fn execute(query: &Query, accounts: &[Value]) -> Result<Vec<Value>, ApiError
             .collect::<Result<Vec<_>, ApiError>>()?;
         filter.push(resolved);
     }
-    let records = rows
+    let records = accounts
         .iter()
-        .filter(|row| {
+        .filter(|account| {
             filter.is_empty()
                 || filter.iter().any(|all| {
                     all.iter().all(|(field, condition)| {
-                        matches(row.get(field), condition.op, &condition.literal)
+                        let value = oq_account_field(account, field);
+                        matches(value, condition.op, &condition.literal)
                     })
                 })
         })
-        .map(|row| record(row, &selected))
+        .map(|account| record(account, &selected))
         .collect();
     Ok(records)
 }
 
-fn record(row: &Map<String, Value>, selected: &[String]) -> Value {
+fn record(account: &Value, selected: &[String]) -> Value {
     let mut out = Map::new();
     for field in selected {
-        let Some(value) = row.get(field).filter(|value| !value.is_null()) else {
+        let Some(value) = oq_account_field(account, field) else {
             continue;
         };
         let value = match (field.as_str(), value) {

@@ -167,3 +167,102 @@ async fn token_route_faults() {
         .unwrap();
     assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
 }
+
+#[tokio::test]
+async fn path_matched_fault_hits_only_the_matching_subscription() {
+    let sim = start().await;
+    sim.handle.add_fault(
+        Fault::new("v1_subscription", FaultKind::Status { status: 500 })
+            .matching("A-S00000273")
+            .times(2),
+    );
+    // Other subscriptions, and other routes whose path holds the text, are left alone and do
+    // not use the fault up.
+    for _ in 0..3 {
+        let (status, body) = sim.get_json("/v1/subscriptions/A-S00000271").await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body["subscriptionNumber"], "A-S00000271");
+    }
+    let (status, _) = sim.get_json("/v1/subscriptions/A-S00000272").await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = sim.get_json("/v1/subscriptions/A-S00000273").await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(reason_code(&body) % 100, 60);
+    let (status, _) = sim.get_json("/v1/subscriptions/A-S00000274").await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = sim.get_json("/v1/subscriptions/A-S00000273").await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    // Used up after two matching requests.
+    let (status, body) = sim.get_json("/v1/subscriptions/A-S00000273").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["status"], "Cancelled");
+}
+
+#[tokio::test]
+async fn path_matched_faults_keep_first_match_wins() {
+    let sim = start().await;
+    // Unlimited, only for A00000002, on every route.
+    sim.handle
+        .add_fault(Fault::new("*", FaultKind::Status { status: 503 }).matching("A00000002"));
+    // Behind it: a one-shot fault for any account.
+    sim.handle
+        .add_fault(Fault::new("v1_account", FaultKind::Status { status: 502 }).times(1));
+    assert_eq!(
+        sim.get("/v1/accounts/A00000002").await.status(),
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    assert_eq!(
+        sim.get("/object-query/accounts/A00000002").await.status(),
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    assert_eq!(
+        sim.get("/v1/accounts/A00000002/payment-methods")
+            .await
+            .status(),
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    // A00000001 skips the first fault and takes the second.
+    assert_eq!(
+        sim.get("/v1/accounts/A00000001").await.status(),
+        StatusCode::BAD_GATEWAY
+    );
+    assert_eq!(
+        sim.get("/v1/accounts/A00000001").await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        sim.get("/v1/accounts/A00000002").await.status(),
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+}
+
+#[tokio::test]
+async fn path_match_uses_the_decoded_path_and_works_over_http() {
+    let sim = start().await;
+    let fault = serde_json::json!({
+        "route": "object_query_account",
+        "path_contains": "no such account",
+        "kind": {"kind": "malformed"},
+        "times": 1,
+    });
+    let response = sim
+        .http
+        .post(sim.url("/__sim/faults"))
+        .json(&fault)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    // Not matched: the path does not contain the text.
+    let (status, _) = sim.get_json("/object-query/accounts/A00000001").await;
+    assert_eq!(status, StatusCode::OK);
+    // Matched after percent-decoding: a truncated 200 instead of the 404.
+    let response = sim.get("/object-query/accounts/no%20such%20account").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let text = response.text().await.unwrap();
+    assert!(serde_json::from_str::<serde_json::Value>(&text).is_err());
+    let (status, _) = sim
+        .get_json("/object-query/accounts/no%20such%20account")
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}

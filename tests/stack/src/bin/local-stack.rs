@@ -3,7 +3,7 @@
 //! Ctrl-C. Started by `scripts/dev.sh`, which starts the emulators first.
 
 use shared::app::build;
-use shared::config::Config;
+use shared::config::{Config, EntityConfig};
 use shared::domain::EntityId;
 use shared::worker::Worker;
 use shared::zuora::{Secret, ZuoraConfig};
@@ -42,8 +42,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Secret::new("sim-secret"),
     );
     let config = Config {
-        entity: EntityId::parse("default")?,
-        zuora,
+        entities: vec![EntityConfig {
+            id: EntityId::parse("default")?,
+            zuora,
+        }],
         tables: p.tables.clone(),
         queue_url: p.queue_url.clone(),
         event_retention_days: 90,

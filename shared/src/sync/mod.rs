@@ -6,16 +6,26 @@
 //! runs exactly one follow-up sync, so a change that arrived meanwhile is never missed. The
 //! first wisher also queues a delayed check, which syncs the account if the holder died before
 //! serving the wishes.
+//!
+//! Three scopes share this machinery: an account (every trigger), an account with each
+//! subscription read on its own (the manual customer sync) and the product catalog (stored
+//! under a pseudo account, so it is locked and fenced the same way).
+
+mod fetch;
+mod queueing;
+
+pub use queueing::Enqueued;
 
 use crate::clock::{Clock, EpochMillis};
 use crate::domain::{AccountKey, AccountSnapshot, EntityId, SubscriptionKey};
-use crate::events::{EventStatus, SyncEvent, Trigger, new_event_id};
-use crate::mirror::{StoredAccount, plan_writes};
-use crate::queue::{JobQueue, JobTarget, QueueError, SyncJob};
+use crate::events::{EventStatus, SubscriptionFailure, SyncEvent, Trigger, new_event_id};
+use crate::mirror::CATALOG_ACCOUNT;
+use crate::queue::{JobQueue, JobTarget, QueueError};
+use crate::settings::{EntitySettings, SettingsCache};
 use crate::store::{
     Acquire, Commit, EventStore, Fence, HeldLock, LockKey, LockStore, MirrorStore, StoreError, Wish,
 };
-use crate::zuora::{CallContext, ZuoraApi, ZuoraError};
+use crate::zuora::{CallContext, ZuoraApi, ZuoraError, ZuoraTenants};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -63,6 +73,45 @@ pub enum OnBusy {
     WaitThenCoalesce(Duration),
 }
 
+/// What one locked run reads and writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// The account snapshot (one Zuora call with object queries).
+    Account,
+    /// The account, then each subscription read on its own so each has its own outcome; a
+    /// subscription that cannot be read keeps its stored copy (manual customer sync).
+    EachSubscription,
+    /// The product catalog.
+    Catalog,
+}
+
+impl Scope {
+    /// Coalesced requests are served by a plain run of the same kind.
+    fn follow_up(self) -> Self {
+        match self {
+            Self::EachSubscription => Self::Account,
+            other => other,
+        }
+    }
+}
+
+/// One subscription's outcome in a manual customer sync.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct SubscriptionResult {
+    pub number: String,
+    pub name: String,
+    /// The local id, when the subscription is in the mirror.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// `synced`, `removed` (left Zuora or turned Draft), `not_synced` (a status that is not
+    /// mirrored) or `failed`.
+    pub outcome: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct SyncReport {
     pub event_id: String,
@@ -74,6 +123,9 @@ pub struct SyncReport {
     pub unchanged: u32,
     pub removed: u32,
     pub follow_ups: u32,
+    /// Per-subscription outcomes (manual customer sync only).
+    pub subscriptions: Vec<SubscriptionResult>,
+    pub failures: Vec<SubscriptionFailure>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -105,6 +157,8 @@ pub enum SyncError {
     NotMirrored { number: String, status: String },
     #[error("Zuora answered with account {got} when asked for {asked}")]
     WrongAccount { asked: String, got: String },
+    #[error("entity {0} is not configured in this deployment")]
+    UnknownEntity(EntityId),
 }
 
 impl SyncError {
@@ -117,6 +171,7 @@ impl SyncError {
             Self::Busy { .. } => "account_busy",
             Self::NotMirrored { .. } => "subscription_not_mirrored",
             Self::WrongAccount { .. } => "zuora_bad_response",
+            Self::UnknownEntity(_) => "unknown_entity",
         }
     }
 
@@ -125,7 +180,7 @@ impl SyncError {
         match self {
             Self::Zuora(e) => e.is_transient(),
             Self::Store(_) | Self::Queue(_) | Self::Busy { .. } => true,
-            Self::NotMirrored { .. } | Self::WrongAccount { .. } => false,
+            Self::NotMirrored { .. } | Self::WrongAccount { .. } | Self::UnknownEntity(_) => false,
         }
     }
 }
@@ -145,35 +200,77 @@ pub struct SubscriptionSynced {
     pub event_id: String,
 }
 
+/// The ports the sync runs on (design §2.1).
+pub struct Ports {
+    pub zuora: Arc<ZuoraTenants>,
+    pub mirror: Arc<dyn MirrorStore>,
+    pub locks: Arc<dyn LockStore>,
+    pub events: Arc<dyn EventStore>,
+    pub queue: Arc<dyn JobQueue>,
+    pub settings: Arc<SettingsCache>,
+}
+
 pub struct SyncService {
-    zuora: Arc<dyn ZuoraApi>,
+    zuora: Arc<ZuoraTenants>,
     mirror: Arc<dyn MirrorStore>,
     locks: Arc<dyn LockStore>,
     events: Arc<dyn EventStore>,
     queue: Arc<dyn JobQueue>,
+    entity_settings: Arc<SettingsCache>,
     clock: Arc<dyn Clock>,
     settings: SyncSettings,
 }
 
+/// What a run needs besides the request: the Zuora client and settings of its entity.
+struct Run {
+    zuora: Arc<dyn ZuoraApi>,
+    settings: EntitySettings,
+    call: CallContext,
+}
+
 impl SyncService {
-    pub fn new(
-        zuora: Arc<dyn ZuoraApi>,
-        mirror: Arc<dyn MirrorStore>,
-        locks: Arc<dyn LockStore>,
-        events: Arc<dyn EventStore>,
-        queue: Arc<dyn JobQueue>,
-        clock: Arc<dyn Clock>,
-        settings: SyncSettings,
-    ) -> Self {
+    pub fn new(ports: Ports, clock: Arc<dyn Clock>, settings: SyncSettings) -> Self {
         Self {
-            zuora,
-            mirror,
-            locks,
-            events,
-            queue,
+            zuora: ports.zuora,
+            mirror: ports.mirror,
+            locks: ports.locks,
+            events: ports.events,
+            queue: ports.queue,
+            entity_settings: ports.settings,
             clock,
             settings,
         }
+    }
+
+    pub fn entity_settings(&self) -> &Arc<SettingsCache> {
+        &self.entity_settings
+    }
+
+    pub fn mirror(&self) -> &Arc<dyn MirrorStore> {
+        &self.mirror
+    }
+
+    pub fn events(&self) -> &Arc<dyn EventStore> {
+        &self.events
+    }
+
+    pub fn is_configured(&self, entity: &EntityId) -> bool {
+        self.zuora.contains(entity)
+    }
+
+    /// The entity's Zuora client and settings (cached), for one run.
+    async fn prepare(&self, req: &SyncRequest) -> Result<Run, SyncError> {
+        let zuora = self
+            .zuora
+            .get(&req.entity)
+            .cloned()
+            .ok_or_else(|| SyncError::UnknownEntity(req.entity.clone()))?;
+        let settings = self.entity_settings.get(&req.entity).await?.settings;
+        Ok(Run {
+            zuora,
+            settings,
+            call: CallContext::new(&req.correlation_id),
+        })
     }
 
     pub fn settings(&self) -> &SyncSettings {
@@ -193,12 +290,11 @@ impl SyncService {
     ) -> Result<SubscriptionSynced, Failure> {
         let mut req = req.clone();
         req.subscription = Some(key.to_string());
-        let ctx = CallContext::new(&req.correlation_id);
-        let sub = match self.zuora.subscription(key, &ctx).await {
+        let sub = match self.read_subscription(&req, key).await {
             Ok(sub) => sub,
             Err(e) => {
                 let event = self.new_event(&req, self.clock.now());
-                return Err(self.record_failure(event, e.into()).await);
+                return Err(self.record_failure(event, e).await);
             }
         };
         let owner_key = sub
@@ -241,6 +337,15 @@ impl SyncService {
         }
     }
 
+    async fn read_subscription(
+        &self,
+        req: &SyncRequest,
+        key: &SubscriptionKey,
+    ) -> Result<crate::domain::Subscription, SyncError> {
+        let run = self.prepare(req).await?;
+        Ok(run.zuora.subscription(key, &run.call).await?)
+    }
+
     /// Syncs one account and everything under it. Every outcome leaves an event.
     pub async fn sync_account(
         &self,
@@ -248,9 +353,43 @@ impl SyncService {
         key: &AccountKey,
         on_busy: OnBusy,
     ) -> Result<AccountOutcome, Failure> {
+        self.sync_scoped(req, Some(key), Scope::Account, on_busy)
+            .await
+    }
+
+    /// The manual customer sync (design §1.3): the account, then each subscription read on
+    /// its own, answering with every subscription's outcome. A subscription Zuora cannot
+    /// return keeps its stored copy; the others are written.
+    pub async fn sync_customer(
+        &self,
+        req: &SyncRequest,
+        key: &AccountKey,
+    ) -> Result<AccountOutcome, Failure> {
+        let wait = OnBusy::WaitThenCoalesce(self.settings.lock_wait);
+        self.sync_scoped(req, Some(key), Scope::EachSubscription, wait)
+            .await
+    }
+
+    /// The product catalog: every product with its rate plans and charges; products no
+    /// longer in Zuora are removed.
+    pub async fn sync_catalog(
+        &self,
+        req: &SyncRequest,
+        on_busy: OnBusy,
+    ) -> Result<AccountOutcome, Failure> {
+        self.sync_scoped(req, None, Scope::Catalog, on_busy).await
+    }
+
+    async fn sync_scoped(
+        &self,
+        req: &SyncRequest,
+        key: Option<&AccountKey>,
+        scope: Scope,
+        on_busy: OnBusy,
+    ) -> Result<AccountOutcome, Failure> {
         let mut event = self.new_event(req, self.clock.now());
-        event.account = Some(key.to_string());
-        match self.run(req, key, on_busy, &mut event).await {
+        event.account = key.map(ToString::to_string);
+        match self.run(req, key, scope, on_busy, &mut event).await {
             Ok(outcome) => Ok(outcome),
             Err(error) => Err(self.record_failure(event, error).await),
         }
@@ -261,22 +400,30 @@ impl SyncService {
     pub async fn sync_if_pending(
         &self,
         req: &SyncRequest,
-        account_id: &AccountKey,
+        target: &JobTarget,
     ) -> Result<AccountOutcome, Failure> {
-        let key = LockKey {
+        let (lock_id, key, scope) = match target {
+            JobTarget::Account { account } => (account.to_string(), Some(account), Scope::Account),
+            JobTarget::Catalog => (CATALOG_ACCOUNT.to_string(), None, Scope::Catalog),
+        };
+        let lock_key = LockKey {
             entity: req.entity.clone(),
-            account_id: account_id.to_string(),
+            account_id: lock_id,
         };
         let failed = |error: SyncError| Failure {
             error,
             event_id: String::new(),
         };
-        let state = self.locks.peek(&key).await.map_err(|e| failed(e.into()))?;
+        let state = self
+            .locks
+            .peek(&lock_key)
+            .await
+            .map_err(|e| failed(e.into()))?;
         let now = self.clock.now();
         match state {
             Some(s) if s.pending > 0 && s.lease_until >= now => {
                 // Still held: its holder may yet serve the wishes; look again after its lease.
-                self.queue_wish_check(req, &key, s.lease_until)
+                self.queue_wish_check(req, &lock_key, s.lease_until)
                     .await
                     .map_err(|e| failed(e.into()))?;
                 Ok(AccountOutcome::NothingPending)
@@ -284,7 +431,7 @@ impl SyncService {
             Some(s) if s.pending > 0 => {
                 let mut req = req.clone();
                 req.event_id = None;
-                self.sync_account(&req, account_id, OnBusy::Coalesce).await
+                self.sync_scoped(&req, key, scope, OnBusy::Coalesce).await
             }
             _ => Ok(AccountOutcome::NothingPending),
         }
@@ -311,6 +458,9 @@ impl SyncService {
         event.reason = Some(error.to_string());
         event.duration_ms = Some(now.0.saturating_sub(event.created_at.0).max(0) as u64);
         event.updated_at = now;
+        if let Ok(v) = self.entity_settings.get(&event.entity).await {
+            note_notification(&mut event, &v.settings, 1);
+        }
         tracing::warn!(
             event_id = %event.id,
             account = event.account.as_deref().unwrap_or(""),
@@ -330,23 +480,30 @@ impl SyncService {
     async fn run(
         &self,
         req: &SyncRequest,
-        key: &AccountKey,
+        key: Option<&AccountKey>,
+        scope: Scope,
         on_busy: OnBusy,
         event: &mut SyncEvent,
     ) -> Result<AccountOutcome, SyncError> {
-        let ctx = CallContext::new(&req.correlation_id);
-        let (account_id, prefetched) = match self.known_account_id(&req.entity, key).await? {
-            Some(id) => (id, None),
-            None => {
-                // Never synced before: the snapshot names the account id the lock needs.
-                let snapshot = self.zuora.account_snapshot(key, &ctx).await?;
-                (snapshot.account.id.clone(), Some(snapshot))
-            }
+        let run = self.prepare(req).await?;
+        event.retention_days = Some(run.settings.event_retention_days);
+        let (lock_id, prefetched) = match key {
+            None => (CATALOG_ACCOUNT.to_string(), None),
+            Some(key) => match self.known_account_id(&req.entity, key).await? {
+                Some(id) => (id, None),
+                None => {
+                    // Never synced before: the snapshot names the account id the lock needs.
+                    let snapshot = run.zuora.account_snapshot(key, &run.call).await?;
+                    (snapshot.account.id.clone(), Some(snapshot))
+                }
+            },
         };
-        event.account_id = Some(account_id.clone());
+        if key.is_some() {
+            event.account_id = Some(lock_id.clone());
+        }
         let lock_key = LockKey {
             entity: req.entity.clone(),
-            account_id,
+            account_id: lock_id,
         };
         let Some(lock) = self.acquire_or_coalesce(req, &lock_key, on_busy).await? else {
             event.status = EventStatus::Coalesced;
@@ -359,7 +516,8 @@ impl SyncService {
         // A snapshot read before the lock is safe only if no one ever held this lock: an
         // earlier holder may have written data newer than ours.
         let prefetched = prefetched.filter(|_| lock.fence == Fence(1));
-        self.run_locked(req, &lock, prefetched, event, &ctx).await
+        self.run_locked(req, &run, scope, &lock, prefetched, event)
+            .await
     }
 
     /// The invocation deadline, or a fallback when the caller's is already past (local
@@ -437,46 +595,25 @@ impl SyncService {
         })
     }
 
-    /// Queues a check that runs after the holder's lease: if the wishes are still pending
-    /// then, the holder died without serving them and the check syncs the account.
-    async fn queue_wish_check(
-        &self,
-        req: &SyncRequest,
-        key: &LockKey,
-        lease_until: EpochMillis,
-    ) -> Result<(), QueueError> {
-        let account = AccountKey::parse(&key.account_id).map_err(|e| QueueError(e.to_string()))?;
-        let now = self.clock.now();
-        let mut job = SyncJob::account(
-            key.entity.clone(),
-            account,
-            req.trigger,
-            req.correlation_id.clone(),
-            now,
-        );
-        job.only_if_pending = true;
-        let delay_ms = (lease_until.0 - now.0).max(0) as u64 + 1000;
-        self.queue
-            .send(&job, Some(Duration::from_millis(delay_ms)))
-            .await
-    }
-
     async fn run_locked(
         &self,
         req: &SyncRequest,
+        run: &Run,
+        scope: Scope,
         lock: &HeldLock,
         mut prefetched: Option<AccountSnapshot>,
         event: &mut SyncEvent,
-        ctx: &CallContext,
     ) -> Result<AccountOutcome, SyncError> {
-        let first = match self.sync_once(lock, prefetched.take(), event, ctx).await {
+        let first = self
+            .sync_once(run, scope, lock, prefetched.take(), event)
+            .await;
+        let (mut report, mut commit) = match first {
             Ok(done) => done,
             Err(e) => {
                 self.release_after_failure(lock, &e).await;
                 return Err(e);
             }
         };
-        let (mut report, mut commit) = first;
         // Each round serves the wishes recorded during the previous one.
         while commit == Commit::KeptForWishes {
             let wishes = self.locks.take_wishes(lock).await?;
@@ -496,9 +633,13 @@ impl SyncService {
                 self.clock.now(),
             );
             follow_up.follow_up = true;
-            follow_up.account_id = Some(lock.key.account_id.clone());
+            follow_up.retention_days = event.retention_days;
+            follow_up.account_id = event.account_id.clone();
             follow_up.account = event.account.clone();
-            match self.sync_once(lock, None, &mut follow_up, ctx).await {
+            match self
+                .sync_once(run, scope.follow_up(), lock, None, &mut follow_up)
+                .await
+            {
                 Ok((_, next)) => {
                     report.follow_ups += 1;
                     commit = next;
@@ -525,99 +666,72 @@ impl SyncService {
         }
     }
 
-    async fn queue_follow_up(&self, req: &SyncRequest, lock: &HeldLock) {
-        let Ok(account) = AccountKey::parse(&lock.key.account_id) else {
-            return;
-        };
-        let job = SyncJob::account(
-            lock.key.entity.clone(),
-            account,
-            req.trigger,
-            req.correlation_id.clone(),
-            self.clock.now(),
-        );
-        if let Err(e) = self.queue.send(&job, None).await {
-            tracing::error!(account = %lock.key.account_id, error = %e, "could not queue the follow-up sync; coalesced requests may wait for the next trigger");
-        }
-    }
-
     /// One fetch-diff-commit round under the lock.
     async fn sync_once(
         &self,
+        run: &Run,
+        scope: Scope,
         lock: &HeldLock,
         prefetched: Option<AccountSnapshot>,
         event: &mut SyncEvent,
-        ctx: &CallContext,
     ) -> Result<(SyncReport, Commit), SyncError> {
-        let (snapshot, stored) = self.fetch(lock, prefetched, ctx).await?;
-        if snapshot.account.id != lock.key.account_id {
-            return Err(SyncError::WrongAccount {
-                asked: lock.key.account_id.clone(),
-                got: snapshot.account.id,
-            });
-        }
-        let plan = plan_writes(&snapshot, &stored);
+        let fetched = self.fetch_and_plan(run, scope, lock, prefetched).await?;
+        let plan = &fetched.plan;
         let now = self.clock.now();
         event.status = EventStatus::Succeeded;
-        event.account = Some(plan.account_number.clone());
-        event.customer_id = Some(plan.customer_id.clone());
+        if scope != Scope::Catalog {
+            event.account = Some(plan.account_number.clone());
+            event.customer_id = Some(plan.customer_id.clone());
+        }
         event.written = plan.puts.len() as u32;
         event.removed = plan.deletes.len() as u32;
         event.unchanged = plan.unchanged;
+        event.failures = fetched.failures.clone();
+        if !fetched.failures.is_empty() {
+            event.status = EventStatus::Failed;
+            event.code = Some("subscriptions_failed".into());
+            event.reason = Some(failures_summary(&fetched.failures, fetched.results.len()));
+        }
         event.duration_ms = Some(now.0.saturating_sub(event.created_at.0).max(0) as u64);
         event.updated_at = now;
-        let commit = self.mirror.commit(lock, &plan, event, true, now).await?;
+        note_notification(event, &run.settings, fetched.failures.len() as u32);
+        let commit = self.mirror.commit(lock, plan, event, true, now).await?;
         let report = SyncReport {
             event_id: event.id.clone(),
-            account_id: plan.account_id,
-            account_number: plan.account_number,
-            customer_id: plan.customer_id,
-            subscription_ids: plan.subscription_ids,
+            account_id: fetched.plan.account_id,
+            account_number: fetched.plan.account_number,
+            customer_id: fetched.plan.customer_id,
+            subscription_ids: fetched.plan.subscription_ids,
             written: event.written,
             unchanged: event.unchanged,
             removed: event.removed,
             follow_ups: 0,
+            subscriptions: fetched.results,
+            failures: fetched.failures,
         };
         Ok((report, commit))
     }
-
-    /// The Zuora snapshot and the stored mirror, read concurrently.
-    async fn fetch(
-        &self,
-        lock: &HeldLock,
-        prefetched: Option<AccountSnapshot>,
-        ctx: &CallContext,
-    ) -> Result<(AccountSnapshot, StoredAccount), SyncError> {
-        let stored = async {
-            self.mirror
-                .load_account(&lock.key.entity, &lock.key.account_id)
-                .await
-                .map_err(SyncError::from)
-        };
-        match prefetched {
-            Some(snapshot) => Ok((snapshot, stored.await?)),
-            None => {
-                let key = AccountKey::parse(&lock.key.account_id).map_err(|e| {
-                    SyncError::Zuora(ZuoraError::BadResponse {
-                        detail: e.to_string(),
-                        attempts: 1,
-                    })
-                })?;
-                let snapshot = async {
-                    self.zuora
-                        .account_snapshot(&key, ctx)
-                        .await
-                        .map_err(SyncError::from)
-                };
-                tokio::try_join!(snapshot, stored)
-            }
-        }
-    }
 }
 
-/// A job's target as the account key it names.
-pub fn job_account(job: &SyncJob) -> &AccountKey {
-    match &job.target {
-        JobTarget::Account { account } => account,
+/// Records the notification the entity's level calls for (on-demand and manual syncs; the
+/// delivery itself arrives with real-time sync).
+fn note_notification(event: &mut SyncEvent, settings: &EntitySettings, failed: u32) {
+    if !matches!(event.trigger, Trigger::OnDemand | Trigger::Manual) {
+        return;
     }
+    let level = settings.notification_level;
+    event.notification_level = Some(level.as_str().to_string());
+    event.notify = Some(level.should_notify(failed, event.written + event.removed));
+}
+
+fn failures_summary(failures: &[SubscriptionFailure], total: usize) -> String {
+    let names: Vec<String> = failures
+        .iter()
+        .map(|f| format!("{} ({}): {}", f.number, f.name, f.reason))
+        .collect();
+    format!(
+        "{} of {total} subscriptions could not be synced and keep their stored copy: {}",
+        failures.len(),
+        names.join("; ")
+    )
 }

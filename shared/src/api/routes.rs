@@ -1,0 +1,181 @@
+//! The route table: every route the API answers, with its method, path template and the role
+//! it needs. The OpenAPI document is checked against this table (a test), so the two cannot
+//! drift apart.
+
+use crate::auth::Role;
+use http::Method;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteId {
+    SyncSubscription,
+    SyncAccounts,
+    SyncCustomer,
+    SyncCatalog,
+    SearchEvents,
+    GetEvent,
+    GetSettings,
+    UpdateSettings,
+    OpenApi,
+}
+
+pub struct RouteSpec {
+    pub id: RouteId,
+    pub method: Method,
+    /// Path template, `{name}` for a parameter (one path segment).
+    pub path: &'static str,
+    /// None: public (the OpenAPI document).
+    pub role: Option<Role>,
+}
+
+pub const ROUTES: &[RouteSpec] = &[
+    RouteSpec {
+        id: RouteId::SyncSubscription,
+        method: Method::POST,
+        path: "/plugins/zuora/sync/subscription/{id}",
+        role: Some(Role::Sync),
+    },
+    RouteSpec {
+        id: RouteId::SyncAccounts,
+        method: Method::POST,
+        path: "/plugins/zuora/entities/{entity}/sync/accounts",
+        role: Some(Role::Sync),
+    },
+    RouteSpec {
+        id: RouteId::SyncCustomer,
+        method: Method::POST,
+        path: "/plugins/zuora/entities/{entity}/sync/customers/{customer}",
+        role: Some(Role::Sync),
+    },
+    RouteSpec {
+        id: RouteId::SyncCatalog,
+        method: Method::POST,
+        path: "/plugins/zuora/entities/{entity}/sync/catalog",
+        role: Some(Role::Sync),
+    },
+    RouteSpec {
+        id: RouteId::SearchEvents,
+        method: Method::GET,
+        path: "/plugins/zuora/entities/{entity}/events",
+        role: Some(Role::Sync),
+    },
+    RouteSpec {
+        id: RouteId::GetEvent,
+        method: Method::GET,
+        path: "/plugins/zuora/entities/{entity}/events/{event_id}",
+        role: Some(Role::Sync),
+    },
+    RouteSpec {
+        id: RouteId::GetSettings,
+        method: Method::GET,
+        path: "/plugins/zuora/entities/{entity}/settings",
+        role: Some(Role::Admin),
+    },
+    RouteSpec {
+        id: RouteId::UpdateSettings,
+        method: Method::PATCH,
+        path: "/plugins/zuora/entities/{entity}/settings",
+        role: Some(Role::Admin),
+    },
+    RouteSpec {
+        id: RouteId::OpenApi,
+        method: Method::GET,
+        path: "/plugins/zuora/openapi.json",
+        role: None,
+    },
+];
+
+/// A matched route and its path parameters (raw, still percent-encoded).
+pub struct Matched<'a> {
+    pub spec: &'static RouteSpec,
+    pub params: Vec<(&'static str, &'a str)>,
+}
+
+impl Matched<'_> {
+    pub fn param(&self, name: &str) -> &str {
+        self.params
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| *v)
+            .unwrap_or("")
+    }
+}
+
+pub enum Lookup<'a> {
+    Found(Matched<'a>),
+    /// The path exists, not with this method; the methods it has.
+    WrongMethod(Vec<&'static str>),
+    NotFound,
+}
+
+fn match_template<'a>(
+    template: &'static str,
+    path: &'a str,
+) -> Option<Vec<(&'static str, &'a str)>> {
+    let mut params = Vec::new();
+    let mut t = template.split('/');
+    let mut p = path.split('/');
+    loop {
+        match (t.next(), p.next()) {
+            (None, None) => return Some(params),
+            (Some(ts), Some(ps)) => {
+                if let Some(name) = ts.strip_prefix('{').and_then(|n| n.strip_suffix('}')) {
+                    if ps.is_empty() {
+                        return None;
+                    }
+                    params.push((name, ps));
+                } else if ts != ps {
+                    return None;
+                }
+            }
+            _ => return None,
+        }
+    }
+}
+
+pub fn lookup<'a>(method: &Method, path: &'a str) -> Lookup<'a> {
+    let path = path.trim_end_matches('/');
+    let mut methods = Vec::new();
+    for spec in ROUTES {
+        if let Some(params) = match_template(spec.path, path) {
+            if spec.method == method {
+                return Lookup::Found(Matched { spec, params });
+            }
+            methods.push(spec.method.as_str());
+        }
+    }
+    if methods.is_empty() {
+        Lookup::NotFound
+    } else {
+        Lookup::WrongMethod(methods)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matches_templates_segment_by_segment() {
+        let Lookup::Found(m) = lookup(
+            &Method::POST,
+            "/plugins/zuora/entities/eu/sync/customers/cus_1/",
+        ) else {
+            panic!("no match");
+        };
+        assert_eq!(m.spec.id, RouteId::SyncCustomer);
+        assert_eq!(m.param("entity"), "eu");
+        assert_eq!(m.param("customer"), "cus_1");
+        assert!(matches!(
+            lookup(&Method::DELETE, "/plugins/zuora/entities/eu/settings"),
+            Lookup::WrongMethod(m) if m == ["GET", "PATCH"]
+        ));
+        assert!(matches!(
+            lookup(&Method::POST, "/plugins/zuora/sync/subscription/"),
+            Lookup::NotFound
+        ));
+        assert!(matches!(
+            lookup(&Method::POST, "/plugins/zuora/sync/subscription/a/b"),
+            Lookup::NotFound
+        ));
+    }
+}

@@ -1,0 +1,543 @@
+//! Per-entity settings (design §1.2–§1.7): sync mode, real-time thresholds, notifications, hot
+//! sync and its claim configurations, the on-demand interval and event retention.
+//!
+//! Updates are parsed from JSON by hand, field by field, so a bad value is refused with the
+//! field's name and the values it allows instead of a generic deserialisation error.
+
+use crate::clock::EpochMillis;
+use crate::domain::EntityId;
+use crate::store::{SettingsStore, StoreError};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// The thresholds the reference product offers (design §1.5); anything else is refused.
+pub const EVENT_THRESHOLDS: [u32; 12] = [1, 5, 10, 20, 30, 40, 50, 100, 200, 300, 400, 500];
+pub const MAX_MINUTES_BETWEEN_SYNCS: (u32, u32) = (1, 1440);
+pub const MIN_ON_DEMAND_INTERVAL: (u32, u32) = (0, 1440);
+pub const EVENT_RETENTION_DAYS: (u32, u32) = (1, 3650);
+/// At most this many claim configurations per entity.
+pub const MAX_CLAIMS: usize = 20;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncMode {
+    None,
+    Scheduled,
+    Realtime,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NotificationLevel {
+    None,
+    ErrorsOnly,
+    AllExcludingZero,
+    AllIncludingZero,
+}
+
+impl NotificationLevel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::ErrorsOnly => "errors_only",
+            Self::AllExcludingZero => "all_excluding_zero",
+            Self::AllIncludingZero => "all_including_zero",
+        }
+    }
+
+    /// Whether a finished job with these results is reported (design §1.5).
+    pub fn should_notify(self, failed: u32, written: u32) -> bool {
+        match self {
+            Self::None => false,
+            Self::ErrorsOnly => failed > 0,
+            Self::AllExcludingZero => failed > 0 || written > 0,
+            Self::AllIncludingZero => true,
+        }
+    }
+}
+
+/// How a login claim leads to a Zuora account (design §1.4).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClaimConfig {
+    /// The claim's name in the identity (`custom:zuora_account`, `email`, `sub`…).
+    pub claim: String,
+    pub service: String,
+    pub issuer: String,
+    /// `account` (Option A: the claim holds account ids/numbers) or `lookup` (Option B: the
+    /// claim is matched against `account_field` on the Zuora Account).
+    #[serde(rename = "type")]
+    pub kind: ClaimKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_field: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClaimKind {
+    Account,
+    Lookup,
+}
+
+impl ClaimConfig {
+    /// Only configurations for Zuora apply; others are kept but ignored (design §1.4).
+    pub fn applies_to_zuora(&self) -> bool {
+        self.service == "zuora" && self.issuer == "zuora"
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EntitySettings {
+    pub sync_mode: SyncMode,
+    pub max_events_before_sync: u32,
+    pub max_minutes_between_syncs: u32,
+    pub notification_level: NotificationLevel,
+    pub hot_sync_enabled: bool,
+    pub claims: Vec<ClaimConfig>,
+    /// 0 turns the minimum interval between on-demand syncs of one account off.
+    pub min_on_demand_interval_minutes: u32,
+    pub event_retention_days: u32,
+}
+
+impl Default for EntitySettings {
+    fn default() -> Self {
+        Self {
+            sync_mode: SyncMode::None,
+            max_events_before_sync: 10,
+            max_minutes_between_syncs: 120,
+            notification_level: NotificationLevel::AllIncludingZero,
+            hot_sync_enabled: false,
+            claims: Vec::new(),
+            min_on_demand_interval_minutes: 0,
+            event_retention_days: 90,
+        }
+    }
+}
+
+/// Settings with their optimistic-concurrency version (0: never saved, defaults apply).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Versioned {
+    pub settings: EntitySettings,
+    pub version: u64,
+    pub updated_at: Option<EpochMillis>,
+    pub updated_by: Option<String>,
+}
+
+impl Versioned {
+    pub fn defaults() -> Self {
+        Self {
+            settings: EntitySettings::default(),
+            version: 0,
+            updated_at: None,
+            updated_by: None,
+        }
+    }
+}
+
+/// Settings read through a short-lived per-process cache: syncs consult them on every run,
+/// and a few seconds of staleness after an update is acceptable (the updating process itself
+/// sees its write at once).
+pub struct SettingsCache {
+    store: Arc<dyn SettingsStore>,
+    ttl: Duration,
+    entries: Mutex<HashMap<EntityId, (Instant, Versioned)>>,
+}
+
+impl SettingsCache {
+    pub fn new(store: Arc<dyn SettingsStore>, ttl: Duration) -> Self {
+        Self {
+            store,
+            ttl,
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub async fn get(&self, entity: &EntityId) -> Result<Versioned, StoreError> {
+        let cached = self
+            .entries
+            .lock()
+            .expect("settings cache lock")
+            .get(entity)
+            .filter(|(at, _)| at.elapsed() < self.ttl)
+            .map(|(_, v)| v.clone());
+        if let Some(v) = cached {
+            return Ok(v);
+        }
+        let fresh = self.store.get_settings(entity).await?;
+        self.remember(entity, fresh.clone());
+        Ok(fresh)
+    }
+
+    /// Reads past the cache (an admin about to update needs the current version).
+    pub async fn get_fresh(&self, entity: &EntityId) -> Result<Versioned, StoreError> {
+        let fresh = self.store.get_settings(entity).await?;
+        self.remember(entity, fresh.clone());
+        Ok(fresh)
+    }
+
+    pub fn remember(&self, entity: &EntityId, value: Versioned) {
+        self.entries
+            .lock()
+            .expect("settings cache lock")
+            .insert(entity.clone(), (Instant::now(), value));
+    }
+
+    pub fn store(&self) -> &Arc<dyn SettingsStore> {
+        &self.store
+    }
+}
+
+/// A refused setting: which field, why, and what it allows.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct InvalidSetting {
+    pub field: String,
+    pub message: String,
+    pub allowed: Value,
+}
+
+fn invalid(field: &str, message: impl Into<String>, allowed: Value) -> InvalidSetting {
+    InvalidSetting {
+        field: field.to_string(),
+        message: message.into(),
+        allowed,
+    }
+}
+
+/// A partial update: the fields given replace the current ones; `version` must match.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SettingsUpdate {
+    pub version: u64,
+    pub fields: Map<String, Value>,
+}
+
+const FIELDS: [&str; 8] = [
+    "sync_mode",
+    "max_events_before_sync",
+    "max_minutes_between_syncs",
+    "notification_level",
+    "hot_sync_enabled",
+    "claims",
+    "min_on_demand_interval_minutes",
+    "event_retention_days",
+];
+
+impl SettingsUpdate {
+    /// Reads an update body: an object with `version` and any of the setting fields.
+    pub fn parse(body: &Value) -> Result<Self, InvalidSetting> {
+        let Some(obj) = body.as_object() else {
+            return Err(invalid("body", "must be a JSON object", Value::Null));
+        };
+        let version = match obj.get("version") {
+            Some(v) => v.as_u64().ok_or_else(|| {
+                invalid(
+                    "version",
+                    "must be the non-negative integer version you read",
+                    Value::Null,
+                )
+            })?,
+            None => {
+                return Err(invalid(
+                    "version",
+                    "is required: send the version you read, so concurrent updates are detected",
+                    Value::Null,
+                ));
+            }
+        };
+        let mut fields = Map::new();
+        for (name, value) in obj {
+            if name == "version" {
+                continue;
+            }
+            if !FIELDS.contains(&name.as_str()) {
+                return Err(invalid(
+                    name,
+                    "is not a setting",
+                    Value::from(FIELDS.to_vec()),
+                ));
+            }
+            fields.insert(name.clone(), value.clone());
+        }
+        Ok(Self { version, fields })
+    }
+
+    /// The settings after this update, validated as a whole.
+    pub fn apply(&self, current: &EntitySettings) -> Result<EntitySettings, InvalidSetting> {
+        let mut s = current.clone();
+        for (name, value) in &self.fields {
+            match name.as_str() {
+                "sync_mode" => s.sync_mode = enum_value(name, value)?,
+                "notification_level" => s.notification_level = enum_value(name, value)?,
+                "max_events_before_sync" => {
+                    let n = int(name, value, Value::from(EVENT_THRESHOLDS.to_vec()))?;
+                    if !EVENT_THRESHOLDS.contains(&n) {
+                        return Err(invalid(
+                            name,
+                            format!("{n} is not an allowed threshold"),
+                            Value::from(EVENT_THRESHOLDS.to_vec()),
+                        ));
+                    }
+                    s.max_events_before_sync = n;
+                }
+                "max_minutes_between_syncs" => {
+                    s.max_minutes_between_syncs = ranged(name, value, MAX_MINUTES_BETWEEN_SYNCS)?
+                }
+                "min_on_demand_interval_minutes" => {
+                    s.min_on_demand_interval_minutes = ranged(name, value, MIN_ON_DEMAND_INTERVAL)?
+                }
+                "event_retention_days" => {
+                    s.event_retention_days = ranged(name, value, EVENT_RETENTION_DAYS)?
+                }
+                "hot_sync_enabled" => {
+                    s.hot_sync_enabled = value.as_bool().ok_or_else(|| {
+                        invalid(
+                            name,
+                            "must be true or false",
+                            Value::from(vec![true, false]),
+                        )
+                    })?
+                }
+                "claims" => s.claims = claims(value)?,
+                _ => unreachable!("parse admits only known fields"),
+            }
+        }
+        Ok(s)
+    }
+}
+
+fn enum_value<T: for<'de> Deserialize<'de> + Serialize>(
+    field: &str,
+    value: &Value,
+) -> Result<T, InvalidSetting> {
+    serde_json::from_value(value.clone()).map_err(|_| {
+        let allowed = match field {
+            "sync_mode" => vec!["none", "scheduled", "realtime"],
+            _ => vec![
+                "none",
+                "errors_only",
+                "all_excluding_zero",
+                "all_including_zero",
+            ],
+        };
+        invalid(
+            field,
+            format!("{value} is not an allowed value"),
+            Value::from(allowed),
+        )
+    })
+}
+
+fn int(field: &str, value: &Value, allowed: Value) -> Result<u32, InvalidSetting> {
+    value
+        .as_u64()
+        .and_then(|n| u32::try_from(n).ok())
+        .ok_or_else(|| invalid(field, format!("{value} is not a whole number"), allowed))
+}
+
+fn ranged(field: &str, value: &Value, (min, max): (u32, u32)) -> Result<u32, InvalidSetting> {
+    let allowed = serde_json::json!({ "min": min, "max": max });
+    let n = int(field, value, allowed.clone())?;
+    if n < min || n > max {
+        return Err(invalid(
+            field,
+            format!("{n} is outside {min}..={max}"),
+            allowed,
+        ));
+    }
+    Ok(n)
+}
+
+/// A claim name: what IdPs use (`custom:zuora_account`, `https://example.com/acct`).
+fn valid_claim_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 128
+        && name
+            .chars()
+            .all(|c| c.is_ascii_graphic() && !matches!(c, '"' | '\'' | '\\'))
+}
+
+/// A Zuora custom field name: the only thing of a claim config that reaches a Zuora query, so
+/// it must be an identifier.
+pub fn valid_account_field(name: &str) -> bool {
+    name.len() <= 64
+        && name.ends_with("__c")
+        && name.starts_with(|c: char| c.is_ascii_alphabetic())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+fn claims(value: &Value) -> Result<Vec<ClaimConfig>, InvalidSetting> {
+    let Some(list) = value.as_array() else {
+        return Err(invalid(
+            "claims",
+            "must be an array of claim configurations",
+            Value::Null,
+        ));
+    };
+    if list.len() > MAX_CLAIMS {
+        return Err(invalid(
+            "claims",
+            format!("at most {MAX_CLAIMS} claim configurations are allowed"),
+            Value::Null,
+        ));
+    }
+    list.iter().enumerate().map(|(i, v)| claim(i, v)).collect()
+}
+
+fn claim(i: usize, value: &Value) -> Result<ClaimConfig, InvalidSetting> {
+    let field = |name: &str| format!("claims[{i}].{name}");
+    let text = |name: &str| -> Result<String, InvalidSetting> {
+        value
+            .get(name)
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .filter(|s| !s.is_empty() && s.len() <= 64)
+            .ok_or_else(|| {
+                invalid(
+                    &field(name),
+                    "is required: a string of 1 to 64 characters",
+                    Value::Null,
+                )
+            })
+    };
+    let Some(obj) = value.as_object() else {
+        return Err(invalid(
+            &format!("claims[{i}]"),
+            "must be an object",
+            Value::Null,
+        ));
+    };
+    let known = ["claim", "service", "issuer", "type", "account_field"];
+    if let Some(unknown) = obj.keys().find(|k| !known.contains(&k.as_str())) {
+        return Err(invalid(
+            &field(unknown),
+            "is not a claim configuration field",
+            Value::from(known.to_vec()),
+        ));
+    }
+    let claim = value.get("claim").and_then(Value::as_str).unwrap_or("");
+    if !valid_claim_name(claim) {
+        return Err(invalid(
+            &field("claim"),
+            "must be a claim name of 1 to 128 printable characters without quotes or backslashes",
+            Value::Null,
+        ));
+    }
+    let kind: ClaimKind = match value.get("type") {
+        Some(v) => serde_json::from_value(v.clone()).map_err(|_| {
+            invalid(
+                &field("type"),
+                format!("{v} is not an allowed value"),
+                Value::from(vec!["account", "lookup"]),
+            )
+        })?,
+        None => {
+            return Err(invalid(
+                &field("type"),
+                "is required",
+                Value::from(vec!["account", "lookup"]),
+            ));
+        }
+    };
+    let account_field = value
+        .get("account_field")
+        .map(|v| v.as_str().unwrap_or("").to_string());
+    match (&kind, &account_field) {
+        (ClaimKind::Lookup, Some(f)) if valid_account_field(f) => {}
+        (ClaimKind::Lookup, _) => {
+            return Err(invalid(
+                &field("account_field"),
+                "is required for type lookup: a Zuora Account custom field name such as LimioExternalId__c",
+                Value::Null,
+            ));
+        }
+        (ClaimKind::Account, Some(_)) => {
+            return Err(invalid(
+                &field("account_field"),
+                "applies only to type lookup",
+                Value::Null,
+            ));
+        }
+        (ClaimKind::Account, None) => {}
+    }
+    Ok(ClaimConfig {
+        claim: claim.to_string(),
+        service: text("service")?,
+        issuer: text("issuer")?,
+        kind,
+        account_field,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn apply(body: Value) -> Result<EntitySettings, InvalidSetting> {
+        SettingsUpdate::parse(&body)?.apply(&EntitySettings::default())
+    }
+
+    #[test]
+    fn thresholds_outside_the_list_are_refused_with_the_list() {
+        let err = apply(json!({"version": 0, "max_events_before_sync": 7})).unwrap_err();
+        assert_eq!(err.field, "max_events_before_sync");
+        assert_eq!(err.allowed, json!(EVENT_THRESHOLDS));
+        let ok = apply(json!({"version": 0, "max_events_before_sync": 500})).unwrap();
+        assert_eq!(ok.max_events_before_sync, 500);
+    }
+
+    #[test]
+    fn names_unknown_fields_and_bad_enums() {
+        let err = apply(json!({"version": 0, "colour": "red"})).unwrap_err();
+        assert_eq!(err.field, "colour");
+        let err = apply(json!({"version": 0, "sync_mode": "sometimes"})).unwrap_err();
+        assert_eq!(err.allowed, json!(["none", "scheduled", "realtime"]));
+        let err = apply(json!({"sync_mode": "none"})).unwrap_err();
+        assert_eq!(err.field, "version");
+    }
+
+    #[test]
+    fn claim_configs_are_checked_field_by_field() {
+        let lookup_without_field = json!({"version": 1, "claims": [{"claim": "email", "service": "zuora", "issuer": "zuora", "type": "lookup"}]});
+        assert_eq!(
+            apply(lookup_without_field).unwrap_err().field,
+            "claims[0].account_field"
+        );
+        let injected = json!({"version": 1, "claims": [{"claim": "email", "service": "zuora", "issuer": "zuora", "type": "lookup", "account_field": "X__c = '1' or Id"}]});
+        assert_eq!(
+            apply(injected).unwrap_err().field,
+            "claims[0].account_field"
+        );
+        let ok = apply(json!({"version": 1, "claims": [
+            {"claim": "custom:zuora_account", "service": "zuora", "issuer": "zuora", "type": "account"},
+            {"claim": "email", "service": "zuora", "issuer": "zuora", "type": "lookup", "account_field": "LimioExternalId__c"}
+        ]}))
+        .unwrap();
+        assert_eq!(ok.claims.len(), 2);
+        assert_eq!(ok.claims[1].kind, ClaimKind::Lookup);
+    }
+
+    #[test]
+    fn notification_levels_decide_as_designed() {
+        use NotificationLevel::*;
+        let table = [
+            // (level, failed, written, notify)
+            (None, 1, 5, false),
+            (ErrorsOnly, 0, 5, false),
+            (ErrorsOnly, 1, 0, true),
+            (AllExcludingZero, 0, 0, false),
+            (AllExcludingZero, 0, 1, true),
+            (AllExcludingZero, 1, 0, true),
+            (AllIncludingZero, 0, 0, true),
+        ];
+        for (level, failed, written, expected) in table {
+            assert_eq!(
+                level.should_notify(failed, written),
+                expected,
+                "{level:?} {failed} {written}"
+            );
+        }
+    }
+}
