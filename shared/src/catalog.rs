@@ -1,12 +1,12 @@
-//! The Zuora product catalog: products, their rate plans and charges with prices, in the v1
-//! catalog shape (`GET /v1/catalog/products`). Unknown fields are dropped; prices keep Zuora's
-//! decimal text.
+//! The Zuora product catalog: products, their rate plans and charges with prices, read from
+//! the v1 catalog shape (`GET /v1/catalog/products`, camel case) and stored in snake case like
+//! every mirror record. Unknown fields are dropped; prices keep Zuora's decimal text.
 
 use crate::domain::Amount;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all(deserialize = "camelCase"))]
 pub struct Product {
     pub id: String,
     #[serde(default)]
@@ -26,7 +26,7 @@ pub struct Product {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all(deserialize = "camelCase"))]
 pub struct ProductRatePlan {
     pub id: String,
     #[serde(default)]
@@ -38,12 +38,12 @@ pub struct ProductRatePlan {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all(deserialize = "camelCase"))]
 pub struct ProductRatePlanCharge {
     pub id: String,
     #[serde(default)]
     pub name: Option<String>,
-    #[serde(default, rename = "type")]
+    #[serde(default, rename(deserialize = "type"))]
     pub charge_type: Option<String>,
     #[serde(default)]
     pub model: Option<String>,

@@ -77,7 +77,11 @@ impl Worker {
             }
             JobTarget::Catalog => self.sync.sync_catalog(&req, OnBusy::Coalesce).await,
         };
-        self.sync.job_done(&req, &job.target).await;
+        let account_id = match &result {
+            Ok(AccountOutcome::Synced(r)) => Some(r.account_id.as_str()),
+            _ => None,
+        };
+        self.sync.job_done(&req, &job.target, account_id).await;
         match result {
             Ok(outcome) => {
                 log_outcome(message_id, &job, &outcome);

@@ -275,7 +275,10 @@ impl LockStore for DynamoStore {
             .update_expression(
                 "SET lease_until_ms = :lease, holder = :owner, pending = :zero, acquired_at_ms = :now, expires_at = :ttl ADD fence :one REMOVE queued_event, queued_until",
             )
-            .condition_expression("attribute_not_exists(pk) OR lease_until_ms < :now")
+            // An item without a lease holds only a queued mark (never acquired).
+            .condition_expression(
+                "attribute_not_exists(pk) OR attribute_not_exists(lease_until_ms) OR lease_until_ms < :now",
+            )
             .expression_attribute_values(":lease", n(lease_until.0))
             .expression_attribute_values(":owner", s(owner))
             .expression_attribute_values(":zero", n(0))
@@ -485,7 +488,11 @@ impl LockStore for DynamoStore {
         }
     }
 
-    async fn clear_mark(&self, key: &LockKey, event_id: &str) -> Result<(), StoreError> {
+    async fn clear_mark(
+        &self,
+        key: &LockKey,
+        event_id: &str,
+    ) -> Result<Option<EpochMillis>, StoreError> {
         let result = self
             .client
             .update_item()
@@ -494,11 +501,43 @@ impl LockStore for DynamoStore {
             .update_expression("REMOVE queued_event, queued_until")
             .condition_expression("queued_event = :event")
             .expression_attribute_values(":event", s(event_id))
+            .return_values(ReturnValue::AllOld)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        let last = |item: Option<&Item>| {
+            item.and_then(|i| opt_n(i, "last_on_demand_ms"))
+                .map(EpochMillis)
+        };
+        match result {
+            Ok(out) => Ok(last(out.attributes())),
+            // Someone else's mark now, or none: nothing of ours to clear.
+            Err(e) => match conditional_failure_item(&e) {
+                Some(old) => Ok(last(old)),
+                None => Err(unavailable(e)),
+            },
+        }
+    }
+
+    async fn note_on_demand(&self, key: &LockKey, at: EpochMillis) -> Result<(), StoreError> {
+        let ttl = at.to_secs().0 + LOCK_TTL_AFTER_LEASE_SECS;
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.tables.locks)
+            .key("pk", s(lock_pk(&key.entity, &key.account_id)))
+            .update_expression(
+                "SET last_on_demand_ms = :at, expires_at = if_not_exists(expires_at, :ttl)",
+            )
+            .condition_expression(
+                "attribute_not_exists(last_on_demand_ms) OR last_on_demand_ms < :at",
+            )
+            .expression_attribute_values(":at", n(at.0))
+            .expression_attribute_values(":ttl", n(ttl))
             .send()
             .await;
         match result {
             Ok(_) => Ok(()),
-            // Someone else's mark now, or none: nothing of ours to clear.
             Err(e) if conditional_failure_item(&e).is_some() => Ok(()),
             Err(e) => Err(unavailable(e)),
         }

@@ -140,7 +140,16 @@ pub trait LockStore: Send + Sync {
     ) -> Result<Mark, StoreError>;
 
     /// Removes the queued mark if it is still this job's (acquiring the lock also clears it).
-    async fn clear_mark(&self, key: &LockKey, event_id: &str) -> Result<(), StoreError>;
+    /// Answers when an on-demand request was last let through under this key, if ever.
+    async fn clear_mark(
+        &self,
+        key: &LockKey,
+        event_id: &str,
+    ) -> Result<Option<EpochMillis>, StoreError>;
+
+    /// Records an on-demand request time on another key (a number's mark moving to the
+    /// account id once it is known), keeping the later time.
+    async fn note_on_demand(&self, key: &LockKey, at: EpochMillis) -> Result<(), StoreError>;
 }
 
 #[async_trait::async_trait]

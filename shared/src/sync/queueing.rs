@@ -160,7 +160,7 @@ impl SyncService {
         );
         job.event_id = Some(event.id.clone());
         if let Err(e) = self.queue.send(&job, None).await {
-            if let Err(clear) = self.locks.clear_mark(key, &event.id).await {
+            if let Err(clear) = self.locks.clear_mark(key, &event.id).await.map(|_| ()) {
                 tracing::warn!(error = %clear, "could not clear the queued mark; it expires on its own");
             }
             return Err(e.into());
@@ -217,8 +217,9 @@ impl SyncService {
     }
 
     /// After a queued job ran: removes its mark if the lock acquisition did not (a job keyed
-    /// by an account number the mirror did not know yet marks under that number).
-    pub async fn job_done(&self, req: &SyncRequest, target: &JobTarget) {
+    /// by an account number the mirror did not know yet marks under that number), and moves
+    /// the on-demand time to the account id, so the minimum interval holds across the switch.
+    pub async fn job_done(&self, req: &SyncRequest, target: &JobTarget, account_id: Option<&str>) {
         let (JobTarget::Account { account }, Some(event_id)) = (target, &req.event_id) else {
             return;
         };
@@ -229,8 +230,21 @@ impl SyncService {
             entity: req.entity.clone(),
             account_id: account.to_string(),
         };
-        if let Err(e) = self.locks.clear_mark(&key, event_id).await {
-            tracing::warn!(error = %e, "could not clear the queued mark; it expires on its own");
+        let last = match self.locks.clear_mark(&key, event_id).await {
+            Ok(last) => last,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not clear the queued mark; it expires on its own");
+                return;
+            }
+        };
+        if let (Some(at), Some(id)) = (last, account_id) {
+            let id_key = LockKey {
+                entity: req.entity.clone(),
+                account_id: id.to_string(),
+            };
+            if let Err(e) = self.locks.note_on_demand(&id_key, at).await {
+                tracing::warn!(error = %e, "could not carry the on-demand time over to the account id");
+            }
         }
     }
 }

@@ -276,6 +276,26 @@ impl TestApp {
         (status, body)
     }
 
+    /// Runs the worker on the sync queue until a receive finds nothing visible; returns how
+    /// many messages it handled.
+    pub async fn run_queued_jobs(&self) -> usize {
+        let mut total = 0;
+        loop {
+            let n = crate::local::poll_once(
+                &self.worker,
+                &self.aws.sqs,
+                &self.queue.queue_url,
+                Duration::from_secs(60),
+            )
+            .await
+            .expect("poll the sync queue");
+            if n == 0 {
+                return total;
+            }
+            total += n;
+        }
+    }
+
     pub async fn sync_subscription(&self, id: &str) -> (u16, serde_json::Value) {
         let auth = format!("Bearer {}", self.token());
         self.call(
