@@ -1,7 +1,8 @@
 //! The event log and the settings routes.
 
 use super::{
-    Api, Call, error, invalid_field, json_body, json_response, percent_decode, query_pairs,
+    Api, Call, Rejection, error, invalid_field, json_body, json_response, percent_decode,
+    query_pairs,
 };
 use crate::clock::EpochMillis;
 use crate::domain::{AccountKey, SubscriptionKey};
@@ -52,23 +53,23 @@ fn store_error(e: &StoreError) -> Response<Body> {
 }
 
 /// A time bound: RFC 3339, or epoch milliseconds.
-fn time_bound(field: &str, raw: &str) -> Result<EpochMillis, Response<Body>> {
+fn time_bound(field: &str, raw: &str) -> Result<EpochMillis, Rejection> {
     if let Ok(ms) = raw.parse::<i64>() {
         return Ok(EpochMillis(ms));
     }
     time::OffsetDateTime::parse(raw, &time::format_description::well_known::Rfc3339)
         .map(|t| EpochMillis((t.unix_timestamp_nanos() / 1_000_000) as i64))
-        .map_err(|_| {
-            invalid_field(
+        .map_err(|_| -> Rejection {
+            Box::new(invalid_field(
                 field,
                 "must be an RFC 3339 time (2026-11-23T10:00:00Z) or epoch milliseconds",
                 None,
-            )
+            ))
         })
 }
 
 /// Reads the search filters from the query string; every value is validated.
-fn event_query(call: &Call<'_>) -> Result<EventQuery, Response<Body>> {
+fn event_query(call: &Call<'_>) -> Result<EventQuery, Rejection> {
     let mut q = EventQuery {
         entity: Some(call.entity.clone()),
         limit: DEFAULT_PAGE_SIZE,
@@ -78,7 +79,7 @@ fn event_query(call: &Call<'_>) -> Result<EventQuery, Response<Body>> {
         let id_ok = |v: &str| {
             AccountKey::parse(v)
                 .map(|k| k.to_string())
-                .map_err(|e| invalid_field(&name, &e.to_string(), None))
+                .map_err(|e| -> Rejection { Box::new(invalid_field(&name, &e.to_string(), None)) })
         };
         match name.as_str() {
             "account" => q.account = Some(id_ok(&value)?),
@@ -125,7 +126,7 @@ fn event_query(call: &Call<'_>) -> Result<EventQuery, Response<Body>> {
             }
             "cursor" => q.cursor = Some(value),
             _ => {
-                return Err(invalid_field(
+                return Err(Box::new(invalid_field(
                     &name,
                     "is not a search parameter",
                     Some(json!([
@@ -139,14 +140,18 @@ fn event_query(call: &Call<'_>) -> Result<EventQuery, Response<Body>> {
                         "limit",
                         "cursor"
                     ])),
-                ));
+                )));
             }
         }
     }
     if let (Some(from), Some(to)) = (q.from, q.to)
         && from > to
     {
-        return Err(invalid_field("from", "must not be after to", None));
+        return Err(Box::new(invalid_field(
+            "from",
+            "must not be after to",
+            None,
+        )));
     }
     Ok(q)
 }
@@ -165,7 +170,7 @@ impl Api {
     pub(super) async fn search_events(&self, call: &Call<'_>) -> Response<Body> {
         let mut q = match event_query(call) {
             Ok(q) => q,
-            Err(r) => return r,
+            Err(r) => return *r,
         };
         // Events are filed under the Zuora account id once it is known; a number the mirror
         // knows is searched by its id.
@@ -224,7 +229,7 @@ impl Api {
     pub(super) async fn update_settings(&self, call: &Call<'_>) -> Response<Body> {
         let body = match json_body(call.req) {
             Ok(b) => b,
-            Err(r) => return r,
+            Err(r) => return *r,
         };
         let update = match SettingsUpdate::parse(&body) {
             Ok(u) => u,

@@ -1,7 +1,8 @@
 //! The per-entity routes: on-demand account sync, manual customer sync, catalog sync.
 
 use super::{
-    Api, Call, error, invalid_field, json_body, json_response, percent_decode, upstream_message,
+    Api, Call, Rejection, error, invalid_field, json_body, json_response, percent_decode,
+    upstream_message,
 };
 use crate::domain::AccountKey;
 use crate::events::Trigger;
@@ -67,33 +68,33 @@ fn enqueued_json(account: &str, outcome: &Result<Enqueued, Failure>) -> Value {
 }
 
 /// The `accounts` list of an on-demand request: 1 to 10 valid keys once de-duplicated.
-fn requested_accounts(body: &Value) -> Result<Vec<AccountKey>, Response<Body>> {
+fn requested_accounts(body: &Value) -> Result<Vec<AccountKey>, Rejection> {
     let Some(list) = body.get("accounts").and_then(Value::as_array) else {
-        return Err(invalid_field(
+        return Err(Box::new(invalid_field(
             "accounts",
             "is required: an array of 1 to 10 Zuora account numbers or ids",
             None,
-        ));
+        )));
     };
     if let Some(extra) = body
         .as_object()
         .and_then(|o| o.keys().find(|k| *k != "accounts"))
     {
-        return Err(invalid_field(
+        return Err(Box::new(invalid_field(
             extra,
             "is not a field of this request",
             Some(json!(["accounts"])),
-        ));
+        )));
     }
     if list.len() > MAX_ACCOUNT_ENTRIES {
-        return Err(invalid_field(
+        return Err(Box::new(invalid_field(
             "accounts",
             &format!(
                 "at most {MAX_ACCOUNTS_PER_REQUEST} accounts per request (got {} entries)",
                 list.len()
             ),
             None,
-        ));
+        )));
     }
     let mut keys: Vec<AccountKey> = Vec::new();
     for (i, v) in list.iter().enumerate() {
@@ -107,14 +108,14 @@ fn requested_accounts(body: &Value) -> Result<Vec<AccountKey>, Response<Body>> {
         }
     }
     if keys.is_empty() || keys.len() > MAX_ACCOUNTS_PER_REQUEST {
-        return Err(invalid_field(
+        return Err(Box::new(invalid_field(
             "accounts",
             &format!(
                 "between 1 and {MAX_ACCOUNTS_PER_REQUEST} distinct accounts per request (got {})",
                 keys.len()
             ),
             None,
-        ));
+        )));
     }
     Ok(keys)
 }
@@ -124,11 +125,11 @@ impl Api {
     pub(super) async fn sync_accounts(&self, call: &Call<'_>) -> Response<Body> {
         let body = match json_body(call.req) {
             Ok(b) => b,
-            Err(r) => return r,
+            Err(r) => return *r,
         };
         let keys = match requested_accounts(&body) {
             Ok(k) => k,
-            Err(r) => return r,
+            Err(r) => return *r,
         };
         let settings = match self.sync.entity_settings().get(&call.entity).await {
             Ok(v) => v.settings,
@@ -199,14 +200,15 @@ impl Api {
 
     /// The account a customer path segment names: a local customer id (`cus_…`) or a Zuora
     /// account number or id.
-    async fn customer_account(&self, call: &Call<'_>) -> Result<AccountKey, Response<Body>> {
+    async fn customer_account(&self, call: &Call<'_>) -> Result<AccountKey, Rejection> {
         let raw = percent_decode(call.matched.param("customer"));
         let key =
             AccountKey::parse(&raw).map_err(|e| invalid_field("customer", &e.to_string(), None))?;
         if !raw.starts_with("cus_") {
             return Ok(key);
         }
-        match self.sync.mirror().find_local_id(&call.entity, &raw).await {
+        let found = self.sync.mirror().find_local_id(&call.entity, &raw).await;
+        let answer = match found {
             Ok(Some((account_id, RecordKind::Customer))) => AccountKey::parse(&account_id)
                 .map_err(|e| error(500, "store_corrupt", &e.to_string())),
             Ok(_) => Err(error(
@@ -215,7 +217,8 @@ impl Api {
                 &format!("no customer {raw} in entity {}", call.entity),
             )),
             Err(e) => Err(error(503, "store_unavailable", &e.to_string())),
-        }
+        };
+        Ok(answer?)
     }
 
     /// Manual sync of one customer (design §1.3): all its subscriptions, now, with the
@@ -223,7 +226,7 @@ impl Api {
     pub(super) async fn sync_customer(&self, call: &Call<'_>) -> Response<Body> {
         let key = match self.customer_account(call).await {
             Ok(k) => k,
-            Err(r) => return r,
+            Err(r) => return *r,
         };
         let req = self.sync_request(call, Trigger::Manual);
         match self.sync.sync_customer(&req, &key).await {

@@ -45,6 +45,9 @@ pub(crate) struct Call<'a> {
     pub matched: Matched<'a>,
 }
 
+/// An error answer on its way out of a helper (boxed: a response is large).
+pub(crate) type Rejection = Box<Response<Body>>;
+
 pub(crate) fn json_response(status: u16, body: Value) -> Response<Body> {
     Response::builder()
         .status(status)
@@ -126,7 +129,7 @@ impl Api {
         let principal = Principal::from_claims(&claims, &self.access);
         let entity = match self.entity_of(&req, &matched) {
             Ok(entity) => entity,
-            Err(response) => return response,
+            Err(response) => return *response,
         };
         // Authorisation before anything of the entity is read, and before saying whether
         // the entity exists.
@@ -179,7 +182,7 @@ impl Api {
 
     /// The entity a request is for: the `{entity}` path segment, or for the public
     /// subscription route an optional `?entity=` (the default entity without it).
-    fn entity_of(&self, req: &Request, matched: &Matched<'_>) -> Result<EntityId, Response<Body>> {
+    fn entity_of(&self, req: &Request, matched: &Matched<'_>) -> Result<EntityId, Rejection> {
         let raw = match matched.spec.id {
             RouteId::SyncSubscription => query_pairs(req)
                 .into_iter()
@@ -196,7 +199,7 @@ impl Api {
                 } else {
                     400
                 };
-                error(status, "invalid_entity", &e.to_string())
+                Box::new(error(status, "invalid_entity", &e.to_string()))
             }),
         }
     }
@@ -274,7 +277,7 @@ pub(crate) fn query_pairs(req: &Request) -> Vec<(String, String)> {
 }
 
 /// The request body as JSON, or the answer that says why it is not.
-pub(crate) fn json_body(req: &Request) -> Result<Value, Response<Body>> {
+pub(crate) fn json_body(req: &Request) -> Result<Value, Rejection> {
     let bytes: &[u8] = match req.body() {
         Body::Empty => &[],
         Body::Text(t) => t.as_bytes(),
@@ -282,25 +285,25 @@ pub(crate) fn json_body(req: &Request) -> Result<Value, Response<Body>> {
         _ => &[],
     };
     if bytes.is_empty() {
-        return Err(error(
+        return Err(Box::new(error(
             400,
             "invalid_request",
             "a JSON request body is required",
-        ));
+        )));
     }
     if bytes.len() > MAX_BODY_BYTES {
-        return Err(error(
+        return Err(Box::new(error(
             413,
             "body_too_large",
             &format!("the request body is larger than {MAX_BODY_BYTES} bytes"),
-        ));
+        )));
     }
     serde_json::from_slice(bytes).map_err(|e| {
-        error(
+        Box::new(error(
             400,
             "invalid_json",
             &format!("the request body is not valid JSON: {e}"),
-        )
+        ))
     })
 }
 

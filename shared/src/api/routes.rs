@@ -153,6 +153,41 @@ pub fn lookup<'a>(method: &Method, path: &'a str) -> Lookup<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeSet;
+
+    /// Every route of the table is in the OpenAPI document, and the document has no other.
+    #[test]
+    fn the_openapi_document_lists_exactly_the_routes() {
+        let doc: serde_json::Value =
+            serde_json::from_str(crate::api::OPENAPI).expect("openapi.json is JSON");
+        assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
+        let documented: BTreeSet<(String, String)> = doc["paths"]
+            .as_object()
+            .expect("paths")
+            .iter()
+            .flat_map(|(path, item)| {
+                item.as_object()
+                    .unwrap()
+                    .keys()
+                    .filter(|k| {
+                        ["get", "put", "post", "patch", "delete", "head", "options"]
+                            .contains(&k.as_str())
+                    })
+                    .map(move |m| (m.to_uppercase(), path.clone()))
+            })
+            .collect();
+        let routed: BTreeSet<(String, String)> = ROUTES
+            .iter()
+            .map(|r| (r.method.to_string(), r.path.to_string()))
+            .collect();
+        assert_eq!(documented, routed);
+        for r in ROUTES {
+            let op = &doc["paths"][r.path][r.method.as_str().to_lowercase()];
+            assert!(op["operationId"].is_string(), "{} {}", r.method, r.path);
+            let public = op["security"].as_array().is_some_and(|s| s.is_empty());
+            assert_eq!(public, r.role.is_none(), "{} {} security", r.method, r.path);
+        }
+    }
 
     #[test]
     fn matches_templates_segment_by_segment() {

@@ -169,3 +169,16 @@ async fn tokens_without_entities_or_for_unknown_entities() {
         .await;
     assert_eq!(status, 403);
 }
+
+#[tokio::test]
+async fn the_openapi_document_is_served_without_a_token() {
+    let app = two_entities().await;
+    for path in [
+        "/plugins/zuora/openapi.json",
+        "/plugins/zuora/openapi.json/",
+    ] {
+        let (status, doc) = app.call("GET", path, None).await;
+        assert_eq!(status, 200);
+        assert!(doc["paths"]["/plugins/zuora/sync/subscription/{id}"]["post"].is_object());
+    }
+}

@@ -100,3 +100,40 @@ fn worker_reports_partial_batch_failures_and_the_queue_dead_letters() {
         Some(u64::from(stack::schema::MAX_RECEIVE_COUNT))
     );
 }
+
+/// The HTTP API sends exactly the router's routes to sync-api.
+#[test]
+fn the_http_api_routes_are_the_routers() {
+    let t = template();
+    let events = t["Resources"]["SyncApiFunction"]["Properties"]["Events"]
+        .as_mapping()
+        .unwrap();
+    let mut in_template: Vec<(String, String)> = events
+        .values()
+        .filter(|e| e["Type"].as_str() == Some("HttpApi"))
+        .map(|e| {
+            (
+                e["Properties"]["Method"].as_str().unwrap().to_uppercase(),
+                e["Properties"]["Path"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let mut routed: Vec<(String, String)> = shared::api::ROUTES
+        .iter()
+        .map(|r| (r.method.to_string(), r.path.to_string()))
+        .collect();
+    in_template.sort();
+    routed.sort();
+    assert_eq!(in_template, routed);
+}
+
+#[test]
+fn both_functions_get_the_state_table_and_its_policy() {
+    let t = template();
+    let env = &t["Globals"]["Function"]["Environment"]["Variables"];
+    assert!(format!("{:?}", env["STATE_TABLE"]).contains("StateTable"));
+    for role in ["SyncApiRole", "SyncWorkerRole"] {
+        let text = format!("{:?}", t["Resources"][role]["Properties"]["Policies"]);
+        assert!(text.contains("StateTable"), "{role}");
+    }
+}

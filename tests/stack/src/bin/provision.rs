@@ -16,6 +16,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("export MIRROR_TABLE={}", p.tables.mirror);
     println!("export LOCKS_TABLE={}", p.tables.locks);
     println!("export EVENTS_TABLE={}", p.tables.events);
+    println!("export STATE_TABLE={}", p.tables.state);
     println!("export SYNC_QUEUE_URL={}", p.queue_url);
     println!("export SYNC_DLQ_URL={}", p.dlq_url);
     Ok(())
