@@ -81,24 +81,30 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 zuora-sync is running locally.
   sync API        http://{addr}
   Zuora simulator {sim}  (demo account A00000001, subscriptions A-S00000271..274)
-  tables          {m} / {l} / {e}
+  tables          {m} / {l} / {e} / {s}
   queue           {q}
 
 A dev token (HS256, valid 24 h; mint more with: cargo run -q -p stack --bin mint-token):
   export TOKEN={token}
 
-Sync a subscription:
-  curl -s -X POST -H "Authorization: Bearer $TOKEN" http://{addr}/plugins/zuora/sync/subscription/A-S00000271
+Every route (curl examples for each in README.md, "Sync API"):
+  API=http://{addr}
+  curl -s -X POST -H "Authorization: Bearer $TOKEN" $API/plugins/zuora/sync/subscription/A-S00000271
+  curl -s -X POST -H "Authorization: Bearer $TOKEN" -d '{{"accounts":["A00000001","A00000002"]}}' $API/plugins/zuora/entities/default/sync/accounts
+  curl -s -X POST -H "Authorization: Bearer $TOKEN" $API/plugins/zuora/entities/default/sync/customers/A00000001
+  curl -s -X POST -H "Authorization: Bearer $TOKEN" $API/plugins/zuora/entities/default/sync/catalog
+  curl -s -H "Authorization: Bearer $TOKEN" "$API/plugins/zuora/entities/default/events?account=A00000001&limit=10"
+  curl -s -H "Authorization: Bearer $TOKEN" $API/plugins/zuora/entities/default/settings
+  curl -s $API/plugins/zuora/openapi.json
 
-Queue an account sync for the worker:
-  aws --endpoint-url "$AWS_ENDPOINT_URL_SQS" sqs send-message --queue-url {q} \
-    --message-body '{{"v":1,"kind":"account","entity":"default","account":"A00000001","trigger":"on_demand","correlation_id":"demo-1","requested_at":"2026-11-23T10:00:00Z"}}'
+The worker polls the queue, so queued syncs (accounts, catalog) run within a second or two.
 
 Press Ctrl-C to stop."#,
         sim = sim.base_url,
         m = p.tables.mirror,
         l = p.tables.locks,
         e = p.tables.events,
+        s = p.tables.state,
         q = p.queue_url,
     );
     tokio::signal::ctrl_c().await?;
