@@ -20,8 +20,8 @@ INVOKE_TIMEOUT="${ZS_INVOKE_TIMEOUT:-600}"
 work="$(mktemp -d "${TMPDIR:-/tmp}/zs-rt.XXXXXX")"
 passed=0
 failed=0
-# Nine sync-api samples and one sync-worker sample.
-EXPECTED_CHECKS=10
+# Nine sync-api samples, one sync-worker sample, one post-login (Cognito) sample.
+EXPECTED_CHECKS=11
 
 zs_exit_hook() {
     local rc="$1"
@@ -73,13 +73,13 @@ zs_venv_ensure
 export RUST_LOG="${RUST_LOG:-info}"
 
 # --- build what runs below (clear compile errors, and the invokes then start at once) ----------
-zs_log "building provision, mint-token, zuora-sim, sync-api, sync-worker"
+zs_log "building provision, mint-token, zuora-sim, sync-api, sync-worker, post-login"
 timeout "$BUILD_TIMEOUT" cargo build -q -p stack --bin provision --bin mint-token ||
     die "could not build the stack's provision / mint-token binaries"
 timeout "$BUILD_TIMEOUT" cargo build -q -p zuora-sim --bin zuora-sim ||
     die "could not build zuora-sim"
 # The same selection `cargo lambda watch` uses (`cargo run --bin NAME`), so that build is fresh.
-timeout "$BUILD_TIMEOUT" cargo build -q --bin sync-api --bin sync-worker ||
+timeout "$BUILD_TIMEOUT" cargo build -q --bin sync-api --bin sync-worker --bin post-login ||
     die "could not build the function binaries"
 
 # --- tables and queues --------------------------------------------------------------------------
@@ -223,6 +223,21 @@ if key and not parsed.get(key):
 EOF
 }
 
+post_login_ok() {
+    invoke post-login events/post-login-cognito.json "$work/post-login.out" || return 1
+    python3 - events/post-login-cognito.json "$work/post-login.out" <<'EOF'
+import json, sys
+sent = json.load(open(sys.argv[1]))
+raw = open(sys.argv[2]).read()
+try:
+    got = json.loads(raw)
+except ValueError:
+    sys.exit(f"post-login: the invoke output is not JSON: {raw[:2000]}")
+if got != sent:
+    sys.exit(f"post-login: Cognito must get its event back unchanged, got {json.dumps(got)[:2000]}")
+EOF
+}
+
 worker_ok() {
     invoke sync-worker events/sync-worker-sqs.json "$work/worker.out" || return 1
     python3 - "$work/worker.out" <<'EOF'
@@ -254,5 +269,6 @@ sync-api-settings-patch.json 200 version
 sync-api-openapi.json 200 openapi
 SAMPLES
 check "sync-worker handles events/sync-worker-sqs.json (no batch item failures)" worker_ok
+check "post-login returns events/post-login-cognito.json unchanged" post_login_ok
 
 ((failed == 0))

@@ -25,9 +25,27 @@ impl AwsClients {
     /// From the environment (credentials, region, `AWS_ENDPOINT_URL_*` for local stand-ins).
     pub async fn from_env() -> Self {
         let shared = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        Self::from_shared(&shared)
+    }
+
+    /// As [`from_env`](Self::from_env), with every call (retries included) bounded by
+    /// `operation`: for functions something waits on (the Cognito trigger).
+    pub async fn from_env_with_timeout(operation: Duration) -> Self {
+        let timeouts = aws_config::timeout::TimeoutConfig::builder()
+            .operation_timeout(operation)
+            .connect_timeout(operation)
+            .build();
+        let shared = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .timeout_config(timeouts)
+            .load()
+            .await;
+        Self::from_shared(&shared)
+    }
+
+    pub fn from_shared(shared: &aws_config::SdkConfig) -> Self {
         Self {
-            dynamodb: aws_sdk_dynamodb::Client::new(&shared),
-            sqs: aws_sdk_sqs::Client::new(&shared),
+            dynamodb: aws_sdk_dynamodb::Client::new(shared),
+            sqs: aws_sdk_sqs::Client::new(shared),
         }
     }
 }
@@ -39,6 +57,7 @@ pub struct Services {
     /// Each entity's Zuora client, by entity id.
     pub zuora: Vec<(crate::domain::EntityId, Arc<ZuoraClient>)>,
     pub settings: Arc<SettingsCache>,
+    pub queue: Arc<SqsQueue>,
 }
 
 pub fn build(config: &Config, aws: &AwsClients) -> Result<Services, reqwest::Error> {
@@ -69,12 +88,13 @@ pub fn build_with(
         config.event_retention_days,
     ));
     let settings = Arc::new(SettingsCache::new(store.clone(), SETTINGS_TTL));
+    let queue = Arc::new(SqsQueue::new(aws.sqs.clone(), config.queue_url.clone()));
     let ports = Ports {
         zuora: Arc::new(tenants),
         mirror: store.clone(),
         locks: store.clone(),
         events: store.clone(),
-        queue: Arc::new(SqsQueue::new(aws.sqs.clone(), config.queue_url.clone())),
+        queue: queue.clone(),
         settings: settings.clone(),
     };
     let sync = Arc::new(SyncService::new(ports, clock, config.sync.clone()));
@@ -83,5 +103,6 @@ pub fn build_with(
         store,
         zuora,
         settings,
+        queue,
     })
 }

@@ -207,6 +207,33 @@ fn entities_from_json<F: Fn(&str) -> Option<String>>(
         .collect()
 }
 
+/// The post-login function's own settings.
+pub struct LoginConfig {
+    /// Everything one login may take before the trigger returns (Cognito allows about 5 s).
+    pub budget: Duration,
+    /// The timeout of each DynamoDB / SQS call on the login path.
+    pub call_timeout: Duration,
+    /// The entity Cognito logins are for.
+    pub cognito_entity: EntityId,
+}
+
+impl LoginConfig {
+    pub fn from_env<F: Fn(&str) -> Option<String>>(
+        env: &Env<F>,
+        config: &Config,
+    ) -> Result<Self, ConfigError> {
+        let cognito_entity = match env.optional("LOGIN_ENTITY") {
+            Some(raw) => EntityId::parse(&raw).map_err(|e| invalid("LOGIN_ENTITY", e))?,
+            None => config.default_entity().clone(),
+        };
+        Ok(Self {
+            budget: env.millis("LOGIN_BUDGET_MS", 1_500)?,
+            call_timeout: env.millis("LOGIN_CALL_TIMEOUT_MS", 500)?,
+            cognito_entity,
+        })
+    }
+}
+
 /// The sync API's own settings.
 pub struct ApiConfig {
     /// A prefix the routes also answer under, such as `/api`.

@@ -74,6 +74,9 @@ pub struct SyncEvent {
     pub subscription: Option<String>,
     /// Local customer id.
     pub customer_id: Option<String>,
+    /// The login's subject, for hot syncs (never the token).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
     pub written: u32,
     pub unchanged: u32,
     pub removed: u32,
@@ -125,6 +128,7 @@ impl SyncEvent {
             account: None,
             subscription: None,
             customer_id: None,
+            subject: None,
             written: 0,
             unchanged: 0,
             removed: 0,

@@ -13,6 +13,7 @@ pub mod clock;
 pub mod config;
 pub mod domain;
 pub mod events;
+pub mod login;
 pub mod mirror;
 pub mod queue;
 pub mod settings;

@@ -14,8 +14,15 @@ const MAX_DELAY: Duration = Duration::from_secs(900);
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum JobTarget {
-    Account { account: AccountKey },
+    Account {
+        account: AccountKey,
+    },
     Catalog,
+    /// Hot sync Option B: find the account whose custom `field` equals `value`, then sync it.
+    Lookup {
+        field: String,
+        value: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -35,6 +42,9 @@ pub struct SyncJob {
     /// pending on the account lock (its holder may have died before serving them).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub only_if_pending: bool,
+    /// The login's subject for hot syncs, carried into the worker's event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -84,6 +94,7 @@ impl SyncJob {
             requested_at: now.to_rfc3339(),
             event_id: None,
             only_if_pending: false,
+            subject: None,
         }
     }
 
@@ -120,6 +131,18 @@ pub struct SqsQueue {
 impl SqsQueue {
     pub fn new(client: aws_sdk_sqs::Client, queue_url: String) -> Self {
         Self { client, queue_url }
+    }
+
+    /// A cheap call that opens the connection during init.
+    pub async fn warm_up(&self) -> Result<(), QueueError> {
+        self.client
+            .get_queue_attributes()
+            .queue_url(&self.queue_url)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| QueueError(format!("{e:?}").chars().take(300).collect()))
     }
 }
 

@@ -88,7 +88,17 @@ impl ClaimConfig {
     }
 }
 
+/// An identity provider whose ID tokens the post-login hook accepts (RS256, keys from its JWKS).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoginHook {
+    pub issuer: String,
+    pub jwks_url: String,
+    pub audience: String,
+}
+
+/// Settings saved by an older version lack newer fields; those take their defaults.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct EntitySettings {
     pub sync_mode: SyncMode,
     pub max_events_before_sync: u32,
@@ -99,6 +109,8 @@ pub struct EntitySettings {
     /// 0 turns the minimum interval between on-demand syncs of one account off.
     pub min_on_demand_interval_minutes: u32,
     pub event_retention_days: u32,
+    /// IdPs allowed to call the post-login hook (issuer allow-list, audience, JWKS).
+    pub login_hooks: Vec<LoginHook>,
 }
 
 impl Default for EntitySettings {
@@ -112,6 +124,7 @@ impl Default for EntitySettings {
             claims: Vec::new(),
             min_on_demand_interval_minutes: 0,
             event_retention_days: 90,
+            login_hooks: Vec::new(),
         }
     }
 }
@@ -213,7 +226,8 @@ pub struct SettingsUpdate {
     pub fields: Map<String, Value>,
 }
 
-const FIELDS: [&str; 8] = [
+const FIELDS: [&str; 9] = [
+    "login_hooks",
     "sync_mode",
     "max_events_before_sync",
     "max_minutes_between_syncs",
@@ -300,6 +314,7 @@ impl SettingsUpdate {
                     })?
                 }
                 "claims" => s.claims = claims(value)?,
+                "login_hooks" => s.login_hooks = login_hooks(value)?,
                 _ => unreachable!("parse admits only known fields"),
             }
         }
@@ -383,6 +398,72 @@ fn claims(value: &Value) -> Result<Vec<ClaimConfig>, InvalidSetting> {
         ));
     }
     list.iter().enumerate().map(|(i, v)| claim(i, v)).collect()
+}
+
+/// At most this many IdPs per entity.
+pub const MAX_LOGIN_HOOKS: usize = 10;
+
+fn login_hooks(value: &Value) -> Result<Vec<LoginHook>, InvalidSetting> {
+    let list = value.as_array().ok_or_else(|| {
+        invalid(
+            "login_hooks",
+            "must be an array of {issuer, jwks_url, audience}",
+            Value::Null,
+        )
+    })?;
+    if list.len() > MAX_LOGIN_HOOKS {
+        return Err(invalid(
+            "login_hooks",
+            format!("at most {MAX_LOGIN_HOOKS} identity providers are allowed"),
+            Value::Null,
+        ));
+    }
+    let mut hooks = Vec::new();
+    for (i, v) in list.iter().enumerate() {
+        let hook: LoginHook = serde_json::from_value(v.clone()).map_err(|e| {
+            invalid(
+                &format!("login_hooks[{i}]"),
+                format!("must be {{issuer, jwks_url, audience}} strings: {e}"),
+                Value::Null,
+            )
+        })?;
+        for (name, text) in [("issuer", &hook.issuer), ("audience", &hook.audience)] {
+            if text.is_empty() || text.len() > 256 {
+                return Err(invalid(
+                    &format!("login_hooks[{i}].{name}"),
+                    "must be 1 to 256 characters",
+                    Value::Null,
+                ));
+            }
+        }
+        if !secure_url(&hook.jwks_url) {
+            return Err(invalid(
+                &format!("login_hooks[{i}].jwks_url"),
+                "must be an https URL (http only for localhost)",
+                Value::Null,
+            ));
+        }
+        if hooks.iter().any(|h: &LoginHook| h.issuer == hook.issuer) {
+            return Err(invalid(
+                &format!("login_hooks[{i}].issuer"),
+                "appears twice",
+                Value::Null,
+            ));
+        }
+        hooks.push(hook);
+    }
+    Ok(hooks)
+}
+
+/// Keys are fetched from here, so they must come over TLS (plain http only on this machine).
+fn secure_url(raw: &str) -> bool {
+    match url::Url::parse(raw) {
+        Ok(u) if u.scheme() == "https" => u.host_str().is_some(),
+        Ok(u) if u.scheme() == "http" => {
+            matches!(u.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"))
+        }
+        _ => false,
+    }
 }
 
 fn claim(i: usize, value: &Value) -> Result<ClaimConfig, InvalidSetting> {
@@ -517,6 +598,26 @@ mod tests {
         .unwrap();
         assert_eq!(ok.claims.len(), 2);
         assert_eq!(ok.claims[1].kind, ClaimKind::Lookup);
+    }
+
+    #[test]
+    fn login_hooks_need_tls_and_distinct_issuers() {
+        let hook = |url: &str| json!({"issuer": "https://idp", "jwks_url": url, "audience": "app"});
+        assert!(apply(json!({"version": 0, "login_hooks": [hook("https://idp/jwks")]})).is_ok());
+        assert!(
+            apply(json!({"version": 0, "login_hooks": [hook("http://127.0.0.1:9/jwks")]})).is_ok()
+        );
+        let err =
+            apply(json!({"version": 0, "login_hooks": [hook("http://idp/jwks")]})).unwrap_err();
+        assert_eq!(err.field, "login_hooks[0].jwks_url");
+        let twice =
+            json!({"version": 0, "login_hooks": [hook("https://a/j"), hook("https://b/j")]});
+        assert_eq!(apply(twice).unwrap_err().field, "login_hooks[1].issuer");
+        let old: EntitySettings = serde_json::from_str(r#"{"sync_mode": "realtime"}"#).unwrap();
+        assert_eq!(
+            old.max_events_before_sync, 10,
+            "missing fields take defaults"
+        );
     }
 
     #[test]

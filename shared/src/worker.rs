@@ -60,14 +60,14 @@ impl Worker {
                 return MessageResult::Retry(e.to_string());
             }
         };
-        let req = SyncRequest {
-            entity: job.entity.clone(),
-            trigger: job.trigger,
-            correlation_id: job.correlation_id.clone(),
+        let mut req = SyncRequest::new(
+            job.entity.clone(),
+            job.trigger,
+            job.correlation_id.clone(),
             deadline,
-            event_id: job.event_id.clone(),
-            subscription: None,
-        };
+        );
+        req.event_id = job.event_id.clone();
+        req.subject = job.subject.clone();
         let result = match &job.target {
             _ if job.only_if_pending => self.sync.sync_if_pending(&req, &job.target).await,
             JobTarget::Account { account } => {
@@ -76,6 +76,9 @@ impl Worker {
                     .await
             }
             JobTarget::Catalog => self.sync.sync_catalog(&req, OnBusy::Coalesce).await,
+            JobTarget::Lookup { field, value } => {
+                self.sync.resolve_and_sync(&req, field, value).await
+            }
         };
         let account_id = match &result {
             Ok(AccountOutcome::Synced(r)) => Some(r.account_id.as_str()),
@@ -114,6 +117,10 @@ fn log_outcome(message_id: &str, job: &SyncJob, outcome: &AccountOutcome) {
         ),
         AccountOutcome::NothingPending => tracing::info!(
             message_id, correlation_id = %job.correlation_id, "no coalesced sync left to run"
+        ),
+        AccountOutcome::Skipped { event_id, code, .. } => tracing::info!(
+            message_id, correlation_id = %job.correlation_id, event_id = %event_id, code = %code,
+            "nothing to sync"
         ),
     }
 }

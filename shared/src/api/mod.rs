@@ -205,14 +205,12 @@ impl Api {
     }
 
     pub(crate) fn sync_request(&self, call: &Call<'_>, trigger: Trigger) -> SyncRequest {
-        SyncRequest {
-            entity: call.entity.clone(),
+        SyncRequest::new(
+            call.entity.clone(),
             trigger,
-            correlation_id: correlation_id(call.req),
-            deadline: self.deadline(call.req),
-            event_id: None,
-            subscription: None,
-        }
+            correlation_id(call.req),
+            self.deadline(call.req),
+        )
     }
 
     async fn sync_subscription(&self, call: &Call<'_>, raw_id: &str) -> Response<Body> {

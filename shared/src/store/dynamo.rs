@@ -73,9 +73,11 @@ impl DynamoStore {
     /// A cheap call that opens the connection (TLS included) during init, so the first
     /// request does not pay for it.
     pub async fn warm_up(&self) -> Result<(), StoreError> {
+        // A read of a key that never exists: needs only the GetItem the roles already have.
         self.client
-            .describe_table()
+            .get_item()
             .table_name(&self.tables.locks)
+            .key("pk", s("__warm_up__"))
             .send()
             .await
             .map(|_| ())

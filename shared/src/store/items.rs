@@ -205,6 +205,7 @@ pub fn event_item(e: &SyncEvent, expires_at_secs: i64) -> Item {
         ("account", &e.account),
         ("subscription", &e.subscription),
         ("customer_id", &e.customer_id),
+        ("subject", &e.subject),
         ("code", &e.code),
         ("reason", &e.reason),
     ];
@@ -239,6 +240,7 @@ pub fn item_event(item: &Item) -> Result<SyncEvent, StoreError> {
         account: opt_s(item, "account"),
         subscription: opt_s(item, "subscription"),
         customer_id: opt_s(item, "customer_id"),
+        subject: opt_s(item, "subject"),
         written: get_n(item, "written")?,
         unchanged: get_n(item, "unchanged")?,
         removed: get_n(item, "removed")?,

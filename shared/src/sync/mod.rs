@@ -12,6 +12,7 @@
 //! under a pseudo account, so it is locked and fenced the same way).
 
 mod fetch;
+mod lookup;
 mod queueing;
 
 pub use queueing::Enqueued;
@@ -62,6 +63,27 @@ pub struct SyncRequest {
     /// An event already recorded for this request (a queued job's), to update in place.
     pub event_id: Option<String>,
     pub subscription: Option<String>,
+    /// The user whose login triggered the sync (hot sync): their subject, never their token.
+    pub subject: Option<String>,
+}
+
+impl SyncRequest {
+    pub fn new(
+        entity: EntityId,
+        trigger: Trigger,
+        correlation_id: impl Into<String>,
+        deadline: EpochMillis,
+    ) -> Self {
+        Self {
+            entity,
+            trigger,
+            correlation_id: correlation_id.into(),
+            deadline,
+            event_id: None,
+            subscription: None,
+            subject: None,
+        }
+    }
 }
 
 /// What to do when the account lock is held by someone else.
@@ -137,6 +159,12 @@ pub enum AccountOutcome {
     },
     /// A pending-wish check found nothing left to do.
     NothingPending,
+    /// Nothing to sync (a hot sync lookup found no account, or several).
+    Skipped {
+        event_id: String,
+        code: String,
+        reason: String,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -159,6 +187,8 @@ pub enum SyncError {
     WrongAccount { asked: String, got: String },
     #[error("entity {0} is not configured in this deployment")]
     UnknownEntity(EntityId),
+    #[error("the account lookup cannot run: {0}")]
+    InvalidLookup(String),
 }
 
 impl SyncError {
@@ -172,6 +202,7 @@ impl SyncError {
             Self::NotMirrored { .. } => "subscription_not_mirrored",
             Self::WrongAccount { .. } => "zuora_bad_response",
             Self::UnknownEntity(_) => "unknown_entity",
+            Self::InvalidLookup(_) => "invalid_lookup",
         }
     }
 
@@ -180,7 +211,10 @@ impl SyncError {
         match self {
             Self::Zuora(e) => e.is_transient(),
             Self::Store(_) | Self::Queue(_) | Self::Busy { .. } => true,
-            Self::NotMirrored { .. } | Self::WrongAccount { .. } | Self::UnknownEntity(_) => false,
+            Self::NotMirrored { .. }
+            | Self::WrongAccount { .. }
+            | Self::UnknownEntity(_)
+            | Self::InvalidLookup(_) => false,
         }
     }
 }
@@ -333,7 +367,9 @@ impl SyncService {
                 },
                 event_id,
             }),
-            AccountOutcome::NothingPending => unreachable!("only pending-wish checks report this"),
+            AccountOutcome::NothingPending | AccountOutcome::Skipped { .. } => {
+                unreachable!("only pending-wish checks and lookups report this")
+            }
         }
     }
 
@@ -405,6 +441,8 @@ impl SyncService {
         let (lock_id, key, scope) = match target {
             JobTarget::Account { account } => (account.to_string(), Some(account), Scope::Account),
             JobTarget::Catalog => (CATALOG_ACCOUNT.to_string(), None, Scope::Catalog),
+            // Lookups never hold a lock, so no wish can wait on one.
+            JobTarget::Lookup { .. } => return Ok(AccountOutcome::NothingPending),
         };
         let lock_key = LockKey {
             entity: req.entity.clone(),
@@ -448,6 +486,7 @@ impl SyncService {
             now,
         );
         event.subscription = req.subscription.clone();
+        event.subject = req.subject.clone();
         event
     }
 

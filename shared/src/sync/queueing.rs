@@ -33,6 +33,17 @@ pub enum Enqueued {
     Throttled { retry_after: Duration },
 }
 
+/// The coordination key of a lookup: a hash, so any claim value makes a valid, bounded key,
+/// and repeated logins with the same value share one queued mark.
+pub(crate) fn lookup_key(field: &str, value: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(field.as_bytes());
+    h.update([0]);
+    h.update(value.as_bytes());
+    format!("lookup-{}", &hex::encode(h.finalize())[..40])
+}
+
 fn job_target(lock_id: &str) -> Result<JobTarget, QueueError> {
     if lock_id == CATALOG_ACCOUNT {
         return Ok(JobTarget::Catalog);
@@ -54,6 +65,7 @@ impl SyncService {
         event.status = EventStatus::Queued;
         let lock_id = match target {
             JobTarget::Catalog => CATALOG_ACCOUNT.to_string(),
+            JobTarget::Lookup { field, value } => lookup_key(field, value),
             JobTarget::Account { account } => {
                 event.account = Some(account.to_string());
                 match self.known_account_id(&req.entity, account).await {
@@ -71,7 +83,7 @@ impl SyncService {
             account_id: lock_id,
         };
         match self
-            .mark_and_queue(req, &key, min_interval, &mut event)
+            .mark_and_queue(req, &key, target, min_interval, &mut event)
             .await
         {
             Ok(outcome) => Ok(outcome),
@@ -83,6 +95,7 @@ impl SyncService {
         &self,
         req: &SyncRequest,
         key: &LockKey,
+        target: &JobTarget,
         min_interval: Option<Duration>,
         event: &mut SyncEvent,
     ) -> Result<Enqueued, SyncError> {
@@ -98,7 +111,7 @@ impl SyncService {
                 .mark_queued(key, &event.id, now, until, min_interval)
                 .await?;
             match mark {
-                Mark::Marked => return self.queue_marked(req, key, event).await,
+                Mark::Marked => return self.queue_marked(req, key, target, event).await,
                 Mark::Throttled { retry_at } => {
                     let left = (retry_at.0 - now.0).max(0) as u64;
                     return Ok(Enqueued::Throttled {
@@ -145,20 +158,26 @@ impl SyncService {
         &self,
         req: &SyncRequest,
         key: &LockKey,
+        target: &JobTarget,
         event: &mut SyncEvent,
     ) -> Result<Enqueued, SyncError> {
         event.updated_at = self.clock.now();
         self.events.put_event(event).await?;
         // The job names the account id when the mirror knows it, so the mark and the lock
         // the worker takes are the same item.
+        let target = match target {
+            JobTarget::Account { .. } => job_target(&key.account_id)?,
+            other => other.clone(),
+        };
         let mut job = SyncJob::new(
             req.entity.clone(),
-            job_target(&key.account_id)?,
+            target,
             req.trigger,
             req.correlation_id.clone(),
             self.clock.now(),
         );
         job.event_id = Some(event.id.clone());
+        job.subject = req.subject.clone();
         if let Err(e) = self.queue.send(&job, None).await {
             if let Err(clear) = self.locks.clear_mark(key, &event.id).await.map(|_| ()) {
                 tracing::warn!(error = %clear, "could not clear the queued mark; it expires on its own");
@@ -220,15 +239,18 @@ impl SyncService {
     /// by an account number the mirror did not know yet marks under that number), and moves
     /// the on-demand time to the account id, so the minimum interval holds across the switch.
     pub async fn job_done(&self, req: &SyncRequest, target: &JobTarget, account_id: Option<&str>) {
-        let (JobTarget::Account { account }, Some(event_id)) = (target, &req.event_id) else {
+        let Some(event_id) = &req.event_id else {
             return;
         };
-        if account.is_zuora_id() {
-            return;
-        }
+        let mark_id = match target {
+            JobTarget::Account { account } if !account.is_zuora_id() => account.to_string(),
+            // A lookup's mark is never a lock, so nothing else clears it.
+            JobTarget::Lookup { field, value } => lookup_key(field, value),
+            _ => return,
+        };
         let key = LockKey {
             entity: req.entity.clone(),
-            account_id: account.to_string(),
+            account_id: mark_id,
         };
         let last = match self.locks.clear_mark(&key, event_id).await {
             Ok(last) => last,

@@ -67,6 +67,8 @@ pub struct AppOptions {
     pub sync: SyncSettings,
     pub base_path: String,
     pub queue_visibility_secs: u32,
+    /// Point the default entity's Zuora client elsewhere (e.g. a closed port: Zuora down).
+    pub zuora_base_url: Option<String>,
 }
 
 impl Default for AppOptions {
@@ -84,6 +86,7 @@ impl Default for AppOptions {
             },
             base_path: String::new(),
             queue_visibility_secs: 30,
+            zuora_base_url: None,
         }
     }
 }
@@ -114,6 +117,8 @@ pub struct TestApp {
     pub services: Services,
     pub api: Arc<Api>,
     pub worker: Arc<Worker>,
+    /// The post-login handler (Cognito trigger and hook route), budget 1.5 s.
+    pub login: Arc<shared::login::LoginService>,
     pub queue: Provisioned,
     pub entity: EntityId,
 }
@@ -149,6 +154,10 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
     let worker = Arc::new(Worker {
         sync: services.sync.clone(),
     });
+    let login = Arc::new(shared::login::LoginService::new(
+        services.sync.clone(),
+        Duration::from_millis(1500),
+    ));
     dynamo_counter.reset();
     TestApp {
         sim,
@@ -160,6 +169,7 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
         services,
         api,
         worker,
+        login,
         queue,
     }
 }
@@ -184,9 +194,13 @@ fn test_config(
     queue: &Provisioned,
     options: &AppOptions,
 ) -> Config {
+    let mut zuora = zuora_config(sim, options);
+    if let Some(url) = &options.zuora_base_url {
+        zuora.base_url = url::Url::parse(url).expect("a Zuora base URL");
+    }
     let mut entities = vec![EntityConfig {
         id: EntityId::parse("default").expect("valid"),
-        zuora: zuora_config(sim, options),
+        zuora,
     }];
     for (id, other) in others {
         entities.push(EntityConfig {

@@ -4,6 +4,7 @@
 
 pub mod app;
 pub mod counter;
+pub mod idp;
 pub mod local;
 pub mod schema;
 pub mod token;

@@ -1,88 +1,18 @@
 //! 401 for every bad token, with RS256 keys from a JWKS endpoint (keys generated here).
 
-use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der, PublicKeyX509Der};
 use aws_lc_rs::rsa::{KeyPair, KeySize};
-use aws_lc_rs::signature::KeyPair as _;
 use base64::Engine;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
 use serde_json::{Value, json};
 use shared::api::Api;
 use shared::auth::{JwtVerifier, KeySource};
 use stack::app::{TestApp, spawn_app};
-use std::net::SocketAddr;
+use stack::idp::Idp;
 use std::time::Duration;
 
 const ISSUER: &str = "https://idp.example.com/";
 const AUDIENCE: &str = "zuora-sync-api";
-
-struct Idp {
-    key: KeyPair,
-    jwks_url: String,
-}
-
-fn pem(label: &str, der: &[u8]) -> String {
-    let body = STANDARD.encode(der);
-    let lines: Vec<&str> = body
-        .as_bytes()
-        .chunks(64)
-        .map(|c| std::str::from_utf8(c).unwrap())
-        .collect();
-    format!(
-        "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
-        lines.join("\n")
-    )
-}
-
-impl Idp {
-    /// A key pair and a JWKS endpoint serving its public half under kid `k1`.
-    async fn start() -> Self {
-        let key = KeyPair::generate(KeySize::Rsa2048).unwrap();
-        let public = key.public_key();
-        let jwks = json!({"keys": [{
-            "kty": "RSA", "kid": "k1", "alg": "RS256", "use": "sig",
-            "n": URL_SAFE_NO_PAD.encode(public.modulus().big_endian_without_leading_zero()),
-            "e": URL_SAFE_NO_PAD.encode(public.exponent().big_endian_without_leading_zero()),
-        }]});
-        let app = axum::Router::new().route(
-            "/.well-known/jwks.json",
-            axum::routing::get(move || {
-                let jwks = jwks.clone();
-                async move { axum::Json(jwks) }
-            }),
-        );
-        let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
-            .await
-            .unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        Self {
-            key,
-            jwks_url: format!("http://{addr}/.well-known/jwks.json"),
-        }
-    }
-
-    fn private_pem(key: &KeyPair) -> String {
-        let der: Pkcs8V1Der = key.as_der().unwrap();
-        pem("PRIVATE KEY", der.as_ref())
-    }
-
-    fn public_pem(&self) -> String {
-        let der: PublicKeyX509Der = self.key.public_key().as_der().unwrap();
-        pem("PUBLIC KEY", der.as_ref())
-    }
-
-    fn sign_with(key: &KeyPair, claims: &Value) -> String {
-        let mut header = Header::new(Algorithm::RS256);
-        header.kid = Some("k1".into());
-        let key = EncodingKey::from_rsa_pem(Self::private_pem(key).as_bytes()).unwrap();
-        encode(&header, claims, &key).unwrap()
-    }
-
-    fn sign(&self, claims: &Value) -> String {
-        Self::sign_with(&self.key, claims)
-    }
-}
 
 fn claims(exp_offset: i64, iss: &str, aud: &str) -> Value {
     let now = jsonwebtoken::get_current_timestamp() as i64;

@@ -14,14 +14,12 @@ use std::time::Duration;
 const ACCOUNT_ID: &str = "8a90a1b27c1f4e2d017c2b3c4d5e0001";
 
 fn request(app: &TestApp, deadline: EpochMillis) -> SyncRequest {
-    SyncRequest {
-        entity: app.entity.clone(),
-        trigger: Trigger::OnDemand,
-        correlation_id: uuid::Uuid::new_v4().to_string(),
+    SyncRequest::new(
+        app.entity.clone(),
+        Trigger::OnDemand,
+        uuid::Uuid::new_v4().to_string(),
         deadline,
-        event_id: None,
-        subscription: None,
-    }
+    )
 }
 
 fn lock_key(app: &TestApp) -> LockKey {

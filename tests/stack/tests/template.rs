@@ -137,3 +137,38 @@ fn both_functions_get_the_state_table_and_its_policy() {
         assert!(text.contains("StateTable"), "{role}");
     }
 }
+
+/// post-login: the Cognito trigger and the hook route, and a role that cannot sync.
+#[test]
+fn post_login_is_wired_to_cognito_and_the_hook_route() {
+    let t = template();
+    let f = &t["Resources"]["PostLoginFunction"]["Properties"];
+    let events = f["Events"].as_mapping().unwrap();
+    let cognito = events
+        .values()
+        .find(|e| e["Type"].as_str() == Some("Cognito"))
+        .expect("a Cognito event");
+    assert_eq!(
+        cognito["Properties"]["Trigger"].as_str(),
+        Some("PostAuthentication")
+    );
+    let hook = events
+        .values()
+        .find(|e| e["Type"].as_str() == Some("HttpApi"))
+        .expect("the hook route");
+    assert_eq!(
+        hook["Properties"]["Path"].as_str(),
+        Some(shared::login::HOOK_PATH)
+    );
+    assert!(
+        f["Timeout"].as_u64().unwrap() <= 5,
+        "Cognito waits about 5 s"
+    );
+    let policies = format!(
+        "{:?}",
+        t["Resources"]["PostLoginRole"]["Properties"]["Policies"]
+    );
+    for absent in ["TransactWriteItems", "DeleteItem", "ReceiveMessage"] {
+        assert!(!policies.contains(absent), "post-login needs no {absent}");
+    }
+}

@@ -33,14 +33,12 @@ async fn app(use_object_query: bool) -> TestApp {
 }
 
 fn request(app: &TestApp) -> SyncRequest {
-    SyncRequest {
-        entity: app.entity.clone(),
-        trigger: Trigger::OnDemand,
-        correlation_id: "bench".into(),
-        deadline: SystemClock.now().plus_ms(60_000),
-        event_id: None,
-        subscription: None,
-    }
+    SyncRequest::new(
+        app.entity.clone(),
+        Trigger::OnDemand,
+        "bench",
+        SystemClock.now().plus_ms(60_000),
+    )
 }
 
 async fn sync_once(app: &TestApp) -> Duration {
@@ -82,6 +80,58 @@ async fn raw_dynamodb_write(app: &TestApp, n: usize) -> Duration {
         .await
         .expect("put");
     started.elapsed()
+}
+
+fn percentile(mut v: Vec<Duration>, p: f64) -> Duration {
+    v.sort();
+    let i = ((v.len() as f64 * p).ceil() as usize).clamp(1, v.len()) - 1;
+    v[i]
+}
+
+const LOGINS: usize = 1000;
+
+/// Post-login handler time from invoke to return, over `LOGINS` Cognito events, each for a
+/// user with its own account (the heavier path: a mark, an event and a message per login).
+async fn logins(zuora_base_url: Option<String>) -> (Duration, Duration) {
+    use lambda_runtime::{Context, LambdaEvent};
+    let app = spawn_app_with(AppOptions {
+        zuora_base_url,
+        ..AppOptions::default()
+    })
+    .await;
+    let (status, body) = app
+        .admin(
+            "PATCH",
+            "/plugins/zuora/entities/default/settings",
+            Some(serde_json::json!({"version": 0, "hot_sync_enabled": true, "claims": [
+                {"claim": "custom:zuora_account", "service": "zuora", "issuer": "zuora", "type": "account"}
+            ]})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let sample: serde_json::Value =
+        serde_json::from_str(include_str!("../../../../events/post-login-cognito.json"))
+            .expect("the Cognito sample");
+    let mut times = Vec::with_capacity(LOGINS);
+    for i in 0..LOGINS {
+        let mut event = sample.clone();
+        event["request"]["userAttributes"]["sub"] = format!("bench-user-{i}").into();
+        event["request"]["userAttributes"]["custom:zuora_account"] = format!("B{i:08}").into();
+        let started = Instant::now();
+        let out = app
+            .login
+            .handle(LambdaEvent::new(event, Context::default()), &app.entity)
+            .await
+            .expect("the trigger answers");
+        times.push(started.elapsed());
+        assert!(out.get("triggerSource").is_some());
+    }
+    assert_eq!(
+        app.queue_counts(&app.queue.queue_url).await.visible as usize,
+        LOGINS,
+        "every login queued its sync"
+    );
+    (median(times.clone()), percentile(times, 0.99))
 }
 
 #[tokio::main]
@@ -155,4 +205,18 @@ async fn main() {
         counts.table_writes(&oq.tables().events)
     );
     println!("  DynamoDB requests by operation: {:?}", counts.requests);
+
+    let (login_median, login_p99) = logins(None).await;
+    let (down_median, down_p99) = logins(Some("http://127.0.0.1:9".into())).await;
+    println!("post-login handler, {LOGINS} Cognito invokes (invoke to return)");
+    println!(
+        "  Zuora reachable:   median {:>6.2} ms   p99 {:>6.2} ms   (goal p99 < 20 ms)",
+        ms(login_median),
+        ms(login_p99)
+    );
+    println!(
+        "  Zuora unreachable: median {:>6.2} ms   p99 {:>6.2} ms   (the login path never calls Zuora)",
+        ms(down_median),
+        ms(down_p99)
+    );
 }
