@@ -17,6 +17,7 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::{
     ConditionCheck, Delete, Put, ReturnValue, ReturnValuesOnConditionCheckFailure,
     TransactWriteItem, Update,
@@ -82,6 +83,14 @@ impl DynamoStore {
             .await
             .map(|_| ())
             .map_err(unavailable)
+    }
+
+    /// An UpdateItem on one account's lock item.
+    fn lock_update(&self, key: &LockKey) -> UpdateItemFluentBuilder {
+        self.client
+            .update_item()
+            .table_name(&self.tables.locks)
+            .key("pk", s(lock_pk(&key.entity, &key.account_id)))
     }
 
     fn lock_condition_item(
@@ -267,11 +276,7 @@ impl LockStore for DynamoStore {
         now: EpochMillis,
     ) -> Result<Acquire, StoreError> {
         let ttl = lease_until.to_secs().0 + LOCK_TTL_AFTER_LEASE_SECS;
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.tables.locks)
-            .key("pk", s(lock_pk(&key.entity, &key.account_id)))
+        let result = self.lock_update(key)
             // Acquiring clears pending wishes and the queued-job mark: this holder's fetch
             // starts after the acquire, so it sees every change they were about.
             .update_expression(
@@ -324,10 +329,7 @@ impl LockStore for DynamoStore {
         now: EpochMillis,
     ) -> Result<Wish, StoreError> {
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.tables.locks)
-            .key("pk", s(lock_pk(&key.entity, &key.account_id)))
+            .lock_update(key)
             .update_expression("ADD pending :one")
             // Only on the lease we saw: a wish on a released or expired lock would be served
             // by nobody.
@@ -356,10 +358,7 @@ impl LockStore for DynamoStore {
 
     async fn take_wishes(&self, lock: &HeldLock) -> Result<u64, StoreError> {
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.tables.locks)
-            .key("pk", s(lock_pk(&lock.key.entity, &lock.key.account_id)))
+            .lock_update(&lock.key)
             .update_expression("SET pending = :zero")
             .condition_expression("fence = :fence")
             .expression_attribute_values(":zero", n(0))
@@ -379,10 +378,7 @@ impl LockStore for DynamoStore {
 
     async fn release(&self, lock: &HeldLock, now: EpochMillis) -> Result<(), StoreError> {
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.tables.locks)
-            .key("pk", s(lock_pk(&lock.key.entity, &lock.key.account_id)))
+            .lock_update(&lock.key)
             .update_expression("SET lease_until_ms = :zero, released_at_ms = :now REMOVE holder")
             .condition_expression("fence = :fence")
             .expression_attribute_values(":zero", n(0))
@@ -424,10 +420,7 @@ impl LockStore for DynamoStore {
         );
         let mut update = String::from("SET queued_event = :event, queued_until = :until");
         let mut request = self
-            .client
-            .update_item()
-            .table_name(&self.tables.locks)
-            .key("pk", s(lock_pk(&key.entity, &key.account_id)))
+            .lock_update(key)
             .expression_attribute_values(":now", n(now.0))
             .expression_attribute_values(":event", s(event_id))
             .expression_attribute_values(":until", n(mark_until.0));
@@ -496,10 +489,7 @@ impl LockStore for DynamoStore {
         event_id: &str,
     ) -> Result<Option<EpochMillis>, StoreError> {
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.tables.locks)
-            .key("pk", s(lock_pk(&key.entity, &key.account_id)))
+            .lock_update(key)
             .update_expression("REMOVE queued_event, queued_until")
             .condition_expression("queued_event = :event")
             .expression_attribute_values(":event", s(event_id))
@@ -524,10 +514,7 @@ impl LockStore for DynamoStore {
     async fn note_on_demand(&self, key: &LockKey, at: EpochMillis) -> Result<(), StoreError> {
         let ttl = at.to_secs().0 + LOCK_TTL_AFTER_LEASE_SECS;
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.tables.locks)
-            .key("pk", s(lock_pk(&key.entity, &key.account_id)))
+            .lock_update(key)
             .update_expression(
                 "SET last_on_demand_ms = :at, expires_at = if_not_exists(expires_at, :ttl)",
             )
@@ -718,6 +705,27 @@ impl EventStore for DynamoStore {
             .await
             .map(|_| ())
             .map_err(unavailable)
+    }
+
+    async fn create_event(&self, event: &SyncEvent) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.tables.events)
+            .set_item(Some(event_item(event, self.event_expiry(event))))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(unavailable(e)),
+        }
     }
 
     async fn get_event(

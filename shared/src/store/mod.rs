@@ -206,6 +206,8 @@ pub trait SettingsStore: Send + Sync {
 #[async_trait::async_trait]
 pub trait EventStore: Send + Sync {
     async fn put_event(&self, event: &SyncEvent) -> Result<(), StoreError>;
+    /// Writes the event only if no event with its id exists yet.
+    async fn create_event(&self, event: &SyncEvent) -> Result<(), StoreError>;
     async fn get_event(&self, entity: &EntityId, id: &str)
     -> Result<Option<SyncEvent>, StoreError>;
     /// Newest first.

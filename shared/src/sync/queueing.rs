@@ -152,8 +152,10 @@ impl SyncService {
         })
     }
 
-    /// The event first, so the worker always finds it; a job that cannot be queued gives
-    /// its mark back and fails the request (nothing is silently dropped).
+    /// The queued event and the job are written at once (a login waits on this). The event
+    /// is only created if absent, so a worker that already started the job is never set back
+    /// to `queued`. A job that cannot be queued gives its mark back and fails the request
+    /// (nothing is silently dropped).
     async fn queue_marked(
         &self,
         req: &SyncRequest,
@@ -162,7 +164,6 @@ impl SyncService {
         event: &mut SyncEvent,
     ) -> Result<Enqueued, SyncError> {
         event.updated_at = self.clock.now();
-        self.events.put_event(event).await?;
         // The job names the account id when the mirror knows it, so the mark and the lock
         // the worker takes are the same item.
         let target = match target {
@@ -178,11 +179,17 @@ impl SyncService {
         );
         job.event_id = Some(event.id.clone());
         job.subject = req.subject.clone();
-        if let Err(e) = self.queue.send(&job, None).await {
+        let (recorded, sent) =
+            tokio::join!(self.events.create_event(event), self.queue.send(&job, None));
+        if let Err(e) = sent {
             if let Err(clear) = self.locks.clear_mark(key, &event.id).await.map(|_| ()) {
                 tracing::warn!(error = %clear, "could not clear the queued mark; it expires on its own");
             }
             return Err(e.into());
+        }
+        if let Err(e) = recorded {
+            // The job is queued and the worker records the event when it runs.
+            tracing::warn!(event_id = %event.id, error = %e, "could not record the queued event");
         }
         Ok(Enqueued::Queued {
             event_id: event.id.clone(),
