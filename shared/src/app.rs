@@ -58,6 +58,18 @@ pub struct Services {
     pub zuora: Vec<(crate::domain::EntityId, Arc<ZuoraClient>)>,
     pub settings: Arc<SettingsCache>,
     pub queue: Arc<SqsQueue>,
+    pub realtime: Arc<crate::realtime::Realtime>,
+}
+
+impl Services {
+    /// The SQS worker on these services.
+    pub fn worker(&self, max_receives: u32) -> crate::worker::Worker {
+        crate::worker::Worker {
+            sync: self.sync.clone(),
+            realtime: self.realtime.clone(),
+            max_receives,
+        }
+    }
 }
 
 pub fn build(config: &Config, aws: &AwsClients) -> Result<Services, reqwest::Error> {
@@ -97,6 +109,12 @@ pub fn build_with(
         queue: queue.clone(),
         settings: settings.clone(),
     };
+    let realtime = Arc::new(crate::realtime::Realtime::new(
+        store.clone(),
+        queue.clone(),
+        settings.clone(),
+        clock.clone(),
+    ));
     let sync = Arc::new(SyncService::new(ports, clock, config.sync.clone()));
     Ok(Services {
         sync,
@@ -104,5 +122,6 @@ pub fn build_with(
         zuora,
         settings,
         queue,
+        realtime,
     })
 }

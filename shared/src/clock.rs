@@ -37,6 +37,13 @@ pub trait Clock: Send + Sync {
     fn now(&self) -> EpochMillis;
 }
 
+impl SystemClock {
+    /// Seconds since the epoch, for TTL attributes that only clean up.
+    pub fn now_secs(&self) -> i64 {
+        self.now().to_secs().0
+    }
+}
+
 #[derive(Debug, Default, Clone, Copy)]
 pub struct SystemClock;
 

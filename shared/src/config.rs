@@ -59,6 +59,37 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
 pub struct EntityConfig {
     pub id: EntityId,
     pub zuora: ZuoraConfig,
+    /// How this entity's Zuora callouts authenticate; none: callouts are refused.
+    pub callout: Option<crate::api::CalloutAuth>,
+}
+
+/// Callout credentials from four optional values: Basic user and password, or a header name
+/// and its secret (exactly one pair).
+fn callout_auth(
+    name: &'static str,
+    basic_user: Option<String>,
+    basic_password: Option<String>,
+    header: Option<String>,
+    secret: Option<String>,
+) -> Result<Option<crate::api::CalloutAuth>, ConfigError> {
+    use crate::api::CalloutAuth;
+    match (basic_user, basic_password, header, secret) {
+        (None, None, None, None) => Ok(None),
+        (Some(user), Some(password), None, None) => Ok(Some(CalloutAuth::Basic {
+            user,
+            password: Secret::new(password),
+        })),
+        (None, None, Some(name), Some(secret)) if secret.len() >= 16 => {
+            Ok(Some(CalloutAuth::Header {
+                name: name.to_ascii_lowercase(),
+                secret: Secret::new(secret),
+            }))
+        }
+        _ => Err(invalid(
+            name,
+            "callouts need either a Basic user and password, or a header name and a secret of at least 16 characters",
+        )),
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -70,6 +101,8 @@ pub struct Config {
     /// Retention of events for entities whose settings do not say.
     pub event_retention_days: i64,
     pub sync: SyncSettings,
+    /// The sync queue's `maxReceiveCount` (the template's redrive policy).
+    pub max_receives: u32,
 }
 
 /// One entity in `ZUORA_ENTITIES`.
@@ -85,6 +118,14 @@ struct EntityJson {
     use_object_query: Option<bool>,
     #[serde(default)]
     max_concurrency: Option<usize>,
+    #[serde(default)]
+    callout_basic_user: Option<String>,
+    #[serde(default)]
+    callout_basic_password: Option<String>,
+    #[serde(default)]
+    callout_header: Option<String>,
+    #[serde(default)]
+    callout_secret: Option<String>,
 }
 
 fn invalid(name: &'static str, why: impl ToString) -> ConfigError {
@@ -109,6 +150,13 @@ impl Config {
             None => vec![EntityConfig {
                 id: default_id.clone(),
                 zuora: single_entity(env)?,
+                callout: callout_auth(
+                    "CALLOUT_BASIC_USER/CALLOUT_HEADER",
+                    env.optional("CALLOUT_BASIC_USER"),
+                    env.optional("CALLOUT_BASIC_PASSWORD"),
+                    env.optional("CALLOUT_HEADER"),
+                    env.optional("CALLOUT_SECRET"),
+                )?,
             }],
         };
         let Some(pos) = entities.iter().position(|e| e.id == default_id) else {
@@ -135,6 +183,7 @@ impl Config {
             queue_url: env.required("SYNC_QUEUE_URL")?,
             event_retention_days: env.parsed("EVENT_RETENTION_DAYS", 90i64)?,
             sync,
+            max_receives: env.parsed("SYNC_MAX_RECEIVES", 5u32)?,
         })
     }
 }
@@ -202,7 +251,14 @@ fn entities_from_json<F: Fn(&str) -> Option<String>>(
             zuora.use_object_query = e.use_object_query.unwrap_or(true);
             zuora.max_concurrency = e.max_concurrency.unwrap_or(20);
             apply_common(env, &mut zuora)?;
-            Ok(EntityConfig { id, zuora })
+            let callout = callout_auth(
+                "ZUORA_ENTITIES",
+                e.callout_basic_user,
+                e.callout_basic_password,
+                e.callout_header,
+                e.callout_secret,
+            )?;
+            Ok(EntityConfig { id, zuora, callout })
         })
         .collect()
 }

@@ -16,6 +16,7 @@ pub mod events;
 pub mod login;
 pub mod mirror;
 pub mod queue;
+pub mod realtime;
 pub mod settings;
 pub mod store;
 pub mod sync;

@@ -3,6 +3,7 @@
 use crate::clock::EpochMillis;
 use crate::domain::{AccountKey, EntityId};
 use crate::events::Trigger;
+use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
@@ -45,6 +46,9 @@ pub struct SyncJob {
     /// The login's subject for hot syncs, carried into the worker's event.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subject: Option<String>,
+    /// The real-time session this job belongs to; its end is counted there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -95,6 +99,15 @@ impl SyncJob {
             event_id: None,
             only_if_pending: false,
             subject: None,
+            session_id: None,
+        }
+    }
+
+    /// The account an account job names.
+    pub fn account_key(&self) -> Option<&AccountKey> {
+        match &self.target {
+            JobTarget::Account { account } => Some(account),
+            _ => None,
         }
     }
 
@@ -121,7 +134,21 @@ pub struct QueueError(pub String);
 #[async_trait::async_trait]
 pub trait JobQueue: Send + Sync {
     async fn send(&self, job: &SyncJob, delay: Option<Duration>) -> Result<(), QueueError>;
+
+    /// Sends many jobs; answers the indexes of those that could not be sent.
+    async fn send_many(&self, jobs: &[SyncJob]) -> Vec<usize> {
+        let mut failed = Vec::new();
+        for (i, job) in jobs.iter().enumerate() {
+            if self.send(job, None).await.is_err() {
+                failed.push(i);
+            }
+        }
+        failed
+    }
 }
+
+/// SQS takes at most 10 messages per batch.
+const SQS_BATCH: usize = 10;
 
 pub struct SqsQueue {
     client: aws_sdk_sqs::Client,
@@ -129,6 +156,35 @@ pub struct SqsQueue {
 }
 
 impl SqsQueue {
+    /// One SendMessageBatch; answers the indexes it did not send.
+    async fn send_batch(
+        &self,
+        indexes: Vec<usize>,
+        entries: Vec<SendMessageBatchRequestEntry>,
+    ) -> Vec<usize> {
+        let sent = self
+            .client
+            .send_message_batch()
+            .queue_url(&self.queue_url)
+            .set_entries(Some(entries))
+            .send()
+            .await;
+        match sent {
+            Ok(out) => {
+                let ok: Vec<usize> = out
+                    .successful()
+                    .iter()
+                    .filter_map(|s| s.id().parse().ok())
+                    .collect();
+                indexes.into_iter().filter(|i| !ok.contains(i)).collect()
+            }
+            Err(e) => {
+                tracing::error!(error = ?e, "a batch of jobs could not be queued");
+                indexes
+            }
+        }
+    }
+
     pub fn new(client: aws_sdk_sqs::Client, queue_url: String) -> Self {
         Self { client, queue_url }
     }
@@ -148,6 +204,43 @@ impl SqsQueue {
 
 #[async_trait::async_trait]
 impl JobQueue for SqsQueue {
+    /// Batches of 10 sent concurrently (a session can queue thousands of accounts).
+    async fn send_many(&self, jobs: &[SyncJob]) -> Vec<usize> {
+        use futures::StreamExt;
+        let batches: Vec<(Vec<usize>, Vec<SendMessageBatchRequestEntry>)> = jobs
+            .chunks(SQS_BATCH)
+            .enumerate()
+            .map(|(b, chunk)| {
+                let first = b * SQS_BATCH;
+                let indexes: Vec<usize> = (first..first + chunk.len()).collect();
+                let entries = chunk
+                    .iter()
+                    .zip(&indexes)
+                    .filter_map(|(job, i)| {
+                        let body = serde_json::to_string(job).ok()?;
+                        SendMessageBatchRequestEntry::builder()
+                            .id(i.to_string())
+                            .message_body(body)
+                            .build()
+                            .ok()
+                    })
+                    .collect();
+                (indexes, entries)
+            })
+            .collect();
+        let failed: Vec<Vec<usize>> = futures::stream::iter(
+            batches
+                .into_iter()
+                .map(|(indexes, entries)| self.send_batch(indexes, entries)),
+        )
+        .buffer_unordered(8)
+        .collect()
+        .await;
+        let mut failed: Vec<usize> = failed.into_iter().flatten().collect();
+        failed.sort_unstable();
+        failed
+    }
+
     async fn send(&self, job: &SyncJob, delay: Option<Duration>) -> Result<(), QueueError> {
         let body = serde_json::to_string(job).map_err(|e| QueueError(e.to_string()))?;
         let delay = delay.map(|d| d.min(MAX_DELAY).as_secs() as i32);

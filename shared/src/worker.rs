@@ -4,7 +4,8 @@
 
 use crate::clock::EpochMillis;
 use crate::queue::{JobTarget, SyncJob};
-use crate::sync::{AccountOutcome, OnBusy, SyncRequest, SyncService};
+use crate::realtime::{JobOutcome, Realtime};
+use crate::sync::{AccountOutcome, Failure, OnBusy, SyncRequest, SyncService};
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use futures::StreamExt;
 use std::sync::Arc;
@@ -14,6 +15,23 @@ const BATCH_CONCURRENCY: usize = 5;
 
 pub struct Worker {
     pub sync: Arc<SyncService>,
+    pub realtime: Arc<Realtime>,
+    /// The queue's `maxReceiveCount`: a job failing on its last receipt goes to the DLQ, so
+    /// its session counts it as failed then.
+    pub max_receives: u32,
+}
+
+/// How a session job ended, if it ended (a transient failure with receipts left has not).
+fn session_outcome(
+    result: &Result<AccountOutcome, Failure>,
+    last_receipt: bool,
+) -> Option<(JobOutcome, u32)> {
+    match result {
+        Ok(AccountOutcome::Synced(r)) => Some((JobOutcome::Succeeded, r.written + r.removed)),
+        Ok(_) => Some((JobOutcome::Skipped, 0)),
+        Err(f) if !f.error.is_transient() || last_receipt => Some((JobOutcome::Failed, 0)),
+        Err(_) => None,
+    }
 }
 
 /// What happened to one message.
@@ -85,6 +103,26 @@ impl Worker {
             _ => None,
         };
         self.sync.job_done(&req, &job.target, account_id).await;
+        if let (Some(session), Some(account)) = (&job.session_id, job.account_key()) {
+            let receipts: u32 = message
+                .attributes
+                .get("ApproximateReceiveCount")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(1);
+            if let Some((outcome, written)) =
+                session_outcome(&result, receipts >= self.max_receives)
+            {
+                let counted = self
+                    .realtime
+                    .job_finished(&job.entity, session, account.as_str(), outcome, written)
+                    .await;
+                if let Err(e) = counted {
+                    // Counting is idempotent, so the whole job may run again.
+                    tracing::warn!(message_id, session = %session, error = %e, "could not count the job in its session; SQS will retry it");
+                    return MessageResult::Retry(e.to_string());
+                }
+            }
+        }
         match result {
             Ok(outcome) => {
                 log_outcome(message_id, &job, &outcome);

@@ -29,6 +29,8 @@ async fn main() -> Result<(), Error> {
         default_entity: config.default_entity().clone(),
         base_path: api_config.base_path,
         default_timeout: api_config.default_timeout,
+        realtime: services.realtime.clone(),
+        callouts: shared::api::callouts_of(&config),
     };
     let api = &api;
     run(service_fn(move |req: Request| async move {

@@ -5,7 +5,6 @@ use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 use shared::app::{AwsClients, build};
 use shared::clock::EpochMillis;
 use shared::config::{Config, Env};
-use shared::worker::Worker;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
@@ -16,9 +15,7 @@ async fn main() -> Result<(), Error> {
     if let Err(e) = services.store.warm_up().await {
         tracing::warn!(error = %e, "DynamoDB warm-up failed; the first batch will retry");
     }
-    let worker = Worker {
-        sync: services.sync,
-    };
+    let worker = services.worker(config.max_receives);
     let worker = &worker;
     run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
         let deadline = EpochMillis(event.context.deadline as i64);

@@ -5,9 +5,11 @@
 
 mod admin_routes;
 mod entity_routes;
+mod realtime_routes;
 mod routes;
 
-pub use routes::{ROUTES, RouteId, RouteSpec};
+pub use realtime_routes::CalloutAuth;
+pub use routes::{Access, ROUTES, RouteId, RouteSpec};
 
 use crate::auth::{AccessClaims, AuthError, JwtVerifier, Principal};
 use crate::clock::EpochMillis;
@@ -35,6 +37,9 @@ pub struct Api {
     pub base_path: String,
     /// Deadline when a request has no Lambda context (the local server).
     pub default_timeout: Duration,
+    pub realtime: Arc<crate::realtime::Realtime>,
+    /// How each entity's Zuora callouts authenticate (none: callouts are refused).
+    pub callouts: std::collections::HashMap<EntityId, CalloutAuth>,
 }
 
 /// A request that passed authentication and authorisation.
@@ -71,6 +76,17 @@ pub(crate) fn invalid_field(field: &str, message: &str, allowed: Option<Value>) 
         body["allowed"] = allowed;
     }
     json_response(400, body)
+}
+
+/// Each entity's callout credentials, from the configuration.
+pub fn callouts_of(
+    config: &crate::config::Config,
+) -> std::collections::HashMap<EntityId, CalloutAuth> {
+    config
+        .entities
+        .iter()
+        .filter_map(|e| e.callout.clone().map(|auth| (e.id.clone(), auth)))
+        .collect()
 }
 
 impl Api {
@@ -115,8 +131,10 @@ impl Api {
                 );
             }
         };
-        let Some(role) = matched.spec.role else {
-            return openapi_response();
+        let role = match matched.spec.access {
+            Access::Public => return openapi_response(),
+            Access::Callout => return self.callout(&req, &matched).await,
+            Access::Bearer(role) => role,
         };
         let authorization = req
             .headers()
@@ -176,7 +194,10 @@ impl Api {
             RouteId::GetEvent => self.get_event(&call).await,
             RouteId::GetSettings => self.get_settings(&call).await,
             RouteId::UpdateSettings => self.update_settings(&call).await,
+            RouteId::Status => self.status(&call).await,
+            // Answered before authentication (they have their own).
             RouteId::OpenApi => openapi_response(),
+            RouteId::Callout => error(500, "internal", "callouts are not dispatched here"),
         }
     }
 
@@ -333,7 +354,7 @@ fn auth_error(e: &AuthError) -> Response<Body> {
 }
 
 /// The caller's correlation id when it is safe to log and forward, else the request id.
-fn correlation_id(req: &Request) -> String {
+pub(crate) fn correlation_id(req: &Request) -> String {
     let given = req
         .headers()
         .get("x-correlation-id")

@@ -15,7 +15,20 @@ pub enum RouteId {
     GetEvent,
     GetSettings,
     UpdateSettings,
+    Status,
+    Callout,
     OpenApi,
+}
+
+/// How a route authenticates its caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// No credentials (the OpenAPI document).
+    Public,
+    /// A bearer JWT with this role for the entity.
+    Bearer(Role),
+    /// Zuora's callout credentials for the entity (HTTP Basic or a shared secret header).
+    Callout,
 }
 
 pub struct RouteSpec {
@@ -23,8 +36,7 @@ pub struct RouteSpec {
     pub method: Method,
     /// Path template, `{name}` for a parameter (one path segment).
     pub path: &'static str,
-    /// None: public (the OpenAPI document).
-    pub role: Option<Role>,
+    pub access: Access,
 }
 
 pub const ROUTES: &[RouteSpec] = &[
@@ -32,55 +44,67 @@ pub const ROUTES: &[RouteSpec] = &[
         id: RouteId::SyncSubscription,
         method: Method::POST,
         path: "/plugins/zuora/sync/subscription/{id}",
-        role: Some(Role::Sync),
+        access: Access::Bearer(Role::Sync),
     },
     RouteSpec {
         id: RouteId::SyncAccounts,
         method: Method::POST,
         path: "/plugins/zuora/entities/{entity}/sync/accounts",
-        role: Some(Role::Sync),
+        access: Access::Bearer(Role::Sync),
     },
     RouteSpec {
         id: RouteId::SyncCustomer,
         method: Method::POST,
         path: "/plugins/zuora/entities/{entity}/sync/customers/{customer}",
-        role: Some(Role::Sync),
+        access: Access::Bearer(Role::Sync),
     },
     RouteSpec {
         id: RouteId::SyncCatalog,
         method: Method::POST,
         path: "/plugins/zuora/entities/{entity}/sync/catalog",
-        role: Some(Role::Sync),
+        access: Access::Bearer(Role::Sync),
     },
     RouteSpec {
         id: RouteId::SearchEvents,
         method: Method::GET,
         path: "/plugins/zuora/entities/{entity}/events",
-        role: Some(Role::Sync),
+        access: Access::Bearer(Role::Sync),
     },
     RouteSpec {
         id: RouteId::GetEvent,
         method: Method::GET,
         path: "/plugins/zuora/entities/{entity}/events/{event_id}",
-        role: Some(Role::Sync),
+        access: Access::Bearer(Role::Sync),
     },
     RouteSpec {
         id: RouteId::GetSettings,
         method: Method::GET,
         path: "/plugins/zuora/entities/{entity}/settings",
-        role: Some(Role::Admin),
+        access: Access::Bearer(Role::Admin),
     },
     RouteSpec {
         id: RouteId::UpdateSettings,
         method: Method::PATCH,
         path: "/plugins/zuora/entities/{entity}/settings",
-        role: Some(Role::Admin),
+        access: Access::Bearer(Role::Admin),
+    },
+    RouteSpec {
+        id: RouteId::Status,
+        method: Method::GET,
+        path: "/plugins/zuora/entities/{entity}/status",
+        access: Access::Bearer(Role::Sync),
+    },
+    RouteSpec {
+        id: RouteId::Callout,
+        method: Method::POST,
+        path: "/plugins/zuora/entities/{entity}/callouts",
+        access: Access::Callout,
     },
     RouteSpec {
         id: RouteId::OpenApi,
         method: Method::GET,
         path: "/plugins/zuora/openapi.json",
-        role: None,
+        access: Access::Public,
     },
 ];
 
@@ -186,8 +210,17 @@ mod tests {
         for r in ROUTES {
             let op = &doc["paths"][r.path][r.method.as_str().to_lowercase()];
             assert!(op["operationId"].is_string(), "{} {}", r.method, r.path);
-            let public = op["security"].as_array().is_some_and(|s| s.is_empty());
-            assert_eq!(public, r.role.is_none(), "{} {} security", r.method, r.path);
+            // Without its own `security`, an operation takes the document's (bearer).
+            let documented_bearer = match op["security"].as_array() {
+                None => true,
+                Some(list) => list.iter().any(|s| s.get("bearerAuth").is_some()),
+            };
+            let bearer = matches!(r.access, Access::Bearer(_));
+            assert_eq!(
+                documented_bearer, bearer,
+                "{} {} security",
+                r.method, r.path
+            );
         }
     }
 

@@ -3,6 +3,7 @@
 
 mod dynamo;
 mod items;
+mod realtime;
 mod search;
 mod state;
 
@@ -184,6 +185,72 @@ pub trait MirrorStore: Send + Sync {
         entity: &EntityId,
         local_id: &str,
     ) -> Result<Option<(String, RecordKind)>, StoreError>;
+}
+
+/// Real-time sync state (design §1.5): the change counter, callout markers and sessions.
+#[async_trait::async_trait]
+pub trait RealtimeStore: Send + Sync {
+    /// Counts one data change for `account`, unless a callout with `dedupe_id` was counted
+    /// before (then `false`, nothing written).
+    async fn record_change(
+        &self,
+        entity: &EntityId,
+        dedupe_id: &str,
+        account: &str,
+        now: EpochMillis,
+    ) -> Result<bool, StoreError>;
+
+    /// Adds accounts to the changed set without counting events (reconciliation, re-queues);
+    /// with none, only starts the max-time clock.
+    async fn mark_changed(
+        &self,
+        entity: &EntityId,
+        accounts: &[String],
+        now: EpochMillis,
+    ) -> Result<(), StoreError>;
+
+    async fn realtime_state(
+        &self,
+        entity: &EntityId,
+    ) -> Result<crate::realtime::RealtimeState, StoreError>;
+
+    /// Cuts what `state` holds into `session`, if nobody cut since `state` was read (and,
+    /// with `due`, no session started after it). `false` when another cutter won.
+    async fn start_session(
+        &self,
+        entity: &EntityId,
+        state: &crate::realtime::RealtimeState,
+        session: &crate::realtime::Session,
+        due: Option<EpochMillis>,
+    ) -> Result<bool, StoreError>;
+
+    async fn set_watermark(&self, entity: &EntityId, watermark: &str) -> Result<(), StoreError>;
+
+    async fn get_session(
+        &self,
+        entity: &EntityId,
+        id: &str,
+    ) -> Result<Option<crate::realtime::Session>, StoreError>;
+
+    /// Counts one finished job of a session; answers the session after it.
+    async fn finish_job(
+        &self,
+        entity: &EntityId,
+        session_id: &str,
+        account: &str,
+        outcome: crate::realtime::JobOutcome,
+        written: u32,
+    ) -> Result<crate::realtime::Session, StoreError>;
+
+    /// Marks a session done with its notification decision; `false` if it already was.
+    async fn complete_session(
+        &self,
+        entity: &EntityId,
+        id: &str,
+        notify: bool,
+        level: &str,
+        now: EpochMillis,
+    ) -> Result<bool, StoreError>;
 }
 
 #[async_trait::async_trait]

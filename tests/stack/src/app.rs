@@ -56,6 +56,12 @@ pub async fn aws_clients() -> (AwsClients, DynamoCounter) {
     (clients, counter)
 }
 
+/// Callout credentials of the test entities: Basic for `default`, a secret header for others.
+pub const CALLOUT_USER: &str = "zuora-callouts";
+pub const CALLOUT_PASSWORD: &str = "callout-password-for-tests";
+pub const CALLOUT_HEADER: &str = "x-zuora-sync-secret";
+pub const CALLOUT_SECRET: &str = "entity-callout-secret-0001";
+
 pub struct AppOptions {
     pub sim: SimConfig,
     /// More entities, each with its own simulator (entity id, its data).
@@ -104,6 +110,8 @@ pub fn dev_api(services: &Services, config: &Config, base_path: &str) -> Api {
         default_entity: config.default_entity().clone(),
         base_path: base_path.to_string(),
         default_timeout: Duration::from_secs(29),
+        realtime: services.realtime.clone(),
+        callouts: shared::api::callouts_of(config),
     }
 }
 
@@ -151,9 +159,7 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
     let config = test_config(&sim, &other_sims, &queue, &options);
     let services = build_with(&config, &aws, options.clock.clone()).expect("services build");
     let api = Arc::new(dev_api(&services, &config, &options.base_path));
-    let worker = Arc::new(Worker {
-        sync: services.sync.clone(),
-    });
+    let worker = Arc::new(services.worker(config.max_receives));
     let login = Arc::new(shared::login::LoginService::new(
         services.sync.clone(),
         Duration::from_millis(1500),
@@ -201,11 +207,19 @@ fn test_config(
     let mut entities = vec![EntityConfig {
         id: EntityId::parse("default").expect("valid"),
         zuora,
+        callout: Some(shared::api::CalloutAuth::Basic {
+            user: CALLOUT_USER.into(),
+            password: Secret::new(CALLOUT_PASSWORD),
+        }),
     }];
     for (id, other) in others {
         entities.push(EntityConfig {
             id: id.clone(),
             zuora: zuora_config(other, options),
+            callout: Some(shared::api::CalloutAuth::Header {
+                name: CALLOUT_HEADER.into(),
+                secret: Secret::new(CALLOUT_SECRET),
+            }),
         });
     }
     Config {
@@ -214,6 +228,7 @@ fn test_config(
         queue_url: queue.queue_url.clone(),
         event_retention_days: 90,
         sync: options.sync.clone(),
+        max_receives: crate::schema::MAX_RECEIVE_COUNT,
     }
 }
 

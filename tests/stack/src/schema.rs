@@ -72,7 +72,7 @@ pub const STATE: TableSpec = TableSpec {
     hash: "pk",
     range: None,
     indexes: &[],
-    ttl: None,
+    ttl: Some("expires_at"),
 };
 
 pub const ALL_TABLES: [&TableSpec; 4] = [&MIRROR, &LOCKS, &EVENTS, &STATE];

@@ -32,6 +32,8 @@ fn rs256_api(app: &TestApp, idp: &Idp) -> Api {
         default_entity: app.entity.clone(),
         base_path: String::new(),
         default_timeout: Duration::from_secs(29),
+        realtime: app.services.realtime.clone(),
+        callouts: Default::default(),
     }
 }
 
@@ -167,6 +169,8 @@ async fn an_unreachable_jwks_is_not_blamed_on_the_caller() {
         default_entity: app.entity.clone(),
         base_path: String::new(),
         default_timeout: Duration::from_secs(29),
+        realtime: app.services.realtime.clone(),
+        callouts: Default::default(),
     };
     let idp = Idp::start().await;
     let (status, body, _) = call(

@@ -5,7 +5,6 @@
 use shared::app::build;
 use shared::config::{Config, EntityConfig};
 use shared::domain::EntityId;
-use shared::worker::Worker;
 use shared::zuora::{Secret, ZuoraConfig};
 use stack::app::{aws_clients, dev_api};
 use stack::local::{poll_queue, serve_api};
@@ -45,11 +44,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         entities: vec![EntityConfig {
             id: EntityId::parse("default")?,
             zuora,
+            callout: Some(shared::api::CalloutAuth::Basic {
+                user: stack::app::CALLOUT_USER.into(),
+                password: Secret::new(stack::app::CALLOUT_PASSWORD),
+            }),
         }],
         tables: p.tables.clone(),
         queue_url: p.queue_url.clone(),
         event_retention_days: 90,
         sync: Default::default(),
+        max_receives: stack::schema::MAX_RECEIVE_COUNT,
     };
     let services = build(&config, &aws)?;
     let api = Arc::new(dev_api(
@@ -57,9 +61,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         &config,
         &std::env::var("API_BASE_PATH").unwrap_or_default(),
     ));
-    let worker = Arc::new(Worker {
-        sync: services.sync.clone(),
-    });
+    let worker = Arc::new(services.worker(config.max_receives));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let addr = serve_api(
         api,

@@ -1,0 +1,220 @@
+//! The callout receiver (Zuora data change notifications) and the real-time status.
+//!
+//! Zuora's HTTP Basic is not preemptive: its first delivery carries no `Authorization` and
+//! expects `401` with a `WWW-Authenticate: Basic` challenge before it sends credentials
+//! (`zuora-api.md`). A callout is answered `200` once durably counted (duplicates too) and `503`
+//! when it could not be recorded, so Zuora retries instead of losing the change.
+
+use super::{Api, Call, error, json_response, percent_decode};
+use crate::domain::{AccountKey, EntityId};
+use crate::zuora::Secret;
+use base64::Engine;
+use lambda_http::{Body, Request, Response};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+/// How one entity's callouts prove they come from its Zuora tenant.
+#[derive(Clone)]
+pub enum CalloutAuth {
+    Basic {
+        user: String,
+        password: Secret,
+    },
+    /// A custom header with a shared secret (set in the callout template).
+    Header {
+        name: String,
+        secret: Secret,
+    },
+}
+
+impl std::fmt::Debug for CalloutAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Basic { user, .. } => write!(f, "Basic({user}, ***)"),
+            Self::Header { name, .. } => write!(f, "Header({name}, ***)"),
+        }
+    }
+}
+
+/// Equal lengths and contents, compared without an early exit.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+impl CalloutAuth {
+    fn accepts(&self, req: &Request) -> bool {
+        let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
+        match self {
+            Self::Basic { user, password } => {
+                let Some(given) = header("authorization").and_then(|h| {
+                    h.strip_prefix("Basic ")
+                        .or_else(|| h.strip_prefix("basic "))
+                }) else {
+                    return false;
+                };
+                let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(given.trim())
+                else {
+                    return false;
+                };
+                let expected = format!("{user}:{}", password.expose());
+                same(&decoded, expected.as_bytes())
+            }
+            Self::Header { name, secret } => {
+                header(name).is_some_and(|v| same(v.as_bytes(), secret.expose().as_bytes()))
+            }
+        }
+    }
+
+    fn challenge(&self) -> Response<Body> {
+        let mut r = error(
+            401,
+            "unauthorized",
+            "callout credentials are missing or wrong",
+        );
+        if let Self::Basic { .. } = self {
+            r.headers_mut().insert(
+                "www-authenticate",
+                http::HeaderValue::from_static("Basic realm=\"zuora-sync\", charset=\"UTF-8\""),
+            );
+        }
+        r
+    }
+}
+
+/// Field names the receiver reads, in order of preference (callout templates and merge-field
+/// parameters spell them differently).
+const ACCOUNT_FIELDS: [&str; 6] = [
+    "AccountNumber",
+    "AccountId",
+    "accountNumber",
+    "accountId",
+    "Account.Number",
+    "Account.Id",
+];
+const EVENT_ID_FIELDS: [&str; 3] = ["EventId", "eventId", "Event.Id"];
+const EVENT_DETAIL_FIELDS: [&str; 6] = [
+    "EventType",
+    "eventType",
+    "EventCategory",
+    "EventTime",
+    "eventTime",
+    "UpdatedDate",
+];
+
+fn first_text<'a>(body: &'a Value, names: &[&str]) -> Option<&'a str> {
+    names
+        .iter()
+        .find_map(|n| body.get(*n).and_then(Value::as_str))
+        .filter(|v| !v.is_empty())
+}
+
+/// What identifies one change, stable across Zuora's retries (its `Zuora-Request-Id` is new on
+/// every retry, so it is never used): the event's own id, else its type and time with the
+/// account, else the whole body.
+fn dedupe_id(body: &Value, account: &str) -> String {
+    if let Some(id) = first_text(body, &EVENT_ID_FIELDS) {
+        return format!("id:{id}");
+    }
+    let details: Vec<&str> = EVENT_DETAIL_FIELDS
+        .iter()
+        .filter_map(|n| body.get(*n).and_then(Value::as_str))
+        .collect();
+    if !details.is_empty() {
+        return format!("event:{account}|{}", details.join("|"));
+    }
+    format!(
+        "body:{}",
+        hex::encode(Sha256::digest(body.to_string().as_bytes()))
+    )
+}
+
+impl Api {
+    pub(super) async fn callout(
+        &self,
+        req: &Request,
+        matched: &super::routes::Matched<'_>,
+    ) -> Response<Body> {
+        let entity = match EntityId::parse(&percent_decode(matched.param("entity"))) {
+            Ok(e) => e,
+            Err(e) => return error(400, "invalid_entity", &e.to_string()),
+        };
+        let Some(auth) = self.callouts.get(&entity) else {
+            return error(
+                404,
+                "callouts_not_configured",
+                &format!("entity {entity} accepts no callouts"),
+            );
+        };
+        if !auth.accepts(req) {
+            return auth.challenge();
+        }
+        let body = match super::json_body(req) {
+            Ok(b) => b,
+            Err(r) => return *r,
+        };
+        let Some(raw_account) = first_text(&body, &ACCOUNT_FIELDS) else {
+            return super::invalid_field(
+                "AccountNumber",
+                "the callout names no account",
+                Some(json!(ACCOUNT_FIELDS)),
+            );
+        };
+        let account = match AccountKey::parse(raw_account) {
+            Ok(a) => a,
+            Err(e) => return super::invalid_field("AccountNumber", &e.to_string(), None),
+        };
+        let dedupe = dedupe_id(&body, account.as_str());
+        let correlation = super::correlation_id(req);
+        match self
+            .realtime
+            .callout(&entity, &dedupe, &account, &correlation)
+            .await
+        {
+            Ok(outcome) => {
+                tracing::info!(entity = %entity, account = %account, counted = outcome.counted, duplicate = outcome.duplicate, session = ?outcome.session_id, "callout");
+                let mut answer = serde_json::to_value(&outcome).expect("outcome serialises");
+                answer["success"] = json!(true);
+                json_response(200, answer)
+            }
+            Err(e) => {
+                tracing::error!(entity = %entity, error = %e, "callout not recorded; Zuora will retry it");
+                json_response(
+                    503,
+                    json!({"success": false, "code": "store_unavailable",
+                           "message": "the change could not be recorded; retry later"}),
+                )
+            }
+        }
+    }
+
+    pub(super) async fn status(&self, call: &Call<'_>) -> Response<Body> {
+        match self.realtime.status(&call.entity).await {
+            Ok(status) => json_response(
+                200,
+                serde_json::to_value(status).expect("status serialises"),
+            ),
+            Err(e) => error(503, "store_unavailable", &e.to_string()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dedupe_ignores_the_request_id_and_prefers_the_event_id() {
+        let a = json!({"AccountNumber": "A1", "EventId": "e-1", "Zuora-Request-Id": "r1"});
+        let b = json!({"AccountNumber": "A1", "EventId": "e-1", "Zuora-Request-Id": "r2"});
+        assert_eq!(dedupe_id(&a, "A1"), dedupe_id(&b, "A1"));
+        let typed = json!({"AccountNumber": "A1", "EventType": "AccountUpdate", "EventTime": "t1"});
+        assert_eq!(dedupe_id(&typed, "A1"), "event:A1|AccountUpdate|t1");
+    }
+
+    #[test]
+    fn constant_time_compare_needs_equal_lengths() {
+        assert!(same(b"abc", b"abc"));
+        assert!(!same(b"abc", b"abd"));
+        assert!(!same(b"abc", b"abcd"));
+    }
+}

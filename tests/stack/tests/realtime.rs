@@ -1,0 +1,410 @@
+//! Real-time sync: callouts (auth, de-duplication), threshold sessions under concurrency, the
+//! max-time sweep on a controlled clock, session completion and its notification decision, and
+//! the status message.
+
+use base64::Engine;
+use serde_json::{Value, json};
+use shared::clock::{EpochMillis, ManualClock};
+use shared::realtime::SessionStatus;
+use stack::app::{
+    AppOptions, CALLOUT_HEADER, CALLOUT_PASSWORD, CALLOUT_SECRET, CALLOUT_USER, TestApp, spawn_app,
+    spawn_app_with,
+};
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use zuora_sim::SimConfig;
+
+const CALLOUTS: &str = "/plugins/zuora/entities/default/callouts";
+
+fn basic() -> String {
+    let pair = format!("{CALLOUT_USER}:{CALLOUT_PASSWORD}");
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(pair)
+    )
+}
+
+async fn settings(app: &TestApp, body: Value) {
+    let (_, current) = app
+        .admin("GET", "/plugins/zuora/entities/default/settings", None)
+        .await;
+    let mut body = body;
+    body["version"] = current["version"].clone();
+    let (status, answer) = app
+        .admin(
+            "PATCH",
+            "/plugins/zuora/entities/default/settings",
+            Some(body),
+        )
+        .await;
+    assert_eq!(status, 200, "{answer}");
+}
+
+async fn callout(app: &TestApp, account: &str, event_id: &str) -> (u16, Value) {
+    app.call_with_body(
+        "POST",
+        CALLOUTS,
+        Some(&basic()),
+        Some(json!({"AccountNumber": account, "EventId": event_id, "EventType": "AccountUpdate"})),
+    )
+    .await
+}
+
+async fn status(app: &TestApp) -> Value {
+    let (code, body) = app
+        .admin("GET", "/plugins/zuora/entities/default/status", None)
+        .await;
+    assert_eq!(code, 200, "{body}");
+    body
+}
+
+/// The accounts queued so far, by their job bodies' session ids.
+async fn queued_sessions(app: &TestApp) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    loop {
+        let got = app
+            .aws
+            .sqs
+            .receive_message()
+            .queue_url(&app.queue.queue_url)
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .unwrap();
+        if got.messages().is_empty() {
+            return out;
+        }
+        for m in got.messages() {
+            let job: Value = serde_json::from_str(m.body().unwrap()).unwrap();
+            out.push((
+                job["session_id"].as_str().unwrap_or("").to_string(),
+                job["account"].as_str().unwrap().to_string(),
+            ));
+            app.aws
+                .sqs
+                .delete_message()
+                .queue_url(&app.queue.queue_url)
+                .receipt_handle(m.receipt_handle().unwrap())
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+}
+
+#[tokio::test]
+async fn basic_auth_is_challenged_and_wrong_credentials_count_nothing() {
+    let app = spawn_app().await;
+    settings(&app, json!({"sync_mode": "realtime"})).await;
+    let body = json!({"AccountNumber": "A00000001", "EventId": "e1"});
+    let (code, answer) = app
+        .call_with_body("POST", CALLOUTS, None, Some(body.clone()))
+        .await;
+    assert_eq!(code, 401, "{answer}");
+    let wrong = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{CALLOUT_USER}:nope"))
+    );
+    let (code, _) = app
+        .call_with_body("POST", CALLOUTS, Some(&wrong), Some(body.clone()))
+        .await;
+    assert_eq!(code, 401);
+    assert_eq!(status(&app).await["changes"], 0, "nothing counted");
+    let (code, answer) = app
+        .call_with_body("POST", CALLOUTS, Some(&basic()), Some(body))
+        .await;
+    assert_eq!(code, 200, "{answer}");
+    assert_eq!(answer["counted"], true);
+    assert_eq!(status(&app).await["changes"], 1);
+
+    let (code, answer) = app
+        .call_with_body(
+            "POST",
+            CALLOUTS,
+            Some(&basic()),
+            Some(json!({"EventId": "x"})),
+        )
+        .await;
+    assert_eq!(
+        (code, answer["field"].as_str()),
+        (400, Some("AccountNumber"))
+    );
+}
+
+#[tokio::test]
+async fn the_challenge_header_goes_with_basic_and_a_secret_header_works_for_others() {
+    let app = spawn_app_with(AppOptions {
+        other_entities: vec![("eu", SimConfig::demo())],
+        ..AppOptions::default()
+    })
+    .await;
+    let req = http::Request::builder()
+        .method("POST")
+        .uri(format!("https://api.example.com{CALLOUTS}"))
+        .body(lambda_http::Body::Text(
+            r#"{"AccountNumber":"A00000001"}"#.into(),
+        ))
+        .unwrap();
+    let answer = app.api.handle(req).await;
+    assert_eq!(answer.status(), 401);
+    let challenge = answer.headers()["www-authenticate"].to_str().unwrap();
+    assert!(challenge.starts_with("Basic realm="), "{challenge}");
+
+    let eu = "/plugins/zuora/entities/eu/callouts";
+    let with_secret = |secret: &str| {
+        http::Request::builder()
+            .method("POST")
+            .uri(format!("https://api.example.com{eu}"))
+            .header(CALLOUT_HEADER, secret)
+            .body(lambda_http::Body::Text(
+                r#"{"AccountNumber":"A00000001","EventId":"eu-1"}"#.into(),
+            ))
+            .unwrap()
+    };
+    assert_eq!(
+        app.api
+            .handle(with_secret("wrong-secret-value"))
+            .await
+            .status(),
+        401
+    );
+    assert_eq!(
+        app.api.handle(with_secret(CALLOUT_SECRET)).await.status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn duplicate_deliveries_count_once() {
+    let app = spawn_app().await;
+    settings(
+        &app,
+        json!({"sync_mode": "realtime", "max_events_before_sync": 5}),
+    )
+    .await;
+    for _ in 0..3 {
+        let (code, answer) = callout(&app, "A00000001", "evt-42").await;
+        assert_eq!(code, 200, "{answer}");
+    }
+    let (_, answer) = callout(&app, "A00000001", "evt-42").await;
+    assert_eq!(answer["duplicate"], true);
+    let s = status(&app).await;
+    assert_eq!(s["changes"], 1);
+    assert_eq!(s["events_needed"], 4);
+    assert_eq!(s["changed_accounts"], 1);
+}
+
+#[tokio::test]
+async fn threshold_one_and_ten_start_sessions_with_exactly_the_changed_accounts() {
+    let app = spawn_app().await;
+    settings(
+        &app,
+        json!({"sync_mode": "realtime", "max_events_before_sync": 1}),
+    )
+    .await;
+    let (_, answer) = callout(&app, "A00000002", "t1-a").await;
+    let session = answer["session_id"]
+        .as_str()
+        .expect("a session at 1")
+        .to_string();
+    assert_eq!(
+        queued_sessions(&app).await,
+        [(session, "A00000002".to_string())]
+    );
+
+    settings(&app, json!({"max_events_before_sync": 10})).await;
+    let mut started = None;
+    for i in 0..10 {
+        // Ten events over three accounts.
+        let account = ["A00000001", "A00000002", "A00000003"][i % 3];
+        let (_, answer) = callout(&app, account, &format!("t10-{i}")).await;
+        if i < 9 {
+            assert!(
+                answer["session_id"].is_null(),
+                "no session before 10: {answer}"
+            );
+        } else {
+            started = answer["session_id"].as_str().map(str::to_string);
+        }
+    }
+    let session = started.expect("the tenth event starts a session");
+    let mut queued = queued_sessions(&app).await;
+    queued.sort();
+    let expected: Vec<(String, String)> = ["A00000001", "A00000002", "A00000003"]
+        .iter()
+        .map(|a| (session.clone(), a.to_string()))
+        .collect();
+    assert_eq!(queued, expected, "each changed account once");
+    let s = status(&app).await;
+    assert_eq!(
+        (s["changes"].as_u64(), s["changed_accounts"].as_u64()),
+        (Some(0), Some(0))
+    );
+    assert_eq!(s["last_session"]["changes"], 10);
+}
+
+#[tokio::test]
+async fn two_hundred_concurrent_callouts_start_exactly_one_session_per_crossing() {
+    let app = spawn_app().await;
+    settings(
+        &app,
+        json!({"sync_mode": "realtime", "max_events_before_sync": 10}),
+    )
+    .await;
+    let app = Arc::new(app);
+    let tasks: Vec<_> = (0..200)
+        .map(|i| {
+            let app = app.clone();
+            tokio::spawn(
+                async move { callout(&app, &format!("C{i:08}"), &format!("burst-{i}")).await },
+            )
+        })
+        .collect();
+    let mut sessions = BTreeSet::new();
+    for t in tasks {
+        let (code, answer) = t.await.unwrap();
+        assert_eq!(code, 200, "{answer}");
+        if let Some(s) = answer["session_id"].as_str() {
+            assert!(sessions.insert(s.to_string()), "a session reported twice");
+        }
+    }
+    let queued = queued_sessions(&app).await;
+    let accounts: BTreeSet<&String> = queued.iter().map(|(_, a)| a).collect();
+    assert_eq!(accounts.len(), queued.len(), "no account queued twice");
+    let in_sessions: BTreeSet<&String> = queued.iter().map(|(s, _)| s).collect();
+    assert_eq!(in_sessions.len(), sessions.len());
+    let left = status(&app).await;
+    // Every change is either in exactly one session or still counted for the next.
+    assert_eq!(
+        queued.len() as u64 + left["changed_accounts"].as_u64().unwrap(),
+        200
+    );
+    assert!(left["changes"].as_u64().unwrap() < 10, "{left}");
+    for id in &sessions {
+        let session = app
+            .services
+            .realtime
+            .store()
+            .get_session(&app.entity, id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            session.changes >= 10,
+            "a session before its crossing: {session:?}"
+        );
+    }
+    assert!(sessions.len() >= 10, "{} sessions", sessions.len());
+}
+
+#[tokio::test]
+async fn a_session_completes_when_its_jobs_finish_and_decides_the_notification() {
+    let app = spawn_app().await;
+    settings(
+        &app,
+        json!({"sync_mode": "realtime", "max_events_before_sync": 1, "notification_level": "errors_only"}),
+    )
+    .await;
+    let (_, answer) = callout(&app, "A00000001", "done-1").await;
+    let id = answer["session_id"].as_str().unwrap().to_string();
+    let store = app.services.realtime.store().clone();
+    let running = store.get_session(&app.entity, &id).await.unwrap().unwrap();
+    assert_eq!(running.status, SessionStatus::Running);
+    assert_eq!(app.run_queued_jobs().await, 1);
+    let done = store.get_session(&app.entity, &id).await.unwrap().unwrap();
+    assert_eq!(done.status, SessionStatus::Done);
+    assert_eq!((done.succeeded, done.failed), (1, 0));
+    assert!(done.written > 0);
+    assert_eq!(done.notify, Some(false), "errors_only and no error");
+
+    // An account Zuora does not know fails its job: errors_only now notifies.
+    let (_, answer) = callout(&app, "A99999999", "done-2").await;
+    let id = answer["session_id"].as_str().unwrap().to_string();
+    app.run_queued_jobs().await;
+    let failed = store.get_session(&app.entity, &id).await.unwrap().unwrap();
+    assert_eq!((failed.status, failed.failed), (SessionStatus::Done, 1));
+    assert_eq!(failed.notify, Some(true));
+    assert_eq!(status(&app).await["last_session"]["id"], id.as_str());
+}
+
+#[tokio::test]
+async fn the_sweep_starts_a_max_time_session_even_with_no_changes() {
+    let clock = Arc::new(ManualClock::new(EpochMillis(1_790_000_000_000)));
+    let app = spawn_app_with(AppOptions {
+        clock: clock.clone(),
+        ..AppOptions::default()
+    })
+    .await;
+    settings(
+        &app,
+        json!({"sync_mode": "scheduled", "max_minutes_between_syncs": 120}),
+    )
+    .await;
+    let realtime = &app.services.realtime;
+    assert!(
+        realtime.sweep(&app.entity, "s1").await.unwrap().is_none(),
+        "starts the clock"
+    );
+    assert_eq!(
+        status(&app).await["message"],
+        "At most 120 minutes until the next sync"
+    );
+
+    clock.advance_ms(119 * 60_000);
+    assert!(realtime.sweep(&app.entity, "s2").await.unwrap().is_none());
+    assert_eq!(status(&app).await["minutes_left"], 1);
+
+    clock.advance_ms(60_000);
+    // Two overlapping sweeps: exactly one session.
+    let (a, b) = tokio::join!(
+        realtime.sweep(&app.entity, "s3"),
+        realtime.sweep(&app.entity, "s4")
+    );
+    let started: Vec<_> = [a.unwrap(), b.unwrap()].into_iter().flatten().collect();
+    assert_eq!(started.len(), 1);
+    let session = app
+        .services
+        .realtime
+        .store()
+        .get_session(&app.entity, &started[0].id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((session.total, session.status), (0, SessionStatus::Done));
+    assert_eq!(
+        session.notify,
+        Some(true),
+        "all_including_zero reports empty sessions"
+    );
+    assert_eq!(status(&app).await["minutes_left"], 120);
+    assert!(realtime.sweep(&app.entity, "s5").await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn status_messages_follow_the_mode() {
+    let clock = Arc::new(ManualClock::new(EpochMillis(1_790_000_000_000)));
+    let app = spawn_app_with(AppOptions {
+        clock: clock.clone(),
+        ..AppOptions::default()
+    })
+    .await;
+    let off = status(&app).await;
+    assert!(
+        off["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Real-time sync is off")
+    );
+    settings(&app, json!({"sync_mode": "realtime", "max_events_before_sync": 10, "max_minutes_between_syncs": 60})).await;
+    for i in 0..3 {
+        callout(&app, "A00000001", &format!("m{i}")).await;
+    }
+    clock.advance_ms(17 * 60_000);
+    let s = status(&app).await;
+    assert_eq!(s["events_needed"], 7);
+    assert_eq!(s["minutes_left"], 43);
+    assert_eq!(
+        s["message"],
+        "7 more data change events, or at most 43 minutes, until the next sync"
+    );
+}
