@@ -1,7 +1,8 @@
-//! Real-time sync (design §1.5): Zuora data change callouts are counted per entity; when the
-//! count reaches the entity's threshold, or the maximum time between syncs has passed (the
-//! sweep), a *session* starts: every changed account is queued once. A session knows when all
-//! its jobs finished and then applies the entity's notification level.
+//! Real-time sync (design §1.5): Zuora data change callouts are counted per entity, each change
+//! under the next sequence number. Every `threshold` changes make one *session* (the changes
+//! `(last_cut, last_cut + threshold]`), and the sweep starts one with whatever waits once the
+//! maximum time between syncs has passed. A session queues each changed account once, knows
+//! when all its jobs finished, and then applies the entity's notification level.
 
 mod status;
 
@@ -18,12 +19,10 @@ use std::sync::Arc;
 /// The counter of one entity, as read.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RealtimeState {
-    /// Data change events counted since the last session.
-    pub changes: u64,
-    /// Accounts changed since the last session (sorted).
-    pub changed: Vec<String>,
-    /// Bumped by every session cut; the cut's condition.
-    pub epoch: u64,
+    /// The number of the latest counted change.
+    pub seq: u64,
+    /// Where the last session ended: changes `(last_cut, seq]` wait for the next one.
+    pub last_cut: u64,
     /// When tracking began (first change, or first sweep): the max-time clock before any
     /// session.
     pub since: Option<EpochMillis>,
@@ -31,6 +30,13 @@ pub struct RealtimeState {
     pub last_session_id: Option<String>,
     /// Reconciliation: the newest `updatedDate` already looked at.
     pub watermark: Option<String>,
+}
+
+impl RealtimeState {
+    /// Changes counted since the last session.
+    pub fn waiting(&self) -> u64 {
+        self.seq.saturating_sub(self.last_cut)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,6 +100,9 @@ pub struct Session {
     pub written: u64,
     /// Data change events the session took from the counter.
     pub changes: u64,
+    /// The changes it covers: `(from_seq, to_seq]`.
+    pub from_seq: u64,
+    pub to_seq: u64,
     pub notify: Option<bool>,
     pub notification_level: Option<String>,
 }
@@ -107,7 +116,7 @@ fn as_str_status<S: serde::Serializer>(t: &SessionStatus, s: S) -> Result<S::Ok,
 }
 
 impl Session {
-    fn new(trigger: SessionTrigger, now: EpochMillis, total: u64, changes: u64) -> Self {
+    fn new(trigger: SessionTrigger, now: EpochMillis, range: (u64, u64), total: u64) -> Self {
         Self {
             id: crate::events::new_event_id(),
             trigger,
@@ -119,7 +128,9 @@ impl Session {
             failed: 0,
             skipped: 0,
             written: 0,
-            changes,
+            changes: range.1 - range.0,
+            from_seq: range.0,
+            to_seq: range.1,
             notify: None,
             notification_level: None,
         }
@@ -156,8 +167,11 @@ pub struct Realtime {
     clock: Arc<dyn Clock>,
 }
 
-/// Rounds of "read the counter, try to cut" before giving up to a concurrent cutter.
-const CUT_ATTEMPTS: usize = 5;
+/// Cut attempts per caller; each lost attempt means another caller cut that range.
+const CUT_ATTEMPTS: usize = 50;
+/// How long a session waits for changes whose number is taken but not yet written (their
+/// callouts are in flight); a number still empty after it is skipped (its callout failed).
+const MISSING_CHANGE_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
 
 impl Realtime {
     pub fn new(
@@ -178,8 +192,8 @@ impl Realtime {
         &self.store
     }
 
-    /// One accepted callout: counts the change once per `dedupe_id` and starts a session when
-    /// the entity's threshold is reached (real-time mode).
+    /// One accepted callout: counts the change once per `dedupe_id` and, in real-time mode,
+    /// starts the session of every threshold crossing not yet started.
     pub async fn callout(
         &self,
         entity: &EntityId,
@@ -196,84 +210,124 @@ impl Realtime {
             });
         }
         let now = self.clock.now();
-        let counted = self
+        let Some(state) = self
             .store
             .record_change(entity, dedupe_id, account.as_str(), now)
-            .await?;
+            .await?
+        else {
+            return Ok(CalloutOutcome {
+                counted: false,
+                duplicate: true,
+                session_id: None,
+            });
+        };
         let mut session_id = None;
-        if counted && settings.sync_mode == SyncMode::Realtime {
-            let threshold = u64::from(settings.max_events_before_sync);
+        if settings.sync_mode == SyncMode::Realtime {
             session_id = self
-                .start_at_threshold(entity, threshold, &settings, correlation_id)
+                .cut_crossings(entity, state, &settings, correlation_id)
                 .await?
                 .map(|s| s.id);
         }
         Ok(CalloutOutcome {
-            counted,
-            duplicate: !counted,
+            counted: true,
+            duplicate: false,
             session_id,
         })
     }
 
-    /// Starts a session if the count reached `threshold`. Concurrent callers race on the
-    /// counter's epoch: for one crossing exactly one wins; the losers read again and find the
-    /// count back under the threshold (or a new crossing, which is theirs to cut).
-    async fn start_at_threshold(
+    /// Starts the session of each crossing `last_cut + threshold <= seq`. Ranges are exact,
+    /// so whoever wins a cut starts exactly that crossing's session; a loser reads again and
+    /// helps with the next crossing, if any. Answers the first session this caller started.
+    async fn cut_crossings(
         &self,
         entity: &EntityId,
-        threshold: u64,
+        mut state: RealtimeState,
         settings: &EntitySettings,
         correlation_id: &str,
     ) -> Result<Option<Session>, StoreError> {
+        let threshold = u64::from(settings.max_events_before_sync);
+        let mut first = None;
         for _ in 0..CUT_ATTEMPTS {
-            let state = self.store.realtime_state(entity).await?;
-            if state.changes < threshold {
-                return Ok(None);
+            if state.waiting() < threshold {
+                break;
             }
+            let range = (state.last_cut, state.last_cut + threshold);
             let started = self
                 .start(
                     entity,
-                    &state,
+                    range,
                     SessionTrigger::Threshold,
+                    None,
                     settings,
                     correlation_id,
                 )
                 .await?;
-            if started.is_some() {
-                return Ok(started);
+            if first.is_none() {
+                first = started;
             }
+            state = self.store.realtime_state(entity).await?;
         }
-        Ok(None)
+        Ok(first)
     }
 
-    /// Cuts `state` into a new session and queues each changed account once. `None` when
-    /// another cutter won the race.
+    /// The accounts of changes `(from, to]`, each once, in change order. Waits briefly for
+    /// numbers whose change is still being written.
+    async fn accounts_in(
+        &self,
+        entity: &EntityId,
+        (from, to): (u64, u64),
+    ) -> Result<Vec<String>, StoreError> {
+        let wanted = (to - from) as usize;
+        let give_up = tokio::time::Instant::now() + MISSING_CHANGE_WAIT;
+        let found = loop {
+            let found = self.store.changes(entity, from, to).await?;
+            if found.len() >= wanted || tokio::time::Instant::now() >= give_up {
+                break found;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        };
+        if found.len() < wanted {
+            tracing::warn!(entity = %entity, from, to, found = found.len(), "some change numbers have no change (their callouts failed); skipped");
+        }
+        let mut accounts: Vec<String> = Vec::new();
+        for (_, account) in found {
+            if let Some(a) = account
+                && !accounts.contains(&a)
+            {
+                accounts.push(a);
+            }
+        }
+        Ok(accounts)
+    }
+
+    /// Cuts the changes `range` into a new session and queues each of their accounts once.
+    /// `None` when another cutter won the range.
     async fn start(
         &self,
         entity: &EntityId,
-        state: &RealtimeState,
+        range: (u64, u64),
         trigger: SessionTrigger,
+        due: Option<EpochMillis>,
         settings: &EntitySettings,
         correlation_id: &str,
     ) -> Result<Option<Session>, StoreError> {
-        let now = self.clock.now();
-        let session = Session::new(trigger, now, state.changed.len() as u64, state.changes);
-        let due = (trigger == SessionTrigger::MaxTime)
-            .then(|| state.last_session_at.unwrap_or(EpochMillis(0)));
+        // Read before the cut, so the session is written with its size in the same step.
+        let accounts = self.accounts_in(entity, range).await?;
+        let session = Session::new(trigger, self.clock.now(), range, accounts.len() as u64);
         if !self
             .store
-            .start_session(entity, state, &session, due)
+            .start_session(entity, range.0, &session, due)
             .await?
         {
             return Ok(None);
         }
-        tracing::info!(entity = %entity, session = %session.id, trigger = trigger.as_str(), accounts = session.total, changes = state.changes, "sync session started");
+        tracing::info!(entity = %entity, session = %session.id, trigger = trigger.as_str(), accounts = session.total, changes = session.changes, "sync session started");
         if session.total == 0 {
             // A session with nothing to sync still completes (and may notify).
             self.complete(entity, &session, settings).await?;
             return Ok(Some(session));
         }
-        self.queue_accounts(entity, &session, &state.changed, correlation_id)
+        self.queue_accounts(entity, &session, &accounts, correlation_id)
             .await?;
         Ok(Some(session))
     }
@@ -302,20 +356,18 @@ impl Realtime {
             })
             .collect();
         let failed = self.queue.send_many(&jobs).await;
-        if failed.is_empty() {
-            return Ok(());
-        }
-        // Not lost: back into the changed set for the next session, and counted as failed
-        // here so this session still completes.
-        let again: Vec<String> = failed
-            .iter()
-            .filter_map(|i| jobs.get(*i))
-            .filter_map(|j| j.account_key().map(ToString::to_string))
-            .collect();
-        tracing::error!(entity = %entity, session = %session.id, accounts = ?again, "could not queue some session jobs; they wait for the next session");
-        self.store.mark_changed(entity, &again, now).await?;
-        for account in &again {
-            self.job_finished(entity, &session.id, account, JobOutcome::Failed, 0)
+        for job in failed.iter().filter_map(|i| jobs.get(*i)) {
+            let Some(account) = job.account_key() else {
+                continue;
+            };
+            // Not lost: counted again as a change for the next session, and as failed here
+            // so this session still completes.
+            tracing::error!(entity = %entity, session = %session.id, account = %account, "could not queue a session job; it waits for the next session");
+            let again = format!("requeue:{}:{account}", session.id);
+            self.store
+                .record_change(entity, &again, account.as_str(), now)
+                .await?;
+            self.job_finished(entity, &session.id, account.as_str(), JobOutcome::Failed, 0)
                 .await?;
         }
         Ok(())
@@ -400,8 +452,8 @@ impl Realtime {
         serde_json::json!({ "entities": report })
     }
 
-    /// The sweep for one entity: starts a session when the maximum time between syncs has
-    /// passed (even with no changes), in `scheduled` and `realtime` modes.
+    /// The sweep for one entity: starts a session with whatever waits when the maximum time
+    /// between syncs has passed (even with no changes), in `scheduled` and `realtime` modes.
     pub async fn sweep(
         &self,
         entity: &EntityId,
@@ -415,17 +467,20 @@ impl Realtime {
         let state = self.store.realtime_state(entity).await?;
         let Some(last) = state.last_session_at.or(state.since) else {
             // Nothing tracked yet: the max-time clock starts now.
-            self.store.mark_changed(entity, &[], now).await?;
+            self.store.touch(entity, now).await?;
             return Ok(None);
         };
         let max_ms = i64::from(settings.max_minutes_between_syncs) * 60_000;
         if now.0 < last.0 + max_ms {
             return Ok(None);
         }
+        let due = state.last_session_at.unwrap_or(EpochMillis(0));
+        let range = (state.last_cut, state.seq);
         self.start(
             entity,
-            &state,
+            range,
             SessionTrigger::MaxTime,
+            Some(due),
             &settings,
             correlation_id,
         )

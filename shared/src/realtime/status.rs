@@ -19,7 +19,6 @@ pub struct Status {
     pub events_needed: Option<u64>,
     /// Scheduled and real-time modes: minutes at most until the max-time session.
     pub minutes_left: Option<u64>,
-    pub changed_accounts: usize,
     pub last_session: Option<Session>,
     pub message: String,
 }
@@ -47,7 +46,7 @@ impl Realtime {
             None => u64::from(settings.max_minutes_between_syncs),
         };
         let threshold = u64::from(settings.max_events_before_sync);
-        let events_needed = threshold.saturating_sub(state.changes).max(1);
+        let events_needed = threshold.saturating_sub(state.waiting()).max(1);
         let (events_needed, minutes_left, message) = match settings.sync_mode {
             SyncMode::Realtime => (
                 Some(events_needed),
@@ -80,12 +79,11 @@ impl Realtime {
         Ok(Status {
             entity: entity.to_string(),
             mode: settings.sync_mode,
-            changes: state.changes,
+            changes: state.waiting(),
             max_events_before_sync: settings.max_events_before_sync,
             max_minutes_between_syncs: settings.max_minutes_between_syncs,
             events_needed,
             minutes_left,
-            changed_accounts: state.changed.len(),
             last_session,
             message,
         })

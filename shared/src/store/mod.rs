@@ -190,39 +190,43 @@ pub trait MirrorStore: Send + Sync {
 /// Real-time sync state (design §1.5): the change counter, callout markers and sessions.
 #[async_trait::async_trait]
 pub trait RealtimeStore: Send + Sync {
-    /// Counts one data change for `account`, unless a callout with `dedupe_id` was counted
-    /// before (then `false`, nothing written).
+    /// Counts one data change for `account` under the next sequence number and answers the
+    /// counter after it; `None` when a callout with `dedupe_id` was counted before.
     async fn record_change(
         &self,
         entity: &EntityId,
         dedupe_id: &str,
         account: &str,
         now: EpochMillis,
-    ) -> Result<bool, StoreError>;
+    ) -> Result<Option<crate::realtime::RealtimeState>, StoreError>;
 
-    /// Adds accounts to the changed set without counting events (reconciliation, re-queues);
-    /// with none, only starts the max-time clock.
-    async fn mark_changed(
-        &self,
-        entity: &EntityId,
-        accounts: &[String],
-        now: EpochMillis,
-    ) -> Result<(), StoreError>;
+    /// Starts the max-time clock if it has not started.
+    async fn touch(&self, entity: &EntityId, now: EpochMillis) -> Result<(), StoreError>;
 
     async fn realtime_state(
         &self,
         entity: &EntityId,
     ) -> Result<crate::realtime::RealtimeState, StoreError>;
 
-    /// Cuts what `state` holds into `session`, if nobody cut since `state` was read (and,
-    /// with `due`, no session started after it). `false` when another cutter won.
+    /// Cuts the changes `(from, session.to_seq]` into `session`, if the last cut is still
+    /// `from` (and, with `due`, no session started after `due`). `false` when another cutter
+    /// won.
     async fn start_session(
         &self,
         entity: &EntityId,
-        state: &crate::realtime::RealtimeState,
+        from: u64,
         session: &crate::realtime::Session,
         due: Option<EpochMillis>,
     ) -> Result<bool, StoreError>;
+
+    /// The changes numbered `(after, upto]` that are written: (number, account; `None` for a
+    /// duplicate delivery).
+    async fn changes(
+        &self,
+        entity: &EntityId,
+        after: u64,
+        upto: u64,
+    ) -> Result<Vec<(u64, Option<String>)>, StoreError>;
 
     async fn set_watermark(&self, entity: &EntityId, watermark: &str) -> Result<(), StoreError>;
 

@@ -1,11 +1,13 @@
-//! Real-time state in the state table (design §1.5): one counter item per entity with the data
-//! change count and the set of changed accounts, callout de-duplication markers, and sync
-//! sessions.
+//! Real-time state in the state table (design §1.5): per entity, a counter item, one item per
+//! data change, callout de-duplication markers, and sync sessions.
 //!
-//! A session is *cut* from the counter in one transaction conditioned on the counter's epoch:
-//! exactly one of any number of concurrent cutters wins, the changes it read leave the counter
-//! (count subtracted, accounts deleted from the set), and changes that arrived meanwhile stay
-//! for the next session.
+//! Every counted change (a callout not seen before: its marker is written first) takes the
+//! next sequence number `seq` from the counter and is stored as `change#<seq>` with its
+//! account. `last_cut` is where the last session ended, so the
+//! changes waiting are exactly `(last_cut, seq]`. A session is *cut* by one conditional write
+//! that moves `last_cut` forward from the value its cutter read: of any number of concurrent
+//! cutters exactly one wins each range, so every threshold crossing (`last_cut + threshold`)
+//! starts exactly one session, and changes after its range count toward the next.
 
 use super::dynamo::{DynamoStore, unavailable};
 use super::items::{Item, get_n, get_s, n, opt_n, opt_s, s};
@@ -49,6 +51,17 @@ fn first_condition_failed(e: &aws_sdk_dynamodb::error::SdkError<TransactWriteIte
     }
 }
 
+fn state_of(item: &Item) -> RealtimeState {
+    RealtimeState {
+        seq: opt_n(item, "seq").unwrap_or(0),
+        last_cut: opt_n(item, "last_cut").unwrap_or(0),
+        since: opt_n(item, "since").map(EpochMillis),
+        last_session_at: opt_n(item, "last_session_at").map(EpochMillis),
+        last_session_id: opt_s(item, "last_session_id"),
+        watermark: opt_s(item, "watermark"),
+    }
+}
+
 fn session_item(entity: &EntityId, session: &Session) -> Item {
     let mut item = Item::from([
         ("pk".into(), s(session_pk(entity, &session.id))),
@@ -63,6 +76,8 @@ fn session_item(entity: &EntityId, session: &Session) -> Item {
         ("skipped".into(), n(session.skipped)),
         ("written".into(), n(session.written)),
         ("changes".into(), n(session.changes)),
+        ("from_seq".into(), n(session.from_seq)),
+        ("to_seq".into(), n(session.to_seq)),
     ]);
     if let Some(at) = session.finished_at {
         item.insert("finished_at".into(), n(at.0));
@@ -87,6 +102,8 @@ fn item_session(item: &Item) -> Result<Session, StoreError> {
         skipped: get_n(item, "skipped")?,
         written: get_n(item, "written")?,
         changes: opt_n(item, "changes").unwrap_or(0),
+        from_seq: opt_n(item, "from_seq").unwrap_or(0),
+        to_seq: opt_n(item, "to_seq").unwrap_or(0),
         notify: match item.get("notify") {
             Some(AttributeValue::Bool(b)) => Some(*b),
             _ => None,
@@ -94,6 +111,54 @@ fn item_session(item: &Item) -> Result<Session, StoreError> {
         notification_level: opt_s(item, "notification_level"),
     })
 }
+
+impl DynamoStore {
+    /// Takes the next change number and writes the change under it.
+    async fn number_change(
+        &self,
+        entity: &EntityId,
+        account: &str,
+        now: EpochMillis,
+        ttl: i64,
+    ) -> Result<RealtimeState, StoreError> {
+        let out = self
+            .client()
+            .update_item()
+            .table_name(&self.tables().state)
+            .key("pk", s(realtime_pk(entity)))
+            .update_expression(
+                "ADD seq :one SET since = if_not_exists(since, :now), last_cut = if_not_exists(last_cut, :zero)",
+            )
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":now", n(now.0))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        let state = out
+            .attributes()
+            .map(state_of)
+            .ok_or_else(|| StoreError::Corrupt("counter update returned nothing".into()))?;
+        self.client()
+            .put_item()
+            .table_name(&self.tables().state)
+            .item("pk", s(change_pk(entity, state.seq)))
+            .item("account", s(account))
+            .item("expires_at", n(ttl))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(state)
+    }
+}
+
+fn change_pk(entity: &EntityId, seq: u64) -> String {
+    format!("{entity}#change#{seq:012}")
+}
+
+/// BatchGetItem takes at most 100 keys.
+const BATCH_GET: usize = 100;
 
 #[async_trait::async_trait]
 impl RealtimeStore for DynamoStore {
@@ -103,64 +168,63 @@ impl RealtimeStore for DynamoStore {
         dedupe_id: &str,
         account: &str,
         now: EpochMillis,
-    ) -> Result<bool, StoreError> {
-        let marker = Put::builder()
-            .table_name(&self.tables().state)
-            .item("pk", s(callout_pk(entity, dedupe_id)))
-            .item("account", s(account))
-            .item("received_at", n(now.0))
-            .item("expires_at", n(now.to_secs().0 + CALLOUT_MARKER_SECS))
-            .condition_expression("attribute_not_exists(pk)")
-            .build()
-            .map_err(build_err)?;
-        let count = Update::builder()
-            .table_name(&self.tables().state)
-            .key("pk", s(realtime_pk(entity)))
-            .update_expression(
-                "ADD changes :one, changed :account SET since = if_not_exists(since, :now)",
-            )
-            .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":account", AttributeValue::Ss(vec![account.into()]))
-            .expression_attribute_values(":now", n(now.0))
-            .build()
-            .map_err(build_err)?;
-        // One transaction: a change is counted exactly when its marker is written, so a
-        // retried delivery never counts twice and a failed one is never marked as seen.
-        let result = self
+    ) -> Result<Option<RealtimeState>, StoreError> {
+        let ttl = now.to_secs().0 + CALLOUT_MARKER_SECS;
+        let marker = callout_pk(entity, dedupe_id);
+        // 1. The marker: a delivery seen before stops here and takes no number, so duplicates
+        //    never count toward the threshold.
+        let claimed = self
             .client()
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().put(marker).build())
-            .transact_items(TransactWriteItem::builder().update(count).build())
+            .put_item()
+            .table_name(&self.tables().state)
+            .item("pk", s(&marker))
+            .item("account", s(account))
+            .item("expires_at", n(ttl))
+            .condition_expression("attribute_not_exists(pk)")
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if first_condition_failed(&e) => Ok(false),
-            Err(e) => Err(unavailable(e)),
+        match claimed {
+            Ok(_) => {}
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|x| x.is_conditional_check_failed_exception()) =>
+            {
+                return Ok(None);
+            }
+            Err(e) => return Err(unavailable(e)),
+        }
+        // 2. The number, 3. the change under it. If either fails the marker is given back, so
+        //    Zuora's retry is counted; a number left without its change is skipped by the
+        //    session after a short wait.
+        match self.number_change(entity, account, now, ttl).await {
+            Ok(state) => Ok(Some(state)),
+            Err(e) => {
+                let released = self
+                    .client()
+                    .delete_item()
+                    .table_name(&self.tables().state)
+                    .key("pk", s(&marker))
+                    .send()
+                    .await;
+                if let Err(release) = released {
+                    tracing::error!(error = ?release, "could not release a callout marker; its retry will look like a duplicate");
+                }
+                Err(e)
+            }
         }
     }
 
-    async fn mark_changed(
-        &self,
-        entity: &EntityId,
-        accounts: &[String],
-        now: EpochMillis,
-    ) -> Result<(), StoreError> {
-        // With no accounts this only starts the clock of the max-time rule.
-        let mut update = self
-            .client()
+    async fn touch(&self, entity: &EntityId, now: EpochMillis) -> Result<(), StoreError> {
+        self.client()
             .update_item()
             .table_name(&self.tables().state)
             .key("pk", s(realtime_pk(entity)))
-            .expression_attribute_values(":now", n(now.0));
-        update = if accounts.is_empty() {
-            update.update_expression("SET since = if_not_exists(since, :now)")
-        } else {
-            update
-                .update_expression("ADD changed :accounts SET since = if_not_exists(since, :now)")
-                .expression_attribute_values(":accounts", AttributeValue::Ss(accounts.to_vec()))
-        };
-        update.send().await.map(|_| ()).map_err(unavailable)
+            .update_expression("SET since = if_not_exists(since, :now)")
+            .expression_attribute_values(":now", n(now.0))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(unavailable)
     }
 
     async fn realtime_state(&self, entity: &EntityId) -> Result<RealtimeState, StoreError> {
@@ -173,63 +237,35 @@ impl RealtimeStore for DynamoStore {
             .send()
             .await
             .map_err(unavailable)?;
-        let Some(item) = out.item() else {
-            return Ok(RealtimeState::default());
-        };
-        let mut changed = match item.get("changed") {
-            Some(AttributeValue::Ss(set)) => set.clone(),
-            _ => Vec::new(),
-        };
-        changed.sort();
-        Ok(RealtimeState {
-            changes: opt_n(item, "changes").unwrap_or(0),
-            changed,
-            epoch: opt_n(item, "epoch").unwrap_or(0),
-            since: opt_n(item, "since").map(EpochMillis),
-            last_session_at: opt_n(item, "last_session_at").map(EpochMillis),
-            last_session_id: opt_s(item, "last_session_id"),
-            watermark: opt_s(item, "watermark"),
-        })
+        Ok(out.item().map(state_of).unwrap_or_default())
     }
 
     async fn start_session(
         &self,
         entity: &EntityId,
-        state: &RealtimeState,
+        from: u64,
         session: &Session,
         due: Option<EpochMillis>,
     ) -> Result<bool, StoreError> {
-        let mut condition = String::from("(attribute_not_exists(epoch) OR epoch = :epoch)");
-        let mut update = String::from(
-            "SET epoch = if_not_exists(epoch, :zero) + :one, \
-             changes = if_not_exists(changes, :zero) - :taken, \
-             last_session_at = :now, last_session_id = :sid",
-        );
+        let mut condition =
+            String::from("(attribute_not_exists(last_cut) AND :from = :zero) OR last_cut = :from");
         let mut cut = Update::builder()
             .table_name(&self.tables().state)
             .key("pk", s(realtime_pk(entity)))
-            .expression_attribute_values(":epoch", n(state.epoch))
+            .expression_attribute_values(":from", n(from))
             .expression_attribute_values(":zero", n(0))
-            .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":taken", n(state.changes))
+            .expression_attribute_values(":to", n(session.to_seq))
             .expression_attribute_values(":now", n(session.started_at.0))
             .expression_attribute_values(":sid", s(&session.id));
         if let Some(due) = due {
             // Overlapping sweeps: only one may start the session that is due.
-            condition.push_str(
-                " AND (attribute_not_exists(last_session_at) OR last_session_at <= :due)",
+            condition = format!(
+                "({condition}) AND (attribute_not_exists(last_session_at) OR last_session_at <= :due)"
             );
             cut = cut.expression_attribute_values(":due", n(due.0));
         }
-        if !state.changed.is_empty() {
-            update.push_str(" DELETE changed :taken_accounts");
-            cut = cut.expression_attribute_values(
-                ":taken_accounts",
-                AttributeValue::Ss(state.changed.clone()),
-            );
-        }
         let cut = cut
-            .update_expression(update)
+            .update_expression("SET last_cut = :to, last_session_at = :now, last_session_id = :sid")
             .condition_expression(condition)
             .build()
             .map_err(build_err)?;
@@ -250,6 +286,59 @@ impl RealtimeStore for DynamoStore {
             Err(e) if first_condition_failed(&e) => Ok(false),
             Err(e) => Err(unavailable(e)),
         }
+    }
+
+    async fn changes(
+        &self,
+        entity: &EntityId,
+        after: u64,
+        upto: u64,
+    ) -> Result<Vec<(u64, Option<String>)>, StoreError> {
+        let mut found = Vec::new();
+        let seqs: Vec<u64> = (after + 1..=upto).collect();
+        for chunk in seqs.chunks(BATCH_GET) {
+            let keys: Vec<Item> = chunk
+                .iter()
+                .map(|seq| Item::from([("pk".to_string(), s(change_pk(entity, *seq)))]))
+                .collect();
+            let mut request = Some(
+                aws_sdk_dynamodb::types::KeysAndAttributes::builder()
+                    .set_keys(Some(keys))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(build_err)?,
+            );
+            // Unprocessed keys come back to be asked again.
+            while let Some(keys) = request.take() {
+                let out = self
+                    .client()
+                    .batch_get_item()
+                    .request_items(&self.tables().state, keys)
+                    .send()
+                    .await
+                    .map_err(unavailable)?;
+                for item in out
+                    .responses()
+                    .and_then(|r| r.get(&self.tables().state))
+                    .into_iter()
+                    .flatten()
+                {
+                    let pk = get_s(item, "pk")?;
+                    let seq = pk
+                        .rsplit('#')
+                        .next()
+                        .and_then(|n| n.parse().ok())
+                        .ok_or_else(|| StoreError::Corrupt(format!("change key {pk}")))?;
+                    found.push((seq, opt_s(item, "account")));
+                }
+                request = out
+                    .unprocessed_keys()
+                    .and_then(|u| u.get(&self.tables().state))
+                    .cloned();
+            }
+        }
+        found.sort();
+        Ok(found)
     }
 
     async fn set_watermark(&self, entity: &EntityId, watermark: &str) -> Result<(), StoreError> {
