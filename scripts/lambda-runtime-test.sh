@@ -20,8 +20,8 @@ INVOKE_TIMEOUT="${ZS_INVOKE_TIMEOUT:-600}"
 work="$(mktemp -d "${TMPDIR:-/tmp}/zs-rt.XXXXXX")"
 passed=0
 failed=0
-# Nine sync-api samples, one sync-worker sample, one post-login (Cognito) sample.
-EXPECTED_CHECKS=11
+# Eleven sync-api samples, and one each for sync-worker, post-login (Cognito), sync-sweep.
+EXPECTED_CHECKS=14
 
 zs_exit_hook() {
     local rc="$1"
@@ -73,13 +73,13 @@ zs_venv_ensure
 export RUST_LOG="${RUST_LOG:-info}"
 
 # --- build what runs below (clear compile errors, and the invokes then start at once) ----------
-zs_log "building provision, mint-token, zuora-sim, sync-api, sync-worker, post-login"
+zs_log "building provision, mint-token, zuora-sim and the four functions"
 timeout "$BUILD_TIMEOUT" cargo build -q -p stack --bin provision --bin mint-token ||
     die "could not build the stack's provision / mint-token binaries"
 timeout "$BUILD_TIMEOUT" cargo build -q -p zuora-sim --bin zuora-sim ||
     die "could not build zuora-sim"
 # The same selection `cargo lambda watch` uses (`cargo run --bin NAME`), so that build is fresh.
-timeout "$BUILD_TIMEOUT" cargo build -q --bin sync-api --bin sync-worker --bin post-login ||
+timeout "$BUILD_TIMEOUT" cargo build -q --bin sync-api --bin sync-worker --bin post-login --bin sync-sweep ||
     die "could not build the function binaries"
 
 # --- tables and queues --------------------------------------------------------------------------
@@ -108,6 +108,9 @@ export ZUORA_BASE_URL="${sim_line##* }"
 export ZUORA_CLIENT_ID=sim-client
 export ZUORA_CLIENT_SECRET=sim-secret
 export ZUORA_ENTITY_ID="${ZUORA_ENTITY_ID:-default}"
+# The callout sample's Basic credentials (local test values).
+export CALLOUT_BASIC_USER=zuora-callouts
+export CALLOUT_BASIC_PASSWORD=callout-password-for-tests
 zs_log "zuora-sim: $ZUORA_BASE_URL"
 
 # --- token and event ----------------------------------------------------------------------------
@@ -128,7 +131,9 @@ import json, sys
 src, dst, token = sys.argv[1:4]
 with open(src) as f:
     event = json.load(f)
-event["headers"]["authorization"] = "Bearer " + token
+# Samples for bearer routes carry a placeholder token; others (the callout) their own.
+if event["headers"].get("authorization", "").startswith("Bearer "):
+    event["headers"]["authorization"] = "Bearer " + token
 with open(dst, "w") as f:
     json.dump(event, f, indent=2)
 EOF
@@ -238,6 +243,22 @@ if got != sent:
 EOF
 }
 
+sweep_ok() {
+    invoke sync-sweep events/sync-sweep-schedule.json "$work/sweep.out" || return 1
+    python3 - "$work/sweep.out" <<'EOF'
+import json, sys
+raw = open(sys.argv[1]).read()
+try:
+    got = json.loads(raw)
+except ValueError:
+    sys.exit(f"sync-sweep: the invoke output is not JSON: {raw[:2000]}")
+print(f"sync-sweep response: {json.dumps(got)[:600]}", file=sys.stderr)
+entities = got.get("entities") or []
+if not entities or any("error" in e for e in entities):
+    sys.exit(f"sync-sweep: expected a report per entity without errors, got {got!r}")
+EOF
+}
+
 worker_ok() {
     invoke sync-worker events/sync-worker-sqs.json "$work/worker.out" || return 1
     python3 - "$work/worker.out" <<'EOF'
@@ -267,8 +288,11 @@ sync-api-event.json 404 message
 sync-api-settings-get.json 200 settings
 sync-api-settings-patch.json 200 version
 sync-api-openapi.json 200 openapi
+sync-api-status.json 200 message
+sync-api-callout.json 200 success
 SAMPLES
 check "sync-worker handles events/sync-worker-sqs.json (no batch item failures)" worker_ok
 check "post-login returns events/post-login-cognito.json unchanged" post_login_ok
+check "sync-sweep handles events/sync-sweep-schedule.json" sweep_ok
 
 ((failed == 0))

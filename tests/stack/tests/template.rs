@@ -172,3 +172,28 @@ fn post_login_is_wired_to_cognito_and_the_hook_route() {
         assert!(!policies.contains(absent), "post-login needs no {absent}");
     }
 }
+
+/// sync-sweep runs every minute and may only touch the state table and queue jobs.
+#[test]
+fn the_sweep_is_scheduled_with_a_narrow_role() {
+    let t = template();
+    let f = &t["Resources"]["SyncSweepFunction"]["Properties"];
+    let schedule = f["Events"]
+        .as_mapping()
+        .unwrap()
+        .values()
+        .find(|e| e["Type"].as_str() == Some("Schedule"))
+        .expect("a schedule");
+    assert_eq!(
+        schedule["Properties"]["Schedule"].as_str(),
+        Some("rate(1 minute)")
+    );
+    let policies = format!(
+        "{:?}",
+        t["Resources"]["SyncSweepRole"]["Properties"]["Policies"]
+    );
+    assert!(policies.contains("StateTable") && policies.contains("SendMessage"));
+    for absent in ["MirrorTable", "EventsTable", "ReceiveMessage"] {
+        assert!(!policies.contains(absent), "the sweep needs no {absent}");
+    }
+}

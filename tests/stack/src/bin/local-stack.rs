@@ -98,6 +98,8 @@ Every route (curl examples for each in README.md, "Sync API"):
   curl -s -H "Authorization: Bearer $TOKEN" "$API/plugins/zuora/entities/default/events?account=A00000001&limit=10"
   curl -s -H "Authorization: Bearer $TOKEN" $API/plugins/zuora/entities/default/settings
   curl -s $API/plugins/zuora/openapi.json
+  curl -s -H "Authorization: Bearer $TOKEN" $API/plugins/zuora/entities/default/status
+  curl -s -u zuora-callouts:callout-password-for-tests -d '{{"AccountNumber":"A00000001","EventId":"evt-1"}}' $API/plugins/zuora/entities/default/callouts
 
 The worker polls the queue, so queued syncs (accounts, catalog) run within a second or two.
 
