@@ -114,6 +114,7 @@ pub fn build_with(
         queue.clone(),
         settings.clone(),
         clock.clone(),
+        ports.zuora.clone(),
     ));
     let sync = Arc::new(SyncService::new(ports, clock, config.sync.clone()));
     Ok(Services {

@@ -24,6 +24,11 @@ pub enum JobTarget {
         field: String,
         value: String,
     },
+    /// One page of a full sync's account list (the job's `session_id` names the session).
+    FullSyncPage {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cursor: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

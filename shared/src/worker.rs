@@ -78,6 +78,11 @@ impl Worker {
                 return MessageResult::Retry(e.to_string());
             }
         };
+        if let JobTarget::FullSyncPage { cursor } = &job.target {
+            return self
+                .full_sync_page(message_id, &job, cursor.as_deref())
+                .await;
+        }
         let mut req = SyncRequest::new(
             job.entity.clone(),
             job.trigger,
@@ -97,6 +102,7 @@ impl Worker {
             JobTarget::Lookup { field, value } => {
                 self.sync.resolve_and_sync(&req, field, value).await
             }
+            JobTarget::FullSyncPage { .. } => unreachable!("handled above"),
         };
         let account_id = match &result {
             Ok(AccountOutcome::Synced(r)) => Some(r.account_id.as_str()),
@@ -136,6 +142,35 @@ impl Worker {
                 // Retrying cannot help (e.g. Zuora does not know the account); the failure
                 // is on record as an event.
                 tracing::warn!(message_id, correlation_id = %job.correlation_id, event_id = %f.event_id, error = %f.error, "sync failed permanently");
+                MessageResult::Done
+            }
+        }
+    }
+}
+
+impl Worker {
+    async fn full_sync_page(
+        &self,
+        message_id: &str,
+        job: &SyncJob,
+        cursor: Option<&str>,
+    ) -> MessageResult {
+        let Some(session) = &job.session_id else {
+            tracing::error!(message_id, "a full sync page job names no session");
+            return MessageResult::Retry("a full sync page job names no session".into());
+        };
+        let page = self
+            .realtime
+            .full_sync_page(&job.entity, session, cursor, &job.correlation_id)
+            .await;
+        match page {
+            Ok(()) => MessageResult::Done,
+            Err(e) if e.is_transient() => {
+                tracing::warn!(message_id, session = %session, error = %e, "full sync page failed; SQS will retry it");
+                MessageResult::Retry(e.to_string())
+            }
+            Err(e) => {
+                tracing::error!(message_id, session = %session, error = %e, "full sync page failed permanently");
                 MessageResult::Done
             }
         }

@@ -7,7 +7,7 @@ use super::{
 use crate::clock::EpochMillis;
 use crate::domain::{AccountKey, SubscriptionKey};
 use crate::events::{EventStatus, SyncEvent, Trigger};
-use crate::settings::{SettingsUpdate, Versioned};
+use crate::settings::{SettingsUpdate, SyncMode, Versioned};
 use crate::store::{EventQuery, MAX_PAGE_SIZE, StoreError};
 use lambda_http::{Body, Response};
 use serde_json::{Value, json};
@@ -260,7 +260,25 @@ impl Api {
             Ok(Ok(v)) => {
                 tracing::info!(entity = %call.entity, version = v.version, by, "settings updated");
                 cache.remember(&call.entity, v.clone());
-                json_response(200, settings_json(call.entity.as_str(), &v))
+                let mut body = settings_json(call.entity.as_str(), &v);
+                // Design §1.5: switching to real-time first syncs every account.
+                if current.settings.sync_mode != SyncMode::Realtime
+                    && v.settings.sync_mode == SyncMode::Realtime
+                {
+                    let correlation = super::correlation_id(call.req);
+                    match self
+                        .realtime
+                        .start_full_sync(&call.entity, &correlation)
+                        .await
+                    {
+                        Ok(session) => body["full_sync_session"] = json!(session.id),
+                        Err(e) => {
+                            tracing::error!(entity = %call.entity, error = %e, "could not start the full sync");
+                            body["full_sync_error"] = json!(e.to_string());
+                        }
+                    }
+                }
+                json_response(200, body)
             }
             Ok(Err(current)) => conflict(current, update.version),
             Err(e) => store_error(&e),

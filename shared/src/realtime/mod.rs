@@ -4,8 +4,10 @@
 //! maximum time between syncs has passed. A session queues each changed account once, knows
 //! when all its jobs finished, and then applies the entity's notification level.
 
+mod full;
 mod status;
 
+pub use full::FullSyncError;
 pub use status::Status;
 
 use crate::clock::{Clock, EpochMillis};
@@ -14,6 +16,7 @@ use crate::events::Trigger;
 use crate::queue::{JobQueue, SyncJob};
 use crate::settings::{EntitySettings, SettingsCache, SyncMode};
 use crate::store::{RealtimeStore, StoreError};
+use crate::zuora::ZuoraTenants;
 use std::sync::Arc;
 
 /// The counter of one entity, as read.
@@ -103,6 +106,8 @@ pub struct Session {
     /// The changes it covers: `(from_seq, to_seq]`.
     pub from_seq: u64,
     pub to_seq: u64,
+    /// A full sync still reading Zuora's account list (its total still grows).
+    pub enumerating: bool,
     pub notify: Option<bool>,
     pub notification_level: Option<String>,
 }
@@ -131,6 +136,7 @@ impl Session {
             changes: range.1 - range.0,
             from_seq: range.0,
             to_seq: range.1,
+            enumerating: false,
             notify: None,
             notification_level: None,
         }
@@ -138,6 +144,11 @@ impl Session {
 
     pub fn finished_jobs(&self) -> u64 {
         self.succeeded + self.failed + self.skipped
+    }
+
+    /// Every job ended and no more will come.
+    pub fn is_finished(&self) -> bool {
+        !self.enumerating && self.finished_jobs() >= self.total
     }
 }
 
@@ -165,6 +176,7 @@ pub struct Realtime {
     queue: Arc<dyn JobQueue>,
     settings: Arc<SettingsCache>,
     clock: Arc<dyn Clock>,
+    zuora: Arc<ZuoraTenants>,
 }
 
 /// Cut attempts per caller; each lost attempt means another caller cut that range.
@@ -179,12 +191,14 @@ impl Realtime {
         queue: Arc<dyn JobQueue>,
         settings: Arc<SettingsCache>,
         clock: Arc<dyn Clock>,
+        zuora: Arc<ZuoraTenants>,
     ) -> Self {
         Self {
             store,
             queue,
             settings,
             clock,
+            zuora,
         }
     }
 
@@ -386,7 +400,7 @@ impl Realtime {
             .store
             .finish_job(entity, session_id, account, outcome, written)
             .await?;
-        if session.finished_jobs() >= session.total && session.status == SessionStatus::Running {
+        if session.is_finished() && session.status == SessionStatus::Running {
             let settings = self.settings.get(entity).await?.settings;
             self.complete(entity, &session, &settings).await?;
         }
@@ -464,7 +478,28 @@ impl Realtime {
             return Ok(None);
         }
         let now = self.clock.now();
-        let state = self.store.realtime_state(entity).await?;
+        let mut state = self.store.realtime_state(entity).await?;
+        // Lost callouts first, so their changes join whatever session starts now. Zuora being
+        // down only delays that: the max-time session still starts.
+        match self
+            .reconcile(entity, state.watermark.as_deref(), correlation_id)
+            .await
+        {
+            Ok(0) => {}
+            Ok(_) => {
+                state = self.store.realtime_state(entity).await?;
+                if settings.sync_mode == SyncMode::Realtime
+                    && let Some(session) = self
+                        .cut_crossings(entity, state.clone(), &settings, correlation_id)
+                        .await?
+                {
+                    return Ok(Some(session));
+                }
+            }
+            Err(e) => {
+                tracing::warn!(entity = %entity, error = %e, "reconciliation failed; the next sweep tries again")
+            }
+        }
         let Some(last) = state.last_session_at.or(state.since) else {
             // Nothing tracked yet: the max-time clock starts now.
             self.store.touch(entity, now).await?;

@@ -230,6 +230,24 @@ pub trait RealtimeStore: Send + Sync {
 
     async fn set_watermark(&self, entity: &EntityId, watermark: &str) -> Result<(), StoreError>;
 
+    /// Records a session that takes no changes (a full sync) as the entity's latest.
+    async fn create_session(
+        &self,
+        entity: &EntityId,
+        session: &crate::realtime::Session,
+    ) -> Result<(), StoreError>;
+
+    /// Adds a full sync page's accounts to the session total, once per page; `last` ends the
+    /// enumeration. `false` when the page was added before.
+    async fn add_page(
+        &self,
+        entity: &EntityId,
+        session_id: &str,
+        page_key: &str,
+        accounts: u64,
+        last: bool,
+    ) -> Result<bool, StoreError>;
+
     async fn get_session(
         &self,
         entity: &EntityId,

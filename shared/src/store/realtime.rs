@@ -82,6 +82,10 @@ fn session_item(entity: &EntityId, session: &Session) -> Item {
     if let Some(at) = session.finished_at {
         item.insert("finished_at".into(), n(at.0));
     }
+    item.insert(
+        "enumerating".into(),
+        AttributeValue::Bool(session.enumerating),
+    );
     item
 }
 
@@ -104,6 +108,7 @@ fn item_session(item: &Item) -> Result<Session, StoreError> {
         changes: opt_n(item, "changes").unwrap_or(0),
         from_seq: opt_n(item, "from_seq").unwrap_or(0),
         to_seq: opt_n(item, "to_seq").unwrap_or(0),
+        enumerating: matches!(item.get("enumerating"), Some(AttributeValue::Bool(true))),
         notify: match item.get("notify") {
             Some(AttributeValue::Bool(b)) => Some(*b),
             _ => None,
@@ -339,6 +344,77 @@ impl RealtimeStore for DynamoStore {
         }
         found.sort();
         Ok(found)
+    }
+
+    async fn create_session(&self, entity: &EntityId, session: &Session) -> Result<(), StoreError> {
+        let record = Put::builder()
+            .table_name(&self.tables().state)
+            .set_item(Some(session_item(entity, session)))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(build_err)?;
+        let latest = Update::builder()
+            .table_name(&self.tables().state)
+            .key("pk", s(realtime_pk(entity)))
+            .update_expression("SET last_session_at = :now, last_session_id = :sid")
+            .expression_attribute_values(":now", n(session.started_at.0))
+            .expression_attribute_values(":sid", s(&session.id))
+            .build()
+            .map_err(build_err)?;
+        self.client()
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(record).build())
+            .transact_items(TransactWriteItem::builder().update(latest).build())
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(unavailable)
+    }
+
+    async fn add_page(
+        &self,
+        entity: &EntityId,
+        session_id: &str,
+        page_key: &str,
+        accounts: u64,
+        last: bool,
+    ) -> Result<bool, StoreError> {
+        let digest = hex::encode(Sha256::digest(page_key.as_bytes()));
+        let now = crate::clock::SystemClock.now_secs();
+        let marker = Put::builder()
+            .table_name(&self.tables().state)
+            .item(
+                "pk",
+                s(format!("{}#page#{digest}", session_pk(entity, session_id))),
+            )
+            .item("expires_at", n(now + CALLOUT_MARKER_SECS))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(build_err)?;
+        let grow = Update::builder()
+            .table_name(&self.tables().state)
+            .key("pk", s(session_pk(entity, session_id)))
+            .update_expression("ADD #total :n SET enumerating = :still")
+            .condition_expression("attribute_exists(pk)")
+            // `total` is a DynamoDB reserved word.
+            .expression_attribute_names("#total", "total")
+            .expression_attribute_values(":n", n(accounts))
+            .expression_attribute_values(":still", AttributeValue::Bool(!last))
+            .build()
+            .map_err(build_err)?;
+        let result = self
+            .client()
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(marker).build())
+            .transact_items(TransactWriteItem::builder().update(grow).build())
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            // This page was added before (the job is being retried).
+            Err(e) if first_condition_failed(&e) => Ok(false),
+            Err(e) => Err(unavailable(e)),
+        }
     }
 
     async fn set_watermark(&self, entity: &EntityId, watermark: &str) -> Result<(), StoreError> {

@@ -441,8 +441,10 @@ impl SyncService {
         let (lock_id, key, scope) = match target {
             JobTarget::Account { account } => (account.to_string(), Some(account), Scope::Account),
             JobTarget::Catalog => (CATALOG_ACCOUNT.to_string(), None, Scope::Catalog),
-            // Lookups never hold a lock, so no wish can wait on one.
-            JobTarget::Lookup { .. } => return Ok(AccountOutcome::NothingPending),
+            // Lookups and full sync pages never hold a lock, so no wish can wait on one.
+            JobTarget::Lookup { .. } | JobTarget::FullSyncPage { .. } => {
+                return Ok(AccountOutcome::NothingPending);
+            }
         };
         let lock_key = LockKey {
             entity: req.entity.clone(),

@@ -66,6 +66,10 @@ impl SyncService {
         let lock_id = match target {
             JobTarget::Catalog => CATALOG_ACCOUNT.to_string(),
             JobTarget::Lookup { field, value } => lookup_key(field, value),
+            JobTarget::FullSyncPage { .. } => {
+                let error = QueueError("full sync pages are queued by their session only".into());
+                return Err(self.record_failure(event, error.into()).await);
+            }
             JobTarget::Account { account } => {
                 event.account = Some(account.to_string());
                 match self.known_account_id(&req.entity, account).await {

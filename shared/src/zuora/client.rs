@@ -500,6 +500,39 @@ impl ZuoraApi for ZuoraClient {
         Ok(sub.into())
     }
 
+    async fn accounts_page(
+        &self,
+        updated_after: Option<&str>,
+        cursor: Option<&str>,
+        ctx: &CallContext,
+    ) -> Result<super::AccountPage, ZuoraError> {
+        #[derive(serde::Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Page {
+            #[serde(default)]
+            data: Vec<super::AccountRef>,
+            next_page: Option<String>,
+        }
+        let mut url = self.url("/object-query/accounts");
+        {
+            let mut q = url.query_pairs_mut();
+            q.append_pair("pageSize", &OQ_PAGE_SIZE.to_string());
+            q.append_pair("sort[]", "updatedDate.ASC");
+            if let Some(after) = updated_after {
+                // The query pairs are URL-encoded: a time cannot add another filter.
+                q.append_pair("filter[]", &format!("updatedDate.GT:{after}"));
+            }
+            if let Some(cursor) = cursor {
+                q.append_pair("cursor", cursor);
+            }
+        }
+        let page: Page = self.get_json(url, "account list", ctx).await?;
+        Ok(super::AccountPage {
+            accounts: page.data,
+            next: page.next_page.filter(|c| !c.is_empty()),
+        })
+    }
+
     async fn catalog(&self, ctx: &CallContext) -> Result<Vec<crate::catalog::Product>, ZuoraError> {
         #[derive(serde::Deserialize)]
         #[serde(rename_all = "camelCase")]

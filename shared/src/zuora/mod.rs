@@ -11,6 +11,23 @@ use crate::domain::{AccountKey, AccountSnapshot, EntityId, Subscription, Subscri
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+/// An account as a list names it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccountRef {
+    pub id: String,
+    pub account_number: String,
+    #[serde(default)]
+    pub updated_date: Option<String>,
+}
+
+/// One page of an account list and the cursor of the next.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AccountPage {
+    pub accounts: Vec<AccountRef>,
+    pub next: Option<String>,
+}
+
 /// The Zuora connection of every configured entity. Each entity has its own client, so its
 /// token, and its cap on concurrent requests, are its own (design §2.4, per entity).
 #[derive(Clone, Default)]
@@ -80,6 +97,15 @@ pub trait ZuoraApi: Send + Sync {
         key: &SubscriptionKey,
         ctx: &CallContext,
     ) -> Result<Subscription, ZuoraError>;
+
+    /// One page of accounts through the object query list (`GET /object-query/accounts`),
+    /// oldest update first; with `updated_after`, only accounts updated after that time.
+    async fn accounts_page(
+        &self,
+        updated_after: Option<&str>,
+        cursor: Option<&str>,
+        ctx: &CallContext,
+    ) -> Result<AccountPage, ZuoraError>;
 
     /// The whole product catalog, every page (`GET /v1/catalog/products`).
     async fn catalog(&self, ctx: &CallContext) -> Result<Vec<crate::catalog::Product>, ZuoraError>;

@@ -38,6 +38,11 @@ async fn settings(app: &TestApp, body: Value) {
         )
         .await;
     assert_eq!(status, 200, "{answer}");
+    if answer["full_sync_session"].is_string() {
+        // Switching to real time first syncs every account: let it run, so each test starts
+        // from an empty queue.
+        app.run_queued_jobs().await;
+    }
 }
 
 async fn callout(app: &TestApp, account: &str, event_id: &str) -> (u16, Value) {
@@ -306,6 +311,11 @@ async fn a_session_completes_when_its_jobs_finish_and_decides_the_notification()
         json!({"sync_mode": "realtime", "max_events_before_sync": 1, "notification_level": "errors_only"}),
     )
     .await;
+    // The full sync mirrored everything; this change is what the session writes.
+    assert!(
+        app.sim
+            .set_field("A00000001", "name", json!("Acme After Callout"))
+    );
     let (_, answer) = callout(&app, "A00000001", "done-1").await;
     let id = answer["session_id"].as_str().unwrap().to_string();
     let store = app.services.realtime.store().clone();
@@ -408,4 +418,149 @@ async fn status_messages_follow_the_mode() {
         s["message"],
         "7 more data change events, or at most 43 minutes, until the next sync"
     );
+}
+
+/// Receives every message: full sync page jobs are run through the worker, account jobs are
+/// collected (session, account) and deleted unrun.
+async fn run_pages_collect_accounts(app: &TestApp) -> Vec<(String, String)> {
+    use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
+    let mut accounts = Vec::new();
+    loop {
+        let got = app
+            .aws
+            .sqs
+            .receive_message()
+            .queue_url(&app.queue.queue_url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .unwrap();
+        if got.messages().is_empty() {
+            return accounts;
+        }
+        for m in got.messages() {
+            let body = m.body().unwrap();
+            let job: Value = serde_json::from_str(body).unwrap();
+            if job["kind"] == "full_sync_page" {
+                let mut message = SqsMessage::default();
+                message.message_id = m.message_id().map(str::to_string);
+                message.body = Some(body.to_string());
+                let mut event = SqsEvent::default();
+                event.records = vec![message];
+                let deadline = shared::clock::EpochMillis(i64::MAX / 2);
+                let answer = app.worker.handle(event, deadline).await;
+                assert!(answer.batch_item_failures.is_empty(), "page failed: {body}");
+            } else {
+                accounts.push((
+                    job["session_id"].as_str().unwrap().to_string(),
+                    job["account"].as_str().unwrap().to_string(),
+                ));
+            }
+            app.aws
+                .sqs
+                .delete_message()
+                .queue_url(&app.queue.queue_url)
+                .receipt_handle(m.receipt_handle().unwrap())
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+}
+
+#[tokio::test]
+async fn switching_to_realtime_enumerates_every_account_once() {
+    let app = spawn_app().await;
+    app.sim.generate_accounts(1000, "F").unwrap();
+    let (code, answer) = app
+        .admin(
+            "PATCH",
+            "/plugins/zuora/entities/default/settings",
+            Some(json!({"version": 0, "sync_mode": "realtime"})),
+        )
+        .await;
+    assert_eq!(code, 200, "{answer}");
+    let session_id = answer["full_sync_session"].as_str().unwrap().to_string();
+    let queued = run_pages_collect_accounts(&app).await;
+    let accounts: BTreeSet<&String> = queued.iter().map(|(_, a)| a).collect();
+    assert_eq!(queued.len(), 1004, "1000 generated + 4 demo accounts");
+    assert_eq!(accounts.len(), 1004, "each once");
+    assert!(queued.iter().all(|(s, _)| *s == session_id));
+    assert!(accounts.contains(&"F00000999".to_string()));
+    let session = app
+        .services
+        .realtime
+        .store()
+        .get_session(&app.entity, &session_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((session.total, session.enumerating), (1004, false));
+    assert_eq!(
+        session.status,
+        SessionStatus::Running,
+        "its jobs have not run"
+    );
+    let s = status(&app).await;
+    assert_eq!(s["last_session"]["id"], session_id.as_str());
+    assert_eq!(s["last_session"]["trigger"], "full");
+}
+
+#[tokio::test]
+async fn a_full_sync_completes_when_its_accounts_are_synced() {
+    let app = spawn_app().await;
+    let (_, answer) = app
+        .admin(
+            "PATCH",
+            "/plugins/zuora/entities/default/settings",
+            Some(json!({"version": 0, "sync_mode": "realtime"})),
+        )
+        .await;
+    let id = answer["full_sync_session"].as_str().unwrap().to_string();
+    assert_eq!(app.run_queued_jobs().await, 5, "one page and four accounts");
+    let session = app
+        .services
+        .realtime
+        .store()
+        .get_session(&app.entity, &id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(session.status, SessionStatus::Done);
+    assert_eq!((session.total, session.succeeded), (4, 4));
+    assert!(
+        app.mirror_records("8a90a1b27c1f4e2d017c2b3c4d5e0003")
+            .await
+            .contains_key("CUSTOMER")
+    );
+}
+
+#[tokio::test]
+async fn reconciliation_syncs_a_change_whose_callout_was_lost() {
+    let app = spawn_app().await;
+    settings(
+        &app,
+        json!({"sync_mode": "realtime", "max_events_before_sync": 1}),
+    )
+    .await;
+    let realtime = &app.services.realtime;
+    realtime.sweep(&app.entity, "r1").await.unwrap();
+    // A change in Zuora, and no callout for it.
+    assert!(
+        app.sim
+            .set_field("A00000002", "name", json!("Renamed Without Callout"))
+    );
+    let session = realtime
+        .sweep(&app.entity, "r2")
+        .await
+        .unwrap()
+        .expect("the reconciled change crosses the threshold");
+    assert_eq!(session.total, 1);
+    assert_eq!(app.run_queued_jobs().await, 1);
+    let records = app.mirror_records("8a90a1b27c1f4e2d017c2b3c4d5e0002").await;
+    assert_eq!(records["CUSTOMER"].attrs["name"], "Renamed Without Callout");
+    // Seen once: the next sweep finds nothing new.
+    assert!(realtime.sweep(&app.entity, "r3").await.unwrap().is_none());
+    assert_eq!(status(&app).await["changes"], 0);
 }
