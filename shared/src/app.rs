@@ -19,6 +19,7 @@ const SETTINGS_TTL: Duration = Duration::from_secs(30);
 pub struct AwsClients {
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub sqs: aws_sdk_sqs::Client,
+    pub ses: aws_sdk_sesv2::Client,
 }
 
 impl AwsClients {
@@ -46,6 +47,7 @@ impl AwsClients {
         Self {
             dynamodb: aws_sdk_dynamodb::Client::new(shared),
             sqs: aws_sdk_sqs::Client::new(shared),
+            ses: aws_sdk_sesv2::Client::new(shared),
         }
     }
 }
@@ -59,6 +61,7 @@ pub struct Services {
     pub settings: Arc<SettingsCache>,
     pub queue: Arc<SqsQueue>,
     pub realtime: Arc<crate::realtime::Realtime>,
+    pub notifier: Arc<crate::notify::Notifier>,
 }
 
 impl Services {
@@ -101,6 +104,14 @@ pub fn build_with(
     ));
     let settings = Arc::new(SettingsCache::new(store.clone(), SETTINGS_TTL));
     let queue = Arc::new(SqsQueue::new(aws.sqs.clone(), config.queue_url.clone()));
+    let notifier = Arc::new(crate::notify::Notifier::new(
+        aws.ses.clone(),
+        config
+            .entities
+            .iter()
+            .filter_map(|e| e.webhook_secret.clone().map(|s| (e.id.clone(), s)))
+            .collect(),
+    ));
     let ports = Ports {
         zuora: Arc::new(tenants),
         mirror: store.clone(),
@@ -108,6 +119,7 @@ pub fn build_with(
         events: store.clone(),
         queue: queue.clone(),
         settings: settings.clone(),
+        notifier: notifier.clone(),
     };
     let realtime = Arc::new(crate::realtime::Realtime::new(
         store.clone(),
@@ -115,6 +127,7 @@ pub fn build_with(
         settings.clone(),
         clock.clone(),
         ports.zuora.clone(),
+        notifier.clone(),
     ));
     let sync = Arc::new(SyncService::new(ports, clock, config.sync.clone()));
     Ok(Services {
@@ -124,5 +137,6 @@ pub fn build_with(
         settings,
         queue,
         realtime,
+        notifier,
     })
 }

@@ -61,6 +61,8 @@ pub struct EntityConfig {
     pub zuora: ZuoraConfig,
     /// How this entity's Zuora callouts authenticate; none: callouts are refused.
     pub callout: Option<crate::api::CalloutAuth>,
+    /// Signs the entity's webhook notifications.
+    pub webhook_secret: Option<Secret>,
 }
 
 /// Callout credentials from four optional values: Basic user and password, or a header name
@@ -126,6 +128,8 @@ struct EntityJson {
     callout_header: Option<String>,
     #[serde(default)]
     callout_secret: Option<String>,
+    #[serde(default)]
+    webhook_secret: Option<String>,
 }
 
 fn invalid(name: &'static str, why: impl ToString) -> ConfigError {
@@ -157,6 +161,7 @@ impl Config {
                     env.optional("CALLOUT_HEADER"),
                     env.optional("CALLOUT_SECRET"),
                 )?,
+                webhook_secret: env.optional("WEBHOOK_SECRET").map(Secret::new),
             }],
         };
         let Some(pos) = entities.iter().position(|e| e.id == default_id) else {
@@ -258,7 +263,12 @@ fn entities_from_json<F: Fn(&str) -> Option<String>>(
                 e.callout_header,
                 e.callout_secret,
             )?;
-            Ok(EntityConfig { id, zuora, callout })
+            Ok(EntityConfig {
+                id,
+                zuora,
+                callout,
+                webhook_secret: e.webhook_secret.map(Secret::new),
+            })
         })
         .collect()
 }

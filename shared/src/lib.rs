@@ -15,6 +15,7 @@ pub mod domain;
 pub mod events;
 pub mod login;
 pub mod mirror;
+pub mod notify;
 pub mod queue;
 pub mod realtime;
 pub mod settings;

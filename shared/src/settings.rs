@@ -111,6 +111,8 @@ pub struct EntitySettings {
     pub event_retention_days: u32,
     /// IdPs allowed to call the post-login hook (issuer allow-list, audience, JWKS).
     pub login_hooks: Vec<LoginHook>,
+    /// Where summaries go when the notification level calls for one (none: only recorded).
+    pub notification_channel: Option<crate::notify::Channel>,
 }
 
 impl Default for EntitySettings {
@@ -125,6 +127,7 @@ impl Default for EntitySettings {
             min_on_demand_interval_minutes: 0,
             event_retention_days: 90,
             login_hooks: Vec::new(),
+            notification_channel: None,
         }
     }
 }
@@ -226,8 +229,9 @@ pub struct SettingsUpdate {
     pub fields: Map<String, Value>,
 }
 
-const FIELDS: [&str; 9] = [
+const FIELDS: [&str; 10] = [
     "login_hooks",
+    "notification_channel",
     "sync_mode",
     "max_events_before_sync",
     "max_minutes_between_syncs",
@@ -315,6 +319,7 @@ impl SettingsUpdate {
                 }
                 "claims" => s.claims = claims(value)?,
                 "login_hooks" => s.login_hooks = login_hooks(value)?,
+                "notification_channel" => s.notification_channel = channel(value)?,
                 _ => unreachable!("parse admits only known fields"),
             }
         }
@@ -453,6 +458,56 @@ fn login_hooks(value: &Value) -> Result<Vec<LoginHook>, InvalidSetting> {
         hooks.push(hook);
     }
     Ok(hooks)
+}
+
+fn email_like(text: &str) -> bool {
+    let mut parts = text.split('@');
+    matches!((parts.next(), parts.next(), parts.next()), (Some(user), Some(domain), None)
+        if !user.is_empty() && domain.contains('.') && text.len() <= 254
+            && !text.chars().any(|c| c.is_whitespace() || c == '<' || c == '>'))
+}
+
+fn channel(value: &Value) -> Result<Option<crate::notify::Channel>, InvalidSetting> {
+    use crate::notify::Channel;
+    if value.is_null() {
+        return Ok(None);
+    }
+    let kinds = Value::from(vec!["email", "webhook"]);
+    let channel: Channel = serde_json::from_value(value.clone()).map_err(|e| {
+        invalid(
+            "notification_channel",
+            format!("must be {{\"type\": \"email\", \"from\", \"to\": [..]}} or {{\"type\": \"webhook\", \"url\"}}: {e}"),
+            kinds.clone(),
+        )
+    })?;
+    match &channel {
+        Channel::Email { from, to } => {
+            if !email_like(from) {
+                return Err(invalid(
+                    "notification_channel.from",
+                    "must be an email address",
+                    Value::Null,
+                ));
+            }
+            if to.is_empty() || to.len() > 10 || !to.iter().all(|t| email_like(t)) {
+                return Err(invalid(
+                    "notification_channel.to",
+                    "must be 1 to 10 email addresses",
+                    Value::Null,
+                ));
+            }
+        }
+        Channel::Webhook { url } => {
+            if !secure_url(url) {
+                return Err(invalid(
+                    "notification_channel.url",
+                    "must be an https URL (http only for localhost)",
+                    Value::Null,
+                ));
+            }
+        }
+    }
+    Ok(Some(channel))
 }
 
 /// Keys are fetched from here, so they must come over TLS (plain http only on this machine).

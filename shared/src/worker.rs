@@ -25,11 +25,13 @@ pub struct Worker {
 fn session_outcome(
     result: &Result<AccountOutcome, Failure>,
     last_receipt: bool,
-) -> Option<(JobOutcome, u32)> {
+) -> Option<(JobOutcome, u32, Option<String>)> {
     match result {
-        Ok(AccountOutcome::Synced(r)) => Some((JobOutcome::Succeeded, r.written + r.removed)),
-        Ok(_) => Some((JobOutcome::Skipped, 0)),
-        Err(f) if !f.error.is_transient() || last_receipt => Some((JobOutcome::Failed, 0)),
+        Ok(AccountOutcome::Synced(r)) => Some((JobOutcome::Succeeded, r.written + r.removed, None)),
+        Ok(_) => Some((JobOutcome::Skipped, 0, None)),
+        Err(f) if !f.error.is_transient() || last_receipt => {
+            Some((JobOutcome::Failed, 0, Some(f.error.to_string())))
+        }
         Err(_) => None,
     }
 }
@@ -115,12 +117,19 @@ impl Worker {
                 .get("ApproximateReceiveCount")
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(1);
-            if let Some((outcome, written)) =
+            if let Some((outcome, written, reason)) =
                 session_outcome(&result, receipts >= self.max_receives)
             {
                 let counted = self
                     .realtime
-                    .job_finished(&job.entity, session, account.as_str(), outcome, written)
+                    .job_ended(
+                        &job.entity,
+                        session,
+                        account.as_str(),
+                        outcome,
+                        written,
+                        reason.as_deref(),
+                    )
                     .await;
                 if let Err(e) = counted {
                     // Counting is idempotent, so the whole job may run again.

@@ -1,5 +1,7 @@
 //! sync-sweep: an EventBridge schedule (every minute) → for each entity in `scheduled` or
 //! `realtime` mode, a sync session once the maximum time between syncs has passed.
+// The sweep's future (reconcile → session → notification through SES) is deep.
+#![recursion_limit = "256"]
 
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 use serde_json::Value;

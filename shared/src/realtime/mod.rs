@@ -108,6 +108,10 @@ pub struct Session {
     pub to_seq: u64,
     /// A full sync still reading Zuora's account list (its total still grows).
     pub enumerating: bool,
+    /// Failed accounts, each with its reason.
+    pub failures: Vec<String>,
+    /// What became of the notification, when one was due.
+    pub delivery: Option<String>,
     pub notify: Option<bool>,
     pub notification_level: Option<String>,
 }
@@ -137,6 +141,8 @@ impl Session {
             from_seq: range.0,
             to_seq: range.1,
             enumerating: false,
+            failures: Vec::new(),
+            delivery: None,
             notify: None,
             notification_level: None,
         }
@@ -177,6 +183,7 @@ pub struct Realtime {
     settings: Arc<SettingsCache>,
     clock: Arc<dyn Clock>,
     zuora: Arc<ZuoraTenants>,
+    notifier: Arc<crate::notify::Notifier>,
 }
 
 /// Cut attempts per caller; each lost attempt means another caller cut that range.
@@ -192,6 +199,7 @@ impl Realtime {
         settings: Arc<SettingsCache>,
         clock: Arc<dyn Clock>,
         zuora: Arc<ZuoraTenants>,
+        notifier: Arc<crate::notify::Notifier>,
     ) -> Self {
         Self {
             store,
@@ -199,6 +207,7 @@ impl Realtime {
             settings,
             clock,
             zuora,
+            notifier,
         }
     }
 
@@ -396,9 +405,34 @@ impl Realtime {
         outcome: JobOutcome,
         written: u32,
     ) -> Result<(), StoreError> {
+        self.job_ended(entity, session_id, account, outcome, written, None)
+            .await
+    }
+
+    /// As [`job_finished`](Self::job_finished), with why a failed job failed.
+    pub async fn job_ended(
+        &self,
+        entity: &EntityId,
+        session_id: &str,
+        account: &str,
+        outcome: JobOutcome,
+        written: u32,
+        reason: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let failure = reason.map(|r| {
+            let text = format!("{account}: {r}");
+            text.chars().take(300).collect::<String>()
+        });
         let session = self
             .store
-            .finish_job(entity, session_id, account, outcome, written)
+            .finish_job(
+                entity,
+                session_id,
+                account,
+                outcome,
+                written,
+                failure.as_deref(),
+            )
             .await?;
         if session.is_finished() && session.status == SessionStatus::Running {
             let settings = self.settings.get(entity).await?.settings;
@@ -433,6 +467,25 @@ impl Realtime {
                 failed = session.failed, skipped = session.skipped, written = session.written,
                 notify, level = level.as_str(), "sync session finished"
             );
+            if notify {
+                let summary = crate::notify::Summary {
+                    entity: entity.to_string(),
+                    kind: "session".into(),
+                    id: session.id.clone(),
+                    trigger: session.trigger.as_str().into(),
+                    succeeded: session.succeeded,
+                    failed: session.failed,
+                    skipped: session.skipped,
+                    written: session.written,
+                    failures: session.failures.clone(),
+                    finished_at: self.clock.now().to_rfc3339(),
+                };
+                let note = self
+                    .notifier
+                    .send(entity, settings.notification_channel.as_ref(), &summary)
+                    .await;
+                self.store.set_delivery(entity, &session.id, &note).await?;
+            }
         }
         Ok(())
     }

@@ -262,7 +262,12 @@ pub trait RealtimeStore: Send + Sync {
         account: &str,
         outcome: crate::realtime::JobOutcome,
         written: u32,
+        failure: Option<&str>,
     ) -> Result<crate::realtime::Session, StoreError>;
+
+    /// Records what became of a session's notification.
+    async fn set_delivery(&self, entity: &EntityId, id: &str, note: &str)
+    -> Result<(), StoreError>;
 
     /// Marks a session done with its notification decision; `false` if it already was.
     async fn complete_session(

@@ -109,6 +109,11 @@ fn item_session(item: &Item) -> Result<Session, StoreError> {
         from_seq: opt_n(item, "from_seq").unwrap_or(0),
         to_seq: opt_n(item, "to_seq").unwrap_or(0),
         enumerating: matches!(item.get("enumerating"), Some(AttributeValue::Bool(true))),
+        failures: match item.get("failures") {
+            Some(AttributeValue::Ss(set)) => set.clone(),
+            _ => Vec::new(),
+        },
+        delivery: opt_s(item, "delivery"),
         notify: match item.get("notify") {
             Some(AttributeValue::Bool(b)) => Some(*b),
             _ => None,
@@ -346,6 +351,24 @@ impl RealtimeStore for DynamoStore {
         Ok(found)
     }
 
+    async fn set_delivery(
+        &self,
+        entity: &EntityId,
+        id: &str,
+        note: &str,
+    ) -> Result<(), StoreError> {
+        self.client()
+            .update_item()
+            .table_name(&self.tables().state)
+            .key("pk", s(session_pk(entity, id)))
+            .update_expression("SET delivery = :note")
+            .expression_attribute_values(":note", s(note))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(unavailable)
+    }
+
     async fn create_session(&self, entity: &EntityId, session: &Session) -> Result<(), StoreError> {
         let record = Put::builder()
             .table_name(&self.tables().state)
@@ -454,6 +477,7 @@ impl RealtimeStore for DynamoStore {
         account: &str,
         outcome: JobOutcome,
         written: u32,
+        failure: Option<&str>,
     ) -> Result<Session, StoreError> {
         let counter = match outcome {
             JobOutcome::Succeeded => "succeeded",
@@ -474,15 +498,19 @@ impl RealtimeStore for DynamoStore {
             .condition_expression("attribute_not_exists(pk)")
             .build()
             .map_err(build_err)?;
-        let count = Update::builder()
+        let mut count = Update::builder()
             .table_name(&self.tables().state)
             .key("pk", s(session_pk(entity, session_id)))
-            .update_expression(format!("ADD {counter} :one, written :written"))
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":written", n(written))
-            .build()
-            .map_err(build_err)?;
+            .expression_attribute_values(":written", n(written));
+        count = match failure {
+            Some(f) => count
+                .update_expression(format!("ADD {counter} :one, written :written, failures :f"))
+                .expression_attribute_values(":f", AttributeValue::Ss(vec![f.to_string()])),
+            None => count.update_expression(format!("ADD {counter} :one, written :written")),
+        };
+        let count = count.build().map_err(build_err)?;
         let result = self
             .client()
             .transact_write_items()

@@ -242,6 +242,7 @@ pub struct Ports {
     pub events: Arc<dyn EventStore>,
     pub queue: Arc<dyn JobQueue>,
     pub settings: Arc<SettingsCache>,
+    pub notifier: Arc<crate::notify::Notifier>,
 }
 
 pub struct SyncService {
@@ -251,6 +252,7 @@ pub struct SyncService {
     events: Arc<dyn EventStore>,
     queue: Arc<dyn JobQueue>,
     entity_settings: Arc<SettingsCache>,
+    notifier: Arc<crate::notify::Notifier>,
     clock: Arc<dyn Clock>,
     settings: SyncSettings,
 }
@@ -271,6 +273,7 @@ impl SyncService {
             events: ports.events,
             queue: ports.queue,
             entity_settings: ports.settings,
+            notifier: ports.notifier,
             clock,
             settings,
         }
@@ -426,7 +429,12 @@ impl SyncService {
         let mut event = self.new_event(req, self.clock.now());
         event.account = key.map(ToString::to_string);
         match self.run(req, key, scope, on_busy, &mut event).await {
-            Ok(outcome) => Ok(outcome),
+            Ok(outcome) => {
+                if matches!(outcome, AccountOutcome::Synced(_)) {
+                    self.notify(&event).await;
+                }
+                Ok(outcome)
+            }
             Err(error) => Err(self.record_failure(event, error).await),
         }
     }
@@ -512,6 +520,7 @@ impl SyncService {
         if let Err(e) = self.events.put_event(&event).await {
             tracing::error!(event_id = %event.id, error = %e, "could not record the failed sync event");
         }
+        self.notify(&event).await;
         Failure {
             error,
             event_id: event.id,
@@ -751,6 +760,53 @@ impl SyncService {
             failures: fetched.failures,
         };
         Ok((report, commit))
+    }
+}
+
+impl SyncService {
+    /// Sends the summary of an on-demand or manual sync when its event says the entity's
+    /// level calls for one.
+    async fn notify(&self, event: &SyncEvent) {
+        if event.notify != Some(true) {
+            return;
+        }
+        let channel = match self.entity_settings.get(&event.entity).await {
+            Ok(v) => v.settings.notification_channel,
+            Err(e) => {
+                tracing::warn!(error = %e, "settings unreadable; notification not sent");
+                return;
+            }
+        };
+        let failed = event.status == EventStatus::Failed;
+        let mut failures: Vec<String> = event
+            .failures
+            .iter()
+            .map(|f| format!("{} ({}): {}", f.number, f.name, f.reason))
+            .collect();
+        if failed && failures.is_empty() {
+            failures.push(format!(
+                "{}: {}",
+                event.account.as_deref().unwrap_or("account"),
+                event.reason.as_deref().unwrap_or("failed")
+            ));
+        }
+        let summary = crate::notify::Summary {
+            entity: event.entity.to_string(),
+            kind: event.trigger.as_str().to_string(),
+            id: event.id.clone(),
+            trigger: event.trigger.as_str().to_string(),
+            succeeded: u64::from(!failed),
+            failed: u64::from(failed),
+            skipped: 0,
+            written: u64::from(event.written + event.removed),
+            failures,
+            finished_at: event.updated_at.to_rfc3339(),
+        };
+        let note = self
+            .notifier
+            .send(&event.entity, channel.as_ref(), &summary)
+            .await;
+        tracing::info!(event_id = %event.id, delivery = %note, "notification");
     }
 }
 

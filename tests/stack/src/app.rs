@@ -52,6 +52,7 @@ pub async fn aws_clients() -> (AwsClients, DynamoCounter) {
     let clients = AwsClients {
         dynamodb: aws_sdk_dynamodb::Client::from_conf(dynamo_config),
         sqs: aws_sdk_sqs::Client::new(&shared),
+        ses: aws_sdk_sesv2::Client::new(&shared),
     };
     (clients, counter)
 }
@@ -61,6 +62,8 @@ pub const CALLOUT_USER: &str = "zuora-callouts";
 pub const CALLOUT_PASSWORD: &str = "callout-password-for-tests";
 pub const CALLOUT_HEADER: &str = "x-zuora-sync-secret";
 pub const CALLOUT_SECRET: &str = "entity-callout-secret-0001";
+/// Signs the default entity's webhook notifications.
+pub const WEBHOOK_SECRET: &str = "webhook-signing-secret-for-tests";
 
 pub struct AppOptions {
     pub sim: SimConfig,
@@ -211,6 +214,7 @@ fn test_config(
             user: CALLOUT_USER.into(),
             password: Secret::new(CALLOUT_PASSWORD),
         }),
+        webhook_secret: Some(Secret::new(WEBHOOK_SECRET)),
     }];
     for (id, other) in others {
         entities.push(EntityConfig {
@@ -220,6 +224,7 @@ fn test_config(
                 name: CALLOUT_HEADER.into(),
                 secret: Secret::new(CALLOUT_SECRET),
             }),
+            webhook_secret: None,
         });
     }
     Config {

@@ -48,6 +48,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 user: stack::app::CALLOUT_USER.into(),
                 password: Secret::new(stack::app::CALLOUT_PASSWORD),
             }),
+            webhook_secret: Some(Secret::new(stack::app::WEBHOOK_SECRET)),
         }],
         tables: p.tables.clone(),
         queue_url: p.queue_url.clone(),

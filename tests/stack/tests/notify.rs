@@ -1,0 +1,240 @@
+//! Notification delivery: a signed webhook (received here) and email through SES (moto), for
+//! sessions and for manual syncs, by the entity's notification level.
+
+use base64::Engine;
+use serde_json::{Value, json};
+use shared::clock::{EpochMillis, ManualClock};
+use shared::realtime::SessionStatus;
+use stack::app::{
+    AppOptions, CALLOUT_PASSWORD, CALLOUT_USER, TestApp, WEBHOOK_SECRET, spawn_app, spawn_app_with,
+};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+/// A webhook receiver: every POST's headers and body.
+#[derive(Clone, Default)]
+struct Receiver {
+    got: Arc<Mutex<Vec<(http::HeaderMap, String)>>>,
+}
+
+impl Receiver {
+    async fn start() -> (Self, String) {
+        let receiver = Self::default();
+        let got = receiver.got.clone();
+        let app = axum::Router::new().route(
+            "/hook",
+            axum::routing::post(move |headers: http::HeaderMap, body: String| {
+                let got = got.clone();
+                async move {
+                    got.lock().unwrap().push((headers, body));
+                    "ok"
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+            .await
+            .unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        (receiver, format!("http://{addr}/hook"))
+    }
+
+    /// The summaries received, each checked against its signature.
+    fn verified(&self) -> Vec<Value> {
+        self.got
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(headers, body)| {
+                let ts: i64 = headers["x-zuora-sync-timestamp"]
+                    .to_str()
+                    .unwrap()
+                    .parse()
+                    .unwrap();
+                let sig = headers["x-zuora-sync-signature"].to_str().unwrap();
+                assert_eq!(
+                    sig,
+                    shared::notify::signature(WEBHOOK_SECRET, ts, body),
+                    "signed"
+                );
+                assert_ne!(sig, shared::notify::signature("another-secret", ts, body));
+                serde_json::from_str(body).unwrap()
+            })
+            .collect()
+    }
+}
+
+async fn settings(app: &TestApp, body: Value) -> Value {
+    let (_, current) = app
+        .admin("GET", "/plugins/zuora/entities/default/settings", None)
+        .await;
+    let mut body = body;
+    body["version"] = current["version"].clone();
+    let (status, answer) = app
+        .admin(
+            "PATCH",
+            "/plugins/zuora/entities/default/settings",
+            Some(body),
+        )
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    answer
+}
+
+#[tokio::test]
+async fn a_manual_sync_sends_a_signed_webhook_summary() {
+    let app = spawn_app().await;
+    let (receiver, url) = Receiver::start().await;
+    settings(
+        &app,
+        json!({"notification_channel": {"type": "webhook", "url": url}}),
+    )
+    .await;
+    let (status, body) = app
+        .admin(
+            "POST",
+            "/plugins/zuora/entities/default/sync/customers/A00000001",
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let got = receiver.verified();
+    assert_eq!(
+        got.len(),
+        1,
+        "all_including_zero notifies every manual sync"
+    );
+    assert_eq!(got[0]["kind"], "manual");
+    assert_eq!(got[0]["id"], body["event_id"]);
+    assert_eq!(got[0]["failed"], 0);
+}
+
+#[tokio::test]
+async fn errors_only_reports_a_failed_session_with_the_account_and_reason() {
+    let app = spawn_app().await;
+    let (receiver, url) = Receiver::start().await;
+    let answer = settings(
+        &app,
+        json!({"notification_channel": {"type": "webhook", "url": url},
+               "notification_level": "errors_only", "sync_mode": "realtime",
+               "max_events_before_sync": 1}),
+    )
+    .await;
+    app.run_queued_jobs().await; // the full sync of switching to real time
+    assert!(answer["full_sync_session"].is_string());
+    assert!(
+        receiver.verified().is_empty(),
+        "the full sync had no errors"
+    );
+
+    let basic = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD
+            .encode(format!("{CALLOUT_USER}:{CALLOUT_PASSWORD}"))
+    );
+    let (status, callout) = app
+        .call_with_body(
+            "POST",
+            "/plugins/zuora/entities/default/callouts",
+            Some(&basic),
+            Some(json!({"AccountNumber": "A99999999", "EventId": "gone-1"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{callout}");
+    app.run_queued_jobs().await;
+    let got = receiver.verified();
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(
+        (got[0]["kind"].as_str(), got[0]["failed"].as_u64()),
+        (Some("session"), Some(1))
+    );
+    let failure = got[0]["failures"][0].as_str().unwrap();
+    assert!(
+        failure.starts_with("A99999999: ") && failure.contains("Zuora has no account"),
+        "{failure}"
+    );
+    let id = callout["session_id"].as_str().unwrap();
+    let session = app
+        .services
+        .realtime
+        .store()
+        .get_session(&app.entity, id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(session.delivery.unwrap().starts_with("sent to the webhook"));
+}
+
+#[tokio::test]
+async fn an_empty_max_time_session_is_emailed_through_ses() {
+    let clock = Arc::new(ManualClock::new(EpochMillis(1_790_000_000_000)));
+    let app = spawn_app_with(AppOptions {
+        clock: clock.clone(),
+        ..AppOptions::default()
+    })
+    .await;
+    // SES (moto) sends only from a verified identity.
+    app.aws
+        .ses
+        .create_email_identity()
+        .email_identity("sync@example.com")
+        .send()
+        .await
+        .unwrap();
+    settings(
+        &app,
+        json!({"sync_mode": "scheduled", "max_minutes_between_syncs": 5,
+               "notification_channel": {"type": "email", "from": "sync@example.com", "to": ["billing@example.com"]}}),
+    )
+    .await;
+    let realtime = &app.services.realtime;
+    realtime.sweep(&app.entity, "e1").await.unwrap();
+    clock.advance_ms(5 * 60_000);
+    let session = realtime
+        .sweep(&app.entity, "e2")
+        .await
+        .unwrap()
+        .expect("due");
+    let stored = realtime
+        .store()
+        .get_session(&app.entity, &session.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.status, SessionStatus::Done);
+    let delivery = stored.delivery.unwrap();
+    assert!(delivery.starts_with("sent by email"), "{delivery}");
+}
+
+#[tokio::test]
+async fn channels_are_validated() {
+    let app = spawn_app().await;
+    for (channel, field) in [
+        (
+            json!({"type": "webhook", "url": "http://example.com/hook"}),
+            "notification_channel.url",
+        ),
+        (
+            json!({"type": "email", "from": "nobody", "to": ["a@example.com"]}),
+            "notification_channel.from",
+        ),
+        (
+            json!({"type": "email", "from": "a@example.com", "to": []}),
+            "notification_channel.to",
+        ),
+        (json!({"type": "pigeon"}), "notification_channel"),
+    ] {
+        let (status, body) = app
+            .admin(
+                "PATCH",
+                "/plugins/zuora/entities/default/settings",
+                Some(json!({"version": 0, "notification_channel": channel})),
+            )
+            .await;
+        assert_eq!(
+            (status, body["field"].as_str()),
+            (400, Some(field)),
+            "{body}"
+        );
+    }
+}
