@@ -197,3 +197,18 @@ fn the_sweep_is_scheduled_with_a_narrow_role() {
         assert!(!policies.contains(absent), "the sweep needs no {absent}");
     }
 }
+
+/// Whatever can finish a job may send its summary by email; post-login never does.
+#[test]
+fn only_the_functions_that_finish_jobs_may_send_email() {
+    let t = template();
+    for role in ["SyncApiRole", "SyncWorkerRole", "SyncSweepRole"] {
+        let policies = format!("{:?}", t["Resources"][role]["Properties"]["Policies"]);
+        assert!(policies.contains("ses:SendEmail"), "{role}");
+    }
+    let login = format!(
+        "{:?}",
+        t["Resources"]["PostLoginRole"]["Properties"]["Policies"]
+    );
+    assert!(!login.contains("ses:"));
+}
