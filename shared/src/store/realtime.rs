@@ -163,6 +163,29 @@ impl DynamoStore {
     }
 }
 
+impl DynamoStore {
+    /// Two writes as one transaction: `true` when written, `false` when the first one's
+    /// condition failed (nothing written).
+    async fn write_pair(
+        &self,
+        first: TransactWriteItem,
+        second: TransactWriteItem,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .client()
+            .transact_write_items()
+            .transact_items(first)
+            .transact_items(second)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if first_condition_failed(&e) => Ok(false),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+}
+
 fn change_pk(entity: &EntityId, seq: u64) -> String {
     format!("{entity}#change#{seq:012}")
 }
@@ -284,18 +307,11 @@ impl RealtimeStore for DynamoStore {
             .set_item(Some(session_item(entity, session)))
             .build()
             .map_err(build_err)?;
-        let result = self
-            .client()
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().update(cut).build())
-            .transact_items(TransactWriteItem::builder().put(record).build())
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if first_condition_failed(&e) => Ok(false),
-            Err(e) => Err(unavailable(e)),
-        }
+        self.write_pair(
+            TransactWriteItem::builder().update(cut).build(),
+            TransactWriteItem::builder().put(record).build(),
+        )
+        .await
     }
 
     async fn changes(
@@ -425,19 +441,12 @@ impl RealtimeStore for DynamoStore {
             .expression_attribute_values(":still", AttributeValue::Bool(!last))
             .build()
             .map_err(build_err)?;
-        let result = self
-            .client()
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().put(marker).build())
-            .transact_items(TransactWriteItem::builder().update(grow).build())
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            // This page was added before (the job is being retried).
-            Err(e) if first_condition_failed(&e) => Ok(false),
-            Err(e) => Err(unavailable(e)),
-        }
+        // `false`: this page was added before (the job is being retried).
+        self.write_pair(
+            TransactWriteItem::builder().put(marker).build(),
+            TransactWriteItem::builder().update(grow).build(),
+        )
+        .await
     }
 
     async fn set_watermark(&self, entity: &EntityId, watermark: &str) -> Result<(), StoreError> {
@@ -511,18 +520,12 @@ impl RealtimeStore for DynamoStore {
             None => count.update_expression(format!("ADD {counter} :one, written :written")),
         };
         let count = count.build().map_err(build_err)?;
-        let result = self
-            .client()
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().put(marker).build())
-            .transact_items(TransactWriteItem::builder().update(count).build())
-            .send()
-            .await;
-        match result {
-            Ok(_) => {}
-            Err(e) if first_condition_failed(&e) => {}
-            Err(e) => return Err(unavailable(e)),
-        }
+        // Already counted (`false`) is fine: the session is read either way.
+        self.write_pair(
+            TransactWriteItem::builder().put(marker).build(),
+            TransactWriteItem::builder().update(count).build(),
+        )
+        .await?;
         self.get_session(entity, session_id)
             .await?
             .ok_or_else(|| StoreError::Corrupt(format!("session {session_id} is gone")))

@@ -119,18 +119,27 @@ pub async fn poll_once(
         .iter()
         .map(|f| f.item_identifier.as_str())
         .collect();
-    for m in messages {
-        if failed.contains(&m.message_id().unwrap_or("")) {
-            continue; // Becomes visible again after the visibility timeout, like Lambda.
-        }
-        if let Some(handle) = m.receipt_handle() {
-            sqs.delete_message()
-                .queue_url(queue_url)
-                .receipt_handle(handle)
-                .send()
-                .await
-                .map_err(|e| format!("{e:?}"))?;
-        }
+    // Like Lambda's event source: the messages that succeeded are deleted (one batch call);
+    // the failed ones become visible again after the visibility timeout.
+    let done: Vec<aws_sdk_sqs::types::DeleteMessageBatchRequestEntry> = messages
+        .iter()
+        .enumerate()
+        .filter(|(_, m)| !failed.contains(&m.message_id().unwrap_or("")))
+        .filter_map(|(i, m)| {
+            aws_sdk_sqs::types::DeleteMessageBatchRequestEntry::builder()
+                .id(i.to_string())
+                .receipt_handle(m.receipt_handle()?)
+                .build()
+                .ok()
+        })
+        .collect();
+    if !done.is_empty() {
+        sqs.delete_message_batch()
+            .queue_url(queue_url)
+            .set_entries(Some(done))
+            .send()
+            .await
+            .map_err(|e| format!("{e:?}"))?;
     }
     Ok(messages.len())
 }

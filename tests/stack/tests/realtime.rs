@@ -63,9 +63,16 @@ async fn status(app: &TestApp) -> Value {
     body
 }
 
-/// The accounts queued so far, by their job bodies' session ids.
+/// The account jobs queued so far as (session id, account), each received and deleted.
 async fn queued_sessions(app: &TestApp) -> Vec<(String, String)> {
-    let mut out = Vec::new();
+    drain_jobs(app, false).await
+}
+
+/// Receives every message and deletes it; account jobs are collected as (session, account).
+/// With `run_pages`, full sync page jobs are first run through the worker (which queues more).
+async fn drain_jobs(app: &TestApp, run_pages: bool) -> Vec<(String, String)> {
+    use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
+    let mut accounts = Vec::new();
     loop {
         let got = app
             .aws
@@ -73,18 +80,32 @@ async fn queued_sessions(app: &TestApp) -> Vec<(String, String)> {
             .receive_message()
             .queue_url(&app.queue.queue_url)
             .max_number_of_messages(10)
+            .wait_time_seconds(1)
             .send()
             .await
             .unwrap();
         if got.messages().is_empty() {
-            return out;
+            return accounts;
         }
         for m in got.messages() {
-            let job: Value = serde_json::from_str(m.body().unwrap()).unwrap();
-            out.push((
-                job["session_id"].as_str().unwrap_or("").to_string(),
-                job["account"].as_str().unwrap().to_string(),
-            ));
+            let body = m.body().unwrap();
+            let job: Value = serde_json::from_str(body).unwrap();
+            if job["kind"] == "full_sync_page" {
+                assert!(run_pages, "unexpected page job: {body}");
+                let mut message = SqsMessage::default();
+                message.message_id = m.message_id().map(str::to_string);
+                message.body = Some(body.to_string());
+                let mut event = SqsEvent::default();
+                event.records = vec![message];
+                let deadline = EpochMillis(i64::MAX / 2);
+                let answer = app.worker.handle(event, deadline).await;
+                assert!(answer.batch_item_failures.is_empty(), "page failed: {body}");
+            } else {
+                accounts.push((
+                    job["session_id"].as_str().unwrap_or("").to_string(),
+                    job["account"].as_str().unwrap().to_string(),
+                ));
+            }
             app.aws
                 .sqs
                 .delete_message()
@@ -420,55 +441,6 @@ async fn status_messages_follow_the_mode() {
     );
 }
 
-/// Receives every message: full sync page jobs are run through the worker, account jobs are
-/// collected (session, account) and deleted unrun.
-async fn run_pages_collect_accounts(app: &TestApp) -> Vec<(String, String)> {
-    use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
-    let mut accounts = Vec::new();
-    loop {
-        let got = app
-            .aws
-            .sqs
-            .receive_message()
-            .queue_url(&app.queue.queue_url)
-            .max_number_of_messages(10)
-            .wait_time_seconds(1)
-            .send()
-            .await
-            .unwrap();
-        if got.messages().is_empty() {
-            return accounts;
-        }
-        for m in got.messages() {
-            let body = m.body().unwrap();
-            let job: Value = serde_json::from_str(body).unwrap();
-            if job["kind"] == "full_sync_page" {
-                let mut message = SqsMessage::default();
-                message.message_id = m.message_id().map(str::to_string);
-                message.body = Some(body.to_string());
-                let mut event = SqsEvent::default();
-                event.records = vec![message];
-                let deadline = shared::clock::EpochMillis(i64::MAX / 2);
-                let answer = app.worker.handle(event, deadline).await;
-                assert!(answer.batch_item_failures.is_empty(), "page failed: {body}");
-            } else {
-                accounts.push((
-                    job["session_id"].as_str().unwrap().to_string(),
-                    job["account"].as_str().unwrap().to_string(),
-                ));
-            }
-            app.aws
-                .sqs
-                .delete_message()
-                .queue_url(&app.queue.queue_url)
-                .receipt_handle(m.receipt_handle().unwrap())
-                .send()
-                .await
-                .unwrap();
-        }
-    }
-}
-
 #[tokio::test]
 async fn switching_to_realtime_enumerates_every_account_once() {
     let app = spawn_app().await;
@@ -482,7 +454,7 @@ async fn switching_to_realtime_enumerates_every_account_once() {
         .await;
     assert_eq!(code, 200, "{answer}");
     let session_id = answer["full_sync_session"].as_str().unwrap().to_string();
-    let queued = run_pages_collect_accounts(&app).await;
+    let queued = drain_jobs(&app, true).await;
     let accounts: BTreeSet<&String> = queued.iter().map(|(_, a)| a).collect();
     assert_eq!(queued.len(), 1004, "1000 generated + 4 demo accounts");
     assert_eq!(accounts.len(), 1004, "each once");

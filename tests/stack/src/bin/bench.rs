@@ -7,6 +7,7 @@ use shared::domain::AccountKey;
 use shared::events::Trigger;
 use shared::sync::{OnBusy, SyncRequest};
 use stack::app::{AppOptions, TestApp, spawn_app_with};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const ROUNDS: usize = 30;
@@ -180,11 +181,112 @@ async fn drain(app: &TestApp) -> usize {
 
 #[tokio::main]
 async fn main() {
-    // `bench logins`: only the post-login figures.
-    if std::env::args().nth(1).as_deref() != Some("logins") {
-        account_sync().await;
+    // `bench logins` / `bench fullsync [N]`: only those figures; no argument: all.
+    let args: Vec<String> = std::env::args().collect();
+    match args.get(1).map(String::as_str) {
+        Some("logins") => login_figures().await,
+        Some("fullsync") => {
+            let n = args.get(2).and_then(|n| n.parse().ok()).unwrap_or(10_000);
+            full_sync_figures(n).await
+        }
+        _ => {
+            account_sync().await;
+            login_figures().await;
+            full_sync_figures(10_000).await;
+        }
     }
-    login_figures().await;
+}
+
+/// Concurrent worker invocations of the full sync benchmark (each syncs up to 5 messages at
+/// once), like Lambda scaling out on the queue.
+const POLLERS: usize = 6;
+const SIM_CONCURRENCY: usize = 20;
+
+/// A full sync of `accounts` generated accounts through the local stack: the switch to real
+/// time, page jobs, one job per account, until the session is done.
+async fn full_sync_figures(accounts: usize) {
+    let app = Arc::new(
+        spawn_app_with(AppOptions {
+            zuora_timeout: Duration::from_secs(10),
+            queue_visibility_secs: 300,
+            ..AppOptions::default()
+        })
+        .await,
+    );
+    app.sim
+        .generate_accounts(accounts, "F")
+        .expect("generate accounts");
+    app.sim.set_latency(LATENCY);
+    app.sim.set_concurrency_limit(SIM_CONCURRENCY);
+    let started = Instant::now();
+    let (status, body) = app
+        .admin(
+            "PATCH",
+            "/plugins/zuora/entities/default/settings",
+            Some(serde_json::json!({"version": 0, "sync_mode": "realtime", "notification_level": "none"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let id = body["full_sync_session"]
+        .as_str()
+        .expect("a full sync")
+        .to_string();
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let pollers: Vec<_> = (0..POLLERS)
+        .map(|_| {
+            tokio::spawn(stack::local::poll_queue(
+                app.worker.clone(),
+                app.aws.sqs.clone(),
+                app.queue.queue_url.clone(),
+                Duration::from_secs(300),
+                stop_rx.clone(),
+            ))
+        })
+        .collect();
+    let store = app.services.realtime.store().clone();
+    let session = loop {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let s = store
+            .get_session(&app.entity, &id)
+            .await
+            .expect("read the session")
+            .expect("the session exists");
+        if s.status == shared::realtime::SessionStatus::Done {
+            break s;
+        }
+    };
+    let wall = started.elapsed();
+    let _ = stop_tx.send(true);
+    for p in pollers {
+        let _ = p.await;
+    }
+    let rate = session.total as f64 / wall.as_secs_f64();
+    let ceiling = SIM_CONCURRENCY as f64 / LATENCY.as_secs_f64();
+    let stats = app.sim.stats();
+    println!(
+        "full sync of {accounts} simulated accounts (simulator latency {} ms, concurrency limit {SIM_CONCURRENCY}; {POLLERS} worker invocations x 5)",
+        LATENCY.as_millis()
+    );
+    println!(
+        "  wall time                                   {:>8.1} s",
+        wall.as_secs_f64()
+    );
+    println!(
+        "  accounts synced / failed                    {:>8} / {}",
+        session.succeeded, session.failed
+    );
+    println!("  accounts per second                         {rate:>8.1}");
+    println!("  ceiling (limit / latency, 1 call per sync)  {ceiling:>8.1}");
+    println!(
+        "  ratio to the ceiling                        {:>8.2}",
+        rate / ceiling
+    );
+    println!(
+        "  Zuora requests {} (429s: {}), most in flight at once {}",
+        stats.requests.values().sum::<u64>(),
+        stats.responses_429,
+        stats.max_in_flight
+    );
 }
 
 async fn account_sync() {
