@@ -96,6 +96,22 @@ pub struct LoginHook {
     pub audience: String,
 }
 
+/// Where a callout body names the account and the event (Zuora callouts have no fixed schema:
+/// the names come from the entity's callout template or parameters). Unset names fall back to
+/// the usual ones (`AccountNumber`, `AccountId`, `EventId`, …).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CalloutFields {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_time: Option<String>,
+}
+
 /// Settings saved by an older version lack newer fields; those take their defaults.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -113,6 +129,8 @@ pub struct EntitySettings {
     pub login_hooks: Vec<LoginHook>,
     /// Where summaries go when the notification level calls for one (none: only recorded).
     pub notification_channel: Option<crate::notify::Channel>,
+    /// The field names of this entity's callout bodies.
+    pub callout_fields: CalloutFields,
 }
 
 impl Default for EntitySettings {
@@ -128,6 +146,7 @@ impl Default for EntitySettings {
             event_retention_days: 90,
             login_hooks: Vec::new(),
             notification_channel: None,
+            callout_fields: CalloutFields::default(),
         }
     }
 }
@@ -229,8 +248,9 @@ pub struct SettingsUpdate {
     pub fields: Map<String, Value>,
 }
 
-const FIELDS: [&str; 10] = [
+const FIELDS: [&str; 11] = [
     "login_hooks",
+    "callout_fields",
     "notification_channel",
     "sync_mode",
     "max_events_before_sync",
@@ -320,6 +340,7 @@ impl SettingsUpdate {
                 "claims" => s.claims = claims(value)?,
                 "login_hooks" => s.login_hooks = login_hooks(value)?,
                 "notification_channel" => s.notification_channel = channel(value)?,
+                "callout_fields" => s.callout_fields = callout_fields(value)?,
                 _ => unreachable!("parse admits only known fields"),
             }
         }
@@ -458,6 +479,34 @@ fn login_hooks(value: &Value) -> Result<Vec<LoginHook>, InvalidSetting> {
         hooks.push(hook);
     }
     Ok(hooks)
+}
+
+fn callout_fields(value: &Value) -> Result<CalloutFields, InvalidSetting> {
+    let names = Value::from(vec!["account", "event_id", "event_type", "event_time"]);
+    let fields: CalloutFields = serde_json::from_value(value.clone()).map_err(|e| {
+        invalid(
+            "callout_fields",
+            format!("must map these keys to field names: {e}"),
+            names.clone(),
+        )
+    })?;
+    for (key, name) in [
+        ("account", &fields.account),
+        ("event_id", &fields.event_id),
+        ("event_type", &fields.event_type),
+        ("event_time", &fields.event_time),
+    ] {
+        if let Some(n) = name
+            && (n.is_empty() || n.len() > 64 || n.chars().any(char::is_control))
+        {
+            return Err(invalid(
+                &format!("callout_fields.{key}"),
+                "must be a field name of 1 to 64 characters",
+                Value::Null,
+            ));
+        }
+    }
+    Ok(fields)
 }
 
 fn email_like(text: &str) -> bool {

@@ -7,6 +7,7 @@
 
 use super::{Api, Call, error, json_response, percent_decode};
 use crate::domain::{AccountKey, EntityId};
+use crate::settings::CalloutFields;
 use crate::zuora::Secret;
 use base64::Engine;
 use lambda_http::{Body, Request, Response};
@@ -108,17 +109,34 @@ fn first_text<'a>(body: &'a Value, names: &[&str]) -> Option<&'a str> {
         .filter(|v| !v.is_empty())
 }
 
+/// The entity's configured name first, then the usual ones.
+fn names<'a>(configured: &'a Option<String>, usual: &[&'a str]) -> Vec<&'a str> {
+    configured
+        .as_deref()
+        .into_iter()
+        .chain(usual.iter().copied())
+        .collect()
+}
+
 /// What identifies one change, stable across Zuora's retries (its `Zuora-Request-Id` is new on
 /// every retry, so it is never used): the event's own id, else its type and time with the
 /// account, else the whole body.
-fn dedupe_id(body: &Value, account: &str) -> String {
-    if let Some(id) = first_text(body, &EVENT_ID_FIELDS) {
+fn dedupe_id(body: &Value, account: &str, fields: &CalloutFields) -> String {
+    if let Some(id) = first_text(body, &names(&fields.event_id, &EVENT_ID_FIELDS)) {
         return format!("id:{id}");
     }
-    let details: Vec<&str> = EVENT_DETAIL_FIELDS
-        .iter()
-        .filter_map(|n| body.get(*n).and_then(Value::as_str))
-        .collect();
+    let mut detail_names: Vec<&str> = Vec::new();
+    detail_names.extend(fields.event_type.as_deref());
+    detail_names.extend(fields.event_time.as_deref());
+    detail_names.extend(EVENT_DETAIL_FIELDS);
+    let mut details: Vec<&str> = Vec::new();
+    for name in detail_names {
+        if let Some(v) = body.get(name).and_then(Value::as_str)
+            && !details.contains(&v)
+        {
+            details.push(v);
+        }
+    }
     if !details.is_empty() {
         return format!("event:{account}|{}", details.join("|"));
     }
@@ -152,18 +170,30 @@ impl Api {
             Ok(b) => b,
             Err(r) => return *r,
         };
-        let Some(raw_account) = first_text(&body, &ACCOUNT_FIELDS) else {
+        let fields = match self.sync.entity_settings().get(&entity).await {
+            Ok(v) => v.settings.callout_fields,
+            Err(e) => {
+                tracing::error!(entity = %entity, error = %e, "settings unreadable; callout not recorded");
+                return error(
+                    503,
+                    "store_unavailable",
+                    "the change could not be recorded; retry later",
+                );
+            }
+        };
+        let account_names = names(&fields.account, &ACCOUNT_FIELDS);
+        let Some(raw_account) = first_text(&body, &account_names) else {
             return super::invalid_field(
-                "AccountNumber",
+                account_names[0],
                 "the callout names no account",
-                Some(json!(ACCOUNT_FIELDS)),
+                Some(json!(account_names)),
             );
         };
         let account = match AccountKey::parse(raw_account) {
             Ok(a) => a,
             Err(e) => return super::invalid_field("AccountNumber", &e.to_string(), None),
         };
-        let dedupe = dedupe_id(&body, account.as_str());
+        let dedupe = dedupe_id(&body, account.as_str(), &fields);
         let correlation = super::correlation_id(req);
         match self
             .realtime
@@ -206,9 +236,16 @@ mod tests {
     fn dedupe_ignores_the_request_id_and_prefers_the_event_id() {
         let a = json!({"AccountNumber": "A1", "EventId": "e-1", "Zuora-Request-Id": "r1"});
         let b = json!({"AccountNumber": "A1", "EventId": "e-1", "Zuora-Request-Id": "r2"});
-        assert_eq!(dedupe_id(&a, "A1"), dedupe_id(&b, "A1"));
+        let usual = CalloutFields::default();
+        assert_eq!(dedupe_id(&a, "A1", &usual), dedupe_id(&b, "A1", &usual));
         let typed = json!({"AccountNumber": "A1", "EventType": "AccountUpdate", "EventTime": "t1"});
-        assert_eq!(dedupe_id(&typed, "A1"), "event:A1|AccountUpdate|t1");
+        assert_eq!(dedupe_id(&typed, "A1", &usual), "event:A1|AccountUpdate|t1");
+        let custom = CalloutFields {
+            event_id: Some("NotificationId".into()),
+            ..CalloutFields::default()
+        };
+        let with_custom = json!({"AccountNumber": "A1", "NotificationId": "n-9"});
+        assert_eq!(dedupe_id(&with_custom, "A1", &custom), "id:n-9");
     }
 
     #[test]

@@ -536,3 +536,50 @@ async fn reconciliation_syncs_a_change_whose_callout_was_lost() {
     assert!(realtime.sweep(&app.entity, "r3").await.unwrap().is_none());
     assert_eq!(status(&app).await["changes"], 0);
 }
+
+#[tokio::test]
+async fn callout_field_names_are_configured_per_entity() {
+    let app = spawn_app().await;
+    settings(
+        &app,
+        json!({"sync_mode": "scheduled",
+               "callout_fields": {"account": "acct", "event_id": "notificationId"}}),
+    )
+    .await;
+    let send = |body: Value| {
+        let app = &app;
+        async move {
+            app.call_with_body("POST", CALLOUTS, Some(&basic()), Some(body))
+                .await
+        }
+    };
+    let (code, answer) = send(json!({"acct": "A00000003", "notificationId": "n-1"})).await;
+    assert_eq!(
+        (code, answer["counted"].as_bool()),
+        (200, Some(true)),
+        "{answer}"
+    );
+    let (_, again) = send(json!({"acct": "A00000003", "notificationId": "n-1", "retry": 2})).await;
+    assert_eq!(
+        again["duplicate"], true,
+        "the configured event id de-duplicates"
+    );
+    let (code, answer) = send(json!({"something": "A00000003"})).await;
+    assert_eq!(
+        (code, answer["field"].as_str()),
+        (400, Some("acct")),
+        "{answer}"
+    );
+    let (code, answer) = app
+        .admin(
+            "PATCH",
+            "/plugins/zuora/entities/default/settings",
+            Some(json!({"version": 1, "callout_fields": {"acount": "x"}})),
+        )
+        .await;
+    assert_eq!(
+        (code, answer["field"].as_str()),
+        (400, Some("callout_fields")),
+        "{answer}"
+    );
+}
