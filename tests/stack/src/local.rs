@@ -2,19 +2,23 @@
 //! handler, and an SQS poller that feeds batches to the worker like the Lambda event source
 //! mapping does (deleting only the messages the worker did not report as failed).
 
+use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
 use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
 use axum::body::Body as AxumBody;
 use shared::api::Api;
 use shared::clock::{Clock, SystemClock};
+use shared::login::LoginService;
 use shared::worker::Worker;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 
-/// Serves the API handler on `addr` until `shutdown` turns true.
+/// Serves the API handler on `addr` until `shutdown` turns true; with `login`, the post-login
+/// hook route goes to the post-login handler, as API Gateway routes it to that function.
 pub async fn serve_api(
     api: Arc<Api>,
+    login: Option<Arc<LoginService>>,
     addr: SocketAddr,
     mut shutdown: watch::Receiver<bool>,
 ) -> std::io::Result<SocketAddr> {
@@ -22,7 +26,15 @@ pub async fn serve_api(
     let bound = listener.local_addr()?;
     let app = axum::Router::new().fallback(move |req: axum::extract::Request| {
         let api = api.clone();
-        async move { to_axum(api.handle(to_lambda(req).await).await) }
+        let login = login.clone();
+        async move {
+            match login {
+                Some(login) if req.uri().path().ends_with("/hooks/post-login") => {
+                    hook_response(login.hook(to_hook_request(req).await).await)
+                }
+                _ => to_axum(api.handle(to_lambda(req).await).await),
+            }
+        }
     });
     tokio::spawn(async move {
         let stop = async move {
@@ -40,6 +52,33 @@ pub async fn serve_api(
         }
     });
     Ok(bound)
+}
+
+/// An HTTP request as API Gateway hands it to the post-login function (payload 2.0).
+async fn to_hook_request(req: axum::extract::Request) -> ApiGatewayV2httpRequest {
+    let (parts, body) = req.into_parts();
+    let bytes = axum::body::to_bytes(body, 1 << 20)
+        .await
+        .unwrap_or_default();
+    let mut event = ApiGatewayV2httpRequest::default();
+    event.raw_path = Some(parts.uri.path().to_string());
+    event.request_context.http.method = parts.method.clone();
+    event.request_context.http.path = Some(parts.uri.path().to_string());
+    event.headers = parts.headers;
+    event.body = Some(String::from_utf8_lossy(&bytes).into_owned());
+    event
+}
+
+fn hook_response(resp: ApiGatewayV2httpResponse) -> http::Response<AxumBody> {
+    let body = match resp.body {
+        Some(aws_lambda_events::encodings::Body::Text(t)) => AxumBody::from(t),
+        _ => AxumBody::empty(),
+    };
+    let mut out = http::Response::new(body);
+    *out.status_mut() = http::StatusCode::from_u16(resp.status_code as u16)
+        .unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
+    *out.headers_mut() = resp.headers;
+    out
 }
 
 async fn to_lambda(req: axum::extract::Request) -> lambda_http::Request {

@@ -63,13 +63,34 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         &std::env::var("API_BASE_PATH").unwrap_or_default(),
     ));
     let worker = Arc::new(services.worker(config.max_receives));
+    let login = Arc::new(shared::login::LoginService::new(
+        services.sync.clone(),
+        Duration::from_millis(1500),
+    ));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let addr = serve_api(
         api,
+        Some(login),
         SocketAddr::from(([127, 0, 0, 1], api_port)),
         stop_rx.clone(),
     )
     .await?;
+    // The EventBridge schedule's stand-in: the sweep every minute.
+    let realtime = services.realtime.clone();
+    let entities: Vec<_> = config.entities.iter().map(|e| e.id.clone()).collect();
+    let mut sweep_stop = stop_rx.clone();
+    let sweeper = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            tokio::select! {
+                _ = sweep_stop.changed() => break,
+                _ = tick.tick() => {
+                    let event = serde_json::json!({"id": format!("local-sweep-{}", uuid::Uuid::new_v4())});
+                    realtime.sweep_event(&entities, &event).await;
+                }
+            }
+        }
+    });
     let poller = tokio::spawn(poll_queue(
         worker,
         aws.sqs.clone(),
@@ -102,7 +123,8 @@ Every route (curl examples for each in README.md, "Sync API"):
   curl -s -H "Authorization: Bearer $TOKEN" $API/plugins/zuora/entities/default/status
   curl -s -u zuora-callouts:callout-password-for-tests -d '{{"AccountNumber":"A00000001","EventId":"evt-1"}}' $API/plugins/zuora/entities/default/callouts
 
-The worker polls the queue, so queued syncs (accounts, catalog) run within a second or two.
+The worker polls the queue, so queued syncs (accounts, catalog) run within a second or two;
+the sweep runs every minute; the post-login hook is served at /plugins/zuora/entities/default/hooks/post-login.
 
 Press Ctrl-C to stop."#,
         sim = sim.base_url,
@@ -116,5 +138,6 @@ Press Ctrl-C to stop."#,
     println!("stopping...");
     let _ = stop_tx.send(true);
     let _ = poller.await;
+    let _ = sweeper.await;
     Ok(())
 }
