@@ -270,6 +270,17 @@ impl TestApp {
         self.call_with_body(method, path, authorization, None).await
     }
 
+    /// Changes some of the default entity's settings at their current version; the update
+    /// must succeed. Answers the saved settings.
+    pub async fn update_settings(&self, mut fields: serde_json::Value) -> serde_json::Value {
+        let path = "/plugins/zuora/entities/default/settings";
+        let (_, current) = self.admin("GET", path, None).await;
+        fields["version"] = current["version"].clone();
+        let (status, answer) = self.admin("PATCH", path, Some(fields)).await;
+        assert_eq!(status, 200, "{answer}");
+        answer
+    }
+
     /// Calls a route as an admin of every entity.
     pub async fn admin(
         &self,

@@ -65,20 +65,7 @@ impl Receiver {
 }
 
 async fn settings(app: &TestApp, body: Value) -> Value {
-    let (_, current) = app
-        .admin("GET", "/plugins/zuora/entities/default/settings", None)
-        .await;
-    let mut body = body;
-    body["version"] = current["version"].clone();
-    let (status, answer) = app
-        .admin(
-            "PATCH",
-            "/plugins/zuora/entities/default/settings",
-            Some(body),
-        )
-        .await;
-    assert_eq!(status, 200, "{answer}");
-    answer
+    app.update_settings(body).await
 }
 
 #[tokio::test]

@@ -25,19 +25,7 @@ fn basic() -> String {
 }
 
 async fn settings(app: &TestApp, body: Value) {
-    let (_, current) = app
-        .admin("GET", "/plugins/zuora/entities/default/settings", None)
-        .await;
-    let mut body = body;
-    body["version"] = current["version"].clone();
-    let (status, answer) = app
-        .admin(
-            "PATCH",
-            "/plugins/zuora/entities/default/settings",
-            Some(body),
-        )
-        .await;
-    assert_eq!(status, 200, "{answer}");
+    let answer = app.update_settings(body).await;
     if answer["full_sync_session"].is_string() {
         // Switching to real time first syncs every account: let it run, so each test starts
         // from an empty queue.
