@@ -1,13 +1,17 @@
 //! Wiring shared by the binaries, the local stack and the tests: one place builds the
 //! clients and the services from a [`Config`].
 
-use crate::clock::{Clock, SystemClock};
+use crate::adapters::clock::SystemClock;
+
+use crate::adapters::dynamo::DynamoStore;
+use crate::adapters::sqs::SqsQueue;
+use crate::adapters::zuora::ZuoraClient;
 use crate::config::Config;
-use crate::queue::SqsQueue;
-use crate::settings::SettingsCache;
-use crate::store::DynamoStore;
-use crate::sync::{Ports, SyncService};
-use crate::zuora::{ZuoraApi, ZuoraClient, ZuoraTenants};
+use crate::core::settings::SettingsCache;
+use crate::core::sync::{Ports, SyncService};
+use crate::core::tenants::ZuoraTenants;
+use crate::ports::Clock;
+use crate::ports::ZuoraApi;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -57,17 +61,17 @@ pub struct Services {
     pub sync: Arc<SyncService>,
     pub store: Arc<DynamoStore>,
     /// Each entity's Zuora client, by entity id.
-    pub zuora: Vec<(crate::domain::EntityId, Arc<ZuoraClient>)>,
+    pub zuora: Vec<(crate::model::EntityId, Arc<ZuoraClient>)>,
     pub settings: Arc<SettingsCache>,
     pub queue: Arc<SqsQueue>,
-    pub realtime: Arc<crate::realtime::Realtime>,
-    pub notifier: Arc<crate::notify::Notifier>,
+    pub realtime: Arc<crate::core::realtime::Realtime>,
+    pub notifier: Arc<dyn crate::ports::Notifier>,
 }
 
 impl Services {
     /// The SQS worker on these services.
-    pub fn worker(&self, max_receives: u32) -> crate::worker::Worker {
-        crate::worker::Worker {
+    pub fn worker(&self, max_receives: u32) -> crate::handlers::sqs_worker::Worker {
+        crate::handlers::sqs_worker::Worker {
             sync: self.sync.clone(),
             realtime: self.realtime.clone(),
             max_receives,
@@ -104,7 +108,7 @@ pub fn build_with(
     ));
     let settings = Arc::new(SettingsCache::new(store.clone(), SETTINGS_TTL));
     let queue = Arc::new(SqsQueue::new(aws.sqs.clone(), config.queue_url.clone()));
-    let notifier = Arc::new(crate::notify::Notifier::new(
+    let notifier = Arc::new(crate::adapters::notify::ChannelNotifier::new(
         aws.ses.clone(),
         config
             .entities
@@ -121,7 +125,7 @@ pub fn build_with(
         settings: settings.clone(),
         notifier: notifier.clone(),
     };
-    let realtime = Arc::new(crate::realtime::Realtime::new(
+    let realtime = Arc::new(crate::core::realtime::Realtime::new(
         store.clone(),
         queue.clone(),
         settings.clone(),

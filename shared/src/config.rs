@@ -1,11 +1,12 @@
 //! Configuration from the environment, parsed once at start-up. A bad value stops the
 //! function at init with a message naming the variable, instead of failing every request.
 
+use crate::adapters::dynamo::Tables;
+use crate::adapters::zuora::ZuoraConfig;
 use crate::auth::{AccessClaims, KeySource};
-use crate::domain::EntityId;
-use crate::store::Tables;
-use crate::sync::SyncSettings;
-use crate::zuora::{Secret, ZuoraConfig};
+use crate::core::sync::SyncSettings;
+use crate::model::EntityId;
+use crate::model::Secret;
 use std::time::Duration;
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -60,7 +61,7 @@ pub struct EntityConfig {
     pub id: EntityId,
     pub zuora: ZuoraConfig,
     /// How this entity's Zuora callouts authenticate; none: callouts are refused.
-    pub callout: Option<crate::api::CalloutAuth>,
+    pub callout: Option<crate::auth::CalloutAuth>,
     /// Signs the entity's webhook notifications.
     pub webhook_secret: Option<Secret>,
 }
@@ -73,8 +74,8 @@ fn callout_auth(
     basic_password: Option<String>,
     header: Option<String>,
     secret: Option<String>,
-) -> Result<Option<crate::api::CalloutAuth>, ConfigError> {
-    use crate::api::CalloutAuth;
+) -> Result<Option<crate::auth::CalloutAuth>, ConfigError> {
+    use crate::auth::CalloutAuth;
     match (basic_user, basic_password, header, secret) {
         (None, None, None, None) => Ok(None),
         (Some(user), Some(password), None, None) => Ok(Some(CalloutAuth::Basic {

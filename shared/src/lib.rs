@@ -1,26 +1,15 @@
 //! zuora-sync: mirrors Zuora billing accounts into DynamoDB.
 //!
-//! Everything the Lambda binaries do lives here, reachable without the Lambda runtime: the
-//! domain ([`domain`]), the Zuora port and client ([`zuora`]), the DynamoDB store ([`store`]),
-//! the queue ([`queue`]), the sync itself ([`sync`]) and the two handlers ([`api`],
-//! [`worker`]).
+//! Layers point one way (docs/ARCHITECTURE.md): [`model`] (pure data) ← [`ports`] (traits) ←
+//! [`core`] (services) ← [`handlers`] (one per trigger). [`adapters`] implement the ports;
+//! [`auth`] verifies callers; only [`config`] and [`app`] (the composition root) know adapters.
 
-pub mod api;
+pub mod adapters;
 pub mod app;
 pub mod auth;
-pub mod catalog;
-pub mod clock;
 pub mod config;
-pub mod domain;
-pub mod events;
-pub mod login;
-pub mod mirror;
-pub mod notify;
-pub mod queue;
-pub mod realtime;
-pub mod settings;
-pub mod store;
-pub mod sync;
+pub mod core;
+pub mod handlers;
+pub mod model;
+pub mod ports;
 pub mod telemetry;
-pub mod worker;
-pub mod zuora;

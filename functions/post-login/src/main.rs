@@ -3,13 +3,15 @@
 
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 use serde_json::Value;
-use shared::app::{AwsClients, build};
-use shared::config::{Config, Env, LoginConfig};
-use shared::login::LoginService;
+use std::sync::Arc;
+use zuora_sync::app::{AwsClients, build};
+use zuora_sync::config::{Config, Env, LoginConfig};
+use zuora_sync::core::login::LoginService;
+use zuora_sync::handlers::post_login::PostLogin;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
-    shared::telemetry::init();
+    zuora_sync::telemetry::init();
     let env = Env::process();
     let config = Config::from_env(&env)?;
     let login_config = LoginConfig::from_env(&env, &config)?;
@@ -24,7 +26,10 @@ async fn main() -> Result<(), Error> {
     if let Err(e) = queue {
         tracing::warn!(error = %e, "SQS warm-up failed; the first login will retry");
     }
-    let login = LoginService::new(services.sync, login_config.budget);
+    let login = PostLogin::new(Arc::new(LoginService::new(
+        services.sync,
+        login_config.budget,
+    )));
     let (login, entity) = (&login, &login_config.cognito_entity);
     run(service_fn(move |event: LambdaEvent<Value>| async move {
         login.handle(event, entity).await

@@ -1,14 +1,14 @@
 //! sync-api: API Gateway HTTP API → the sync API handler.
 
 use lambda_http::{Body, Error, Request, Response, run, service_fn};
-use shared::api::Api;
-use shared::app::{AwsClients, build};
-use shared::auth::JwtVerifier;
-use shared::config::{ApiConfig, Config, Env};
+use zuora_sync::app::{AwsClients, build};
+use zuora_sync::auth::JwtVerifier;
+use zuora_sync::config::{ApiConfig, Config, Env};
+use zuora_sync::handlers::http::Api;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
-    shared::telemetry::init();
+    zuora_sync::telemetry::init();
     let env = Env::process();
     let config = Config::from_env(&env)?;
     let api_config = ApiConfig::from_env(&env)?;
@@ -30,7 +30,7 @@ async fn main() -> Result<(), Error> {
         base_path: api_config.base_path,
         default_timeout: api_config.default_timeout,
         realtime: services.realtime.clone(),
-        callouts: shared::api::callouts_of(&config),
+        callouts: zuora_sync::handlers::http::callouts_of(&config),
     };
     let api = &api;
     run(service_fn(move |req: Request| async move {

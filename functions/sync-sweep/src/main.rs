@@ -5,19 +5,21 @@
 
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 use serde_json::Value;
-use shared::app::{AwsClients, build};
-use shared::config::{Config, Env};
+use zuora_sync::app::{AwsClients, build};
+use zuora_sync::config::{Config, Env};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
-    shared::telemetry::init();
+    zuora_sync::telemetry::init();
     let config = Config::from_env(&Env::process())?;
     let aws = AwsClients::from_env().await;
     let services = build(&config, &aws)?;
     let entities: Vec<_> = config.entities.iter().map(|e| e.id.clone()).collect();
     let (realtime, entities) = (&services.realtime, &entities);
     run(service_fn(move |event: LambdaEvent<Value>| async move {
-        Ok::<Value, Error>(realtime.sweep_event(entities, &event.payload).await)
+        Ok::<Value, Error>(
+            zuora_sync::handlers::sweep::sweep_event(realtime, entities, &event.payload).await,
+        )
     }))
     .await
 }

@@ -2,13 +2,13 @@
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
-use shared::app::{AwsClients, build};
-use shared::clock::EpochMillis;
-use shared::config::{Config, Env};
+use zuora_sync::app::{AwsClients, build};
+use zuora_sync::config::{Config, Env};
+use zuora_sync::model::EpochMillis;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
-    shared::telemetry::init();
+    zuora_sync::telemetry::init();
     let config = Config::from_env(&Env::process())?;
     let aws = AwsClients::from_env().await;
     let services = build(&config, &aws)?;

@@ -4,20 +4,22 @@
 use crate::counter::DynamoCounter;
 use crate::schema::{Provisioned, provision};
 use crate::token::{DEV_AUDIENCE, DEV_ISSUER, DEV_SECRET, mint_hs256, mint_hs256_for};
-use shared::api::Api;
-use shared::app::{AwsClients, Services, build_with};
-use shared::auth::{AccessClaims, JwtVerifier, KeySource};
-use shared::clock::{Clock, SystemClock};
-use shared::config::{Config, EntityConfig};
-use shared::domain::EntityId;
-use shared::store::Tables;
-use shared::sync::SyncSettings;
-use shared::worker::Worker;
-use shared::zuora::{Secret, ZuoraConfig};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use zuora_sim::{SimConfig, SimHandle};
+use zuora_sync::adapters::clock::SystemClock;
+use zuora_sync::adapters::dynamo::Tables;
+use zuora_sync::adapters::zuora::ZuoraConfig;
+use zuora_sync::app::{AwsClients, Services, build_with};
+use zuora_sync::auth::{AccessClaims, JwtVerifier, KeySource};
+use zuora_sync::config::{Config, EntityConfig};
+use zuora_sync::core::sync::SyncSettings;
+use zuora_sync::handlers::http::Api;
+use zuora_sync::handlers::sqs_worker::Worker;
+use zuora_sync::model::EntityId;
+use zuora_sync::model::Secret;
+use zuora_sync::ports::Clock;
 
 /// The AWS endpoints come from the environment `scripts/test.sh` sets up.
 pub fn require_emulators() {
@@ -114,7 +116,7 @@ pub fn dev_api(services: &Services, config: &Config, base_path: &str) -> Api {
         base_path: base_path.to_string(),
         default_timeout: Duration::from_secs(29),
         realtime: services.realtime.clone(),
-        callouts: shared::api::callouts_of(config),
+        callouts: zuora_sync::handlers::http::callouts_of(config),
     }
 }
 
@@ -129,7 +131,7 @@ pub struct TestApp {
     pub api: Arc<Api>,
     pub worker: Arc<Worker>,
     /// The post-login handler (Cognito trigger and hook route), budget 1.5 s.
-    pub login: Arc<shared::login::LoginService>,
+    pub login: Arc<zuora_sync::handlers::post_login::PostLogin>,
     pub queue: Provisioned,
     pub entity: EntityId,
 }
@@ -163,10 +165,12 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
     let services = build_with(&config, &aws, options.clock.clone()).expect("services build");
     let api = Arc::new(dev_api(&services, &config, &options.base_path));
     let worker = Arc::new(services.worker(config.max_receives));
-    let login = Arc::new(shared::login::LoginService::new(
-        services.sync.clone(),
-        Duration::from_millis(1500),
-    ));
+    let login = Arc::new(zuora_sync::handlers::post_login::PostLogin::new(Arc::new(
+        zuora_sync::core::login::LoginService::new(
+            services.sync.clone(),
+            Duration::from_millis(1500),
+        ),
+    )));
     dynamo_counter.reset();
     TestApp {
         sim,
@@ -210,7 +214,7 @@ fn test_config(
     let mut entities = vec![EntityConfig {
         id: EntityId::parse("default").expect("valid"),
         zuora,
-        callout: Some(shared::api::CalloutAuth::Basic {
+        callout: Some(zuora_sync::auth::CalloutAuth::Basic {
             user: CALLOUT_USER.into(),
             password: Secret::new(CALLOUT_PASSWORD),
         }),
@@ -220,7 +224,7 @@ fn test_config(
         entities.push(EntityConfig {
             id: id.clone(),
             zuora: zuora_config(other, options),
-            callout: Some(shared::api::CalloutAuth::Header {
+            callout: Some(zuora_sync::auth::CalloutAuth::Header {
                 name: CALLOUT_HEADER.into(),
                 secret: Secret::new(CALLOUT_SECRET),
             }),
@@ -386,8 +390,8 @@ impl TestApp {
     pub async fn mirror_records(
         &self,
         account_id: &str,
-    ) -> std::collections::BTreeMap<String, shared::mirror::MirrorRecord> {
-        use shared::store::MirrorStore;
+    ) -> std::collections::BTreeMap<String, zuora_sync::model::MirrorRecord> {
+        use zuora_sync::ports::MirrorStore;
         self.services
             .store
             .load_account(&self.entity, account_id)
@@ -396,8 +400,8 @@ impl TestApp {
             .records
     }
 
-    pub async fn events_for(&self, account: &str) -> Vec<shared::events::SyncEvent> {
-        use shared::store::EventStore;
+    pub async fn events_for(&self, account: &str) -> Vec<zuora_sync::model::SyncEvent> {
+        use zuora_sync::ports::EventStore;
         self.services
             .store
             .account_events(&self.entity, account, 500)

@@ -5,20 +5,21 @@
 use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
 use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
 use axum::body::Body as AxumBody;
-use shared::api::Api;
-use shared::clock::{Clock, SystemClock};
-use shared::login::LoginService;
-use shared::worker::Worker;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
+use zuora_sync::adapters::clock::SystemClock;
+use zuora_sync::handlers::http::Api;
+use zuora_sync::handlers::post_login::PostLogin;
+use zuora_sync::handlers::sqs_worker::Worker;
+use zuora_sync::ports::Clock;
 
 /// Serves the API handler on `addr` until `shutdown` turns true; with `login`, the post-login
 /// hook route goes to the post-login handler, as API Gateway routes it to that function.
 pub async fn serve_api(
     api: Arc<Api>,
-    login: Option<Arc<LoginService>>,
+    login: Option<Arc<PostLogin>>,
     addr: SocketAddr,
     mut shutdown: watch::Receiver<bool>,
 ) -> std::io::Result<SocketAddr> {

@@ -5,8 +5,8 @@ use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
     ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
 };
-use shared::store::Tables;
 use std::collections::HashMap;
+use zuora_sync::adapters::dynamo::Tables;
 
 pub struct GsiSpec {
     pub name: &'static str,

@@ -5,11 +5,11 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
 use serde_json::{Value, json};
-use shared::api::Api;
-use shared::auth::{JwtVerifier, KeySource};
 use stack::app::{TestApp, spawn_app};
 use stack::idp::Idp;
 use std::time::Duration;
+use zuora_sync::auth::{JwtVerifier, KeySource};
+use zuora_sync::handlers::http::Api;
 
 const ISSUER: &str = "https://idp.example.com/";
 const AUDIENCE: &str = "zuora-sync-api";
@@ -28,7 +28,7 @@ fn rs256_api(app: &TestApp, idp: &Idp) -> Api {
             ISSUER,
             AUDIENCE,
         ),
-        access: shared::auth::AccessClaims::default(),
+        access: zuora_sync::auth::AccessClaims::default(),
         default_entity: app.entity.clone(),
         base_path: String::new(),
         default_timeout: Duration::from_secs(29),
@@ -165,7 +165,7 @@ async fn an_unreachable_jwks_is_not_blamed_on_the_caller() {
             ISSUER,
             AUDIENCE,
         ),
-        access: shared::auth::AccessClaims::default(),
+        access: zuora_sync::auth::AccessClaims::default(),
         default_entity: app.entity.clone(),
         base_path: String::new(),
         default_timeout: Duration::from_secs(29),

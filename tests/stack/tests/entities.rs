@@ -43,11 +43,11 @@ async fn the_same_account_number_is_two_customers_in_two_entities() {
     assert_ne!(default["owner"], eu["owner"]);
     assert_ne!(default["id"], eu["id"]);
 
-    let eu_id = shared::domain::EntityId::parse("eu").unwrap();
-    let records = |entity: shared::domain::EntityId| {
+    let eu_id = zuora_sync::model::EntityId::parse("eu").unwrap();
+    let records = |entity: zuora_sync::model::EntityId| {
         let store = app.services.store.clone();
         async move {
-            use shared::store::MirrorStore;
+            use zuora_sync::ports::MirrorStore;
             store
                 .load_account(&entity, "8a90a1b27c1f4e2d017c2b3c4d5e0001")
                 .await

@@ -2,10 +2,10 @@
 //! DynamoDB Local's indexes.
 
 use serde_json::Value;
-use shared::clock::EpochMillis;
-use shared::events::{EventStatus, SyncEvent, Trigger};
-use shared::store::EventStore;
 use stack::app::{TestApp, spawn_app};
+use zuora_sync::model::EpochMillis;
+use zuora_sync::model::{EventStatus, SyncEvent, Trigger};
+use zuora_sync::ports::EventStore;
 
 const EVENTS: &str = "/plugins/zuora/entities/default/events";
 const T0: i64 = 1_790_000_000_000;

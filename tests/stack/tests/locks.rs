@@ -1,15 +1,22 @@
 //! Account locks against DynamoDB Local: one sync at a time, coalescing into exactly one
 //! follow-up, lease takeover after a crash, and fencing of a holder that lost its lease.
 
-use shared::clock::{Clock, EpochMillis, ManualClock, SystemClock};
-use shared::domain::AccountKey;
-use shared::events::{EventStatus, Trigger};
-use shared::mirror::plan_writes;
-use shared::store::{Acquire, HeldLock, LockKey, LockStore, MirrorStore, StoreError};
-use shared::sync::{AccountOutcome, OnBusy, SyncRequest};
+use zuora_sync::adapters::clock::SystemClock;
+
+use zuora_sync::adapters::memory::ManualClock;
+
+use zuora_sync::model::EpochMillis;
+
 use stack::app::{AppOptions, TestApp, spawn_app, spawn_app_with};
 use std::sync::Arc;
 use std::time::Duration;
+use zuora_sync::core::sync::{AccountOutcome, OnBusy, SyncRequest};
+use zuora_sync::model::AccountKey;
+use zuora_sync::model::plan_writes;
+use zuora_sync::model::{Acquire, HeldLock, LockKey};
+use zuora_sync::model::{EventStatus, Trigger};
+use zuora_sync::ports::Clock;
+use zuora_sync::ports::{LockStore, MirrorStore, StoreError};
 
 const ACCOUNT_ID: &str = "8a90a1b27c1f4e2d017c2b3c4d5e0001";
 
@@ -182,9 +189,10 @@ async fn a_holder_whose_lease_was_taken_over_cannot_write() {
     let after_takeover = app.mirror_dump().await;
 
     // The stale holder wakes up with an older snapshot and tries to commit it.
-    let ctx = shared::zuora::CallContext::new("stale");
-    let zuora = shared::zuora::ZuoraClient::new(app.config.entities[0].zuora.clone()).unwrap();
-    let mut snapshot = shared::zuora::ZuoraApi::account_snapshot(&zuora, &id, &ctx)
+    let ctx = zuora_sync::model::CallContext::new("stale");
+    let zuora = zuora_sync::adapters::zuora::ZuoraClient::new(app.config.entities[0].zuora.clone())
+        .unwrap();
+    let mut snapshot = zuora_sync::ports::ZuoraApi::account_snapshot(&zuora, &id, &ctx)
         .await
         .unwrap();
     snapshot.account.name = "Stale Name".into();
@@ -196,7 +204,7 @@ async fn a_holder_whose_lease_was_taken_over_cannot_write() {
         .unwrap();
     let plan = plan_writes(&snapshot, &stored);
     assert!(!plan.puts.is_empty());
-    let event = shared::events::SyncEvent::new(
+    let event = zuora_sync::model::SyncEvent::new(
         "stale-event".into(),
         app.entity.clone(),
         Trigger::OnDemand,
@@ -258,7 +266,7 @@ async fn wishes_left_on_a_dead_holder_are_served_by_the_queued_check() {
     );
 
     // While the lease runs, the check only reschedules itself.
-    let target = shared::queue::JobTarget::Account {
+    let target = zuora_sync::model::JobTarget::Account {
         account: id.clone(),
     };
     let early = app

@@ -4,11 +4,12 @@
 use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{Value, json};
-use shared::login::LoginService;
 use stack::app::{TestApp, spawn_app};
 use stack::idp::Idp;
 use std::time::{Duration, Instant};
 use zuora_sim::{Fault, FaultKind};
+use zuora_sync::core::login::LoginService;
+use zuora_sync::handlers::post_login::PostLogin;
 
 const ISSUER: &str = "https://login.example-idp.com/";
 const AUDIENCE: &str = "commerce-web";
@@ -45,7 +46,7 @@ fn option_b() -> Value {
 }
 
 /// Runs the trigger like Lambda would and checks that Cognito gets its event back unchanged.
-async fn login(login: &LoginService, app: &TestApp, event: Value) {
+async fn login(login: &PostLogin, app: &TestApp, event: Value) {
     let invocation = LambdaEvent::new(event.clone(), Context::default());
     let answer = login.handle(invocation, &app.entity).await.unwrap();
     assert_eq!(answer, event, "the trigger returns the event unchanged");
@@ -253,10 +254,13 @@ async fn dynamodb_unreachable_still_returns_the_event_within_the_budget() {
         )
         .load()
         .await;
-    let aws = shared::app::AwsClients::from_shared(&unreachable);
-    let services = shared::app::build(&app.config, &aws).unwrap();
+    let aws = zuora_sync::app::AwsClients::from_shared(&unreachable);
+    let services = zuora_sync::app::build(&app.config, &aws).unwrap();
     let budget = Duration::from_millis(800);
-    let service = LoginService::new(services.sync, budget);
+    let service = PostLogin::new(std::sync::Arc::new(LoginService::new(
+        services.sync,
+        budget,
+    )));
     let event = cognito_event(json!({"sub": "u", "custom:zuora_account": "A00000001"}));
     let started = Instant::now();
     login(&service, &app, event).await;

@@ -3,13 +3,14 @@
 
 use base64::Engine;
 use serde_json::{Value, json};
-use shared::clock::{EpochMillis, ManualClock};
-use shared::realtime::SessionStatus;
 use stack::app::{
     AppOptions, CALLOUT_PASSWORD, CALLOUT_USER, TestApp, WEBHOOK_SECRET, spawn_app, spawn_app_with,
 };
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
+use zuora_sync::adapters::memory::ManualClock;
+use zuora_sync::model::EpochMillis;
+use zuora_sync::model::SessionStatus;
 
 /// A webhook receiver: every POST's headers and body.
 #[derive(Clone, Default)]
@@ -54,10 +55,13 @@ impl Receiver {
                 let sig = headers["x-zuora-sync-signature"].to_str().unwrap();
                 assert_eq!(
                     sig,
-                    shared::notify::signature(WEBHOOK_SECRET, ts, body),
+                    zuora_sync::adapters::notify::signature(WEBHOOK_SECRET, ts, body),
                     "signed"
                 );
-                assert_ne!(sig, shared::notify::signature("another-secret", ts, body));
+                assert_ne!(
+                    sig,
+                    zuora_sync::adapters::notify::signature("another-secret", ts, body)
+                );
                 serde_json::from_str(body).unwrap()
             })
             .collect()

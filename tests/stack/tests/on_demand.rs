@@ -1,9 +1,11 @@
 //! On-demand account sync and catalog sync through the API, the queue and the worker.
 
 use serde_json::{Value, json};
-use shared::clock::{Clock, SystemClock};
-use shared::store::{Acquire, LockKey, LockStore};
 use stack::app::{TestApp, spawn_app};
+use zuora_sync::adapters::clock::SystemClock;
+use zuora_sync::model::{Acquire, LockKey};
+use zuora_sync::ports::Clock;
+use zuora_sync::ports::LockStore;
 
 const ACCOUNTS: &str = "/plugins/zuora/entities/default/sync/accounts";
 const ACCOUNT_ID: &str = "8a90a1b27c1f4e2d017c2b3c4d5e0001";
@@ -204,7 +206,7 @@ async fn catalog_sync(app: &TestApp) -> Value {
 }
 
 async fn stored_products(app: &TestApp) -> Vec<(String, Value)> {
-    app.mirror_records(shared::mirror::CATALOG_ACCOUNT)
+    app.mirror_records(zuora_sync::model::CATALOG_ACCOUNT)
         .await
         .into_values()
         .map(|r| (r.zuora_id.clone(), serde_json::from_str(&r.data).unwrap()))

@@ -4,8 +4,6 @@
 
 use base64::Engine;
 use serde_json::{Value, json};
-use shared::clock::{EpochMillis, ManualClock};
-use shared::realtime::SessionStatus;
 use stack::app::{
     AppOptions, CALLOUT_HEADER, CALLOUT_PASSWORD, CALLOUT_SECRET, CALLOUT_USER, TestApp, spawn_app,
     spawn_app_with,
@@ -13,6 +11,9 @@ use stack::app::{
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use zuora_sim::SimConfig;
+use zuora_sync::adapters::memory::ManualClock;
+use zuora_sync::model::EpochMillis;
+use zuora_sync::model::SessionStatus;
 
 const CALLOUTS: &str = "/plugins/zuora/entities/default/callouts";
 

@@ -1,10 +1,10 @@
 //! The sync route end to end: API handler → Zuora simulator → DynamoDB Local.
 
-use shared::events::{EventStatus, Trigger};
-use shared::mirror::RecordKind;
 use stack::app::{AppOptions, spawn_app, spawn_app_with};
 use std::time::Duration;
 use zuora_sim::{Fault, FaultKind, NotFoundStyle};
+use zuora_sync::model::RecordKind;
+use zuora_sync::model::{EventStatus, Trigger};
 
 const ACCOUNT_ID: &str = "8a90a1b27c1f4e2d017c2b3c4d5e0001";
 
@@ -327,10 +327,11 @@ async fn the_route_answers_under_a_base_path_too() {
 
 #[tokio::test]
 async fn a_busy_account_answers_502_account_busy_after_a_bounded_wait() {
-    use shared::clock::Clock;
-    use shared::store::{Acquire, LockKey, LockStore};
+    use zuora_sync::model::{Acquire, LockKey};
+    use zuora_sync::ports::Clock;
+    use zuora_sync::ports::LockStore;
     let app = spawn_app().await;
-    let now = shared::clock::SystemClock.now();
+    let now = zuora_sync::adapters::clock::SystemClock.now();
     let key = LockKey {
         entity: app.entity.clone(),
         account_id: ACCOUNT_ID.into(),

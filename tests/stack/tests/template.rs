@@ -118,7 +118,7 @@ fn the_http_api_routes_are_the_routers() {
             )
         })
         .collect();
-    let mut routed: Vec<(String, String)> = shared::api::ROUTES
+    let mut routed: Vec<(String, String)> = zuora_sync::handlers::http::ROUTES
         .iter()
         .map(|r| (r.method.to_string(), r.path.to_string()))
         .collect();
@@ -158,7 +158,7 @@ fn post_login_is_wired_to_cognito_and_the_hook_route() {
         .expect("the hook route");
     assert_eq!(
         hook["Properties"]["Path"].as_str(),
-        Some(shared::login::HOOK_PATH)
+        Some(zuora_sync::handlers::post_login::HOOK_PATH)
     );
     assert!(
         f["Timeout"].as_u64().unwrap() <= 5,

@@ -2,12 +2,13 @@
 //! SQS, and dead-lettering of a message that keeps failing.
 
 use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
-use shared::clock::{Clock, SystemClock};
-use shared::events::EventStatus;
 use stack::app::{AppOptions, spawn_app, spawn_app_with};
 use stack::local::poll_once;
 use std::time::Duration;
 use zuora_sim::{Fault, FaultKind};
+use zuora_sync::adapters::clock::SystemClock;
+use zuora_sync::model::EventStatus;
+use zuora_sync::ports::Clock;
 
 const ACCOUNT_ID: &str = "8a90a1b27c1f4e2d017c2b3c4d5e0001";
 
@@ -31,7 +32,7 @@ fn event(messages: Vec<SqsMessage>) -> SqsEvent {
     e
 }
 
-fn deadline() -> shared::clock::EpochMillis {
+fn deadline() -> zuora_sync::model::EpochMillis {
     SystemClock.now().plus_ms(60_000)
 }
 

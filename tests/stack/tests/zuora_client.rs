@@ -1,13 +1,15 @@
 //! The Zuora client against the simulator: one cached token, the process-wide concurrency
 //! cap, refresh on 401, and no long sleeps on a 429 that asks for 120 s.
 
-use shared::domain::{AccountKey, SubscriptionKey};
-use shared::zuora::{CallContext, Secret, ZuoraApi, ZuoraClient, ZuoraConfig, ZuoraError};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 use zuora_sim::{Fault, FaultKind, SimConfig, SimHandle};
+use zuora_sync::adapters::zuora::{ZuoraClient, ZuoraConfig};
+use zuora_sync::model::{AccountKey, SubscriptionKey};
+use zuora_sync::model::{CallContext, Secret};
+use zuora_sync::ports::{ZuoraApi, ZuoraError};
 
 async fn sim() -> SimHandle {
     zuora_sim::spawn(SimConfig::demo(), SocketAddr::from(([127, 0, 0, 1], 0)))

@@ -2,13 +2,15 @@
 //! the Zuora simulator at 50 ms per call), so the figures hold on a noisy machine.
 //! Run with `scripts/bench.sh`.
 
-use shared::clock::{Clock, SystemClock};
-use shared::domain::AccountKey;
-use shared::events::Trigger;
-use shared::sync::{OnBusy, SyncRequest};
+use zuora_sync::adapters::clock::SystemClock;
+
 use stack::app::{AppOptions, TestApp, spawn_app_with};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use zuora_sync::core::sync::{OnBusy, SyncRequest};
+use zuora_sync::model::AccountKey;
+use zuora_sync::model::Trigger;
+use zuora_sync::ports::Clock;
 
 const ROUNDS: usize = 30;
 const LATENCY: Duration = Duration::from_millis(50);
@@ -251,7 +253,7 @@ async fn full_sync_figures(accounts: usize) {
             .await
             .expect("read the session")
             .expect("the session exists");
-        if s.status == shared::realtime::SessionStatus::Done {
+        if s.status == zuora_sync::model::SessionStatus::Done {
             break s;
         }
     };

@@ -2,10 +2,6 @@
 //! with demo data, the sync API on localhost and the worker polling the queue. Runs until
 //! Ctrl-C. Started by `scripts/dev.sh`, which starts the emulators first.
 
-use shared::app::build;
-use shared::config::{Config, EntityConfig};
-use shared::domain::EntityId;
-use shared::zuora::{Secret, ZuoraConfig};
 use stack::app::{aws_clients, dev_api};
 use stack::local::{poll_queue, serve_api};
 use stack::schema::provision;
@@ -13,6 +9,11 @@ use stack::token::{DEV_AUDIENCE, DEV_ISSUER, DEV_SECRET, mint_hs256};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
+use zuora_sync::adapters::zuora::ZuoraConfig;
+use zuora_sync::app::build;
+use zuora_sync::config::{Config, EntityConfig};
+use zuora_sync::model::EntityId;
+use zuora_sync::model::Secret;
 
 fn port(var: &str, default: u16) -> u16 {
     std::env::var(var)
@@ -23,7 +24,7 @@ fn port(var: &str, default: u16) -> u16 {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    shared::telemetry::init();
+    zuora_sync::telemetry::init();
     let api_port = port("API_PORT", 3000);
     let sim_port = port("ZUORA_SIM_PORT", 8081);
     let sim = zuora_sim::spawn(
@@ -44,7 +45,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         entities: vec![EntityConfig {
             id: EntityId::parse("default")?,
             zuora,
-            callout: Some(shared::api::CalloutAuth::Basic {
+            callout: Some(zuora_sync::auth::CalloutAuth::Basic {
                 user: stack::app::CALLOUT_USER.into(),
                 password: Secret::new(stack::app::CALLOUT_PASSWORD),
             }),
@@ -63,10 +64,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         &std::env::var("API_BASE_PATH").unwrap_or_default(),
     ));
     let worker = Arc::new(services.worker(config.max_receives));
-    let login = Arc::new(shared::login::LoginService::new(
-        services.sync.clone(),
-        Duration::from_millis(1500),
-    ));
+    let login = Arc::new(zuora_sync::handlers::post_login::PostLogin::new(Arc::new(
+        zuora_sync::core::login::LoginService::new(
+            services.sync.clone(),
+            Duration::from_millis(1500),
+        ),
+    )));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let addr = serve_api(
         api,
@@ -86,7 +89,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 _ = sweep_stop.changed() => break,
                 _ = tick.tick() => {
                     let event = serde_json::json!({"id": format!("local-sweep-{}", uuid::Uuid::new_v4())});
-                    realtime.sweep_event(&entities, &event).await;
+                    zuora_sync::handlers::sweep::sweep_event(&realtime, &entities, &event).await;
                 }
             }
         }

@@ -1,0 +1,82 @@
+//! The event log: put, create-if-absent, get, and search (in `search.rs`).
+
+use super::items::*;
+use super::{DynamoStore, unavailable};
+use crate::model::*;
+use crate::ports::*;
+
+#[async_trait::async_trait]
+impl EventStore for DynamoStore {
+    async fn put_event(&self, event: &SyncEvent) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.tables.events)
+            .set_item(Some(event_item(event, self.event_expiry(event))))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(unavailable)
+    }
+
+    async fn create_event(&self, event: &SyncEvent) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.tables.events)
+            .set_item(Some(event_item(event, self.event_expiry(event))))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn get_event(
+        &self,
+        entity: &EntityId,
+        id: &str,
+    ) -> Result<Option<SyncEvent>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.tables.events)
+            .key("pk", s(event_pk(entity, id)))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        out.item().map(item_event).transpose()
+    }
+
+    async fn account_events(
+        &self,
+        entity: &EntityId,
+        account: &str,
+        limit: i32,
+    ) -> Result<Vec<SyncEvent>, StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.tables.events)
+            .index_name("by_account")
+            .key_condition_expression("account_pk = :a")
+            .expression_attribute_values(":a", s(event_account_pk(entity, account)))
+            .scan_index_forward(false)
+            .limit(limit)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        out.items().iter().map(item_event).collect()
+    }
+
+    async fn search_events(&self, query: &EventQuery) -> Result<EventPage, StoreError> {
+        self.search(query).await
+    }
+}

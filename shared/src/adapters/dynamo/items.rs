@@ -1,0 +1,265 @@
+//! DynamoDB item layout: keys and conversions. Entity and account ids are validated to contain
+//! no `#`, so the `#`-joined keys below cannot collide.
+
+use crate::model::EntityId;
+use crate::model::EpochMillis;
+use crate::model::{EventStatus, SyncEvent, Trigger};
+use crate::model::{MirrorRecord, RecordKind};
+use crate::ports::StoreError;
+use aws_sdk_dynamodb::types::AttributeValue;
+use std::collections::{BTreeMap, HashMap};
+
+pub type Item = HashMap<String, AttributeValue>;
+
+pub fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+pub fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+pub fn get_s<'a>(item: &'a Item, name: &str) -> Result<&'a str, StoreError> {
+    match item.get(name) {
+        Some(AttributeValue::S(v)) => Ok(v),
+        _ => Err(StoreError::Corrupt(format!(
+            "missing string attribute {name}"
+        ))),
+    }
+}
+
+pub fn opt_s(item: &Item, name: &str) -> Option<String> {
+    match item.get(name) {
+        Some(AttributeValue::S(v)) => Some(v.clone()),
+        _ => None,
+    }
+}
+
+pub fn get_n<T: std::str::FromStr>(item: &Item, name: &str) -> Result<T, StoreError> {
+    match item.get(name) {
+        Some(AttributeValue::N(v)) => v
+            .parse()
+            .map_err(|_| StoreError::Corrupt(format!("attribute {name} is not a number: {v}"))),
+        _ => Err(StoreError::Corrupt(format!(
+            "missing number attribute {name}"
+        ))),
+    }
+}
+
+pub fn opt_n<T: std::str::FromStr>(item: &Item, name: &str) -> Option<T> {
+    get_n(item, name).ok()
+}
+
+pub fn account_pk(entity: &EntityId, account_id: &str) -> String {
+    format!("{entity}#ACCT#{account_id}")
+}
+
+pub fn account_number_pk(entity: &EntityId, number: &str) -> String {
+    format!("{entity}#ACCTNUM#{number}")
+}
+
+pub const ACCOUNT_NUMBER_SK: &str = "ACCTNUM";
+pub const MAP_PREFIX: &str = "MAP#";
+
+pub fn lock_pk(entity: &EntityId, account_id: &str) -> String {
+    format!("{entity}#{account_id}")
+}
+
+pub fn event_pk(entity: &EntityId, id: &str) -> String {
+    format!("{entity}#{id}")
+}
+
+pub fn event_account_pk(entity: &EntityId, account: &str) -> String {
+    format!("{entity}#{account}")
+}
+
+/// The partition key of an event index: entity, what the index is about, the value. Values
+/// are caller text here, so they are length-prefixed: no value can forge another's key.
+pub fn event_index_pk(entity: &EntityId, index: &str, value: &str) -> String {
+    format!("{entity}#{index}#{}#{value}", value.len())
+}
+
+pub fn settings_pk(entity: &EntityId) -> String {
+    format!("{entity}#settings")
+}
+
+/// Sort key of events in every index: creation time, then id, so pages are stable.
+pub fn created_sk(created_at: EpochMillis, id: &str) -> String {
+    format!("{:013}#{id}", created_at.0.max(0))
+}
+
+pub fn record_item(pk: &str, r: &MirrorRecord) -> Item {
+    let mut item = Item::from([
+        ("pk".into(), s(pk)),
+        ("sk".into(), s(&r.sk)),
+        ("kind".into(), s(r.kind.as_str())),
+        ("id".into(), s(&r.id)),
+        ("owner".into(), s(&r.owner)),
+        ("zuora_id".into(), s(&r.zuora_id)),
+        ("data".into(), s(&r.data)),
+        ("hash".into(), s(&r.hash)),
+    ]);
+    if !r.attrs.is_empty() {
+        let attrs = r.attrs.iter().map(|(k, v)| (k.clone(), s(v))).collect();
+        item.insert("attrs".into(), AttributeValue::M(attrs));
+    }
+    item
+}
+
+pub fn item_record(item: &Item) -> Result<MirrorRecord, StoreError> {
+    let kind = get_s(item, "kind")?;
+    let attrs = match item.get("attrs") {
+        Some(AttributeValue::M(m)) => m
+            .iter()
+            .filter_map(|(k, v)| v.as_s().ok().map(|v| (k.clone(), v.clone())))
+            .collect(),
+        _ => BTreeMap::new(),
+    };
+    Ok(MirrorRecord {
+        sk: get_s(item, "sk")?.into(),
+        kind: RecordKind::parse(kind)
+            .ok_or_else(|| StoreError::Corrupt(format!("unknown record kind {kind}")))?,
+        id: get_s(item, "id")?.into(),
+        owner: get_s(item, "owner")?.into(),
+        zuora_id: get_s(item, "zuora_id")?.into(),
+        attrs,
+        data: get_s(item, "data")?.into(),
+        hash: get_s(item, "hash")?.into(),
+    })
+}
+
+/// An id-map item: kept for good, so a local id survives its record leaving the mirror. Its
+/// `local_id` feeds the `by_local_id` index (local id → Zuora record).
+pub fn id_map_item(
+    entity: &EntityId,
+    account_id: &str,
+    pk: &str,
+    sk: &str,
+    local_id: &str,
+    kind: RecordKind,
+) -> Item {
+    Item::from([
+        ("pk".into(), s(pk)),
+        ("sk".into(), s(format!("{MAP_PREFIX}{sk}"))),
+        ("kind".into(), s("id_map")),
+        ("record_kind".into(), s(kind.as_str())),
+        ("local_id".into(), s(local_id)),
+        ("entity".into(), s(entity.as_str())),
+        ("account_id".into(), s(account_id)),
+        ("target_sk".into(), s(sk)),
+    ])
+}
+
+pub fn event_item(e: &SyncEvent, expires_at_secs: i64) -> Item {
+    // The Zuora id is canonical; before it is known, the key the caller gave.
+    let account_key = e.account_id.clone().or_else(|| e.account.clone());
+    let mut item = Item::from([
+        ("pk".into(), s(event_pk(&e.entity, &e.id))),
+        ("id".into(), s(&e.id)),
+        ("entity".into(), s(e.entity.as_str())),
+        ("trigger".into(), s(e.trigger.as_str())),
+        ("status".into(), s(e.status.as_str())),
+        ("correlation_id".into(), s(&e.correlation_id)),
+        ("written".into(), n(e.written)),
+        ("unchanged".into(), n(e.unchanged)),
+        ("removed".into(), n(e.removed)),
+        ("follow_up".into(), AttributeValue::Bool(e.follow_up)),
+        ("created_at".into(), n(e.created_at.0)),
+        ("updated_at".into(), n(e.updated_at.0)),
+        ("created_sk".into(), s(created_sk(e.created_at, &e.id))),
+        ("expires_at".into(), n(expires_at_secs)),
+        ("entity_pk".into(), s(e.entity.as_str())),
+        (
+            "trigger_pk".into(),
+            s(event_index_pk(&e.entity, "trigger", e.trigger.as_str())),
+        ),
+        (
+            "status_pk".into(),
+            s(event_index_pk(&e.entity, "status", e.status.as_str())),
+        ),
+    ]);
+    if let Some(sub) = &e.subscription {
+        item.insert(
+            "subscription_pk".into(),
+            s(event_index_pk(&e.entity, "subscription", sub)),
+        );
+    }
+    if let Some(customer) = &e.customer_id {
+        item.insert(
+            "customer_pk".into(),
+            s(event_index_pk(&e.entity, "customer", customer)),
+        );
+    }
+    if !e.failures.is_empty() {
+        let failures = serde_json::to_string(&e.failures).expect("failures always serialise");
+        item.insert("failures".into(), s(failures));
+    }
+    if let Some(level) = &e.notification_level {
+        item.insert("notification_level".into(), s(level));
+    }
+    if let Some(notify) = e.notify {
+        item.insert("notify".into(), AttributeValue::Bool(notify));
+    }
+    let optional = [
+        ("account_id", &e.account_id),
+        ("account", &e.account),
+        ("subscription", &e.subscription),
+        ("customer_id", &e.customer_id),
+        ("subject", &e.subject),
+        ("code", &e.code),
+        ("reason", &e.reason),
+    ];
+    for (name, value) in optional {
+        if let Some(v) = value {
+            item.insert(name.into(), s(v));
+        }
+    }
+    if let Some(d) = e.duration_ms {
+        item.insert("duration_ms".into(), n(d));
+    }
+    if let Some(acct) = account_key {
+        item.insert("account_pk".into(), s(event_account_pk(&e.entity, &acct)));
+    }
+    item
+}
+
+pub fn item_event(item: &Item) -> Result<SyncEvent, StoreError> {
+    let trigger = get_s(item, "trigger")?;
+    let status = get_s(item, "status")?;
+    let entity =
+        EntityId::parse(get_s(item, "entity")?).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    Ok(SyncEvent {
+        id: get_s(item, "id")?.into(),
+        entity,
+        trigger: Trigger::parse(trigger)
+            .ok_or_else(|| StoreError::Corrupt(format!("unknown trigger {trigger}")))?,
+        status: EventStatus::parse(status)
+            .ok_or_else(|| StoreError::Corrupt(format!("unknown status {status}")))?,
+        correlation_id: get_s(item, "correlation_id")?.into(),
+        account_id: opt_s(item, "account_id"),
+        account: opt_s(item, "account"),
+        subscription: opt_s(item, "subscription"),
+        customer_id: opt_s(item, "customer_id"),
+        subject: opt_s(item, "subject"),
+        written: get_n(item, "written")?,
+        unchanged: get_n(item, "unchanged")?,
+        removed: get_n(item, "removed")?,
+        follow_up: matches!(item.get("follow_up"), Some(AttributeValue::Bool(true))),
+        duration_ms: opt_n(item, "duration_ms"),
+        code: opt_s(item, "code"),
+        reason: opt_s(item, "reason"),
+        failures: opt_s(item, "failures")
+            .map(|f| serde_json::from_str(&f))
+            .transpose()
+            .map_err(|e| StoreError::Corrupt(format!("event failures: {e}")))?
+            .unwrap_or_default(),
+        notification_level: opt_s(item, "notification_level"),
+        notify: match item.get("notify") {
+            Some(AttributeValue::Bool(b)) => Some(*b),
+            _ => None,
+        },
+        retention_days: None,
+        created_at: EpochMillis(get_n(item, "created_at")?),
+        updated_at: EpochMillis(get_n(item, "updated_at")?),
+    })
+}

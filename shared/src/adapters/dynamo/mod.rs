@@ -1,0 +1,253 @@
+//! The DynamoDB adapter for the mirror, the locks and the events.
+//!
+//! Locks follow design §2.2: the conditional write is the lock; the lease end is epoch
+//! milliseconds compared in the condition (never DynamoDB TTL, which lags); each acquisition
+//! bumps a fencing number that every later write of the holder is conditioned on.
+
+mod events;
+mod items;
+mod locks;
+mod mirror;
+mod search;
+mod sessions;
+mod settings;
+
+use crate::model::*;
+use crate::ports::StoreError;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
+use aws_sdk_dynamodb::types::{
+    ConditionCheck, Delete, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+};
+use items::*;
+use locks::lock_state;
+
+/// DynamoDB allows at most 100 actions in one transaction.
+pub(super) const MAX_TRANSACTION_ITEMS: usize = 100;
+/// Lock items linger this long after their lease for clean-up by TTL.
+pub(super) const LOCK_TTL_AFTER_LEASE_SECS: i64 = 24 * 3600;
+
+#[derive(Debug, Clone)]
+pub struct Tables {
+    pub mirror: String,
+    pub locks: String,
+    pub events: String,
+    /// Per-entity state: settings (and the real-time counters).
+    pub state: String,
+}
+
+#[derive(Clone)]
+pub struct DynamoStore {
+    client: Client,
+    tables: Tables,
+    event_retention_secs: i64,
+}
+
+pub(super) fn unavailable<E: std::fmt::Debug>(e: E) -> StoreError {
+    // Debug of SdkError carries the service error code and message, no credentials.
+    let text = format!("{e:?}");
+    StoreError::Unavailable(text.chars().take(500).collect())
+}
+
+pub(super) fn build_err(e: aws_sdk_dynamodb::error::BuildError) -> StoreError {
+    StoreError::Unavailable(format!("request could not be built: {e}"))
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, tables: Tables, event_retention_days: i64) -> Self {
+        Self {
+            client,
+            tables,
+            event_retention_secs: event_retention_days * 24 * 3600,
+        }
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub fn tables(&self) -> &Tables {
+        &self.tables
+    }
+
+    /// A cheap call that opens the connection (TLS included) during init, so the first
+    /// request does not pay for it.
+    pub async fn warm_up(&self) -> Result<(), StoreError> {
+        // A read of a key that never exists: needs only the GetItem the roles already have.
+        self.client
+            .get_item()
+            .table_name(&self.tables.locks)
+            .key("pk", s("__warm_up__"))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(unavailable)
+    }
+
+    /// An UpdateItem on one account's lock item.
+    fn lock_update(&self, key: &LockKey) -> UpdateItemFluentBuilder {
+        self.client
+            .update_item()
+            .table_name(&self.tables.locks)
+            .key("pk", s(lock_pk(&key.entity, &key.account_id)))
+    }
+
+    fn lock_condition_item(
+        &self,
+        lock: &HeldLock,
+        release: bool,
+        now: EpochMillis,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let key = lock_pk(&lock.key.entity, &lock.key.account_id);
+        let item = if release {
+            let update = Update::builder()
+                .table_name(&self.tables.locks)
+                .key("pk", s(key))
+                .update_expression(
+                    "SET lease_until_ms = :zero, released_at_ms = :now REMOVE holder",
+                )
+                .condition_expression("fence = :fence AND pending = :zero")
+                .expression_attribute_values(":fence", n(lock.fence.0))
+                .expression_attribute_values(":zero", n(0))
+                .expression_attribute_values(":now", n(now.0))
+                .return_values_on_condition_check_failure(
+                    ReturnValuesOnConditionCheckFailure::AllOld,
+                )
+                .build()
+                .map_err(build_err)?;
+            TransactWriteItem::builder().update(update).build()
+        } else {
+            let check = ConditionCheck::builder()
+                .table_name(&self.tables.locks)
+                .key("pk", s(key))
+                .condition_expression("fence = :fence")
+                .expression_attribute_values(":fence", n(lock.fence.0))
+                .return_values_on_condition_check_failure(
+                    ReturnValuesOnConditionCheckFailure::AllOld,
+                )
+                .build()
+                .map_err(build_err)?;
+            TransactWriteItem::builder().condition_check(check).build()
+        };
+        Ok(item)
+    }
+
+    fn data_items(
+        &self,
+        entity: &EntityId,
+        plan: &WritePlan,
+    ) -> Result<Vec<TransactWriteItem>, StoreError> {
+        let pk = account_pk(entity, &plan.account_id);
+        let mut out = Vec::new();
+        let put = |item: Item, condition: Option<&str>| -> Result<TransactWriteItem, StoreError> {
+            let put = Put::builder()
+                .table_name(&self.tables.mirror)
+                .set_item(Some(item))
+                .set_condition_expression(condition.map(str::to_string))
+                .build()
+                .map_err(build_err)?;
+            Ok(TransactWriteItem::builder().put(put).build())
+        };
+        for record in &plan.puts {
+            out.push(put(record_item(&pk, record), None)?);
+            if record.sk == crate::model::CUSTOMER_SK {
+                let number = Item::from([
+                    (
+                        "pk".into(),
+                        s(account_number_pk(entity, &plan.account_number)),
+                    ),
+                    ("sk".into(), s(ACCOUNT_NUMBER_SK)),
+                    ("account_id".into(), s(&plan.account_id)),
+                ]);
+                out.push(put(number, None)?);
+            }
+        }
+        for (sk, local_id, kind) in &plan.new_ids {
+            // Ids are issued once: the condition turns a racing second issue into a failure
+            // instead of a silently different id.
+            let item = id_map_item(entity, &plan.account_id, &pk, sk, local_id, *kind);
+            out.push(put(item, Some("attribute_not_exists(pk)"))?);
+        }
+        for sk in &plan.deletes {
+            let delete = Delete::builder()
+                .table_name(&self.tables.mirror)
+                .key("pk", s(&pk))
+                .key("sk", s(sk))
+                .build()
+                .map_err(build_err)?;
+            out.push(TransactWriteItem::builder().delete(delete).build());
+        }
+        Ok(out)
+    }
+
+    fn event_put(&self, event: &SyncEvent) -> Result<TransactWriteItem, StoreError> {
+        let put = Put::builder()
+            .table_name(&self.tables.events)
+            .set_item(Some(event_item(event, self.event_expiry(event))))
+            .build()
+            .map_err(build_err)?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    fn event_expiry(&self, event: &SyncEvent) -> i64 {
+        let retention = event
+            .retention_days
+            .map_or(self.event_retention_secs, |d| i64::from(d) * 24 * 3600);
+        event.created_at.to_secs().0 + retention
+    }
+
+    /// Runs one transaction; a failed lock condition becomes `Fenced` or "wishes pending".
+    async fn transact(
+        &self,
+        lock: &HeldLock,
+        items: Vec<TransactWriteItem>,
+    ) -> Result<Result<(), LockState>, StoreError> {
+        let result = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Ok(())),
+            Err(e) => self.lock_failure(lock, e).map(Err),
+        }
+    }
+
+    /// Reads why a transaction was cancelled. The lock item is always the first action, and
+    /// DynamoDB returns its old image there, so no second read is needed.
+    fn lock_failure(
+        &self,
+        lock: &HeldLock,
+        e: SdkError<TransactWriteItemsError>,
+    ) -> Result<LockState, StoreError> {
+        let Some(TransactWriteItemsError::TransactionCanceledException(cancel)) =
+            e.as_service_error()
+        else {
+            return Err(unavailable(e));
+        };
+        let reasons = cancel.cancellation_reasons();
+        let lock_reason = reasons.first();
+        if lock_reason.and_then(|r| r.code()) != Some("ConditionalCheckFailed") {
+            return Err(StoreError::Unavailable(format!(
+                "transaction cancelled: {:?}",
+                reasons
+                    .iter()
+                    .map(|r| r.code().unwrap_or("None"))
+                    .collect::<Vec<_>>()
+            )));
+        }
+        let state = lock_reason
+            .and_then(|r| r.item())
+            .and_then(|item| lock_state(item).ok());
+        match state {
+            Some(state) if state.fence == lock.fence => Ok(state),
+            other => Err(StoreError::Fenced {
+                held: lock.fence.0,
+                current: other.map(|s| s.fence.0),
+            }),
+        }
+    }
+}

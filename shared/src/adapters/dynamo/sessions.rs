@@ -1,0 +1,570 @@
+//! Real-time state in the state table (design §1.5): per entity, a counter item, one item per
+//! data change, callout de-duplication markers, and sync sessions.
+//!
+//! Every counted change (a callout not seen before: its marker is written first) takes the
+//! next sequence number `seq` from the counter and is stored as `change#<seq>` with its
+//! account. `last_cut` is where the last session ended, so the
+//! changes waiting are exactly `(last_cut, seq]`. A session is *cut* by one conditional write
+//! that moves `last_cut` forward from the value its cutter read: of any number of concurrent
+//! cutters exactly one wins each range, so every threshold crossing (`last_cut + threshold`)
+//! starts exactly one session, and changes after its range count toward the next.
+
+use super::items::{Item, get_n, get_s, n, opt_n, opt_s, s};
+use super::{DynamoStore, unavailable};
+use crate::model::EntityId;
+use crate::model::EpochMillis;
+use crate::model::{JobOutcome, RealtimeState, Session, SessionStatus, SessionTrigger};
+use crate::ports::{RealtimeStore, StoreError};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+use sha2::{Digest, Sha256};
+
+/// Callout markers are kept this long: Zuora retries for at most a few hours.
+const CALLOUT_MARKER_SECS: i64 = 7 * 24 * 3600;
+
+fn realtime_pk(entity: &EntityId) -> String {
+    format!("{entity}#realtime")
+}
+
+fn callout_pk(entity: &EntityId, dedupe_id: &str) -> String {
+    let digest = hex::encode(Sha256::digest(dedupe_id.as_bytes()));
+    format!("{entity}#callout#{digest}")
+}
+
+fn session_pk(entity: &EntityId, id: &str) -> String {
+    format!("{entity}#session#{id}")
+}
+
+fn build_err(e: aws_sdk_dynamodb::error::BuildError) -> StoreError {
+    StoreError::Unavailable(format!("request could not be built: {e}"))
+}
+
+/// Whether a transaction was cancelled because its first action's condition failed.
+fn first_condition_failed(e: &aws_sdk_dynamodb::error::SdkError<TransactWriteItemsError>) -> bool {
+    match e.as_service_error() {
+        Some(TransactWriteItemsError::TransactionCanceledException(c)) => c
+            .cancellation_reasons()
+            .first()
+            .and_then(|r| r.code())
+            .is_some_and(|code| code == "ConditionalCheckFailed"),
+        _ => false,
+    }
+}
+
+fn state_of(item: &Item) -> RealtimeState {
+    RealtimeState {
+        seq: opt_n(item, "seq").unwrap_or(0),
+        last_cut: opt_n(item, "last_cut").unwrap_or(0),
+        since: opt_n(item, "since").map(EpochMillis),
+        last_session_at: opt_n(item, "last_session_at").map(EpochMillis),
+        last_session_id: opt_s(item, "last_session_id"),
+        watermark: opt_s(item, "watermark"),
+    }
+}
+
+fn session_item(entity: &EntityId, session: &Session) -> Item {
+    let mut item = Item::from([
+        ("pk".into(), s(session_pk(entity, &session.id))),
+        ("id".into(), s(&session.id)),
+        ("entity".into(), s(entity.as_str())),
+        ("trigger".into(), s(session.trigger.as_str())),
+        ("status".into(), s(session.status.as_str())),
+        ("started_at".into(), n(session.started_at.0)),
+        ("total".into(), n(session.total)),
+        ("succeeded".into(), n(session.succeeded)),
+        ("failed".into(), n(session.failed)),
+        ("skipped".into(), n(session.skipped)),
+        ("written".into(), n(session.written)),
+        ("changes".into(), n(session.changes)),
+        ("from_seq".into(), n(session.from_seq)),
+        ("to_seq".into(), n(session.to_seq)),
+    ]);
+    if let Some(at) = session.finished_at {
+        item.insert("finished_at".into(), n(at.0));
+    }
+    item.insert(
+        "enumerating".into(),
+        AttributeValue::Bool(session.enumerating),
+    );
+    item
+}
+
+fn item_session(item: &Item) -> Result<Session, StoreError> {
+    let trigger = get_s(item, "trigger")?;
+    let status = get_s(item, "status")?;
+    Ok(Session {
+        id: get_s(item, "id")?.to_string(),
+        trigger: SessionTrigger::parse(trigger)
+            .ok_or_else(|| StoreError::Corrupt(format!("unknown session trigger {trigger}")))?,
+        status: SessionStatus::parse(status)
+            .ok_or_else(|| StoreError::Corrupt(format!("unknown session status {status}")))?,
+        started_at: EpochMillis(get_n(item, "started_at")?),
+        finished_at: opt_n(item, "finished_at").map(EpochMillis),
+        total: get_n(item, "total")?,
+        succeeded: get_n(item, "succeeded")?,
+        failed: get_n(item, "failed")?,
+        skipped: get_n(item, "skipped")?,
+        written: get_n(item, "written")?,
+        changes: opt_n(item, "changes").unwrap_or(0),
+        from_seq: opt_n(item, "from_seq").unwrap_or(0),
+        to_seq: opt_n(item, "to_seq").unwrap_or(0),
+        enumerating: matches!(item.get("enumerating"), Some(AttributeValue::Bool(true))),
+        failures: match item.get("failures") {
+            Some(AttributeValue::Ss(set)) => set.clone(),
+            _ => Vec::new(),
+        },
+        delivery: opt_s(item, "delivery"),
+        notify: match item.get("notify") {
+            Some(AttributeValue::Bool(b)) => Some(*b),
+            _ => None,
+        },
+        notification_level: opt_s(item, "notification_level"),
+    })
+}
+
+impl DynamoStore {
+    /// Takes the next change number and writes the change under it.
+    async fn number_change(
+        &self,
+        entity: &EntityId,
+        account: &str,
+        now: EpochMillis,
+        ttl: i64,
+    ) -> Result<RealtimeState, StoreError> {
+        let out = self
+            .client()
+            .update_item()
+            .table_name(&self.tables().state)
+            .key("pk", s(realtime_pk(entity)))
+            .update_expression(
+                "ADD seq :one SET since = if_not_exists(since, :now), last_cut = if_not_exists(last_cut, :zero)",
+            )
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":now", n(now.0))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        let state = out
+            .attributes()
+            .map(state_of)
+            .ok_or_else(|| StoreError::Corrupt("counter update returned nothing".into()))?;
+        self.client()
+            .put_item()
+            .table_name(&self.tables().state)
+            .item("pk", s(change_pk(entity, state.seq)))
+            .item("account", s(account))
+            .item("expires_at", n(ttl))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(state)
+    }
+}
+
+impl DynamoStore {
+    /// Two writes as one transaction: `true` when written, `false` when the first one's
+    /// condition failed (nothing written).
+    async fn write_pair(
+        &self,
+        first: TransactWriteItem,
+        second: TransactWriteItem,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .client()
+            .transact_write_items()
+            .transact_items(first)
+            .transact_items(second)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if first_condition_failed(&e) => Ok(false),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+}
+
+fn change_pk(entity: &EntityId, seq: u64) -> String {
+    format!("{entity}#change#{seq:012}")
+}
+
+/// BatchGetItem takes at most 100 keys.
+const BATCH_GET: usize = 100;
+
+#[async_trait::async_trait]
+impl RealtimeStore for DynamoStore {
+    async fn record_change(
+        &self,
+        entity: &EntityId,
+        dedupe_id: &str,
+        account: &str,
+        now: EpochMillis,
+    ) -> Result<Option<RealtimeState>, StoreError> {
+        let ttl = now.to_secs().0 + CALLOUT_MARKER_SECS;
+        let marker = callout_pk(entity, dedupe_id);
+        // 1. The marker: a delivery seen before stops here and takes no number, so duplicates
+        //    never count toward the threshold.
+        let claimed = self
+            .client()
+            .put_item()
+            .table_name(&self.tables().state)
+            .item("pk", s(&marker))
+            .item("account", s(account))
+            .item("expires_at", n(ttl))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match claimed {
+            Ok(_) => {}
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|x| x.is_conditional_check_failed_exception()) =>
+            {
+                return Ok(None);
+            }
+            Err(e) => return Err(unavailable(e)),
+        }
+        // 2. The number, 3. the change under it. If either fails the marker is given back, so
+        //    Zuora's retry is counted; a number left without its change is skipped by the
+        //    session after a short wait.
+        match self.number_change(entity, account, now, ttl).await {
+            Ok(state) => Ok(Some(state)),
+            Err(e) => {
+                let released = self
+                    .client()
+                    .delete_item()
+                    .table_name(&self.tables().state)
+                    .key("pk", s(&marker))
+                    .send()
+                    .await;
+                if let Err(release) = released {
+                    tracing::error!(error = ?release, "could not release a callout marker; its retry will look like a duplicate");
+                }
+                Err(e)
+            }
+        }
+    }
+
+    async fn touch(&self, entity: &EntityId, now: EpochMillis) -> Result<(), StoreError> {
+        self.client()
+            .update_item()
+            .table_name(&self.tables().state)
+            .key("pk", s(realtime_pk(entity)))
+            .update_expression("SET since = if_not_exists(since, :now)")
+            .expression_attribute_values(":now", n(now.0))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(unavailable)
+    }
+
+    async fn realtime_state(&self, entity: &EntityId) -> Result<RealtimeState, StoreError> {
+        let out = self
+            .client()
+            .get_item()
+            .table_name(&self.tables().state)
+            .key("pk", s(realtime_pk(entity)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(out.item().map(state_of).unwrap_or_default())
+    }
+
+    async fn start_session(
+        &self,
+        entity: &EntityId,
+        from: u64,
+        session: &Session,
+        due: Option<EpochMillis>,
+    ) -> Result<bool, StoreError> {
+        let mut condition =
+            String::from("(attribute_not_exists(last_cut) AND :from = :zero) OR last_cut = :from");
+        let mut cut = Update::builder()
+            .table_name(&self.tables().state)
+            .key("pk", s(realtime_pk(entity)))
+            .expression_attribute_values(":from", n(from))
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":to", n(session.to_seq))
+            .expression_attribute_values(":now", n(session.started_at.0))
+            .expression_attribute_values(":sid", s(&session.id));
+        if let Some(due) = due {
+            // Overlapping sweeps: only one may start the session that is due.
+            condition = format!(
+                "({condition}) AND (attribute_not_exists(last_session_at) OR last_session_at <= :due)"
+            );
+            cut = cut.expression_attribute_values(":due", n(due.0));
+        }
+        let cut = cut
+            .update_expression("SET last_cut = :to, last_session_at = :now, last_session_id = :sid")
+            .condition_expression(condition)
+            .build()
+            .map_err(build_err)?;
+        let record = Put::builder()
+            .table_name(&self.tables().state)
+            .set_item(Some(session_item(entity, session)))
+            .build()
+            .map_err(build_err)?;
+        self.write_pair(
+            TransactWriteItem::builder().update(cut).build(),
+            TransactWriteItem::builder().put(record).build(),
+        )
+        .await
+    }
+
+    async fn changes(
+        &self,
+        entity: &EntityId,
+        after: u64,
+        upto: u64,
+    ) -> Result<Vec<(u64, Option<String>)>, StoreError> {
+        let mut found = Vec::new();
+        let seqs: Vec<u64> = (after + 1..=upto).collect();
+        for chunk in seqs.chunks(BATCH_GET) {
+            let keys: Vec<Item> = chunk
+                .iter()
+                .map(|seq| Item::from([("pk".to_string(), s(change_pk(entity, *seq)))]))
+                .collect();
+            let mut request = Some(
+                aws_sdk_dynamodb::types::KeysAndAttributes::builder()
+                    .set_keys(Some(keys))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(build_err)?,
+            );
+            // Unprocessed keys come back to be asked again.
+            while let Some(keys) = request.take() {
+                let out = self
+                    .client()
+                    .batch_get_item()
+                    .request_items(&self.tables().state, keys)
+                    .send()
+                    .await
+                    .map_err(unavailable)?;
+                for item in out
+                    .responses()
+                    .and_then(|r| r.get(&self.tables().state))
+                    .into_iter()
+                    .flatten()
+                {
+                    let pk = get_s(item, "pk")?;
+                    let seq = pk
+                        .rsplit('#')
+                        .next()
+                        .and_then(|n| n.parse().ok())
+                        .ok_or_else(|| StoreError::Corrupt(format!("change key {pk}")))?;
+                    found.push((seq, opt_s(item, "account")));
+                }
+                request = out
+                    .unprocessed_keys()
+                    .and_then(|u| u.get(&self.tables().state))
+                    .cloned();
+            }
+        }
+        found.sort();
+        Ok(found)
+    }
+
+    async fn set_delivery(
+        &self,
+        entity: &EntityId,
+        id: &str,
+        note: &str,
+    ) -> Result<(), StoreError> {
+        self.client()
+            .update_item()
+            .table_name(&self.tables().state)
+            .key("pk", s(session_pk(entity, id)))
+            .update_expression("SET delivery = :note")
+            .expression_attribute_values(":note", s(note))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(unavailable)
+    }
+
+    async fn create_session(&self, entity: &EntityId, session: &Session) -> Result<(), StoreError> {
+        let record = Put::builder()
+            .table_name(&self.tables().state)
+            .set_item(Some(session_item(entity, session)))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(build_err)?;
+        let latest = Update::builder()
+            .table_name(&self.tables().state)
+            .key("pk", s(realtime_pk(entity)))
+            .update_expression("SET last_session_at = :now, last_session_id = :sid")
+            .expression_attribute_values(":now", n(session.started_at.0))
+            .expression_attribute_values(":sid", s(&session.id))
+            .build()
+            .map_err(build_err)?;
+        self.client()
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(record).build())
+            .transact_items(TransactWriteItem::builder().update(latest).build())
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(unavailable)
+    }
+
+    async fn add_page(
+        &self,
+        entity: &EntityId,
+        session_id: &str,
+        page_key: &str,
+        accounts: u64,
+        last: bool,
+    ) -> Result<bool, StoreError> {
+        let digest = hex::encode(Sha256::digest(page_key.as_bytes()));
+        let now = crate::adapters::clock::SystemClock.now_secs();
+        let marker = Put::builder()
+            .table_name(&self.tables().state)
+            .item(
+                "pk",
+                s(format!("{}#page#{digest}", session_pk(entity, session_id))),
+            )
+            .item("expires_at", n(now + CALLOUT_MARKER_SECS))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(build_err)?;
+        let grow = Update::builder()
+            .table_name(&self.tables().state)
+            .key("pk", s(session_pk(entity, session_id)))
+            .update_expression("ADD #total :n SET enumerating = :still")
+            .condition_expression("attribute_exists(pk)")
+            // `total` is a DynamoDB reserved word.
+            .expression_attribute_names("#total", "total")
+            .expression_attribute_values(":n", n(accounts))
+            .expression_attribute_values(":still", AttributeValue::Bool(!last))
+            .build()
+            .map_err(build_err)?;
+        // `false`: this page was added before (the job is being retried).
+        self.write_pair(
+            TransactWriteItem::builder().put(marker).build(),
+            TransactWriteItem::builder().update(grow).build(),
+        )
+        .await
+    }
+
+    async fn set_watermark(&self, entity: &EntityId, watermark: &str) -> Result<(), StoreError> {
+        self.client()
+            .update_item()
+            .table_name(&self.tables().state)
+            .key("pk", s(realtime_pk(entity)))
+            .update_expression("SET watermark = :w")
+            .expression_attribute_values(":w", s(watermark))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(unavailable)
+    }
+
+    async fn get_session(
+        &self,
+        entity: &EntityId,
+        id: &str,
+    ) -> Result<Option<Session>, StoreError> {
+        let out = self
+            .client()
+            .get_item()
+            .table_name(&self.tables().state)
+            .key("pk", s(session_pk(entity, id)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        out.item().map(item_session).transpose()
+    }
+
+    async fn finish_job(
+        &self,
+        entity: &EntityId,
+        session_id: &str,
+        account: &str,
+        outcome: JobOutcome,
+        written: u32,
+        failure: Option<&str>,
+    ) -> Result<Session, StoreError> {
+        let counter = match outcome {
+            JobOutcome::Succeeded => "succeeded",
+            JobOutcome::Failed => "failed",
+            JobOutcome::Skipped => "skipped",
+        };
+        let now = crate::adapters::clock::SystemClock.now_secs();
+        // The marker makes counting idempotent: a job retried after its count was written
+        // (the message came back) is not counted twice.
+        let marker = Put::builder()
+            .table_name(&self.tables().state)
+            .item(
+                "pk",
+                s(format!("{}#{account}", session_pk(entity, session_id))),
+            )
+            .item("outcome", s(counter))
+            .item("expires_at", n(now + CALLOUT_MARKER_SECS))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(build_err)?;
+        let mut count = Update::builder()
+            .table_name(&self.tables().state)
+            .key("pk", s(session_pk(entity, session_id)))
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":written", n(written));
+        count = match failure {
+            Some(f) => count
+                .update_expression(format!("ADD {counter} :one, written :written, failures :f"))
+                .expression_attribute_values(":f", AttributeValue::Ss(vec![f.to_string()])),
+            None => count.update_expression(format!("ADD {counter} :one, written :written")),
+        };
+        let count = count.build().map_err(build_err)?;
+        // Already counted (`false`) is fine: the session is read either way.
+        self.write_pair(
+            TransactWriteItem::builder().put(marker).build(),
+            TransactWriteItem::builder().update(count).build(),
+        )
+        .await?;
+        self.get_session(entity, session_id)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt(format!("session {session_id} is gone")))
+    }
+
+    async fn complete_session(
+        &self,
+        entity: &EntityId,
+        id: &str,
+        notify: bool,
+        level: &str,
+        now: EpochMillis,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .client()
+            .update_item()
+            .table_name(&self.tables().state)
+            .key("pk", s(session_pk(entity, id)))
+            .update_expression(
+                "SET #status = :done, finished_at = :now, notify = :notify, notification_level = :level",
+            )
+            .condition_expression("#status = :running")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":done", s(SessionStatus::Done.as_str()))
+            .expression_attribute_values(":running", s(SessionStatus::Running.as_str()))
+            .expression_attribute_values(":now", n(now.0))
+            .expression_attribute_values(":notify", AttributeValue::Bool(notify))
+            .expression_attribute_values(":level", s(level))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+}

@@ -1,0 +1,118 @@
+//! The job queue on SQS: batched sends, delays capped at SQS's 15 minutes.
+
+use crate::model::SyncJob;
+use crate::ports::{JobQueue, QueueError};
+use std::time::Duration;
+
+/// SQS refuses longer delays.
+const MAX_DELAY: Duration = Duration::from_secs(900);
+use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
+
+/// SQS takes at most 10 messages per batch.
+const SQS_BATCH: usize = 10;
+
+pub struct SqsQueue {
+    client: aws_sdk_sqs::Client,
+    queue_url: String,
+}
+
+impl SqsQueue {
+    /// One SendMessageBatch; answers the indexes it did not send.
+    async fn send_batch(
+        &self,
+        indexes: Vec<usize>,
+        entries: Vec<SendMessageBatchRequestEntry>,
+    ) -> Vec<usize> {
+        let sent = self
+            .client
+            .send_message_batch()
+            .queue_url(&self.queue_url)
+            .set_entries(Some(entries))
+            .send()
+            .await;
+        match sent {
+            Ok(out) => {
+                let ok: Vec<usize> = out
+                    .successful()
+                    .iter()
+                    .filter_map(|s| s.id().parse().ok())
+                    .collect();
+                indexes.into_iter().filter(|i| !ok.contains(i)).collect()
+            }
+            Err(e) => {
+                tracing::error!(error = ?e, "a batch of jobs could not be queued");
+                indexes
+            }
+        }
+    }
+
+    pub fn new(client: aws_sdk_sqs::Client, queue_url: String) -> Self {
+        Self { client, queue_url }
+    }
+
+    /// A cheap call that opens the connection during init.
+    pub async fn warm_up(&self) -> Result<(), QueueError> {
+        self.client
+            .get_queue_attributes()
+            .queue_url(&self.queue_url)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| QueueError(format!("{e:?}").chars().take(300).collect()))
+    }
+}
+
+#[async_trait::async_trait]
+impl JobQueue for SqsQueue {
+    /// Batches of 10 sent concurrently (a session can queue thousands of accounts).
+    async fn send_many(&self, jobs: &[SyncJob]) -> Vec<usize> {
+        use futures::StreamExt;
+        let batches: Vec<(Vec<usize>, Vec<SendMessageBatchRequestEntry>)> = jobs
+            .chunks(SQS_BATCH)
+            .enumerate()
+            .map(|(b, chunk)| {
+                let first = b * SQS_BATCH;
+                let indexes: Vec<usize> = (first..first + chunk.len()).collect();
+                let entries = chunk
+                    .iter()
+                    .zip(&indexes)
+                    .filter_map(|(job, i)| {
+                        let body = serde_json::to_string(job).ok()?;
+                        SendMessageBatchRequestEntry::builder()
+                            .id(i.to_string())
+                            .message_body(body)
+                            .build()
+                            .ok()
+                    })
+                    .collect();
+                (indexes, entries)
+            })
+            .collect();
+        let failed: Vec<Vec<usize>> = futures::stream::iter(
+            batches
+                .into_iter()
+                .map(|(indexes, entries)| self.send_batch(indexes, entries)),
+        )
+        .buffer_unordered(8)
+        .collect()
+        .await;
+        let mut failed: Vec<usize> = failed.into_iter().flatten().collect();
+        failed.sort_unstable();
+        failed
+    }
+
+    async fn send(&self, job: &SyncJob, delay: Option<Duration>) -> Result<(), QueueError> {
+        let body = serde_json::to_string(job).map_err(|e| QueueError(e.to_string()))?;
+        let delay = delay.map(|d| d.min(MAX_DELAY).as_secs() as i32);
+        self.client
+            .send_message()
+            .queue_url(&self.queue_url)
+            .message_body(body)
+            .set_delay_seconds(delay)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| QueueError(format!("{e:?}").chars().take(300).collect()))
+    }
+}

@@ -1,0 +1,10 @@
+//! Who may call: JWT verification (the API's bearer tokens, IdPs' ID tokens) and callout
+//! credentials.
+
+mod callout;
+mod hooks;
+mod jwt;
+
+pub use callout::CalloutAuth;
+pub use hooks::{HookVerifiers, claimed_issuer};
+pub use jwt::*;

@@ -1,0 +1,8 @@
+//! The services: what the product does, on the ports only. Each trigger's handler calls one
+//! entry point here; nothing here knows DynamoDB, SQS, SES or reqwest.
+
+pub mod login;
+pub mod realtime;
+pub mod settings;
+pub mod sync;
+pub mod tenants;

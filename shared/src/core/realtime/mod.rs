@@ -1,0 +1,406 @@
+//! Real-time sync (design §1.5): Zuora data change callouts are counted per entity, each change
+//! under the next sequence number. Every `threshold` changes make one *session* (the changes
+//! `(last_cut, last_cut + threshold]`), and the sweep starts one with whatever waits once the
+//! maximum time between syncs has passed. A session queues each changed account once, knows
+//! when all its jobs finished, and then applies the entity's notification level.
+
+mod full;
+mod status;
+
+pub use full::FullSyncError;
+pub use status::Status;
+
+use crate::model::EpochMillis;
+
+use crate::core::settings::SettingsCache;
+use crate::core::tenants::ZuoraTenants;
+use crate::model::SyncJob;
+use crate::model::{
+    AccountKey, EntityId, JobOutcome, RealtimeState, Session, SessionStatus, SessionTrigger,
+};
+use crate::model::{EntitySettings, SyncMode};
+use crate::ports::Clock;
+use crate::ports::JobQueue;
+use crate::ports::{RealtimeStore, StoreError};
+use std::sync::Arc;
+
+/// What a callout did.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct CalloutOutcome {
+    /// Counted as a data change (false: the entity's mode is `none`, or a duplicate).
+    pub counted: bool,
+    /// The same callout was counted before (Zuora retries deliveries).
+    pub duplicate: bool,
+    /// The session this callout's count started, if it reached the threshold.
+    pub session_id: Option<String>,
+}
+
+pub struct Realtime {
+    store: Arc<dyn RealtimeStore>,
+    queue: Arc<dyn JobQueue>,
+    settings: Arc<SettingsCache>,
+    clock: Arc<dyn Clock>,
+    zuora: Arc<ZuoraTenants>,
+    notifier: Arc<dyn crate::ports::Notifier>,
+}
+
+/// Cut attempts per caller; each lost attempt means another caller cut that range.
+const CUT_ATTEMPTS: usize = 50;
+/// How long a session waits for changes whose number is taken but not yet written (their
+/// callouts are in flight); a number still empty after it is skipped (its callout failed).
+const MISSING_CHANGE_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
+impl Realtime {
+    pub fn new(
+        store: Arc<dyn RealtimeStore>,
+        queue: Arc<dyn JobQueue>,
+        settings: Arc<SettingsCache>,
+        clock: Arc<dyn Clock>,
+        zuora: Arc<ZuoraTenants>,
+        notifier: Arc<dyn crate::ports::Notifier>,
+    ) -> Self {
+        Self {
+            store,
+            queue,
+            settings,
+            clock,
+            zuora,
+            notifier,
+        }
+    }
+
+    pub fn store(&self) -> &Arc<dyn RealtimeStore> {
+        &self.store
+    }
+
+    /// One accepted callout: counts the change once per `dedupe_id` and, in real-time mode,
+    /// starts the session of every threshold crossing not yet started.
+    pub async fn callout(
+        &self,
+        entity: &EntityId,
+        dedupe_id: &str,
+        account: &AccountKey,
+        correlation_id: &str,
+    ) -> Result<CalloutOutcome, StoreError> {
+        let settings = self.settings.get(entity).await?.settings;
+        if settings.sync_mode == SyncMode::None {
+            return Ok(CalloutOutcome {
+                counted: false,
+                duplicate: false,
+                session_id: None,
+            });
+        }
+        let now = self.clock.now();
+        let Some(state) = self
+            .store
+            .record_change(entity, dedupe_id, account.as_str(), now)
+            .await?
+        else {
+            return Ok(CalloutOutcome {
+                counted: false,
+                duplicate: true,
+                session_id: None,
+            });
+        };
+        let mut session_id = None;
+        if settings.sync_mode == SyncMode::Realtime {
+            session_id = self
+                .cut_crossings(entity, state, &settings, correlation_id)
+                .await?
+                .map(|s| s.id);
+        }
+        Ok(CalloutOutcome {
+            counted: true,
+            duplicate: false,
+            session_id,
+        })
+    }
+
+    /// Starts the session of each crossing `last_cut + threshold <= seq`. Ranges are exact,
+    /// so whoever wins a cut starts exactly that crossing's session; a loser reads again and
+    /// helps with the next crossing, if any. Answers the first session this caller started.
+    async fn cut_crossings(
+        &self,
+        entity: &EntityId,
+        mut state: RealtimeState,
+        settings: &EntitySettings,
+        correlation_id: &str,
+    ) -> Result<Option<Session>, StoreError> {
+        let threshold = u64::from(settings.max_events_before_sync);
+        let mut first = None;
+        for _ in 0..CUT_ATTEMPTS {
+            if state.waiting() < threshold {
+                break;
+            }
+            let range = (state.last_cut, state.last_cut + threshold);
+            let started = self
+                .start(
+                    entity,
+                    range,
+                    SessionTrigger::Threshold,
+                    None,
+                    settings,
+                    correlation_id,
+                )
+                .await?;
+            if first.is_none() {
+                first = started;
+            }
+            state = self.store.realtime_state(entity).await?;
+        }
+        Ok(first)
+    }
+
+    /// The accounts of changes `(from, to]`, each once, in change order. Waits briefly for
+    /// numbers whose change is still being written.
+    async fn accounts_in(
+        &self,
+        entity: &EntityId,
+        (from, to): (u64, u64),
+    ) -> Result<Vec<String>, StoreError> {
+        let wanted = (to - from) as usize;
+        let give_up = tokio::time::Instant::now() + MISSING_CHANGE_WAIT;
+        let found = loop {
+            let found = self.store.changes(entity, from, to).await?;
+            if found.len() >= wanted || tokio::time::Instant::now() >= give_up {
+                break found;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        };
+        if found.len() < wanted {
+            tracing::warn!(entity = %entity, from, to, found = found.len(), "some change numbers have no change (their callouts failed); skipped");
+        }
+        let mut accounts: Vec<String> = Vec::new();
+        for (_, account) in found {
+            if let Some(a) = account
+                && !accounts.contains(&a)
+            {
+                accounts.push(a);
+            }
+        }
+        Ok(accounts)
+    }
+
+    /// Cuts the changes `range` into a new session and queues each of their accounts once.
+    /// `None` when another cutter won the range.
+    async fn start(
+        &self,
+        entity: &EntityId,
+        range: (u64, u64),
+        trigger: SessionTrigger,
+        due: Option<EpochMillis>,
+        settings: &EntitySettings,
+        correlation_id: &str,
+    ) -> Result<Option<Session>, StoreError> {
+        // Read before the cut, so the session is written with its size in the same step.
+        let accounts = self.accounts_in(entity, range).await?;
+        let session = Session::new(trigger, self.clock.now(), range, accounts.len() as u64);
+        if !self
+            .store
+            .start_session(entity, range.0, &session, due)
+            .await?
+        {
+            return Ok(None);
+        }
+        tracing::info!(entity = %entity, session = %session.id, trigger = trigger.as_str(), accounts = session.total, changes = session.changes, "sync session started");
+        if session.total == 0 {
+            // A session with nothing to sync still completes (and may notify).
+            self.complete(entity, &session, settings).await?;
+            return Ok(Some(session));
+        }
+        self.queue_accounts(entity, &session, &accounts, correlation_id)
+            .await?;
+        Ok(Some(session))
+    }
+
+    async fn queue_accounts(
+        &self,
+        entity: &EntityId,
+        session: &Session,
+        accounts: &[String],
+        correlation_id: &str,
+    ) -> Result<(), StoreError> {
+        let now = self.clock.now();
+        let jobs: Vec<SyncJob> = accounts
+            .iter()
+            .filter_map(|a| AccountKey::parse(a).ok())
+            .map(|account| {
+                let mut job = SyncJob::account(
+                    entity.clone(),
+                    account,
+                    session.trigger.event_trigger(),
+                    correlation_id.to_string(),
+                    now,
+                );
+                job.session_id = Some(session.id.clone());
+                job
+            })
+            .collect();
+        let failed = self.queue.send_many(&jobs).await;
+        for job in failed.iter().filter_map(|i| jobs.get(*i)) {
+            let Some(account) = job.account_key() else {
+                continue;
+            };
+            // Not lost: counted again as a change for the next session, and as failed here
+            // so this session still completes.
+            tracing::error!(entity = %entity, session = %session.id, account = %account, "could not queue a session job; it waits for the next session");
+            let again = format!("requeue:{}:{account}", session.id);
+            self.store
+                .record_change(entity, &again, account.as_str(), now)
+                .await?;
+            self.job_finished(entity, &session.id, account.as_str(), JobOutcome::Failed, 0)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Counts one finished job; the job that finishes the session completes it.
+    pub async fn job_finished(
+        &self,
+        entity: &EntityId,
+        session_id: &str,
+        account: &str,
+        outcome: JobOutcome,
+        written: u32,
+    ) -> Result<(), StoreError> {
+        self.job_ended(entity, session_id, account, outcome, written, None)
+            .await
+    }
+
+    /// As [`job_finished`](Self::job_finished), with why a failed job failed.
+    pub async fn job_ended(
+        &self,
+        entity: &EntityId,
+        session_id: &str,
+        account: &str,
+        outcome: JobOutcome,
+        written: u32,
+        reason: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let failure = reason.map(|r| {
+            let text = format!("{account}: {r}");
+            text.chars().take(300).collect::<String>()
+        });
+        let session = self
+            .store
+            .finish_job(
+                entity,
+                session_id,
+                account,
+                outcome,
+                written,
+                failure.as_deref(),
+            )
+            .await?;
+        if session.is_finished() && session.status == SessionStatus::Running {
+            let settings = self.settings.get(entity).await?.settings;
+            self.complete(entity, &session, &settings).await?;
+        }
+        Ok(())
+    }
+
+    /// Marks the session done and records whether the notification level calls for a
+    /// summary. Exactly one caller completes it (a conditional write).
+    async fn complete(
+        &self,
+        entity: &EntityId,
+        session: &Session,
+        settings: &EntitySettings,
+    ) -> Result<(), StoreError> {
+        let level = settings.notification_level;
+        let notify = level.should_notify(session.failed as u32, session.written as u32);
+        let done = self
+            .store
+            .complete_session(
+                entity,
+                &session.id,
+                notify,
+                level.as_str(),
+                self.clock.now(),
+            )
+            .await?;
+        if done {
+            tracing::info!(
+                entity = %entity, session = %session.id, succeeded = session.succeeded,
+                failed = session.failed, skipped = session.skipped, written = session.written,
+                notify, level = level.as_str(), "sync session finished"
+            );
+            if notify {
+                let summary = crate::model::Summary {
+                    entity: entity.to_string(),
+                    kind: "session".into(),
+                    id: session.id.clone(),
+                    trigger: session.trigger.as_str().into(),
+                    succeeded: session.succeeded,
+                    failed: session.failed,
+                    skipped: session.skipped,
+                    written: session.written,
+                    failures: session.failures.clone(),
+                    finished_at: self.clock.now().to_rfc3339(),
+                };
+                let note = self
+                    .notifier
+                    .send(entity, settings.notification_channel.as_ref(), &summary)
+                    .await;
+                self.store.set_delivery(entity, &session.id, &note).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The sweep for one entity: starts a session with whatever waits when the maximum time
+    /// between syncs has passed (even with no changes), in `scheduled` and `realtime` modes.
+    pub async fn sweep(
+        &self,
+        entity: &EntityId,
+        correlation_id: &str,
+    ) -> Result<Option<Session>, StoreError> {
+        let settings = self.settings.get(entity).await?.settings;
+        if settings.sync_mode == SyncMode::None {
+            return Ok(None);
+        }
+        let now = self.clock.now();
+        let mut state = self.store.realtime_state(entity).await?;
+        // Lost callouts first, so their changes join whatever session starts now. Zuora being
+        // down only delays that: the max-time session still starts.
+        match self
+            .reconcile(entity, state.watermark.as_deref(), correlation_id)
+            .await
+        {
+            Ok(0) => {}
+            Ok(_) => {
+                state = self.store.realtime_state(entity).await?;
+                if settings.sync_mode == SyncMode::Realtime
+                    && let Some(session) = self
+                        .cut_crossings(entity, state.clone(), &settings, correlation_id)
+                        .await?
+                {
+                    return Ok(Some(session));
+                }
+            }
+            Err(e) => {
+                tracing::warn!(entity = %entity, error = %e, "reconciliation failed; the next sweep tries again")
+            }
+        }
+        let Some(last) = state.last_session_at.or(state.since) else {
+            // Nothing tracked yet: the max-time clock starts now.
+            self.store.touch(entity, now).await?;
+            return Ok(None);
+        };
+        let max_ms = i64::from(settings.max_minutes_between_syncs) * 60_000;
+        if now.0 < last.0 + max_ms {
+            return Ok(None);
+        }
+        let due = state.last_session_at.unwrap_or(EpochMillis(0));
+        let range = (state.last_cut, state.seq);
+        self.start(
+            entity,
+            range,
+            SessionTrigger::MaxTime,
+            Some(due),
+            &settings,
+            correlation_id,
+        )
+        .await
+    }
+}

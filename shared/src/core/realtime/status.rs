@@ -1,0 +1,92 @@
+//! The status an admin sees: how many more data change events, or how many minutes at most,
+//! until the next sync session (the reference product's message).
+
+use super::Realtime;
+use crate::model::EntityId;
+use crate::model::EpochMillis;
+use crate::model::Session;
+use crate::model::SyncMode;
+use crate::ports::StoreError;
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Status {
+    pub entity: String,
+    pub mode: SyncMode,
+    /// Data change events counted since the last session.
+    pub changes: u64,
+    pub max_events_before_sync: u32,
+    pub max_minutes_between_syncs: u32,
+    /// Real-time mode: events still needed for the threshold session.
+    pub events_needed: Option<u64>,
+    /// Scheduled and real-time modes: minutes at most until the max-time session.
+    pub minutes_left: Option<u64>,
+    pub last_session: Option<Session>,
+    pub message: String,
+}
+
+fn plural(n: u64, one: &str, many: &str) -> String {
+    if n == 1 {
+        format!("1 {one}")
+    } else {
+        format!("{n} {many}")
+    }
+}
+
+impl Realtime {
+    pub async fn status(&self, entity: &EntityId) -> Result<Status, StoreError> {
+        let settings = self.settings.get(entity).await?.settings;
+        let state = self.store.realtime_state(entity).await?;
+        let last_session = match &state.last_session_id {
+            Some(id) => self.store.get_session(entity, id).await?,
+            None => None,
+        };
+        let now: EpochMillis = self.clock.now();
+        let max_ms = i64::from(settings.max_minutes_between_syncs) * 60_000;
+        let minutes_left = match state.last_session_at.or(state.since) {
+            Some(last) => ((last.0 + max_ms - now.0).max(0) as u64).div_ceil(60_000),
+            None => u64::from(settings.max_minutes_between_syncs),
+        };
+        let threshold = u64::from(settings.max_events_before_sync);
+        let events_needed = threshold.saturating_sub(state.waiting()).max(1);
+        let (events_needed, minutes_left, message) = match settings.sync_mode {
+            SyncMode::Realtime => (
+                Some(events_needed),
+                Some(minutes_left),
+                format!(
+                    "{}, or at most {}, until the next sync",
+                    plural(
+                        events_needed,
+                        "more data change event",
+                        "more data change events"
+                    ),
+                    plural(minutes_left, "minute", "minutes")
+                ),
+            ),
+            SyncMode::Scheduled => (
+                None,
+                Some(minutes_left),
+                format!(
+                    "At most {} until the next sync",
+                    plural(minutes_left, "minute", "minutes")
+                ),
+            ),
+            SyncMode::None => (
+                None,
+                None,
+                "Real-time sync is off: accounts sync on demand, at login and through the API"
+                    .to_string(),
+            ),
+        };
+        Ok(Status {
+            entity: entity.to_string(),
+            mode: settings.sync_mode,
+            changes: state.waiting(),
+            max_events_before_sync: settings.max_events_before_sync,
+            max_minutes_between_syncs: settings.max_minutes_between_syncs,
+            events_needed,
+            minutes_left,
+            last_session,
+            message,
+        })
+    }
+}

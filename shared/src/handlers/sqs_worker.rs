@@ -1,0 +1,209 @@
+//! The SQS worker: each message is parsed and synced on its own, and only the messages that
+//! failed (and may succeed later) are reported back, so SQS retries them alone and moves them
+//! to the dead-letter queue after `maxReceiveCount` receipts.
+
+use crate::core::realtime::Realtime;
+use crate::core::sync::{AccountOutcome, Failure, OnBusy, SyncRequest, SyncService};
+use crate::model::EpochMillis;
+use crate::model::JobOutcome;
+use crate::model::{JobTarget, SyncJob};
+use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use futures::StreamExt;
+use std::sync::Arc;
+
+/// Messages of one batch synced at once; the Zuora client's own cap still bounds requests.
+const BATCH_CONCURRENCY: usize = 5;
+
+pub struct Worker {
+    pub sync: Arc<SyncService>,
+    pub realtime: Arc<Realtime>,
+    /// The queue's `maxReceiveCount`: a job failing on its last receipt goes to the DLQ, so
+    /// its session counts it as failed then.
+    pub max_receives: u32,
+}
+
+/// How a session job ended, if it ended (a transient failure with receipts left has not).
+fn session_outcome(
+    result: &Result<AccountOutcome, Failure>,
+    last_receipt: bool,
+) -> Option<(JobOutcome, u32, Option<String>)> {
+    match result {
+        Ok(AccountOutcome::Synced(r)) => Some((JobOutcome::Succeeded, r.written + r.removed, None)),
+        Ok(_) => Some((JobOutcome::Skipped, 0, None)),
+        Err(f) if !f.error.is_transient() || last_receipt => {
+            Some((JobOutcome::Failed, 0, Some(f.error.to_string())))
+        }
+        Err(_) => None,
+    }
+}
+
+/// What happened to one message.
+#[derive(Debug, PartialEq)]
+pub enum MessageResult {
+    Done,
+    /// Leave the message on the queue: it is retried, then dead-lettered.
+    Retry(String),
+}
+
+impl Worker {
+    pub async fn handle(&self, event: SqsEvent, deadline: EpochMillis) -> SqsBatchResponse {
+        let results: Vec<(Option<String>, MessageResult)> = futures::stream::iter(event.records)
+            .map(|message| async move {
+                let id = message.message_id.clone();
+                (id, self.handle_message(&message, deadline).await)
+            })
+            .buffer_unordered(BATCH_CONCURRENCY)
+            .collect()
+            .await;
+        let mut response = SqsBatchResponse::default();
+        for (id, result) in results {
+            if let MessageResult::Retry(_) = result {
+                let mut failure = BatchItemFailure::default();
+                failure.item_identifier = id.unwrap_or_default();
+                response.batch_item_failures.push(failure);
+            }
+        }
+        response
+    }
+
+    pub async fn handle_message(
+        &self,
+        message: &SqsMessage,
+        deadline: EpochMillis,
+    ) -> MessageResult {
+        let message_id = message.message_id.as_deref().unwrap_or("");
+        let job = match SyncJob::parse(message.body.as_deref().unwrap_or("")) {
+            Ok(job) => job,
+            Err(e) => {
+                // Never retried into success, but not dropped either: it ends in the DLQ
+                // where it can be inspected.
+                tracing::error!(message_id, error = %e, "unreadable sync job");
+                return MessageResult::Retry(e.to_string());
+            }
+        };
+        if let JobTarget::FullSyncPage { cursor } = &job.target {
+            return self
+                .full_sync_page(message_id, &job, cursor.as_deref())
+                .await;
+        }
+        let mut req = SyncRequest::new(
+            job.entity.clone(),
+            job.trigger,
+            job.correlation_id.clone(),
+            deadline,
+        );
+        req.event_id = job.event_id.clone();
+        req.subject = job.subject.clone();
+        let result = match &job.target {
+            _ if job.only_if_pending => self.sync.sync_if_pending(&req, &job.target).await,
+            JobTarget::Account { account } => {
+                self.sync
+                    .sync_account(&req, account, OnBusy::Coalesce)
+                    .await
+            }
+            JobTarget::Catalog => self.sync.sync_catalog(&req, OnBusy::Coalesce).await,
+            JobTarget::Lookup { field, value } => {
+                self.sync.resolve_and_sync(&req, field, value).await
+            }
+            JobTarget::FullSyncPage { .. } => unreachable!("handled above"),
+        };
+        let account_id = match &result {
+            Ok(AccountOutcome::Synced(r)) => Some(r.account_id.as_str()),
+            _ => None,
+        };
+        self.sync.job_done(&req, &job.target, account_id).await;
+        if let (Some(session), Some(account)) = (&job.session_id, job.account_key()) {
+            let receipts: u32 = message
+                .attributes
+                .get("ApproximateReceiveCount")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(1);
+            if let Some((outcome, written, reason)) =
+                session_outcome(&result, receipts >= self.max_receives)
+            {
+                let counted = self
+                    .realtime
+                    .job_ended(
+                        &job.entity,
+                        session,
+                        account.as_str(),
+                        outcome,
+                        written,
+                        reason.as_deref(),
+                    )
+                    .await;
+                if let Err(e) = counted {
+                    // Counting is idempotent, so the whole job may run again.
+                    tracing::warn!(message_id, session = %session, error = %e, "could not count the job in its session; SQS will retry it");
+                    return MessageResult::Retry(e.to_string());
+                }
+            }
+        }
+        match result {
+            Ok(outcome) => {
+                log_outcome(message_id, &job, &outcome);
+                MessageResult::Done
+            }
+            Err(f) if f.error.is_transient() => {
+                tracing::warn!(message_id, correlation_id = %job.correlation_id, error = %f.error, "sync failed; SQS will retry it");
+                MessageResult::Retry(f.error.to_string())
+            }
+            Err(f) => {
+                // Retrying cannot help (e.g. Zuora does not know the account); the failure
+                // is on record as an event.
+                tracing::warn!(message_id, correlation_id = %job.correlation_id, event_id = %f.event_id, error = %f.error, "sync failed permanently");
+                MessageResult::Done
+            }
+        }
+    }
+}
+
+impl Worker {
+    async fn full_sync_page(
+        &self,
+        message_id: &str,
+        job: &SyncJob,
+        cursor: Option<&str>,
+    ) -> MessageResult {
+        let Some(session) = &job.session_id else {
+            tracing::error!(message_id, "a full sync page job names no session");
+            return MessageResult::Retry("a full sync page job names no session".into());
+        };
+        let page = self
+            .realtime
+            .full_sync_page(&job.entity, session, cursor, &job.correlation_id)
+            .await;
+        match page {
+            Ok(()) => MessageResult::Done,
+            Err(e) if e.is_transient() => {
+                tracing::warn!(message_id, session = %session, error = %e, "full sync page failed; SQS will retry it");
+                MessageResult::Retry(e.to_string())
+            }
+            Err(e) => {
+                tracing::error!(message_id, session = %session, error = %e, "full sync page failed permanently");
+                MessageResult::Done
+            }
+        }
+    }
+}
+
+fn log_outcome(message_id: &str, job: &SyncJob, outcome: &AccountOutcome) {
+    match outcome {
+        AccountOutcome::Synced(r) => tracing::info!(
+            message_id, correlation_id = %job.correlation_id, account = %r.account_id,
+            written = r.written, unchanged = r.unchanged, removed = r.removed,
+            follow_ups = r.follow_ups, event_id = %r.event_id, "account synced"
+        ),
+        AccountOutcome::Coalesced { event_id } => tracing::info!(
+            message_id, correlation_id = %job.correlation_id, event_id = %event_id,
+            "account busy; coalesced into its running sync"
+        ),
+        AccountOutcome::NothingPending => tracing::info!(
+            message_id, correlation_id = %job.correlation_id, "no coalesced sync left to run"
+        ),
+        AccountOutcome::Skipped { event_id, code, .. } => tracing::info!(
+            message_id, correlation_id = %job.correlation_id, event_id = %event_id, code = %code,
+            "nothing to sync"
+        ),
+    }
+}

@@ -1,0 +1,178 @@
+//! Event records (design §1.6): every sync, whatever triggered it, leaves one.
+
+use crate::model::EntityId;
+use crate::model::EpochMillis;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Trigger {
+    Api,
+    OnDemand,
+    Manual,
+    HotSync,
+    Realtime,
+    Sweep,
+    Full,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventStatus {
+    Queued,
+    Running,
+    Succeeded,
+    Failed,
+    Skipped,
+    Coalesced,
+}
+
+macro_rules! snake_names {
+    ($ty:ty { $($variant:ident => $name:literal),* $(,)? }) => {
+        impl $ty {
+            pub fn as_str(&self) -> &'static str {
+                match self { $(Self::$variant => $name),* }
+            }
+            pub fn parse(raw: &str) -> Option<Self> {
+                match raw { $($name => Some(Self::$variant),)* _ => None }
+            }
+        }
+        impl fmt::Display for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+snake_names!(Trigger {
+    Api => "api", OnDemand => "on_demand", Manual => "manual", HotSync => "hot_sync",
+    Realtime => "realtime", Sweep => "sweep", Full => "full",
+});
+snake_names!(EventStatus {
+    Queued => "queued", Running => "running", Succeeded => "succeeded", Failed => "failed",
+    Skipped => "skipped", Coalesced => "coalesced",
+});
+
+/// A new, time-ordered event id (UUIDv7), so ids sort like their creation times.
+pub fn new_event_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SyncEvent {
+    pub id: String,
+    pub entity: EntityId,
+    pub trigger: Trigger,
+    pub status: EventStatus,
+    pub correlation_id: String,
+    /// Zuora account id, once known.
+    pub account_id: Option<String>,
+    /// Zuora account number, or the key the caller gave before it was resolved.
+    pub account: Option<String>,
+    pub subscription: Option<String>,
+    /// Local customer id.
+    pub customer_id: Option<String>,
+    /// The login's subject, for hot syncs (never the token).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    pub written: u32,
+    pub unchanged: u32,
+    pub removed: u32,
+    /// A follow-up run for requests coalesced into an earlier sync.
+    pub follow_up: bool,
+    pub duration_ms: Option<u64>,
+    pub code: Option<String>,
+    pub reason: Option<String>,
+    /// Subscriptions a manual sync could not read, each with why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failures: Vec<SubscriptionFailure>,
+    /// The entity's notification level when the job ended, and whether it calls for a
+    /// notification (delivery arrives with real-time sync).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notification_level: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify: Option<bool>,
+    pub created_at: EpochMillis,
+    pub updated_at: EpochMillis,
+    /// How long the entity keeps events; the store's default when not set.
+    #[serde(skip)]
+    pub retention_days: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubscriptionFailure {
+    pub number: String,
+    pub name: String,
+    pub code: String,
+    pub reason: String,
+}
+
+impl SyncEvent {
+    pub fn new(
+        id: String,
+        entity: EntityId,
+        trigger: Trigger,
+        status: EventStatus,
+        correlation_id: String,
+        now: EpochMillis,
+    ) -> Self {
+        Self {
+            id,
+            entity,
+            trigger,
+            status,
+            correlation_id,
+            account_id: None,
+            account: None,
+            subscription: None,
+            customer_id: None,
+            subject: None,
+            written: 0,
+            unchanged: 0,
+            removed: 0,
+            follow_up: false,
+            duration_ms: None,
+            code: None,
+            reason: None,
+            failures: Vec::new(),
+            notification_level: None,
+            notify: None,
+            created_at: now,
+            updated_at: now,
+            retention_days: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        for t in [
+            Trigger::Api,
+            Trigger::HotSync,
+            Trigger::OnDemand,
+            Trigger::Full,
+        ] {
+            assert_eq!(Trigger::parse(t.as_str()), Some(t));
+            assert_eq!(serde_json::to_value(t).unwrap(), t.as_str());
+        }
+        assert_eq!(
+            EventStatus::parse("coalesced"),
+            Some(EventStatus::Coalesced)
+        );
+        assert_eq!(EventStatus::parse("nope"), None);
+    }
+
+    #[test]
+    fn event_ids_sort_by_creation() {
+        let a = new_event_id();
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let b = new_event_id();
+        assert!(a < b);
+    }
+}

@@ -1,0 +1,75 @@
+//! The account lock protocol's values (docs/ARCHITECTURE.md, "The lock protocol"): fences,
+//! leases, wishes and the queued mark.
+
+use crate::model::{EntityId, EpochMillis};
+
+/// The fencing number of one lock acquisition; every write of the holder is conditioned on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Fence(pub u64);
+
+/// Which lock: one per account and entity.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct LockKey {
+    pub entity: EntityId,
+    pub account_id: String,
+}
+
+/// A lock this process holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldLock {
+    pub key: LockKey,
+    pub fence: Fence,
+    pub lease_until: EpochMillis,
+}
+
+/// The state of someone else's lock, as returned by the failed conditional write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BusyLock {
+    pub fence: Fence,
+    pub lease_until: EpochMillis,
+    pub pending: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Acquire {
+    Acquired(HeldLock),
+    Busy(BusyLock),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wish {
+    /// Recorded; `first` when this wish turned the pending count from 0 to 1.
+    Recorded { first: bool },
+    /// The lock changed hands or was released meanwhile: try to acquire again.
+    LockChanged,
+}
+
+/// A lock read without taking it (used by the coalesced-wish check).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LockState {
+    pub fence: Fence,
+    pub lease_until: EpochMillis,
+    pub pending: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Commit {
+    /// Written, and the lock released in the same transaction.
+    Released,
+    /// Written; the lock is still held because coalesced wishes are pending.
+    KeptForWishes,
+}
+
+/// What marking an account as "sync queued" found (design §1.2: one sync at a time, later
+/// requests coalesce).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mark {
+    /// Marked: the caller queues the job.
+    Marked,
+    /// A queued job for the account has not started yet: the request folds into it.
+    Queued { event_id: String },
+    /// A sync holds the lock: the request folds into its follow-up.
+    Running(BusyLock),
+    /// An on-demand sync ran too recently; another is allowed at `retry_at`.
+    Throttled { retry_at: EpochMillis },
+}

@@ -1,0 +1,150 @@
+//! Real-time sync's values: the change counter, sessions and how their jobs ended.
+
+use crate::model::{EpochMillis, Trigger};
+
+/// The counter of one entity, as read.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RealtimeState {
+    /// The number of the latest counted change.
+    pub seq: u64,
+    /// Where the last session ended: changes `(last_cut, seq]` wait for the next one.
+    pub last_cut: u64,
+    /// When tracking began (first change, or first sweep): the max-time clock before any
+    /// session.
+    pub since: Option<EpochMillis>,
+    pub last_session_at: Option<EpochMillis>,
+    pub last_session_id: Option<String>,
+    /// Reconciliation: the newest `updatedDate` already looked at.
+    pub watermark: Option<String>,
+}
+
+impl RealtimeState {
+    /// Changes counted since the last session.
+    pub fn waiting(&self) -> u64 {
+        self.seq.saturating_sub(self.last_cut)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionTrigger {
+    /// The data change count reached the threshold.
+    Threshold,
+    /// The maximum time between syncs passed (the sweep).
+    MaxTime,
+    /// A full sync of every account (switching to real-time mode).
+    Full,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionStatus {
+    Running,
+    Done,
+}
+
+macro_rules! names {
+    ($ty:ty { $($variant:ident => $name:literal),* $(,)? }) => {
+        impl $ty {
+            pub fn as_str(&self) -> &'static str {
+                match self { $(Self::$variant => $name),* }
+            }
+            pub fn parse(raw: &str) -> Option<Self> {
+                match raw { $($name => Some(Self::$variant),)* _ => None }
+            }
+        }
+    };
+}
+
+names!(SessionTrigger { Threshold => "threshold", MaxTime => "max_time", Full => "full" });
+names!(SessionStatus { Running => "running", Done => "done" });
+
+impl SessionTrigger {
+    /// The trigger its account syncs carry in their events.
+    pub fn event_trigger(self) -> Trigger {
+        match self {
+            Self::Threshold => Trigger::Realtime,
+            Self::MaxTime => Trigger::Sweep,
+            Self::Full => Trigger::Full,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Session {
+    pub id: String,
+    #[serde(serialize_with = "as_str_trigger")]
+    pub trigger: SessionTrigger,
+    #[serde(serialize_with = "as_str_status")]
+    pub status: SessionStatus,
+    pub started_at: EpochMillis,
+    pub finished_at: Option<EpochMillis>,
+    /// Account jobs in the session.
+    pub total: u64,
+    pub succeeded: u64,
+    pub failed: u64,
+    pub skipped: u64,
+    /// Mirror records written (or removed) by its jobs.
+    pub written: u64,
+    /// Data change events the session took from the counter.
+    pub changes: u64,
+    /// The changes it covers: `(from_seq, to_seq]`.
+    pub from_seq: u64,
+    pub to_seq: u64,
+    /// A full sync still reading Zuora's account list (its total still grows).
+    pub enumerating: bool,
+    /// Failed accounts, each with its reason.
+    pub failures: Vec<String>,
+    /// What became of the notification, when one was due.
+    pub delivery: Option<String>,
+    pub notify: Option<bool>,
+    pub notification_level: Option<String>,
+}
+
+fn as_str_trigger<S: serde::Serializer>(t: &SessionTrigger, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(t.as_str())
+}
+
+fn as_str_status<S: serde::Serializer>(t: &SessionStatus, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(t.as_str())
+}
+
+impl Session {
+    pub fn new(trigger: SessionTrigger, now: EpochMillis, range: (u64, u64), total: u64) -> Self {
+        Self {
+            id: crate::model::new_event_id(),
+            trigger,
+            status: SessionStatus::Running,
+            started_at: now,
+            finished_at: None,
+            total,
+            succeeded: 0,
+            failed: 0,
+            skipped: 0,
+            written: 0,
+            changes: range.1 - range.0,
+            from_seq: range.0,
+            to_seq: range.1,
+            enumerating: false,
+            failures: Vec::new(),
+            delivery: None,
+            notify: None,
+            notification_level: None,
+        }
+    }
+
+    pub fn finished_jobs(&self) -> u64 {
+        self.succeeded + self.failed + self.skipped
+    }
+
+    /// Every job ended and no more will come.
+    pub fn is_finished(&self) -> bool {
+        !self.enumerating && self.finished_jobs() >= self.total
+    }
+}
+
+/// How one job of a session ended, for its counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobOutcome {
+    Succeeded,
+    Failed,
+    Skipped,
+}

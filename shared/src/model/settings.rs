@@ -1,0 +1,163 @@
+//! Per-entity settings: sync mode, real-time thresholds, notifications, hot sync and its claim
+//! configurations, the on-demand interval and event retention.
+
+use crate::model::EpochMillis;
+use serde::{Deserialize, Serialize};
+
+/// The thresholds the reference product offers (design §1.5); anything else is refused.
+pub const EVENT_THRESHOLDS: [u32; 12] = [1, 5, 10, 20, 30, 40, 50, 100, 200, 300, 400, 500];
+pub const MAX_MINUTES_BETWEEN_SYNCS: (u32, u32) = (1, 1440);
+pub const MIN_ON_DEMAND_INTERVAL: (u32, u32) = (0, 1440);
+pub const EVENT_RETENTION_DAYS: (u32, u32) = (1, 3650);
+/// At most this many claim configurations per entity.
+pub const MAX_CLAIMS: usize = 20;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncMode {
+    None,
+    Scheduled,
+    Realtime,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NotificationLevel {
+    None,
+    ErrorsOnly,
+    AllExcludingZero,
+    AllIncludingZero,
+}
+
+impl NotificationLevel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::ErrorsOnly => "errors_only",
+            Self::AllExcludingZero => "all_excluding_zero",
+            Self::AllIncludingZero => "all_including_zero",
+        }
+    }
+
+    /// Whether a finished job with these results is reported (design §1.5).
+    pub fn should_notify(self, failed: u32, written: u32) -> bool {
+        match self {
+            Self::None => false,
+            Self::ErrorsOnly => failed > 0,
+            Self::AllExcludingZero => failed > 0 || written > 0,
+            Self::AllIncludingZero => true,
+        }
+    }
+}
+
+/// How a login claim leads to a Zuora account (design §1.4).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClaimConfig {
+    /// The claim's name in the identity (`custom:zuora_account`, `email`, `sub`…).
+    pub claim: String,
+    pub service: String,
+    pub issuer: String,
+    /// `account` (Option A: the claim holds account ids/numbers) or `lookup` (Option B: the
+    /// claim is matched against `account_field` on the Zuora Account).
+    #[serde(rename = "type")]
+    pub kind: ClaimKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_field: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClaimKind {
+    Account,
+    Lookup,
+}
+
+impl ClaimConfig {
+    /// Only configurations for Zuora apply; others are kept but ignored (design §1.4).
+    pub fn applies_to_zuora(&self) -> bool {
+        self.service == "zuora" && self.issuer == "zuora"
+    }
+}
+
+/// An identity provider whose ID tokens the post-login hook accepts (RS256, keys from its JWKS).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoginHook {
+    pub issuer: String,
+    pub jwks_url: String,
+    pub audience: String,
+}
+
+/// Where a callout body names the account and the event (Zuora callouts have no fixed schema:
+/// the names come from the entity's callout template or parameters). Unset names fall back to
+/// the usual ones (`AccountNumber`, `AccountId`, `EventId`, …).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CalloutFields {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_time: Option<String>,
+}
+
+/// Settings saved by an older version lack newer fields; those take their defaults.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct EntitySettings {
+    pub sync_mode: SyncMode,
+    pub max_events_before_sync: u32,
+    pub max_minutes_between_syncs: u32,
+    pub notification_level: NotificationLevel,
+    pub hot_sync_enabled: bool,
+    pub claims: Vec<ClaimConfig>,
+    /// 0 turns the minimum interval between on-demand syncs of one account off.
+    pub min_on_demand_interval_minutes: u32,
+    pub event_retention_days: u32,
+    /// IdPs allowed to call the post-login hook (issuer allow-list, audience, JWKS).
+    pub login_hooks: Vec<LoginHook>,
+    /// Where summaries go when the notification level calls for one (none: only recorded).
+    pub notification_channel: Option<crate::model::Channel>,
+    /// The field names of this entity's callout bodies.
+    pub callout_fields: CalloutFields,
+}
+
+impl Default for EntitySettings {
+    fn default() -> Self {
+        Self {
+            sync_mode: SyncMode::None,
+            max_events_before_sync: 10,
+            max_minutes_between_syncs: 120,
+            notification_level: NotificationLevel::AllIncludingZero,
+            hot_sync_enabled: false,
+            claims: Vec::new(),
+            min_on_demand_interval_minutes: 0,
+            event_retention_days: 90,
+            login_hooks: Vec::new(),
+            notification_channel: None,
+            callout_fields: CalloutFields::default(),
+        }
+    }
+}
+
+/// Settings with their optimistic-concurrency version (0: never saved, defaults apply).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Versioned {
+    pub settings: EntitySettings,
+    pub version: u64,
+    pub updated_at: Option<EpochMillis>,
+    pub updated_by: Option<String>,
+}
+
+impl Versioned {
+    pub fn defaults() -> Self {
+        Self {
+            settings: EntitySettings::default(),
+            version: 0,
+            updated_at: None,
+            updated_by: None,
+        }
+    }
+}

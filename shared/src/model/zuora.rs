@@ -1,0 +1,80 @@
+//! What passes through the Zuora port besides billing data: account list pages, the call
+//! context, and ZOQL literals.
+
+/// An account as a list names it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccountRef {
+    pub id: String,
+    pub account_number: String,
+    #[serde(default)]
+    pub updated_date: Option<String>,
+}
+
+/// One page of an account list and the cursor of the next.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AccountPage {
+    pub accounts: Vec<AccountRef>,
+    pub next: Option<String>,
+}
+
+/// Per-call context: the correlation id travels to Zuora as `Zuora-Track-Id`.
+#[derive(Debug, Clone, Default)]
+pub struct CallContext {
+    pub correlation_id: String,
+}
+
+impl CallContext {
+    pub fn new(correlation_id: impl Into<String>) -> Self {
+        Self {
+            correlation_id: correlation_id.into(),
+        }
+    }
+
+    /// Zuora accepts at most 64 US-ASCII characters without `: ; " '`; anything else is dropped
+    /// rather than sent.
+    pub fn track_id(&self) -> Option<&str> {
+        let id = self.correlation_id.as_str();
+        let ok = !id.is_empty()
+            && id.len() <= 64
+            && id
+                .chars()
+                .all(|c| c.is_ascii_graphic() && !matches!(c, ':' | ';' | '"' | '\''));
+        ok.then_some(id)
+    }
+}
+
+/// A ZOQL string literal: single-quoted, with `\` and `'` escaped, so a value can never end
+/// the literal and change the query.
+pub fn zoql_literal(value: &str) -> String {
+    let mut out = String::with_capacity(value.len() + 2);
+    out.push('\'');
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\'' => out.push_str("\\'"),
+            c => out.push(c),
+        }
+    }
+    out.push('\'');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zoql_literals_cannot_escape_their_quotes() {
+        assert_eq!(zoql_literal("abc"), "'abc'");
+        assert_eq!(zoql_literal("' or 1=1"), r"'\' or 1=1'");
+        assert_eq!(zoql_literal(r"a\'b"), r"'a\\\'b'");
+    }
+
+    #[test]
+    fn track_id_is_only_sent_when_zuora_accepts_it() {
+        assert_eq!(CallContext::new("abc-123").track_id(), Some("abc-123"));
+        assert_eq!(CallContext::new("a:b").track_id(), None);
+        assert_eq!(CallContext::new("x".repeat(65)).track_id(), None);
+    }
+}

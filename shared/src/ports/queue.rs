@@ -1,0 +1,24 @@
+//! The job queue port.
+
+use crate::model::SyncJob;
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+#[error("could not queue the sync job: {0}")]
+pub struct QueueError(pub String);
+
+#[async_trait::async_trait]
+pub trait JobQueue: Send + Sync {
+    async fn send(&self, job: &SyncJob, delay: Option<Duration>) -> Result<(), QueueError>;
+
+    /// Sends many jobs; answers the indexes of those that could not be sent.
+    async fn send_many(&self, jobs: &[SyncJob]) -> Vec<usize> {
+        let mut failed = Vec::new();
+        for (i, job) in jobs.iter().enumerate() {
+            if self.send(job, None).await.is_err() {
+                failed.push(i);
+            }
+        }
+        failed
+    }
+}

@@ -1,0 +1,228 @@
+//! The storage ports: the mirror, account locks, the event log, real-time sessions and settings.
+//! DynamoDB implements them in production, memory in the core's tests; both honour the same
+//! conditions.
+
+use crate::model::{
+    Acquire, Commit, EntityId, EntitySettings, EpochMillis, EventPage, EventQuery, Fence, HeldLock,
+    JobOutcome, LockKey, LockState, Mark, RealtimeState, RecordKind, Session, StoredAccount,
+    SyncEvent, Versioned, Wish, WritePlan,
+};
+
+#[derive(Debug, Clone, thiserror::Error, PartialEq)]
+pub enum StoreError {
+    /// The lock was taken over (its lease expired): this holder must not write.
+    #[error("the account lock was taken over (held fence {held}, current fence {current:?})")]
+    Fenced { held: u64, current: Option<u64> },
+    #[error("DynamoDB request failed: {0}")]
+    Unavailable(String),
+    #[error("stored item is malformed: {0}")]
+    Corrupt(String),
+    /// A pagination cursor that this store did not issue for this query.
+    #[error("the cursor is not valid for this query: {0}")]
+    InvalidCursor(String),
+}
+
+#[async_trait::async_trait]
+pub trait LockStore: Send + Sync {
+    /// One conditional write: succeeds when there is no lock or its lease has ended.
+    async fn acquire(
+        &self,
+        key: &LockKey,
+        owner: &str,
+        lease_until: EpochMillis,
+        now: EpochMillis,
+    ) -> Result<Acquire, StoreError>;
+
+    /// Records a wish for one follow-up sync on a lock someone else holds.
+    async fn add_wish(
+        &self,
+        key: &LockKey,
+        holder: Fence,
+        now: EpochMillis,
+    ) -> Result<Wish, StoreError>;
+
+    /// Takes the pending wishes (sets them to zero) and says how many there were.
+    async fn take_wishes(&self, lock: &HeldLock) -> Result<u64, StoreError>;
+
+    /// Releases whatever is pending; wishes stay recorded for a later check.
+    async fn release(&self, lock: &HeldLock, now: EpochMillis) -> Result<(), StoreError>;
+
+    async fn peek(&self, key: &LockKey) -> Result<Option<LockState>, StoreError>;
+
+    /// One conditional write: marks a job for the account as queued (until `mark_until`)
+    /// unless one is queued or running, or (with `min_interval`, on-demand requests only) an
+    /// on-demand sync was queued less than that long ago.
+    async fn mark_queued(
+        &self,
+        key: &LockKey,
+        event_id: &str,
+        now: EpochMillis,
+        mark_until: EpochMillis,
+        min_interval: Option<std::time::Duration>,
+    ) -> Result<Mark, StoreError>;
+
+    /// Removes the queued mark if it is still this job's (acquiring the lock also clears it).
+    /// Answers when an on-demand request was last let through under this key, if ever.
+    async fn clear_mark(
+        &self,
+        key: &LockKey,
+        event_id: &str,
+    ) -> Result<Option<EpochMillis>, StoreError>;
+
+    /// Records an on-demand request time on another key (a number's mark moving to the
+    /// account id once it is known), keeping the later time.
+    async fn note_on_demand(&self, key: &LockKey, at: EpochMillis) -> Result<(), StoreError>;
+}
+
+#[async_trait::async_trait]
+pub trait MirrorStore: Send + Sync {
+    /// Zuora account id for an account number this entity has synced before.
+    async fn resolve_account(
+        &self,
+        entity: &EntityId,
+        account_number: &str,
+    ) -> Result<Option<String>, StoreError>;
+
+    async fn load_account(
+        &self,
+        entity: &EntityId,
+        account_id: &str,
+    ) -> Result<StoredAccount, StoreError>;
+
+    /// Writes the plan and the event under the lock's fence. With `release`, the lock is
+    /// released in the same transaction unless wishes are pending.
+    async fn commit(
+        &self,
+        lock: &HeldLock,
+        plan: &WritePlan,
+        event: &SyncEvent,
+        release: bool,
+        now: EpochMillis,
+    ) -> Result<Commit, StoreError>;
+
+    /// The Zuora account and record kind behind a local id (`cus_…`, `sub_…`).
+    async fn find_local_id(
+        &self,
+        entity: &EntityId,
+        local_id: &str,
+    ) -> Result<Option<(String, RecordKind)>, StoreError>;
+}
+
+/// Real-time sync state (design §1.5): the change counter, callout markers and sessions.
+#[async_trait::async_trait]
+pub trait RealtimeStore: Send + Sync {
+    /// Counts one data change for `account` under the next sequence number and answers the
+    /// counter after it; `None` when a callout with `dedupe_id` was counted before.
+    async fn record_change(
+        &self,
+        entity: &EntityId,
+        dedupe_id: &str,
+        account: &str,
+        now: EpochMillis,
+    ) -> Result<Option<RealtimeState>, StoreError>;
+
+    /// Starts the max-time clock if it has not started.
+    async fn touch(&self, entity: &EntityId, now: EpochMillis) -> Result<(), StoreError>;
+
+    async fn realtime_state(&self, entity: &EntityId) -> Result<RealtimeState, StoreError>;
+
+    /// Cuts the changes `(from, session.to_seq]` into `session`, if the last cut is still
+    /// `from` (and, with `due`, no session started after `due`). `false` when another cutter
+    /// won.
+    async fn start_session(
+        &self,
+        entity: &EntityId,
+        from: u64,
+        session: &Session,
+        due: Option<EpochMillis>,
+    ) -> Result<bool, StoreError>;
+
+    /// The changes numbered `(after, upto]` that are written: (number, account; `None` for a
+    /// duplicate delivery).
+    async fn changes(
+        &self,
+        entity: &EntityId,
+        after: u64,
+        upto: u64,
+    ) -> Result<Vec<(u64, Option<String>)>, StoreError>;
+
+    async fn set_watermark(&self, entity: &EntityId, watermark: &str) -> Result<(), StoreError>;
+
+    /// Records a session that takes no changes (a full sync) as the entity's latest.
+    async fn create_session(&self, entity: &EntityId, session: &Session) -> Result<(), StoreError>;
+
+    /// Adds a full sync page's accounts to the session total, once per page; `last` ends the
+    /// enumeration. `false` when the page was added before.
+    async fn add_page(
+        &self,
+        entity: &EntityId,
+        session_id: &str,
+        page_key: &str,
+        accounts: u64,
+        last: bool,
+    ) -> Result<bool, StoreError>;
+
+    async fn get_session(&self, entity: &EntityId, id: &str)
+    -> Result<Option<Session>, StoreError>;
+
+    /// Counts one finished job of a session; answers the session after it.
+    async fn finish_job(
+        &self,
+        entity: &EntityId,
+        session_id: &str,
+        account: &str,
+        outcome: JobOutcome,
+        written: u32,
+        failure: Option<&str>,
+    ) -> Result<Session, StoreError>;
+
+    /// Records what became of a session's notification.
+    async fn set_delivery(&self, entity: &EntityId, id: &str, note: &str)
+    -> Result<(), StoreError>;
+
+    /// Marks a session done with its notification decision; `false` if it already was.
+    async fn complete_session(
+        &self,
+        entity: &EntityId,
+        id: &str,
+        notify: bool,
+        level: &str,
+        now: EpochMillis,
+    ) -> Result<bool, StoreError>;
+}
+
+#[async_trait::async_trait]
+pub trait SettingsStore: Send + Sync {
+    /// The entity's settings, or the defaults (version 0) when none were saved.
+    async fn get_settings(&self, entity: &EntityId) -> Result<Versioned, StoreError>;
+
+    /// Saves `settings` if the stored version is still `expected`; otherwise answers the
+    /// current version (`Err`) and writes nothing.
+    async fn put_settings(
+        &self,
+        entity: &EntityId,
+        settings: &EntitySettings,
+        expected: u64,
+        updated_by: &str,
+        now: EpochMillis,
+    ) -> Result<Result<Versioned, u64>, StoreError>;
+}
+
+#[async_trait::async_trait]
+pub trait EventStore: Send + Sync {
+    async fn put_event(&self, event: &SyncEvent) -> Result<(), StoreError>;
+    /// Writes the event only if no event with its id exists yet.
+    async fn create_event(&self, event: &SyncEvent) -> Result<(), StoreError>;
+    async fn get_event(&self, entity: &EntityId, id: &str)
+    -> Result<Option<SyncEvent>, StoreError>;
+    /// Newest first.
+    async fn account_events(
+        &self,
+        entity: &EntityId,
+        account: &str,
+        limit: i32,
+    ) -> Result<Vec<SyncEvent>, StoreError>;
+
+    /// Events matching every filter of the query, newest first, one page at a time.
+    async fn search_events(&self, query: &EventQuery) -> Result<EventPage, StoreError>;
+}

@@ -1,0 +1,100 @@
+//! The Zuora port: what the sync needs from Zuora, and what can go wrong.
+
+use crate::model::{
+    AccountKey, AccountPage, AccountSnapshot, CallContext, Product, Subscription, SubscriptionKey,
+};
+
+/// What the sync needs from Zuora.
+#[async_trait::async_trait]
+pub trait ZuoraApi: Send + Sync {
+    /// The account with contacts, payment methods and subscriptions (rate plans and charges).
+    async fn account_snapshot(
+        &self,
+        key: &AccountKey,
+        ctx: &CallContext,
+    ) -> Result<AccountSnapshot, ZuoraError>;
+
+    /// One subscription by number or id (its latest version for a number).
+    async fn subscription(
+        &self,
+        key: &SubscriptionKey,
+        ctx: &CallContext,
+    ) -> Result<Subscription, ZuoraError>;
+
+    /// One page of accounts through the object query list (`GET /object-query/accounts`),
+    /// oldest update first; with `updated_after`, only accounts updated after that time.
+    async fn accounts_page(
+        &self,
+        updated_after: Option<&str>,
+        cursor: Option<&str>,
+        ctx: &CallContext,
+    ) -> Result<AccountPage, ZuoraError>;
+
+    /// The whole product catalog, every page (`GET /v1/catalog/products`).
+    async fn catalog(&self, ctx: &CallContext) -> Result<Vec<Product>, ZuoraError>;
+
+    /// A ZOQL query (`POST /v1/action/query`). Callers must escape literals with
+    /// [`zoql_literal`].
+    async fn query(
+        &self,
+        zoql: &str,
+        ctx: &CallContext,
+    ) -> Result<Vec<serde_json::Value>, ZuoraError>;
+}
+
+/// What went wrong talking to Zuora. Messages carry Zuora's own reason text, never credentials.
+#[derive(Debug, Clone, thiserror::Error, PartialEq)]
+pub enum ZuoraError {
+    #[error("Zuora has no {what}: {reason}")]
+    NotFound { what: String, reason: String },
+    #[error("Zuora rejected the request (HTTP {status}{}): {reason}", code_suffix(*.code))]
+    Rejected {
+        status: u16,
+        code: Option<u64>,
+        reason: String,
+    },
+    #[error("Zuora is unavailable (HTTP {status}) after {attempts} attempt(s): {reason}")]
+    Unavailable {
+        status: u16,
+        reason: String,
+        attempts: u32,
+    },
+    #[error("Zuora did not answer in time after {attempts} attempt(s)")]
+    Timeout { attempts: u32 },
+    #[error("Zuora sent an unusable response after {attempts} attempt(s): {detail}")]
+    BadResponse { detail: String, attempts: u32 },
+    #[error("Zuora refused the client credentials: {reason}")]
+    Auth { reason: String },
+    #[error("could not reach Zuora after {attempts} attempt(s): {detail}")]
+    Transport { detail: String, attempts: u32 },
+}
+
+fn code_suffix(code: Option<u64>) -> String {
+    code.map(|c| format!(", code {c}")).unwrap_or_default()
+}
+
+impl ZuoraError {
+    /// A stable, machine-readable name for API answers and event records.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::NotFound { .. } => "zuora_not_found",
+            Self::Rejected { .. } => "zuora_rejected",
+            Self::Unavailable { .. } => "zuora_unavailable",
+            Self::Timeout { .. } => "zuora_timeout",
+            Self::BadResponse { .. } => "zuora_bad_response",
+            Self::Auth { .. } => "zuora_auth_failed",
+            Self::Transport { .. } => "zuora_unreachable",
+        }
+    }
+
+    /// Whether trying the same sync later can succeed (a queued job is then retried).
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            Self::Unavailable { .. }
+                | Self::Timeout { .. }
+                | Self::BadResponse { .. }
+                | Self::Transport { .. }
+        )
+    }
+}
