@@ -3,7 +3,7 @@
 
 use crate::adapters::dynamo::Tables;
 use crate::adapters::zuora::ZuoraConfig;
-use crate::auth::{AccessClaims, KeySource};
+use crate::auth::{AccessClaims, CalloutAuth, KeySource};
 use crate::core::sync::SyncSettings;
 use crate::model::EntityId;
 use crate::model::Secret;
@@ -61,7 +61,7 @@ pub struct EntityConfig {
     pub id: EntityId,
     pub zuora: ZuoraConfig,
     /// How this entity's Zuora callouts authenticate; none: callouts are refused.
-    pub callout: Option<crate::auth::CalloutAuth>,
+    pub callout: Option<CalloutAuth>,
     /// Signs the entity's webhook notifications.
     pub webhook_secret: Option<Secret>,
 }
@@ -74,8 +74,7 @@ fn callout_auth(
     basic_password: Option<String>,
     header: Option<String>,
     secret: Option<String>,
-) -> Result<Option<crate::auth::CalloutAuth>, ConfigError> {
-    use crate::auth::CalloutAuth;
+) -> Result<Option<CalloutAuth>, ConfigError> {
     match (basic_user, basic_password, header, secret) {
         (None, None, None, None) => Ok(None),
         (Some(user), Some(password), None, None) => Ok(Some(CalloutAuth::Basic {
@@ -141,6 +140,14 @@ fn invalid(name: &'static str, why: impl ToString) -> ConfigError {
 }
 
 impl Config {
+    /// Each entity's callout credentials (entities without any refuse callouts).
+    pub fn callouts(&self) -> std::collections::HashMap<EntityId, CalloutAuth> {
+        self.entities
+            .iter()
+            .filter_map(|e| e.callout.clone().map(|auth| (e.id.clone(), auth)))
+            .collect()
+    }
+
     pub fn default_entity(&self) -> &EntityId {
         &self.entities[0].id
     }

@@ -30,7 +30,7 @@ async fn main() -> Result<(), Error> {
         base_path: api_config.base_path,
         default_timeout: api_config.default_timeout,
         realtime: services.realtime.clone(),
-        callouts: zuora_sync::handlers::http::callouts_of(&config),
+        callouts: config.callouts(),
     };
     let api = &api;
     run(service_fn(move |req: Request| async move {

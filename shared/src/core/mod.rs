@@ -6,3 +6,6 @@ pub mod realtime;
 pub mod settings;
 pub mod sync;
 pub mod tenants;
+
+/// The errors the core's entry points pass up from the ports, for handlers to answer.
+pub use crate::ports::{StoreError, ZuoraError};

@@ -116,7 +116,7 @@ pub fn dev_api(services: &Services, config: &Config, base_path: &str) -> Api {
         base_path: base_path.to_string(),
         default_timeout: Duration::from_secs(29),
         realtime: services.realtime.clone(),
-        callouts: zuora_sync::handlers::http::callouts_of(config),
+        callouts: config.callouts(),
     }
 }
 

@@ -10,7 +10,7 @@ use crate::model::{AccountKey, SubscriptionKey};
 use crate::model::{EventQuery, MAX_PAGE_SIZE};
 use crate::model::{EventStatus, SyncEvent, Trigger};
 use crate::model::{SyncMode, Versioned};
-use crate::ports::StoreError;
+use crate::core::StoreError;
 use lambda_http::{Body, Response};
 use serde_json::{Value, json};
 

@@ -9,7 +9,7 @@ use crate::model::AccountKey;
 use crate::model::JobTarget;
 use crate::model::RecordKind;
 use crate::model::Trigger;
-use crate::ports::ZuoraError;
+use crate::core::ZuoraError;
 use lambda_http::{Body, Response};
 use serde_json::{Value, json};
 use std::time::Duration;

@@ -77,17 +77,6 @@ pub(crate) fn invalid_field(field: &str, message: &str, allowed: Option<Value>) 
     json_response(400, body)
 }
 
-/// Each entity's callout credentials, from the configuration.
-pub fn callouts_of(
-    config: &crate::config::Config,
-) -> std::collections::HashMap<EntityId, CalloutAuth> {
-    config
-        .entities
-        .iter()
-        .filter_map(|e| e.callout.clone().map(|auth| (e.id.clone(), auth)))
-        .collect()
-}
-
 impl Api {
     /// Path without the configured base path; routes answer with and without it.
     fn route_path<'a>(&self, path: &'a str) -> &'a str {
