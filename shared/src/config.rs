@@ -153,10 +153,7 @@ impl Config {
     }
 
     pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
-        let default_id = env
-            .optional("ZUORA_ENTITY_ID")
-            .unwrap_or_else(|| "default".into());
-        let default_id = EntityId::parse(&default_id).map_err(|e| invalid("ZUORA_ENTITY_ID", e))?;
+        let default_id = default_entity_id(env)?;
         let mut entities = match env.optional("ZUORA_ENTITIES") {
             Some(json) => entities_from_json(env, &json)?,
             None => vec![EntityConfig {
@@ -180,25 +177,40 @@ impl Config {
         };
         // The default entity goes first.
         entities.swap(0, pos);
-        let sync = SyncSettings {
-            lease_margin: env.millis("LOCK_LEASE_MARGIN_MS", 5_000)?,
-            lock_wait: env.millis("LOCK_WAIT_MS", 3_000)?,
-            follow_up_min_time: env.millis("FOLLOW_UP_MIN_TIME_MS", 5_000)?,
-        };
         Ok(Self {
             entities,
-            tables: Tables {
-                mirror: env.required("MIRROR_TABLE")?,
-                locks: env.required("LOCKS_TABLE")?,
-                events: env.required("EVENTS_TABLE")?,
-                state: env.required("STATE_TABLE")?,
-            },
+            tables: tables(env)?,
             queue_url: env.required("SYNC_QUEUE_URL")?,
             event_retention_days: env.parsed("EVENT_RETENTION_DAYS", 90i64)?,
-            sync,
+            sync: sync_settings(env)?,
             max_receives: env.parsed("SYNC_MAX_RECEIVES", 5u32)?,
         })
     }
+}
+
+/// `ZUORA_ENTITY_ID`, the entity of routes that name none (default `default`).
+fn default_entity_id<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<EntityId, ConfigError> {
+    let raw = env
+        .optional("ZUORA_ENTITY_ID")
+        .unwrap_or_else(|| "default".into());
+    EntityId::parse(&raw).map_err(|e| invalid("ZUORA_ENTITY_ID", e))
+}
+
+fn tables<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Tables, ConfigError> {
+    Ok(Tables {
+        mirror: env.required("MIRROR_TABLE")?,
+        locks: env.required("LOCKS_TABLE")?,
+        events: env.required("EVENTS_TABLE")?,
+        state: env.required("STATE_TABLE")?,
+    })
+}
+
+fn sync_settings<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<SyncSettings, ConfigError> {
+    Ok(SyncSettings {
+        lease_margin: env.millis("LOCK_LEASE_MARGIN_MS", 5_000)?,
+        lock_wait: env.millis("LOCK_WAIT_MS", 3_000)?,
+        follow_up_min_time: env.millis("FOLLOW_UP_MIN_TIME_MS", 5_000)?,
+    })
 }
 
 /// Settings every entity's client shares: timeouts and retries.
@@ -281,8 +293,17 @@ fn entities_from_json<F: Fn(&str) -> Option<String>>(
         .collect()
 }
 
-/// The post-login function's own settings.
+/// The post-login function's configuration. It never calls Zuora, so it holds no Zuora,
+/// callout or webhook secret: only the ids of the entities it queues work for.
+#[derive(Debug, Clone)]
 pub struct LoginConfig {
+    /// `ZUORA_ENTITY_IDS` (comma-separated), the default entity (`ZUORA_ENTITY_ID`) first.
+    pub entities: Vec<EntityId>,
+    pub tables: Tables,
+    pub queue_url: String,
+    /// Retention of events for entities whose settings do not say.
+    pub event_retention_days: i64,
+    pub sync: SyncSettings,
     /// Everything one login may take before the trigger returns (Cognito allows about 5 s).
     pub budget: Duration,
     /// The timeout of each DynamoDB / SQS call on the login path.
@@ -292,15 +313,37 @@ pub struct LoginConfig {
 }
 
 impl LoginConfig {
-    pub fn from_env<F: Fn(&str) -> Option<String>>(
-        env: &Env<F>,
-        config: &Config,
-    ) -> Result<Self, ConfigError> {
+    pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
+        let default_id = default_entity_id(env)?;
+        let mut entities = vec![default_id.clone()];
+        for raw in env
+            .optional("ZUORA_ENTITY_IDS")
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
+            let id = EntityId::parse(raw).map_err(|e| invalid("ZUORA_ENTITY_IDS", e))?;
+            if !entities.contains(&id) {
+                entities.push(id);
+            }
+        }
         let cognito_entity = match env.optional("LOGIN_ENTITY") {
             Some(raw) => EntityId::parse(&raw).map_err(|e| invalid("LOGIN_ENTITY", e))?,
-            None => config.default_entity().clone(),
+            None => default_id,
         };
+        if !entities.contains(&cognito_entity) {
+            return Err(invalid(
+                "LOGIN_ENTITY",
+                format!("entity {cognito_entity} is not in ZUORA_ENTITY_IDS"),
+            ));
+        }
         Ok(Self {
+            entities,
+            tables: tables(env)?,
+            queue_url: env.required("SYNC_QUEUE_URL")?,
+            event_retention_days: env.parsed("EVENT_RETENTION_DAYS", 90i64)?,
+            sync: sync_settings(env)?,
             budget: env.millis("LOGIN_BUDGET_MS", 1_500)?,
             call_timeout: env.millis("LOGIN_CALL_TIMEOUT_MS", 500)?,
             cognito_entity,
@@ -309,6 +352,7 @@ impl LoginConfig {
 }
 
 /// The sync API's own settings.
+#[derive(Debug, Clone)]
 pub struct ApiConfig {
     /// A prefix the routes also answer under, such as `/api`.
     pub base_path: String,
@@ -405,6 +449,31 @@ mod tests {
         assert_eq!(c.entities[0].zuora.max_concurrency, 20);
         assert!(c.entities[0].zuora.use_object_query);
         assert_eq!(c.sync.lock_wait, Duration::from_secs(3));
+    }
+
+    #[test]
+    fn the_login_function_needs_no_zuora_secret() {
+        let storage = [
+            ("STATE_TABLE", "s"),
+            ("MIRROR_TABLE", "m"),
+            ("LOCKS_TABLE", "l"),
+            ("EVENTS_TABLE", "e"),
+            ("SYNC_QUEUE_URL", "http://q"),
+            ("ZUORA_ENTITY_ID", "eu"),
+            ("ZUORA_ENTITY_IDS", "us, eu,apac"),
+        ];
+        let c = LoginConfig::from_env(&env(&storage)).unwrap();
+        let ids: Vec<&str> = c.entities.iter().map(EntityId::as_str).collect();
+        assert_eq!(
+            ids,
+            ["eu", "us", "apac"],
+            "the default entity first, each once"
+        );
+        assert_eq!(c.cognito_entity.as_str(), "eu");
+        let mut other = storage.to_vec();
+        other.push(("LOGIN_ENTITY", "jp"));
+        let err = LoginConfig::from_env(&env(&other)).unwrap_err();
+        assert!(err.to_string().contains("LOGIN_ENTITY"), "{err}");
     }
 
     #[test]

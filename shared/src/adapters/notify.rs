@@ -140,6 +140,17 @@ impl Notifier for ChannelNotifier {
     }
 }
 
+/// For functions that never send a notification (post-login only queues work): it holds no
+/// SES client and no webhook secret.
+pub struct NoNotifier;
+
+#[async_trait::async_trait]
+impl Notifier for NoNotifier {
+    async fn send(&self, _: &EntityId, _: Option<&Channel>, _: &Summary) -> String {
+        "not sent: this function sends no notifications".into()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

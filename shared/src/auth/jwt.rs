@@ -122,6 +122,7 @@ impl Principal {
     }
 }
 
+#[derive(Debug, Clone)]
 pub enum KeySource {
     Hs256(Secret),
     Jwks(url::Url),

@@ -15,7 +15,7 @@ const ISSUER: &str = "https://login.example-idp.com/";
 const AUDIENCE: &str = "commerce-web";
 
 fn sample() -> Value {
-    serde_json::from_str(include_str!("../../../events/post-login-cognito.json")).unwrap()
+    serde_json::from_str(include_str!("../../../../events/post-login-cognito.json")).unwrap()
 }
 
 /// The sample Cognito event with these user attributes.
@@ -270,7 +270,7 @@ async fn dynamodb_unreachable_still_returns_the_event_within_the_budget() {
 
 fn hook_request(token: &str) -> ApiGatewayV2httpRequest {
     let mut event: Value =
-        serde_json::from_str(include_str!("../../../events/post-login-hook.json")).unwrap();
+        serde_json::from_str(include_str!("../../../../events/post-login-hook.json")).unwrap();
     event["body"] = json!(json!({"id_token": token}).to_string());
     serde_json::from_value(event).unwrap()
 }

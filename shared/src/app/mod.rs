@@ -1,17 +1,24 @@
-//! Wiring shared by the binaries, the local stack and the tests: one place builds the
-//! clients and the services from a [`Config`].
+//! The composition root: the only place (with [`config`](crate::config)) that knows adapters.
+//! Each function has its own module that builds only the ports that function uses and runs
+//! it; [`build`] wires everything at once for the local stack and the emulator tests, where one
+//! process plays every function.
+
+pub mod post_login;
+pub mod sync_api;
+pub mod sync_sweep;
+pub mod sync_worker;
 
 use crate::adapters::clock::SystemClock;
-
 use crate::adapters::dynamo::DynamoStore;
+use crate::adapters::notify::ChannelNotifier;
 use crate::adapters::sqs::SqsQueue;
 use crate::adapters::zuora::ZuoraClient;
 use crate::config::Config;
 use crate::core::settings::SettingsCache;
 use crate::core::sync::{Ports, SyncService};
 use crate::core::tenants::ZuoraTenants;
-use crate::ports::Clock;
-use crate::ports::ZuoraApi;
+use crate::model::EntityId;
+use crate::ports::{Clock, ZuoraApi};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -33,20 +40,6 @@ impl AwsClients {
         Self::from_shared(&shared)
     }
 
-    /// As [`from_env`](Self::from_env), with every call (retries included) bounded by
-    /// `operation`: for functions something waits on (the Cognito trigger).
-    pub async fn from_env_with_timeout(operation: Duration) -> Self {
-        let timeouts = aws_config::timeout::TimeoutConfig::builder()
-            .operation_timeout(operation)
-            .connect_timeout(operation)
-            .build();
-        let shared = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .timeout_config(timeouts)
-            .load()
-            .await;
-        Self::from_shared(&shared)
-    }
-
     pub fn from_shared(shared: &aws_config::SdkConfig) -> Self {
         Self {
             dynamodb: aws_sdk_dynamodb::Client::new(shared),
@@ -65,7 +58,7 @@ pub struct Services {
     pub settings: Arc<SettingsCache>,
     pub queue: Arc<SqsQueue>,
     pub realtime: Arc<crate::core::realtime::Realtime>,
-    pub notifier: Arc<dyn crate::ports::Notifier>,
+    pub notifier: Arc<ChannelNotifier>,
 }
 
 impl Services {
@@ -89,33 +82,12 @@ pub fn build_with(
     aws: &AwsClients,
     clock: Arc<dyn Clock>,
 ) -> Result<Services, reqwest::Error> {
-    let mut zuora = Vec::new();
-    for entity in &config.entities {
-        zuora.push((
-            entity.id.clone(),
-            Arc::new(ZuoraClient::new(entity.zuora.clone())?),
-        ));
-    }
-    let tenants = ZuoraTenants::new(
-        zuora
-            .iter()
-            .map(|(id, c)| (id.clone(), c.clone() as Arc<dyn ZuoraApi>)),
-    );
-    let store = Arc::new(DynamoStore::new(
-        aws.dynamodb.clone(),
-        config.tables.clone(),
-        config.event_retention_days,
-    ));
+    let zuora = zuora_clients(config)?;
+    let tenants = tenants(&zuora);
+    let store = dynamo_store(&aws.dynamodb, &config.tables, config.event_retention_days);
     let settings = Arc::new(SettingsCache::new(store.clone(), SETTINGS_TTL));
     let queue = Arc::new(SqsQueue::new(aws.sqs.clone(), config.queue_url.clone()));
-    let notifier = Arc::new(crate::adapters::notify::ChannelNotifier::new(
-        aws.ses.clone(),
-        config
-            .entities
-            .iter()
-            .filter_map(|e| e.webhook_secret.clone().map(|s| (e.id.clone(), s)))
-            .collect(),
-    ));
+    let notifier = notifier(config, &aws.ses);
     let ports = Ports {
         zuora: Arc::new(tenants),
         mirror: store.clone(),
@@ -143,4 +115,51 @@ pub fn build_with(
         realtime,
         notifier,
     })
+}
+
+/// One Zuora client per configured entity (its own token and concurrency cap).
+fn zuora_clients(config: &Config) -> Result<Vec<(EntityId, Arc<ZuoraClient>)>, reqwest::Error> {
+    config
+        .entities
+        .iter()
+        .map(|e| Ok((e.id.clone(), Arc::new(ZuoraClient::new(e.zuora.clone())?))))
+        .collect()
+}
+
+fn tenants(clients: &[(EntityId, Arc<ZuoraClient>)]) -> ZuoraTenants {
+    ZuoraTenants::new(
+        clients
+            .iter()
+            .map(|(id, c)| (id.clone(), c.clone() as Arc<dyn ZuoraApi>)),
+    )
+}
+
+fn dynamo_store(
+    client: &aws_sdk_dynamodb::Client,
+    tables: &crate::adapters::dynamo::Tables,
+    event_retention_days: i64,
+) -> Arc<DynamoStore> {
+    Arc::new(DynamoStore::new(
+        client.clone(),
+        tables.clone(),
+        event_retention_days,
+    ))
+}
+
+fn notifier(config: &Config, ses: &aws_sdk_sesv2::Client) -> Arc<ChannelNotifier> {
+    Arc::new(ChannelNotifier::new(
+        ses.clone(),
+        config
+            .entities
+            .iter()
+            .filter_map(|e| e.webhook_secret.clone().map(|s| (e.id.clone(), s)))
+            .collect(),
+    ))
+}
+
+/// Opens the connection (TLS included) during init, not on the first request.
+async fn warm_up(store: &DynamoStore) {
+    if let Err(e) = store.warm_up().await {
+        tracing::warn!(error = %e, "DynamoDB warm-up failed; the first request will retry");
+    }
 }

@@ -198,6 +198,42 @@ fn the_sweep_is_scheduled_with_a_narrow_role() {
     }
 }
 
+/// Secrets go only where they are used: never in Globals, and none to post-login, which
+/// neither calls Zuora nor sends notifications.
+#[test]
+fn post_login_gets_no_zuora_callout_or_webhook_secret() {
+    let t = template();
+    let secret_params = [
+        "ZuoraClientSecret",
+        "ZuoraEntitiesJson",
+        "WebhookSecret",
+        "CalloutBasicPassword",
+    ];
+    let globals = format!("{:?}", t["Globals"]["Function"]["Environment"]);
+    let login = format!(
+        "{:?}",
+        t["Resources"]["PostLoginFunction"]["Properties"]["Environment"]
+    );
+    for param in secret_params {
+        assert!(
+            !globals.contains(param),
+            "Globals hand {param} to every function"
+        );
+        assert!(!login.contains(param), "post-login gets {param}");
+    }
+    for function in ["SyncApiFunction", "SyncWorkerFunction", "SyncSweepFunction"] {
+        let env = format!(
+            "{:?}",
+            t["Resources"][function]["Properties"]["Environment"]
+        );
+        assert!(env.contains("ZuoraClientSecret"), "{function} calls Zuora");
+    }
+    assert!(
+        login.contains("ZuoraEntityIds"),
+        "post-login knows the entity ids"
+    );
+}
+
 /// Whatever can finish a job may send its summary by email; post-login never does.
 #[test]
 fn only_the_functions_that_finish_jobs_may_send_email() {

@@ -1,0 +1,39 @@
+//! The sync-api function: API Gateway HTTP API → the sync API.
+
+use super::{AwsClients, build, warm_up};
+use crate::auth::JwtVerifier;
+use crate::config::{ApiConfig, Config, Env};
+use crate::handlers::http::Api;
+use lambda_http::{Body, Error, Request, Response, service_fn};
+
+/// The API with every port it uses (Zuora, DynamoDB, SQS, SES), connections opened.
+pub async fn from_env() -> Result<Api, Error> {
+    let env = Env::process();
+    let config = Config::from_env(&env)?;
+    let api_config = ApiConfig::from_env(&env)?;
+    let aws = AwsClients::from_env().await;
+    let services = build(&config, &aws)?;
+    warm_up(&services.store).await;
+    Ok(Api {
+        sync: services.sync,
+        auth: JwtVerifier::new(
+            api_config.key_source,
+            &api_config.issuer,
+            &api_config.audience,
+        ),
+        access: api_config.access,
+        default_entity: config.default_entity().clone(),
+        base_path: api_config.base_path,
+        default_timeout: api_config.default_timeout,
+        realtime: services.realtime,
+        callouts: config.callouts(),
+    })
+}
+
+pub async fn run(api: Api) -> Result<(), Error> {
+    let api = &api;
+    lambda_http::run(service_fn(move |req: Request| async move {
+        Ok::<Response<Body>, Error>(api.handle(req).await)
+    }))
+    .await
+}

@@ -1,0 +1,52 @@
+//! The sync-sweep function: the EventBridge schedule → reconciliation and max-time sessions.
+//! It needs no sync service: only the real-time core, Zuora's account list, DynamoDB, SQS and
+//! the notifier.
+
+use super::{SETTINGS_TTL, dynamo_store, notifier, tenants, zuora_clients};
+use crate::adapters::clock::SystemClock;
+use crate::adapters::sqs::SqsQueue;
+use crate::config::{Config, Env};
+use crate::core::realtime::Realtime;
+use crate::core::settings::SettingsCache;
+use crate::handlers::sweep::sweep_event;
+use crate::model::EntityId;
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+use serde_json::Value;
+use std::sync::Arc;
+
+pub struct Sweep {
+    pub realtime: Realtime,
+    pub entities: Vec<EntityId>,
+}
+
+pub async fn from_env() -> Result<Sweep, Error> {
+    let config = Config::from_env(&Env::process())?;
+    let shared = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let store = dynamo_store(
+        &aws_sdk_dynamodb::Client::new(&shared),
+        &config.tables,
+        config.event_retention_days,
+    );
+    let queue = Arc::new(SqsQueue::new(
+        aws_sdk_sqs::Client::new(&shared),
+        config.queue_url.clone(),
+    ));
+    let realtime = Realtime::new(
+        store.clone(),
+        queue,
+        Arc::new(SettingsCache::new(store, SETTINGS_TTL)),
+        Arc::new(SystemClock),
+        Arc::new(tenants(&zuora_clients(&config)?)),
+        notifier(&config, &aws_sdk_sesv2::Client::new(&shared)),
+    );
+    let entities = config.entities.iter().map(|e| e.id.clone()).collect();
+    Ok(Sweep { realtime, entities })
+}
+
+pub async fn run(sweep: Sweep) -> Result<(), Error> {
+    let sweep = &sweep;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        Ok::<Value, Error>(sweep_event(&sweep.realtime, &sweep.entities, &event.payload).await)
+    }))
+    .await
+}
