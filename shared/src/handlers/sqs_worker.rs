@@ -3,7 +3,9 @@
 //! to the dead-letter queue after `maxReceiveCount` receipts.
 
 use crate::core::realtime::Realtime;
-use crate::core::sync::{AccountOutcome, Failure, OnBusy, SyncRequest, SyncService};
+use crate::core::sync::{
+    AccountOutcome, Failure, LookupOutcome, OnBusy, PendingOutcome, SyncRequest, SyncService,
+};
 use crate::model::EpochMillis;
 use crate::model::JobOutcome;
 use crate::model::{JobTarget, SyncJob};
@@ -22,13 +24,52 @@ pub struct Worker {
     pub max_receives: u32,
 }
 
+/// What one job did, whichever entry point ran it.
+#[derive(Debug)]
+enum JobResult {
+    Ran(AccountOutcome),
+    /// A pending-wish check found nothing left to serve.
+    NothingPending,
+    /// A lookup found no account, or several.
+    Skipped {
+        event_id: String,
+        code: String,
+    },
+}
+
+impl From<AccountOutcome> for JobResult {
+    fn from(outcome: AccountOutcome) -> Self {
+        Self::Ran(outcome)
+    }
+}
+
+impl From<PendingOutcome> for JobResult {
+    fn from(outcome: PendingOutcome) -> Self {
+        match outcome {
+            PendingOutcome::NothingPending => Self::NothingPending,
+            PendingOutcome::Ran(ran) => Self::Ran(ran),
+        }
+    }
+}
+
+impl From<LookupOutcome> for JobResult {
+    fn from(outcome: LookupOutcome) -> Self {
+        match outcome {
+            LookupOutcome::Ran(ran) => Self::Ran(ran),
+            LookupOutcome::Skipped { event_id, code, .. } => Self::Skipped { event_id, code },
+        }
+    }
+}
+
 /// How a session job ended, if it ended (a transient failure with receipts left has not).
 fn session_outcome(
-    result: &Result<AccountOutcome, Failure>,
+    result: &Result<JobResult, Failure>,
     last_receipt: bool,
 ) -> Option<(JobOutcome, u32, Option<String>)> {
     match result {
-        Ok(AccountOutcome::Synced(r)) => Some((JobOutcome::Succeeded, r.written + r.removed, None)),
+        Ok(JobResult::Ran(AccountOutcome::Synced(r))) => {
+            Some((JobOutcome::Succeeded, r.written + r.removed, None))
+        }
         Ok(_) => Some((JobOutcome::Skipped, 0, None)),
         Err(f) if !f.error.is_transient() || last_receipt => {
             Some((JobOutcome::Failed, 0, Some(f.error.to_string())))
@@ -81,11 +122,6 @@ impl Worker {
                 return MessageResult::Retry(e.to_string());
             }
         };
-        if let JobTarget::FullSyncPage { cursor } = &job.target {
-            return self
-                .full_sync_page(message_id, &job, cursor.as_deref())
-                .await;
-        }
         let mut req = SyncRequest::new(
             job.entity.clone(),
             job.trigger,
@@ -94,21 +130,36 @@ impl Worker {
         );
         req.event_id = job.event_id.clone();
         req.subject = job.subject.clone();
-        let result = match &job.target {
-            _ if job.only_if_pending => self.sync.sync_if_pending(&req, &job.target).await,
-            JobTarget::Account { account } => {
-                self.sync
-                    .sync_account(&req, account, OnBusy::Coalesce)
-                    .await
+        let result: Result<JobResult, Failure> = match &job.target {
+            // Page jobs enumerate a full sync; they hold no lock and have no session job end.
+            JobTarget::FullSyncPage { cursor } => {
+                return self
+                    .full_sync_page(message_id, &job, cursor.as_deref())
+                    .await;
             }
-            JobTarget::Catalog => self.sync.sync_catalog(&req, OnBusy::Coalesce).await,
-            JobTarget::Lookup { field, value } => {
-                self.sync.resolve_and_sync(&req, field, value).await
-            }
-            JobTarget::FullSyncPage { .. } => unreachable!("handled above"),
+            _ if job.only_if_pending => self
+                .sync
+                .sync_if_pending(&req, &job.target)
+                .await
+                .map(Into::into),
+            JobTarget::Account { account } => self
+                .sync
+                .sync_account(&req, account, OnBusy::Coalesce)
+                .await
+                .map(Into::into),
+            JobTarget::Catalog => self
+                .sync
+                .sync_catalog(&req, OnBusy::Coalesce)
+                .await
+                .map(Into::into),
+            JobTarget::Lookup { field, value } => self
+                .sync
+                .resolve_and_sync(&req, field, value)
+                .await
+                .map(Into::into),
         };
         let account_id = match &result {
-            Ok(AccountOutcome::Synced(r)) => Some(r.account_id.as_str()),
+            Ok(JobResult::Ran(AccountOutcome::Synced(r))) => Some(r.account_id.as_str()),
             _ => None,
         };
         self.sync.job_done(&req, &job.target, account_id).await;
@@ -187,21 +238,21 @@ impl Worker {
     }
 }
 
-fn log_outcome(message_id: &str, job: &SyncJob, outcome: &AccountOutcome) {
+fn log_outcome(message_id: &str, job: &SyncJob, outcome: &JobResult) {
     match outcome {
-        AccountOutcome::Synced(r) => tracing::info!(
+        JobResult::Ran(AccountOutcome::Synced(r)) => tracing::info!(
             message_id, correlation_id = %job.correlation_id, account = %r.account_id,
             written = r.written, unchanged = r.unchanged, removed = r.removed,
             follow_ups = r.follow_ups, event_id = %r.event_id, "account synced"
         ),
-        AccountOutcome::Coalesced { event_id } => tracing::info!(
+        JobResult::Ran(AccountOutcome::Coalesced { event_id }) => tracing::info!(
             message_id, correlation_id = %job.correlation_id, event_id = %event_id,
             "account busy; coalesced into its running sync"
         ),
-        AccountOutcome::NothingPending => tracing::info!(
+        JobResult::NothingPending => tracing::info!(
             message_id, correlation_id = %job.correlation_id, "no coalesced sync left to run"
         ),
-        AccountOutcome::Skipped { event_id, code, .. } => tracing::info!(
+        JobResult::Skipped { event_id, code } => tracing::info!(
             message_id, correlation_id = %job.correlation_id, event_id = %event_id, code = %code,
             "nothing to sync"
         ),

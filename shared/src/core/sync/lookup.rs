@@ -1,7 +1,7 @@
 //! Hot sync Option B in the worker: find the account whose custom field holds the login's
 //! claim value, then sync it. The value only ever reaches Zuora as an escaped ZOQL literal.
 
-use super::{AccountOutcome, Failure, OnBusy, SyncError, SyncRequest, SyncService};
+use super::{Failure, LookupOutcome, OnBusy, SyncError, SyncRequest, SyncService};
 use crate::core::settings::valid_account_field;
 use crate::model::AccountKey;
 use crate::model::zoql_literal;
@@ -13,7 +13,7 @@ impl SyncService {
         req: &SyncRequest,
         field: &str,
         value: &str,
-    ) -> Result<AccountOutcome, Failure> {
+    ) -> Result<LookupOutcome, Failure> {
         let event = self.new_event(req, self.clock.now());
         if !valid_account_field(field) {
             let error =
@@ -30,7 +30,10 @@ impl SyncService {
                 self.skip(event, "no_match", reason).await
             }
             [(id, _)] => match AccountKey::parse(id) {
-                Ok(key) => self.sync_account(req, &key, OnBusy::Coalesce).await,
+                Ok(key) => self
+                    .sync_account(req, &key, OnBusy::Coalesce)
+                    .await
+                    .map(LookupOutcome::Ran),
                 Err(e) => {
                     let error = SyncError::InvalidLookup(format!("Zuora returned account id {e}"));
                     Err(self.record_failure(event, error).await)
@@ -79,7 +82,7 @@ impl SyncService {
         mut event: SyncEvent,
         code: &str,
         reason: String,
-    ) -> Result<AccountOutcome, Failure> {
+    ) -> Result<LookupOutcome, Failure> {
         let now = self.clock.now();
         event.status = EventStatus::Skipped;
         event.code = Some(code.to_string());
@@ -92,7 +95,7 @@ impl SyncService {
                 event_id: event.id,
             });
         }
-        Ok(AccountOutcome::Skipped {
+        Ok(LookupOutcome::Skipped {
             event_id: event.id,
             code: code.to_string(),
             reason,

@@ -239,9 +239,6 @@ impl Api {
                     "message": format!("account {key} is being synced; this request is served by the follow-up sync that runs after it"),
                 }),
             ),
-            Ok(AccountOutcome::NothingPending | AccountOutcome::Skipped { .. }) => {
-                error(500, "internal", "unexpected outcome of a manual sync")
-            }
             Err(f) => failure_response(&f),
         }
     }

@@ -10,7 +10,7 @@ use zuora_sync::model::EpochMillis;
 use stack::app::{AppOptions, TestApp, spawn_app, spawn_app_with};
 use std::sync::Arc;
 use std::time::Duration;
-use zuora_sync::core::sync::{AccountOutcome, OnBusy, SyncRequest};
+use zuora_sync::core::sync::{AccountOutcome, OnBusy, PendingOutcome, SyncRequest};
 use zuora_sync::model::AccountKey;
 use zuora_sync::model::plan_writes;
 use zuora_sync::model::{Acquire, HeldLock, LockKey};
@@ -275,7 +275,7 @@ async fn wishes_left_on_a_dead_holder_are_served_by_the_queued_check() {
         .sync_if_pending(&req, &target)
         .await
         .unwrap();
-    assert_eq!(early, AccountOutcome::NothingPending);
+    assert_eq!(early, PendingOutcome::NothingPending);
     assert!(app.mirror_records(ACCOUNT_ID).await.is_empty());
 
     clock.advance_ms(6_000);
@@ -285,7 +285,10 @@ async fn wishes_left_on_a_dead_holder_are_served_by_the_queued_check() {
         .sync_if_pending(&request(&app, clock.now().plus_ms(30_000)), &target)
         .await
         .unwrap();
-    assert!(matches!(late, AccountOutcome::Synced(_)), "{late:?}");
+    assert!(
+        matches!(late, PendingOutcome::Ran(AccountOutcome::Synced(_))),
+        "{late:?}"
+    );
     assert!(!app.mirror_records(ACCOUNT_ID).await.is_empty());
     assert_eq!(
         app.services
@@ -305,7 +308,7 @@ async fn wishes_left_on_a_dead_holder_are_served_by_the_queued_check() {
         .sync_if_pending(&request(&app, clock.now().plus_ms(30_000)), &target)
         .await
         .unwrap();
-    assert_eq!(again, AccountOutcome::NothingPending);
+    assert_eq!(again, PendingOutcome::NothingPending);
 }
 
 #[tokio::test]

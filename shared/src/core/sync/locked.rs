@@ -1,0 +1,247 @@
+//! Acquire or coalesce, then the locked run: fetch, plan, one fenced commit, and one follow-up
+//! per round of wishes (docs/ARCHITECTURE.md, "The lock protocol").
+
+use super::*;
+use crate::model::{
+    AccountKey, AccountSnapshot, Acquire, CATALOG_ACCOUNT, Commit, EntityId, EpochMillis,
+    EventStatus, Fence, HeldLock, LockKey, SyncEvent, Wish,
+};
+use crate::ports::StoreError;
+use std::time::Duration;
+
+impl SyncService {
+    pub(super) async fn run(
+        &self,
+        req: &SyncRequest,
+        key: Option<&AccountKey>,
+        scope: Scope,
+        on_busy: OnBusy,
+        event: &mut SyncEvent,
+    ) -> Result<AccountOutcome, SyncError> {
+        let run = self.prepare(req).await?;
+        event.retention_days = Some(run.settings.event_retention_days);
+        let (lock_id, prefetched) = match key {
+            None => (CATALOG_ACCOUNT.to_string(), None),
+            Some(key) => match self.known_account_id(&req.entity, key).await? {
+                Some(id) => (id, None),
+                None => {
+                    // Never synced before: the snapshot names the account id the lock needs.
+                    let snapshot = run.zuora.account_snapshot(key, &run.call).await?;
+                    (snapshot.account.id.clone(), Some(snapshot))
+                }
+            },
+        };
+        if key.is_some() {
+            event.account_id = Some(lock_id.clone());
+        }
+        let lock_key = LockKey {
+            entity: req.entity.clone(),
+            account_id: lock_id,
+        };
+        let Some(lock) = self.acquire_or_coalesce(req, &lock_key, on_busy).await? else {
+            event.status = EventStatus::Coalesced;
+            event.updated_at = self.clock.now();
+            self.events.put_event(event).await?;
+            return Ok(AccountOutcome::Coalesced {
+                event_id: event.id.clone(),
+            });
+        };
+        // A snapshot read before the lock is safe only if no one ever held this lock: an
+        // earlier holder may have written data newer than ours.
+        let prefetched = prefetched.filter(|_| lock.fence == Fence(1));
+        self.run_locked(req, &run, scope, &lock, prefetched, event)
+            .await
+    }
+
+    /// The invocation deadline, or a fallback when the caller's is already past (local
+    /// emulators do not always send a real one): a lease that ends before it starts would let
+    /// every contender take the lock.
+    pub(super) fn effective_deadline(&self, req: &SyncRequest) -> EpochMillis {
+        let now = self.clock.now();
+        if req.deadline > now {
+            req.deadline
+        } else {
+            tracing::warn!(
+                deadline = req.deadline.0,
+                now = now.0,
+                "invocation deadline is in the past; using a 60 s fallback"
+            );
+            now.plus_ms(60_000)
+        }
+    }
+
+    pub(super) async fn known_account_id(
+        &self,
+        entity: &EntityId,
+        key: &AccountKey,
+    ) -> Result<Option<String>, SyncError> {
+        if key.is_zuora_id() {
+            return Ok(Some(key.to_string()));
+        }
+        Ok(self.mirror.resolve_account(entity, key.as_str()).await?)
+    }
+
+    pub(super) async fn acquire_or_coalesce(
+        &self,
+        req: &SyncRequest,
+        key: &LockKey,
+        on_busy: OnBusy,
+    ) -> Result<Option<HeldLock>, SyncError> {
+        let lease_until = self
+            .effective_deadline(req)
+            .plus_ms(self.settings.lease_margin.as_millis() as i64);
+        // Real time, not the injected clock: this is how long the caller actually waits.
+        let wait_until = match on_busy {
+            OnBusy::Coalesce => tokio::time::Instant::now(),
+            OnBusy::WaitThenCoalesce(d) => tokio::time::Instant::now() + d,
+        };
+        let mut poll = Duration::from_millis(50);
+        // A wish can miss a lock that is released at that moment; a few rounds settle it.
+        for _ in 0..20 {
+            let now = self.clock.now();
+            let busy = match self
+                .locks
+                .acquire(key, &req.correlation_id, lease_until, now)
+                .await?
+            {
+                Acquire::Acquired(lock) => return Ok(Some(lock)),
+                Acquire::Busy(busy) => busy,
+            };
+            if tokio::time::Instant::now() < wait_until {
+                tokio::time::sleep_until((tokio::time::Instant::now() + poll).min(wait_until))
+                    .await;
+                poll = (poll * 2).min(Duration::from_millis(500));
+                continue;
+            }
+            match self.locks.add_wish(key, busy.fence, now).await? {
+                Wish::Recorded { first } => {
+                    if first {
+                        self.queue_wish_check(req, key, busy.lease_until).await?;
+                    }
+                    return Ok(None);
+                }
+                Wish::LockChanged => continue,
+            }
+        }
+        Err(SyncError::Busy {
+            account: key.account_id.clone(),
+        })
+    }
+
+    pub(super) async fn run_locked(
+        &self,
+        req: &SyncRequest,
+        run: &Run,
+        scope: Scope,
+        lock: &HeldLock,
+        mut prefetched: Option<AccountSnapshot>,
+        event: &mut SyncEvent,
+    ) -> Result<AccountOutcome, SyncError> {
+        let first = self
+            .sync_once(run, scope, lock, prefetched.take(), event)
+            .await;
+        let (mut report, mut commit) = match first {
+            Ok(done) => done,
+            Err(e) => {
+                self.release_after_failure(lock, &e).await;
+                return Err(e);
+            }
+        };
+        // Each round serves the wishes recorded during the previous one.
+        while commit == Commit::KeptForWishes {
+            let wishes = self.locks.take_wishes(lock).await?;
+            tracing::info!(account = %lock.key.account_id, wishes, "running a follow-up sync for coalesced requests");
+            let time_left = self.effective_deadline(req).0 - self.clock.now().0;
+            if time_left < self.settings.follow_up_min_time.as_millis() as i64 {
+                self.queue_follow_up(req, lock).await;
+                self.locks.release(lock, self.clock.now()).await?;
+                break;
+            }
+            let mut follow_up = self.new_event(
+                &SyncRequest {
+                    event_id: None,
+                    subscription: None,
+                    ..req.clone()
+                },
+                self.clock.now(),
+            );
+            follow_up.follow_up = true;
+            follow_up.retention_days = event.retention_days;
+            follow_up.account_id = event.account_id.clone();
+            follow_up.account = event.account.clone();
+            match self
+                .sync_once(run, scope.follow_up(), lock, None, &mut follow_up)
+                .await
+            {
+                Ok((_, next)) => {
+                    report.follow_ups += 1;
+                    commit = next;
+                }
+                Err(e) => {
+                    // The wishes were taken: queue them again rather than lose them.
+                    self.release_after_failure(lock, &e).await;
+                    self.record_failure(follow_up, e).await;
+                    self.queue_follow_up(req, lock).await;
+                    break;
+                }
+            }
+        }
+        Ok(AccountOutcome::Synced(report))
+    }
+
+    pub(super) async fn release_after_failure(&self, lock: &HeldLock, error: &SyncError) {
+        if matches!(error, SyncError::Store(StoreError::Fenced { .. })) {
+            return; // Not ours any more.
+        }
+        if let Err(e) = self.locks.release(lock, self.clock.now()).await {
+            // The lease still ends on its own; only the next sync's wait is longer.
+            tracing::warn!(account = %lock.key.account_id, error = %e, "could not release the account lock");
+        }
+    }
+
+    /// One fetch-diff-commit round under the lock.
+    pub(super) async fn sync_once(
+        &self,
+        run: &Run,
+        scope: Scope,
+        lock: &HeldLock,
+        prefetched: Option<AccountSnapshot>,
+        event: &mut SyncEvent,
+    ) -> Result<(SyncReport, Commit), SyncError> {
+        let fetched = self.fetch_and_plan(run, scope, lock, prefetched).await?;
+        let plan = &fetched.plan;
+        let now = self.clock.now();
+        event.status = EventStatus::Succeeded;
+        if scope != Scope::Catalog {
+            event.account = Some(plan.account_number.clone());
+            event.customer_id = Some(plan.customer_id.clone());
+        }
+        event.written = plan.puts.len() as u32;
+        event.removed = plan.deletes.len() as u32;
+        event.unchanged = plan.unchanged;
+        event.failures = fetched.failures.clone();
+        if !fetched.failures.is_empty() {
+            event.status = EventStatus::Failed;
+            event.code = Some("subscriptions_failed".into());
+            event.reason = Some(failures_summary(&fetched.failures, fetched.results.len()));
+        }
+        event.duration_ms = Some(now.0.saturating_sub(event.created_at.0).max(0) as u64);
+        event.updated_at = now;
+        note_notification(event, &run.settings, fetched.failures.len() as u32);
+        let commit = self.mirror.commit(lock, plan, event, true, now).await?;
+        let report = SyncReport {
+            event_id: event.id.clone(),
+            account_id: fetched.plan.account_id,
+            account_number: fetched.plan.account_number,
+            customer_id: fetched.plan.customer_id,
+            subscription_ids: fetched.plan.subscription_ids,
+            written: event.written,
+            unchanged: event.unchanged,
+            removed: event.removed,
+            follow_ups: 0,
+            subscriptions: fetched.results,
+            failures: fetched.failures,
+        };
+        Ok((report, commit))
+    }
+}
