@@ -1,7 +1,10 @@
 //! The Zuora port over reqwest: OAuth, retries with backoff, the endpoints and their wire types.
 
 mod client;
+mod endpoints;
 mod error_body;
+mod retry;
 mod wire;
 
-pub use client::{ClientStats, RetryPolicy, ZuoraClient, ZuoraConfig};
+pub use client::{ClientStats, ZuoraClient, ZuoraConfig};
+pub use retry::RetryPolicy;

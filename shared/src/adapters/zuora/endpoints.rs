@@ -1,0 +1,255 @@
+//! The Zuora calls the sync makes: the account snapshot (one object query, or the v1 calls),
+//! subscriptions, the account list, the catalog and ZOQL queries.
+
+use super::client::{
+    ACCOUNT_EXPANDS, CATALOG_PAGE_SIZE, OQ_PAGE_SIZE, V1_SUBSCRIPTION_PAGE_SIZE, ZuoraClient,
+};
+use super::wire::*;
+use crate::model::{
+    AccountKey, AccountPage, AccountRef, AccountSnapshot, CallContext, Subscription,
+    SubscriptionKey,
+};
+use crate::ports::{ZuoraApi, ZuoraError};
+use reqwest::Method;
+use serde::de::DeserializeOwned;
+use url::Url;
+
+impl ZuoraClient {
+    /// The account via object query (one call), or the v1 fallback; v1 also fills in children
+    /// an object query truncated at its page size.
+    async fn snapshot_by_object_query(
+        &self,
+        key: &AccountKey,
+        ctx: &CallContext,
+    ) -> Result<AccountSnapshot, ZuoraError> {
+        let mut url = self.url(&format!("/object-query/accounts/{}", key.as_str()));
+        {
+            let mut q = url.query_pairs_mut();
+            for expand in ACCOUNT_EXPANDS {
+                q.append_pair("expand[]", expand);
+            }
+            q.append_pair("pageSize", &OQ_PAGE_SIZE.to_string());
+        }
+        let account: OqAccount = self.get_json(url, &format!("account {key}"), ctx).await?;
+        let truncated = account.truncated(OQ_PAGE_SIZE);
+        let mut snapshot = account.into_snapshot();
+        let id = AccountKey::parse(&snapshot.account.id).map_err(bad_id)?;
+        if truncated.subscriptions {
+            tracing::info!(account = %key, "object query truncated subscriptions; reading them via v1");
+            snapshot.subscriptions = crate::model::latest_versions(
+                self.all_subscriptions(&id, ctx)
+                    .await?
+                    .into_iter()
+                    .map(Into::into)
+                    .collect(),
+            );
+        }
+        if truncated.payment_methods {
+            snapshot.payment_methods = self.payment_methods(&id, ctx).await?;
+        }
+        Ok(snapshot)
+    }
+
+    /// Three concurrent v1 calls: account, subscriptions (paginated), payment methods.
+    async fn snapshot_by_v1(
+        &self,
+        key: &AccountKey,
+        ctx: &CallContext,
+    ) -> Result<AccountSnapshot, ZuoraError> {
+        let account_url = self.url(&format!("/v1/accounts/{}", key.as_str()));
+        let what = format!("account {key}");
+        let (account, subscriptions, payment_methods) = tokio::try_join!(
+            self.get_json::<V1Account>(account_url, &what, ctx),
+            self.all_subscriptions(key, ctx),
+            self.payment_methods(key, ctx),
+        )?;
+        Ok(v1_snapshot(account, subscriptions, payment_methods))
+    }
+
+    async fn all_subscriptions(
+        &self,
+        key: &AccountKey,
+        ctx: &CallContext,
+    ) -> Result<Vec<WireSubscription>, ZuoraError> {
+        let mut url = self.url(&format!("/v1/subscriptions/accounts/{}", key.as_str()));
+        url.query_pairs_mut()
+            .append_pair("page", "1")
+            .append_pair("pageSize", &V1_SUBSCRIPTION_PAGE_SIZE.to_string());
+        self.follow_pages(
+            url,
+            &format!("account {key}"),
+            ctx,
+            |p: V1SubscriptionPage| (p.subscriptions, p.next_page),
+        )
+        .await
+    }
+
+    /// Reads every page of a v1 list, following `nextPage`. Bounded so a server that keeps
+    /// answering with a nextPage cannot loop us forever.
+    async fn follow_pages<P: DeserializeOwned, T>(
+        &self,
+        mut url: Url,
+        what: &str,
+        ctx: &CallContext,
+        split_page: impl Fn(P) -> (Vec<T>, Option<String>),
+    ) -> Result<Vec<T>, ZuoraError> {
+        let mut all = Vec::new();
+        for _ in 0..1000 {
+            let (items, next) = split_page(self.get_json(url.clone(), what, ctx).await?);
+            all.extend(items);
+            match next {
+                Some(next) => url = self.same_origin(&next)?,
+                None => return Ok(all),
+            }
+        }
+        Err(ZuoraError::BadResponse {
+            detail: format!("pagination of {what} did not end after 1000 pages"),
+            attempts: 1,
+        })
+    }
+
+    /// `nextPage` is a full URL: only follow it to the configured Zuora host, so a bad answer
+    /// can never send our bearer token elsewhere.
+    fn same_origin(&self, next: &str) -> Result<Url, ZuoraError> {
+        let url = self
+            .config
+            .base_url
+            .join(next)
+            .map_err(|e| ZuoraError::BadResponse {
+                detail: format!("nextPage is not a URL: {e}"),
+                attempts: 1,
+            })?;
+        if url.origin() != self.config.base_url.origin() {
+            return Err(ZuoraError::BadResponse {
+                detail: format!(
+                    "nextPage points to another host: {}",
+                    url.origin().ascii_serialization()
+                ),
+                attempts: 1,
+            });
+        }
+        Ok(url)
+    }
+
+    async fn payment_methods(
+        &self,
+        key: &AccountKey,
+        ctx: &CallContext,
+    ) -> Result<Vec<crate::model::PaymentMethod>, ZuoraError> {
+        let url = self.url(&format!("/v1/accounts/{}/payment-methods", key.as_str()));
+        let groups: V1PaymentMethods = self.get_json(url, &format!("account {key}"), ctx).await?;
+        groups.into_domain().map_err(|e| ZuoraError::BadResponse {
+            detail: format!("payment method: {e}"),
+            attempts: 1,
+        })
+    }
+}
+
+#[async_trait::async_trait]
+impl ZuoraApi for ZuoraClient {
+    async fn account_snapshot(
+        &self,
+        key: &AccountKey,
+        ctx: &CallContext,
+    ) -> Result<AccountSnapshot, ZuoraError> {
+        if self.config.use_object_query {
+            self.snapshot_by_object_query(key, ctx).await
+        } else {
+            self.snapshot_by_v1(key, ctx).await
+        }
+    }
+
+    async fn subscription(
+        &self,
+        key: &SubscriptionKey,
+        ctx: &CallContext,
+    ) -> Result<Subscription, ZuoraError> {
+        let url = self.url(&format!("/v1/subscriptions/{}", key.as_str()));
+        let sub: WireSubscription = self
+            .get_json(url, &format!("subscription {key}"), ctx)
+            .await?;
+        Ok(sub.into())
+    }
+
+    async fn accounts_page(
+        &self,
+        updated_after: Option<&str>,
+        cursor: Option<&str>,
+        ctx: &CallContext,
+    ) -> Result<AccountPage, ZuoraError> {
+        #[derive(serde::Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Page {
+            #[serde(default)]
+            data: Vec<AccountRef>,
+            next_page: Option<String>,
+        }
+        let mut url = self.url("/object-query/accounts");
+        {
+            let mut q = url.query_pairs_mut();
+            q.append_pair("pageSize", &OQ_PAGE_SIZE.to_string());
+            q.append_pair("sort[]", "updatedDate.ASC");
+            if let Some(after) = updated_after {
+                // The query pairs are URL-encoded: a time cannot add another filter.
+                q.append_pair("filter[]", &format!("updatedDate.GT:{after}"));
+            }
+            if let Some(cursor) = cursor {
+                q.append_pair("cursor", cursor);
+            }
+        }
+        let page: Page = self.get_json(url, "account list", ctx).await?;
+        Ok(AccountPage {
+            accounts: page.data,
+            next: page.next_page.filter(|c| !c.is_empty()),
+        })
+    }
+
+    async fn catalog(&self, ctx: &CallContext) -> Result<Vec<crate::model::Product>, ZuoraError> {
+        #[derive(serde::Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Page {
+            #[serde(default)]
+            products: Vec<crate::model::Product>,
+            next_page: Option<String>,
+        }
+        // No Zuora-Version header is sent, so rate plans come inline rather than as a URL.
+        let mut url = self.url("/v1/catalog/products");
+        url.query_pairs_mut()
+            .append_pair("page", "1")
+            .append_pair("pageSize", &CATALOG_PAGE_SIZE.to_string());
+        self.follow_pages(url, "product catalog", ctx, |p: Page| {
+            (p.products, p.next_page)
+        })
+        .await
+    }
+
+    async fn query(
+        &self,
+        zoql: &str,
+        ctx: &CallContext,
+    ) -> Result<Vec<serde_json::Value>, ZuoraError> {
+        #[derive(serde::Deserialize)]
+        struct Answer {
+            #[serde(default)]
+            records: Vec<serde_json::Value>,
+        }
+        let body = serde_json::json!({ "queryString": zoql });
+        let answer: Answer = self
+            .send_json(
+                Method::POST,
+                self.url("/v1/action/query"),
+                Some(&body),
+                "query result",
+                ctx,
+            )
+            .await?;
+        Ok(answer.records)
+    }
+}
+
+fn bad_id(e: crate::model::InvalidId) -> ZuoraError {
+    ZuoraError::BadResponse {
+        detail: e.to_string(),
+        attempts: 1,
+    }
+}
