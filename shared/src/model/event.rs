@@ -3,10 +3,22 @@
 use crate::model::EntityId;
 use crate::model::EpochMillis;
 use serde::{Deserialize, Serialize};
-use std::fmt;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::Display,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum Trigger {
     Api,
     OnDemand,
@@ -17,8 +29,21 @@ pub enum Trigger {
     Full,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::Display,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum EventStatus {
     Queued,
     Running,
@@ -28,32 +53,24 @@ pub enum EventStatus {
     Coalesced,
 }
 
-macro_rules! snake_names {
-    ($ty:ty { $($variant:ident => $name:literal),* $(,)? }) => {
+/// Stored and answered names (`on_demand`…): strum gives the string forms, serde the JSON ones;
+/// both are snake case, so they agree.
+macro_rules! named {
+    ($ty:ty) => {
         impl $ty {
             pub fn as_str(&self) -> &'static str {
-                match self { $(Self::$variant => $name),* }
+                self.into()
             }
             pub fn parse(raw: &str) -> Option<Self> {
-                match raw { $($name => Some(Self::$variant),)* _ => None }
-            }
-        }
-        impl fmt::Display for $ty {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(self.as_str())
+                raw.parse().ok()
             }
         }
     };
 }
+pub(crate) use named;
 
-snake_names!(Trigger {
-    Api => "api", OnDemand => "on_demand", Manual => "manual", HotSync => "hot_sync",
-    Realtime => "realtime", Sweep => "sweep", Full => "full",
-});
-snake_names!(EventStatus {
-    Queued => "queued", Running => "running", Succeeded => "succeeded", Failed => "failed",
-    Skipped => "skipped", Coalesced => "coalesced",
-});
+named!(Trigger);
+named!(EventStatus);
 
 /// A new, time-ordered event id (UUIDv7), so ids sort like their creation times.
 pub fn new_event_id() -> String {

@@ -4,13 +4,27 @@
 //! the product's own. Ids are stable: an existing record keeps its id, and the id map keeps it
 //! even after a record leaves the mirror (a subscription that goes Draft and comes back).
 
+use crate::model::event::named;
 use crate::model::{AccountSnapshot, Contact};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    strum::EnumString,
+    strum::IntoStaticStr,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum RecordKind {
     Customer,
     Subscription,
@@ -19,29 +33,9 @@ pub enum RecordKind {
     Product,
 }
 
+named!(RecordKind);
+
 impl RecordKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Customer => "customer",
-            Self::Subscription => "subscription",
-            Self::PaymentMethod => "payment_method",
-            Self::Address => "address",
-            Self::Product => "product",
-        }
-    }
-
-    pub fn parse(raw: &str) -> Option<Self> {
-        [
-            Self::Customer,
-            Self::Subscription,
-            Self::PaymentMethod,
-            Self::Address,
-            Self::Product,
-        ]
-        .into_iter()
-        .find(|k| k.as_str() == raw)
-    }
-
     /// Prefix of local ids, so an id says what it names.
     fn id_prefix(self) -> &'static str {
         match self {

@@ -1,5 +1,6 @@
 //! Real-time sync's values: the change counter, sessions and how their jobs ended.
 
+use crate::model::event::named;
 use crate::model::{EpochMillis, Trigger};
 
 /// The counter of one entity, as read.
@@ -25,7 +26,20 @@ impl RealtimeState {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    serde::Serialize,
+    serde::Deserialize,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::Display,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum SessionTrigger {
     /// The data change count reached the threshold.
     Threshold,
@@ -35,27 +49,27 @@ pub enum SessionTrigger {
     Full,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    serde::Serialize,
+    serde::Deserialize,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::Display,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum SessionStatus {
     Running,
     Done,
 }
 
-macro_rules! names {
-    ($ty:ty { $($variant:ident => $name:literal),* $(,)? }) => {
-        impl $ty {
-            pub fn as_str(&self) -> &'static str {
-                match self { $(Self::$variant => $name),* }
-            }
-            pub fn parse(raw: &str) -> Option<Self> {
-                match raw { $($name => Some(Self::$variant),)* _ => None }
-            }
-        }
-    };
-}
-
-names!(SessionTrigger { Threshold => "threshold", MaxTime => "max_time", Full => "full" });
-names!(SessionStatus { Running => "running", Done => "done" });
+named!(SessionTrigger);
+named!(SessionStatus);
 
 impl SessionTrigger {
     /// The trigger its account syncs carry in their events.
@@ -71,9 +85,7 @@ impl SessionTrigger {
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Session {
     pub id: String,
-    #[serde(serialize_with = "as_str_trigger")]
     pub trigger: SessionTrigger,
-    #[serde(serialize_with = "as_str_status")]
     pub status: SessionStatus,
     pub started_at: EpochMillis,
     pub finished_at: Option<EpochMillis>,
@@ -97,14 +109,6 @@ pub struct Session {
     pub delivery: Option<String>,
     pub notify: Option<bool>,
     pub notification_level: Option<String>,
-}
-
-fn as_str_trigger<S: serde::Serializer>(t: &SessionTrigger, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(t.as_str())
-}
-
-fn as_str_status<S: serde::Serializer>(t: &SessionStatus, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(t.as_str())
 }
 
 impl Session {

@@ -2,6 +2,7 @@
 //! configurations, the on-demand interval and event retention.
 
 use crate::model::EpochMillis;
+use crate::model::event::named;
 use serde::{Deserialize, Serialize};
 
 /// The thresholds the reference product offers (design §1.5); anything else is refused.
@@ -20,8 +21,19 @@ pub enum SyncMode {
     Realtime,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    strum::EnumString,
+    strum::IntoStaticStr,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum NotificationLevel {
     None,
     ErrorsOnly,
@@ -29,17 +41,10 @@ pub enum NotificationLevel {
     AllIncludingZero,
 }
 
-impl NotificationLevel {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::None => "none",
-            Self::ErrorsOnly => "errors_only",
-            Self::AllExcludingZero => "all_excluding_zero",
-            Self::AllIncludingZero => "all_including_zero",
-        }
-    }
+named!(NotificationLevel);
 
-    /// Whether a finished job with these results is reported (design §1.5).
+impl NotificationLevel {
+    /// Whether a finished job with these results is reported.
     pub fn should_notify(self, failed: u32, written: u32) -> bool {
         match self {
             Self::None => false,

@@ -3,11 +3,12 @@
 
 use crate::model::EntityId;
 use crate::model::EpochMillis;
-use crate::model::{EventStatus, SyncEvent, Trigger};
 use crate::model::{MirrorRecord, RecordKind};
 use crate::ports::StoreError;
 use aws_sdk_dynamodb::types::AttributeValue;
 use std::collections::{BTreeMap, HashMap};
+
+pub use super::event_item::{event_item, item_event};
 
 pub type Item = HashMap<String, AttributeValue>;
 
@@ -148,118 +149,4 @@ pub fn id_map_item(
         ("account_id".into(), s(account_id)),
         ("target_sk".into(), s(sk)),
     ])
-}
-
-pub fn event_item(e: &SyncEvent, expires_at_secs: i64) -> Item {
-    // The Zuora id is canonical; before it is known, the key the caller gave.
-    let account_key = e.account_id.clone().or_else(|| e.account.clone());
-    let mut item = Item::from([
-        ("pk".into(), s(event_pk(&e.entity, &e.id))),
-        ("id".into(), s(&e.id)),
-        ("entity".into(), s(e.entity.as_str())),
-        ("trigger".into(), s(e.trigger.as_str())),
-        ("status".into(), s(e.status.as_str())),
-        ("correlation_id".into(), s(&e.correlation_id)),
-        ("written".into(), n(e.written)),
-        ("unchanged".into(), n(e.unchanged)),
-        ("removed".into(), n(e.removed)),
-        ("follow_up".into(), AttributeValue::Bool(e.follow_up)),
-        ("created_at".into(), n(e.created_at.0)),
-        ("updated_at".into(), n(e.updated_at.0)),
-        ("created_sk".into(), s(created_sk(e.created_at, &e.id))),
-        ("expires_at".into(), n(expires_at_secs)),
-        ("entity_pk".into(), s(e.entity.as_str())),
-        (
-            "trigger_pk".into(),
-            s(event_index_pk(&e.entity, "trigger", e.trigger.as_str())),
-        ),
-        (
-            "status_pk".into(),
-            s(event_index_pk(&e.entity, "status", e.status.as_str())),
-        ),
-    ]);
-    if let Some(sub) = &e.subscription {
-        item.insert(
-            "subscription_pk".into(),
-            s(event_index_pk(&e.entity, "subscription", sub)),
-        );
-    }
-    if let Some(customer) = &e.customer_id {
-        item.insert(
-            "customer_pk".into(),
-            s(event_index_pk(&e.entity, "customer", customer)),
-        );
-    }
-    if !e.failures.is_empty() {
-        let failures = serde_json::to_string(&e.failures).expect("failures always serialise");
-        item.insert("failures".into(), s(failures));
-    }
-    if let Some(level) = &e.notification_level {
-        item.insert("notification_level".into(), s(level));
-    }
-    if let Some(notify) = e.notify {
-        item.insert("notify".into(), AttributeValue::Bool(notify));
-    }
-    let optional = [
-        ("account_id", &e.account_id),
-        ("account", &e.account),
-        ("subscription", &e.subscription),
-        ("customer_id", &e.customer_id),
-        ("subject", &e.subject),
-        ("code", &e.code),
-        ("reason", &e.reason),
-    ];
-    for (name, value) in optional {
-        if let Some(v) = value {
-            item.insert(name.into(), s(v));
-        }
-    }
-    if let Some(d) = e.duration_ms {
-        item.insert("duration_ms".into(), n(d));
-    }
-    if let Some(acct) = account_key {
-        item.insert("account_pk".into(), s(event_account_pk(&e.entity, &acct)));
-    }
-    item
-}
-
-pub fn item_event(item: &Item) -> Result<SyncEvent, StoreError> {
-    let trigger = get_s(item, "trigger")?;
-    let status = get_s(item, "status")?;
-    let entity =
-        EntityId::parse(get_s(item, "entity")?).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    Ok(SyncEvent {
-        id: get_s(item, "id")?.into(),
-        entity,
-        trigger: Trigger::parse(trigger)
-            .ok_or_else(|| StoreError::Corrupt(format!("unknown trigger {trigger}")))?,
-        status: EventStatus::parse(status)
-            .ok_or_else(|| StoreError::Corrupt(format!("unknown status {status}")))?,
-        correlation_id: get_s(item, "correlation_id")?.into(),
-        account_id: opt_s(item, "account_id"),
-        account: opt_s(item, "account"),
-        subscription: opt_s(item, "subscription"),
-        customer_id: opt_s(item, "customer_id"),
-        subject: opt_s(item, "subject"),
-        written: get_n(item, "written")?,
-        unchanged: get_n(item, "unchanged")?,
-        removed: get_n(item, "removed")?,
-        follow_up: matches!(item.get("follow_up"), Some(AttributeValue::Bool(true))),
-        duration_ms: opt_n(item, "duration_ms"),
-        code: opt_s(item, "code"),
-        reason: opt_s(item, "reason"),
-        failures: opt_s(item, "failures")
-            .map(|f| serde_json::from_str(&f))
-            .transpose()
-            .map_err(|e| StoreError::Corrupt(format!("event failures: {e}")))?
-            .unwrap_or_default(),
-        notification_level: opt_s(item, "notification_level"),
-        notify: match item.get("notify") {
-            Some(AttributeValue::Bool(b)) => Some(*b),
-            _ => None,
-        },
-        retention_days: None,
-        created_at: EpochMillis(get_n(item, "created_at")?),
-        updated_at: EpochMillis(get_n(item, "updated_at")?),
-    })
 }

@@ -4,11 +4,14 @@
 //! milliseconds compared in the condition (never DynamoDB TTL, which lags); each acquisition
 //! bumps a fencing number that every later write of the holder is conditioned on.
 
+mod counter;
+mod event_item;
 mod events;
 mod items;
 mod locks;
 mod mirror;
 mod search;
+mod session_item;
 mod sessions;
 mod settings;
 

@@ -9,186 +9,15 @@
 //! cutters exactly one wins each range, so every threshold crossing (`last_cut + threshold`)
 //! starts exactly one session, and changes after its range count toward the next.
 
-use super::items::{Item, get_n, get_s, n, opt_n, opt_s, s};
-use super::{DynamoStore, unavailable};
+use super::items::{Item, get_s, n, opt_s, s};
+use super::session_item::*;
+use super::{DynamoStore, build_err, unavailable};
 use crate::model::EntityId;
 use crate::model::EpochMillis;
-use crate::model::{JobOutcome, RealtimeState, Session, SessionStatus, SessionTrigger};
+use crate::model::{JobOutcome, RealtimeState, Session, SessionStatus};
 use crate::ports::{RealtimeStore, StoreError};
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use sha2::{Digest, Sha256};
-
-/// Callout markers are kept this long: Zuora retries for at most a few hours.
-const CALLOUT_MARKER_SECS: i64 = 7 * 24 * 3600;
-
-fn realtime_pk(entity: &EntityId) -> String {
-    format!("{entity}#realtime")
-}
-
-fn callout_pk(entity: &EntityId, dedupe_id: &str) -> String {
-    let digest = hex::encode(Sha256::digest(dedupe_id.as_bytes()));
-    format!("{entity}#callout#{digest}")
-}
-
-fn session_pk(entity: &EntityId, id: &str) -> String {
-    format!("{entity}#session#{id}")
-}
-
-fn build_err(e: aws_sdk_dynamodb::error::BuildError) -> StoreError {
-    StoreError::Unavailable(format!("request could not be built: {e}"))
-}
-
-/// Whether a transaction was cancelled because its first action's condition failed.
-fn first_condition_failed(e: &aws_sdk_dynamodb::error::SdkError<TransactWriteItemsError>) -> bool {
-    match e.as_service_error() {
-        Some(TransactWriteItemsError::TransactionCanceledException(c)) => c
-            .cancellation_reasons()
-            .first()
-            .and_then(|r| r.code())
-            .is_some_and(|code| code == "ConditionalCheckFailed"),
-        _ => false,
-    }
-}
-
-fn state_of(item: &Item) -> RealtimeState {
-    RealtimeState {
-        seq: opt_n(item, "seq").unwrap_or(0),
-        last_cut: opt_n(item, "last_cut").unwrap_or(0),
-        since: opt_n(item, "since").map(EpochMillis),
-        last_session_at: opt_n(item, "last_session_at").map(EpochMillis),
-        last_session_id: opt_s(item, "last_session_id"),
-        watermark: opt_s(item, "watermark"),
-    }
-}
-
-fn session_item(entity: &EntityId, session: &Session) -> Item {
-    let mut item = Item::from([
-        ("pk".into(), s(session_pk(entity, &session.id))),
-        ("id".into(), s(&session.id)),
-        ("entity".into(), s(entity.as_str())),
-        ("trigger".into(), s(session.trigger.as_str())),
-        ("status".into(), s(session.status.as_str())),
-        ("started_at".into(), n(session.started_at.0)),
-        ("total".into(), n(session.total)),
-        ("succeeded".into(), n(session.succeeded)),
-        ("failed".into(), n(session.failed)),
-        ("skipped".into(), n(session.skipped)),
-        ("written".into(), n(session.written)),
-        ("changes".into(), n(session.changes)),
-        ("from_seq".into(), n(session.from_seq)),
-        ("to_seq".into(), n(session.to_seq)),
-    ]);
-    if let Some(at) = session.finished_at {
-        item.insert("finished_at".into(), n(at.0));
-    }
-    item.insert(
-        "enumerating".into(),
-        AttributeValue::Bool(session.enumerating),
-    );
-    item
-}
-
-fn item_session(item: &Item) -> Result<Session, StoreError> {
-    let trigger = get_s(item, "trigger")?;
-    let status = get_s(item, "status")?;
-    Ok(Session {
-        id: get_s(item, "id")?.to_string(),
-        trigger: SessionTrigger::parse(trigger)
-            .ok_or_else(|| StoreError::Corrupt(format!("unknown session trigger {trigger}")))?,
-        status: SessionStatus::parse(status)
-            .ok_or_else(|| StoreError::Corrupt(format!("unknown session status {status}")))?,
-        started_at: EpochMillis(get_n(item, "started_at")?),
-        finished_at: opt_n(item, "finished_at").map(EpochMillis),
-        total: get_n(item, "total")?,
-        succeeded: get_n(item, "succeeded")?,
-        failed: get_n(item, "failed")?,
-        skipped: get_n(item, "skipped")?,
-        written: get_n(item, "written")?,
-        changes: opt_n(item, "changes").unwrap_or(0),
-        from_seq: opt_n(item, "from_seq").unwrap_or(0),
-        to_seq: opt_n(item, "to_seq").unwrap_or(0),
-        enumerating: matches!(item.get("enumerating"), Some(AttributeValue::Bool(true))),
-        failures: match item.get("failures") {
-            Some(AttributeValue::Ss(set)) => set.clone(),
-            _ => Vec::new(),
-        },
-        delivery: opt_s(item, "delivery"),
-        notify: match item.get("notify") {
-            Some(AttributeValue::Bool(b)) => Some(*b),
-            _ => None,
-        },
-        notification_level: opt_s(item, "notification_level"),
-    })
-}
-
-impl DynamoStore {
-    /// Takes the next change number and writes the change under it.
-    async fn number_change(
-        &self,
-        entity: &EntityId,
-        account: &str,
-        now: EpochMillis,
-        ttl: i64,
-    ) -> Result<RealtimeState, StoreError> {
-        let out = self
-            .client()
-            .update_item()
-            .table_name(&self.tables().state)
-            .key("pk", s(realtime_pk(entity)))
-            .update_expression(
-                "ADD seq :one SET since = if_not_exists(since, :now), last_cut = if_not_exists(last_cut, :zero)",
-            )
-            .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":zero", n(0))
-            .expression_attribute_values(":now", n(now.0))
-            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
-            .send()
-            .await
-            .map_err(unavailable)?;
-        let state = out
-            .attributes()
-            .map(state_of)
-            .ok_or_else(|| StoreError::Corrupt("counter update returned nothing".into()))?;
-        self.client()
-            .put_item()
-            .table_name(&self.tables().state)
-            .item("pk", s(change_pk(entity, state.seq)))
-            .item("account", s(account))
-            .item("expires_at", n(ttl))
-            .send()
-            .await
-            .map_err(unavailable)?;
-        Ok(state)
-    }
-}
-
-impl DynamoStore {
-    /// Two writes as one transaction: `true` when written, `false` when the first one's
-    /// condition failed (nothing written).
-    async fn write_pair(
-        &self,
-        first: TransactWriteItem,
-        second: TransactWriteItem,
-    ) -> Result<bool, StoreError> {
-        let result = self
-            .client()
-            .transact_write_items()
-            .transact_items(first)
-            .transact_items(second)
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if first_condition_failed(&e) => Ok(false),
-            Err(e) => Err(unavailable(e)),
-        }
-    }
-}
-
-fn change_pk(entity: &EntityId, seq: u64) -> String {
-    format!("{entity}#change#{seq:012}")
-}
 
 /// BatchGetItem takes at most 100 keys.
 const BATCH_GET: usize = 100;
@@ -270,7 +99,10 @@ impl RealtimeStore for DynamoStore {
             .send()
             .await
             .map_err(unavailable)?;
-        Ok(out.item().map(state_of).unwrap_or_default())
+        out.item()
+            .map(state_of)
+            .transpose()
+            .map(Option::unwrap_or_default)
     }
 
     async fn start_session(

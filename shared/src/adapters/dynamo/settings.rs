@@ -2,7 +2,7 @@
 //! version it read and is a conditional write, so two admins cannot silently overwrite each
 //! other.
 
-use super::items::{get_n, get_s, n, opt_n, opt_s, s, settings_pk};
+use super::items::{n, opt_n, s, settings_pk};
 use super::{DynamoStore, unavailable};
 use crate::model::EntityId;
 use crate::model::EpochMillis;
@@ -10,6 +10,19 @@ use crate::model::{EntitySettings, Versioned};
 use crate::ports::{SettingsStore, StoreError};
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure;
+use serde::{Deserialize, Serialize};
+
+/// The settings item: the settings as one JSON document (new fields take their defaults when
+/// an older version wrote it), and the optimistic version.
+#[derive(Serialize, Deserialize)]
+struct SettingsItem {
+    pk: String,
+    entity: EntityId,
+    settings: String,
+    version: u64,
+    updated_at: Option<EpochMillis>,
+    updated_by: Option<String>,
+}
 
 #[async_trait::async_trait]
 impl SettingsStore for DynamoStore {
@@ -26,13 +39,15 @@ impl SettingsStore for DynamoStore {
         let Some(item) = out.item() else {
             return Ok(Versioned::defaults());
         };
-        let settings: EntitySettings = serde_json::from_str(get_s(item, "settings")?)
+        let stored: SettingsItem = serde_dynamo::from_item(item.clone())
+            .map_err(|e| StoreError::Corrupt(format!("settings item of {entity}: {e}")))?;
+        let settings: EntitySettings = serde_json::from_str(&stored.settings)
             .map_err(|e| StoreError::Corrupt(format!("settings of {entity}: {e}")))?;
         Ok(Versioned {
             settings,
-            version: get_n(item, "version")?,
-            updated_at: opt_n(item, "updated_at").map(EpochMillis),
-            updated_by: opt_s(item, "updated_by"),
+            version: stored.version,
+            updated_at: stored.updated_at,
+            updated_by: stored.updated_by,
         })
     }
 
@@ -44,18 +59,22 @@ impl SettingsStore for DynamoStore {
         updated_by: &str,
         now: EpochMillis,
     ) -> Result<Result<Versioned, u64>, StoreError> {
-        let doc = serde_json::to_string(settings).expect("settings always serialise");
         let version = expected + 1;
+        let item = SettingsItem {
+            pk: settings_pk(entity),
+            entity: entity.clone(),
+            settings: serde_json::to_string(settings).expect("settings always serialise"),
+            version,
+            updated_at: Some(now),
+            updated_by: Some(updated_by.to_string()),
+        };
         let mut put = self
             .client()
             .put_item()
             .table_name(&self.tables().state)
-            .item("pk", s(settings_pk(entity)))
-            .item("entity", s(entity.as_str()))
-            .item("settings", s(doc))
-            .item("version", n(version))
-            .item("updated_at", n(now.0))
-            .item("updated_by", s(updated_by))
+            .set_item(Some(
+                serde_dynamo::to_item(item).expect("settings always map to an item"),
+            ))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
         put = if expected == 0 {
             put.condition_expression("attribute_not_exists(pk)")
