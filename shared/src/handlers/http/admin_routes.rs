@@ -4,13 +4,13 @@ use super::{
     Api, Call, Rejection, error, invalid_field, json_body, json_response, percent_decode,
     query_pairs,
 };
+use crate::core::StoreError;
 use crate::core::settings::SettingsUpdate;
 use crate::model::EpochMillis;
 use crate::model::{AccountKey, SubscriptionKey};
 use crate::model::{EventQuery, MAX_PAGE_SIZE};
 use crate::model::{EventStatus, SyncEvent, Trigger};
 use crate::model::{SyncMode, Versioned};
-use crate::core::StoreError;
 use lambda_http::{Body, Response};
 use serde_json::{Value, json};
 

@@ -4,12 +4,12 @@ use super::{
     Api, Call, Rejection, error, invalid_field, json_body, json_response, percent_decode,
     upstream_message,
 };
+use crate::core::ZuoraError;
 use crate::core::sync::{AccountOutcome, Enqueued, Failure, SyncError, SyncReport};
 use crate::model::AccountKey;
 use crate::model::JobTarget;
 use crate::model::RecordKind;
 use crate::model::Trigger;
-use crate::core::ZuoraError;
 use lambda_http::{Body, Response};
 use serde_json::{Value, json};
 use std::time::Duration;
