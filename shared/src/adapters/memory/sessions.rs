@@ -1,0 +1,479 @@
+//! Real-time state in memory, mirroring `adapters/dynamo/sessions.rs` (docs/ARCHITECTURE.md,
+//! "The session protocol"): callout markers, the change counter, the changes under their
+//! numbers, sessions cut by a compare-and-set on `last_cut`, and the once-only markers of
+//! pages and finished jobs.
+
+use super::store::MemoryStore;
+use crate::model::{EntityId, EpochMillis, JobOutcome, RealtimeState, Session, SessionStatus};
+use crate::ports::{RealtimeStore, StoreError};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+/// The counter item of one entity; `None` attributes were never written (the conditions tell
+/// them apart from 0).
+#[derive(Debug, Clone, Default)]
+struct Counter {
+    seq: Option<u64>,
+    last_cut: Option<u64>,
+    since: Option<EpochMillis>,
+    last_session_at: Option<EpochMillis>,
+    last_session_id: Option<String>,
+    watermark: Option<String>,
+}
+
+impl Counter {
+    fn state(&self) -> RealtimeState {
+        RealtimeState {
+            seq: self.seq.unwrap_or(0),
+            last_cut: self.last_cut.unwrap_or(0),
+            since: self.since,
+            last_session_at: self.last_session_at,
+            last_session_id: self.last_session_id.clone(),
+            watermark: self.watermark.clone(),
+        }
+    }
+}
+
+/// `Failures` is a DynamoDB string set: one copy of each text, in no promised order.
+fn add_failure(session: &mut Session, failure: &str) {
+    let mut set: BTreeSet<String> = session.failures.drain(..).collect();
+    set.insert(failure.to_string());
+    session.failures = set.into_iter().collect();
+}
+
+fn cancelled(why: &str) -> StoreError {
+    StoreError::Unavailable(format!("transaction cancelled: {why}"))
+}
+
+#[derive(Debug, Default)]
+pub(super) struct RealtimeTable {
+    counters: HashMap<EntityId, Counter>,
+    callouts: HashSet<(EntityId, String)>,
+    changes: BTreeMap<(EntityId, u64), String>,
+    sessions: HashMap<(EntityId, String), Session>,
+    /// (entity, session, page key) of every page added.
+    pages: HashSet<(EntityId, String, String)>,
+    /// (entity, session, account) of every job counted.
+    finished: HashSet<(EntityId, String, String)>,
+}
+
+impl RealtimeTable {
+    fn record_change(
+        &mut self,
+        entity: &EntityId,
+        dedupe_id: &str,
+        account: &str,
+        now: EpochMillis,
+    ) -> Option<RealtimeState> {
+        // The marker first: a delivery seen before takes no number, so duplicates never
+        // count toward the threshold.
+        if !self
+            .callouts
+            .insert((entity.clone(), dedupe_id.to_string()))
+        {
+            return None;
+        }
+        let counter = self.counters.entry(entity.clone()).or_default();
+        let seq = counter.seq.unwrap_or(0) + 1;
+        counter.seq = Some(seq);
+        counter.since.get_or_insert(now);
+        counter.last_cut.get_or_insert(0);
+        let state = counter.state();
+        self.changes
+            .insert((entity.clone(), seq), account.to_string());
+        Some(state)
+    }
+
+    fn start_session(
+        &mut self,
+        entity: &EntityId,
+        from: u64,
+        session: &Session,
+        due: Option<EpochMillis>,
+    ) -> bool {
+        let counter = self.counters.entry(entity.clone()).or_default();
+        // `(attribute_not_exists(last_cut) AND :from = 0) OR last_cut = :from`: exactly one
+        // cutter wins each range.
+        let from_matches = match counter.last_cut {
+            None => from == 0,
+            Some(cut) => cut == from,
+        };
+        // Overlapping sweeps: only one may start the session that is due.
+        let due_matches = due.is_none_or(|d| counter.last_session_at.is_none_or(|at| at <= d));
+        if !(from_matches && due_matches) {
+            return false;
+        }
+        counter.last_cut = Some(session.to_seq);
+        counter.last_session_at = Some(session.started_at);
+        counter.last_session_id = Some(session.id.clone());
+        self.sessions
+            .insert((entity.clone(), session.id.clone()), session.clone());
+        true
+    }
+
+    fn create_session(&mut self, entity: &EntityId, session: &Session) -> Result<(), StoreError> {
+        let key = (entity.clone(), session.id.clone());
+        if self.sessions.contains_key(&key) {
+            return Err(cancelled(
+                "[ConditionalCheckFailed, None] (the session exists)",
+            ));
+        }
+        self.sessions.insert(key, session.clone());
+        let counter = self.counters.entry(entity.clone()).or_default();
+        counter.last_session_at = Some(session.started_at);
+        counter.last_session_id = Some(session.id.clone());
+        Ok(())
+    }
+
+    fn add_page(
+        &mut self,
+        entity: &EntityId,
+        session_id: &str,
+        page_key: &str,
+        accounts: u64,
+        last: bool,
+    ) -> Result<bool, StoreError> {
+        let marker = (entity.clone(), session_id.to_string(), page_key.to_string());
+        if self.pages.contains(&marker) {
+            return Ok(false);
+        }
+        let Some(session) = self
+            .sessions
+            .get_mut(&(entity.clone(), session_id.to_string()))
+        else {
+            return Err(cancelled(
+                "[None, ConditionalCheckFailed] (no such session)",
+            ));
+        };
+        session.total += accounts;
+        session.enumerating = !last;
+        self.pages.insert(marker);
+        Ok(true)
+    }
+
+    fn finish_job(
+        &mut self,
+        entity: &EntityId,
+        session_id: &str,
+        account: &str,
+        outcome: JobOutcome,
+        written: u32,
+        failure: Option<&str>,
+    ) -> Result<Session, StoreError> {
+        let key = (entity.clone(), session_id.to_string());
+        let marker = (entity.clone(), session_id.to_string(), account.to_string());
+        // The marker makes counting idempotent: a job retried after its count was written
+        // is not counted twice; the session is read either way.
+        if !self.finished.contains(&marker) {
+            let Some(session) = self.sessions.get_mut(&key) else {
+                return Err(cancelled(
+                    "[None, ConditionalCheckFailed] (no such session)",
+                ));
+            };
+            match outcome {
+                JobOutcome::Succeeded => session.succeeded += 1,
+                JobOutcome::Failed => session.failed += 1,
+                JobOutcome::Skipped => session.skipped += 1,
+            }
+            session.written += u64::from(written);
+            if let Some(f) = failure {
+                add_failure(session, f);
+            }
+            self.finished.insert(marker);
+        }
+        self.sessions
+            .get(&key)
+            .cloned()
+            .ok_or_else(|| StoreError::Corrupt(format!("session {session_id} is gone")))
+    }
+
+    fn complete_session(
+        &mut self,
+        entity: &EntityId,
+        id: &str,
+        notify: bool,
+        level: &str,
+        now: EpochMillis,
+    ) -> bool {
+        match self.sessions.get_mut(&(entity.clone(), id.to_string())) {
+            Some(s) if s.status == SessionStatus::Running => {
+                s.status = SessionStatus::Done;
+                s.finished_at = Some(now);
+                s.notify = Some(notify);
+                s.notification_level = Some(level.to_string());
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+impl MemoryStore {
+    /// Every session of the entity, oldest first.
+    pub fn sessions(&self, entity: &EntityId) -> Vec<Session> {
+        let state = self.with_state();
+        let mut out: Vec<Session> = state
+            .realtime
+            .sessions
+            .iter()
+            .filter(|((e, _), _)| e == entity)
+            .map(|(_, s)| s.clone())
+            .collect();
+        out.sort_by(|a, b| (a.started_at, &a.id).cmp(&(b.started_at, &b.id)));
+        out
+    }
+}
+
+#[async_trait::async_trait]
+impl RealtimeStore for MemoryStore {
+    async fn record_change(
+        &self,
+        entity: &EntityId,
+        dedupe_id: &str,
+        account: &str,
+        now: EpochMillis,
+    ) -> Result<Option<RealtimeState>, StoreError> {
+        self.call(|s| Ok(s.realtime.record_change(entity, dedupe_id, account, now)))
+            .await
+    }
+
+    async fn touch(&self, entity: &EntityId, now: EpochMillis) -> Result<(), StoreError> {
+        self.call(|s| {
+            let counter = s.realtime.counters.entry(entity.clone()).or_default();
+            counter.since.get_or_insert(now);
+            Ok(())
+        })
+        .await
+    }
+
+    async fn realtime_state(&self, entity: &EntityId) -> Result<RealtimeState, StoreError> {
+        self.call(|s| {
+            Ok(s.realtime
+                .counters
+                .get(entity)
+                .map(Counter::state)
+                .unwrap_or_default())
+        })
+        .await
+    }
+
+    async fn start_session(
+        &self,
+        entity: &EntityId,
+        from: u64,
+        session: &Session,
+        due: Option<EpochMillis>,
+    ) -> Result<bool, StoreError> {
+        self.call(|s| Ok(s.realtime.start_session(entity, from, session, due)))
+            .await
+    }
+
+    async fn changes(
+        &self,
+        entity: &EntityId,
+        after: u64,
+        upto: u64,
+    ) -> Result<Vec<(u64, Option<String>)>, StoreError> {
+        self.call(|s| {
+            if upto <= after {
+                return Ok(Vec::new());
+            }
+            let range = (entity.clone(), after + 1)..=(entity.clone(), upto);
+            Ok(s.realtime
+                .changes
+                .range(range)
+                .map(|((_, seq), account)| (*seq, Some(account.clone())))
+                .collect())
+        })
+        .await
+    }
+
+    async fn set_watermark(&self, entity: &EntityId, watermark: &str) -> Result<(), StoreError> {
+        self.call(|s| {
+            let counter = s.realtime.counters.entry(entity.clone()).or_default();
+            counter.watermark = Some(watermark.to_string());
+            Ok(())
+        })
+        .await
+    }
+
+    async fn create_session(&self, entity: &EntityId, session: &Session) -> Result<(), StoreError> {
+        self.call(|s| s.realtime.create_session(entity, session))
+            .await
+    }
+
+    async fn add_page(
+        &self,
+        entity: &EntityId,
+        session_id: &str,
+        page_key: &str,
+        accounts: u64,
+        last: bool,
+    ) -> Result<bool, StoreError> {
+        self.call(|s| {
+            s.realtime
+                .add_page(entity, session_id, page_key, accounts, last)
+        })
+        .await
+    }
+
+    async fn get_session(
+        &self,
+        entity: &EntityId,
+        id: &str,
+    ) -> Result<Option<Session>, StoreError> {
+        let key = (entity.clone(), id.to_string());
+        self.call(|s| Ok(s.realtime.sessions.get(&key).cloned()))
+            .await
+    }
+
+    async fn finish_job(
+        &self,
+        entity: &EntityId,
+        session_id: &str,
+        account: &str,
+        outcome: JobOutcome,
+        written: u32,
+        failure: Option<&str>,
+    ) -> Result<Session, StoreError> {
+        self.call(|s| {
+            s.realtime
+                .finish_job(entity, session_id, account, outcome, written, failure)
+        })
+        .await
+    }
+
+    async fn set_delivery(
+        &self,
+        entity: &EntityId,
+        id: &str,
+        note: &str,
+    ) -> Result<(), StoreError> {
+        self.call(|s| {
+            // DynamoDB's unconditioned update would leave a stray item for an unknown id;
+            // there is nothing to attach it to here.
+            if let Some(session) = s
+                .realtime
+                .sessions
+                .get_mut(&(entity.clone(), id.to_string()))
+            {
+                session.delivery = Some(note.to_string());
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn complete_session(
+        &self,
+        entity: &EntityId,
+        id: &str,
+        notify: bool,
+        level: &str,
+        now: EpochMillis,
+    ) -> Result<bool, StoreError> {
+        self.call(|s| Ok(s.realtime.complete_session(entity, id, notify, level, now)))
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::SessionTrigger;
+
+    fn entity() -> EntityId {
+        EntityId::parse("e").unwrap()
+    }
+
+    fn session(range: (u64, u64), at: i64) -> Session {
+        Session::new(SessionTrigger::Threshold, EpochMillis(at), range, 1)
+    }
+
+    #[test]
+    fn a_cut_is_a_compare_and_set_on_last_cut() {
+        let mut t = RealtimeTable::default();
+        let e = entity();
+        assert!(
+            !t.start_session(&e, 5, &session((5, 6), 0), None),
+            "never cut: from 0 only"
+        );
+        for i in 0..3 {
+            let state = t.record_change(&e, &format!("d{i}"), "A1", EpochMillis(10));
+            assert_eq!(state.unwrap().seq, i + 1);
+        }
+        assert_eq!(t.record_change(&e, "d0", "A1", EpochMillis(11)), None);
+        assert!(t.start_session(&e, 0, &session((0, 2), 20), None));
+        assert!(
+            !t.start_session(&e, 0, &session((0, 2), 21), None),
+            "a second cutter loses"
+        );
+        let state = t.counters[&e].state();
+        assert_eq!(
+            (state.seq, state.last_cut, state.since),
+            (3, 2, Some(EpochMillis(10)))
+        );
+        assert_eq!(state.last_session_at, Some(EpochMillis(20)));
+    }
+
+    #[test]
+    fn a_due_cut_loses_to_a_newer_session() {
+        let mut t = RealtimeTable::default();
+        let e = entity();
+        assert!(t.start_session(&e, 0, &session((0, 0), 100), Some(EpochMillis(0))));
+        // A sweep that read the state before that session: due at 0, but one started at 100.
+        assert!(!t.start_session(&e, 0, &session((0, 0), 101), Some(EpochMillis(0))));
+        assert!(t.start_session(&e, 0, &session((0, 0), 102), Some(EpochMillis(100))));
+    }
+
+    #[test]
+    fn pages_and_jobs_count_once_and_sessions_complete_once() {
+        let mut t = RealtimeTable::default();
+        let e = entity();
+        let mut full = Session::new(SessionTrigger::Full, EpochMillis(0), (0, 0), 0);
+        full.enumerating = true;
+        assert!(
+            t.add_page(&e, &full.id, "first", 2, false).is_err(),
+            "no such session"
+        );
+        t.create_session(&e, &full).unwrap();
+        assert!(t.create_session(&e, &full).is_err(), "created once");
+        assert_eq!(t.add_page(&e, &full.id, "first", 2, false), Ok(true));
+        assert_eq!(t.add_page(&e, &full.id, "first", 2, false), Ok(false));
+        assert_eq!(t.add_page(&e, &full.id, "c1", 1, true), Ok(true));
+        let fail = Some("A2: gone");
+        let s = t
+            .finish_job(&e, &full.id, "A1", JobOutcome::Succeeded, 4, None)
+            .unwrap();
+        assert_eq!(
+            (s.total, s.succeeded, s.written, s.enumerating),
+            (3, 1, 4, false)
+        );
+        let again = t
+            .finish_job(&e, &full.id, "A1", JobOutcome::Failed, 9, fail)
+            .unwrap();
+        assert_eq!((again.succeeded, again.failed, again.written), (1, 0, 4));
+        t.finish_job(&e, &full.id, "A2", JobOutcome::Failed, 0, fail)
+            .unwrap();
+        let s = t
+            .finish_job(&e, &full.id, "A3", JobOutcome::Skipped, 0, None)
+            .unwrap();
+        assert!(s.is_finished());
+        assert_eq!(s.failures, ["A2: gone"]);
+        assert!(
+            t.finish_job(&e, "nope", "A1", JobOutcome::Succeeded, 0, None)
+                .is_err()
+        );
+        assert!(t.complete_session(&e, &full.id, true, "all_including_zero", EpochMillis(9)));
+        assert!(!t.complete_session(&e, &full.id, true, "all_including_zero", EpochMillis(9)));
+        assert!(!t.complete_session(&e, "nope", true, "none", EpochMillis(9)));
+        let done = &t.sessions[&(e.clone(), full.id.clone())];
+        assert_eq!(
+            (done.status, done.notify),
+            (SessionStatus::Done, Some(true))
+        );
+        assert_eq!(
+            t.counters[&e].last_session_id.as_deref(),
+            Some(full.id.as_str())
+        );
+    }
+}

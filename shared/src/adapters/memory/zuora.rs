@@ -1,0 +1,522 @@
+//! A fake Zuora tenant: accounts, subscriptions and a catalog held in memory, answered through
+//! the `ZuoraApi` port with Zuora's own error kinds; it counts calls, fails on request and
+//! can take its time (on tokio's clock, so paused-time tests stay instant).
+
+use crate::model::{
+    AccountKey, AccountPage, AccountRef, AccountSnapshot, CallContext, Product, Subscription,
+    SubscriptionKey,
+};
+use crate::ports::{ZuoraApi, ZuoraError};
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// Method names as [`FakeZuora::calls_to`] counts them.
+pub const ACCOUNT_SNAPSHOT: &str = "account_snapshot";
+pub const SUBSCRIPTION: &str = "subscription";
+pub const ACCOUNTS_PAGE: &str = "accounts_page";
+pub const CATALOG: &str = "catalog";
+pub const QUERY: &str = "query";
+
+#[derive(Debug, Clone)]
+struct FakeAccount {
+    snapshot: AccountSnapshot,
+    /// `updatedDate` as the account list shows it (RFC 3339), if any.
+    updated: Option<String>,
+}
+
+#[derive(Debug)]
+struct ZState {
+    /// By account id.
+    accounts: BTreeMap<String, FakeAccount>,
+    /// Subscriptions Zuora returns on their own, besides those inside account snapshots.
+    subscriptions: Vec<Subscription>,
+    catalog: Vec<Product>,
+    page_size: usize,
+    calls: BTreeMap<&'static str, u64>,
+    failures: VecDeque<ZuoraError>,
+    delay: Duration,
+}
+
+/// Implements `ZuoraApi` over data a test sets up.
+#[derive(Debug)]
+pub struct FakeZuora {
+    state: Mutex<ZState>,
+}
+
+impl Default for FakeZuora {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// An `updatedDate` as a number that orders like the time it names (nanoseconds since the
+/// epoch); accounts without one list first.
+fn order_time(raw: Option<&str>) -> Option<i128> {
+    let raw = raw?;
+    time::OffsetDateTime::parse(raw, &time::format_description::well_known::Rfc3339)
+        .ok()
+        .map(time::OffsetDateTime::unix_timestamp_nanos)
+}
+
+fn rejected(reason: impl Into<String>) -> ZuoraError {
+    ZuoraError::Rejected {
+        status: 400,
+        code: None,
+        reason: reason.into(),
+    }
+}
+
+fn not_found(what: &str, key: &str) -> ZuoraError {
+    ZuoraError::NotFound {
+        what: what.to_string(),
+        reason: format!("no {what} {key}"),
+    }
+}
+
+/// The body of a ZOQL string literal: `\\` and `\'` unescaped. `None` for a literal that is
+/// not closed, or that a bare quote would end early.
+fn unquote(literal: &str) -> Option<String> {
+    let inner = literal.strip_prefix('\'')?.strip_suffix('\'')?;
+    let mut out = String::with_capacity(inner.len());
+    let mut chars = inner.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => match chars.next()? {
+                c @ ('\\' | '\'') => out.push(c),
+                _ => return None,
+            },
+            '\'' => return None,
+            c => out.push(c),
+        }
+    }
+    Some(out)
+}
+
+/// (field, value) of the only query the product sends:
+/// `select Id, AccountNumber from Account where <Field> = '<literal>'`.
+fn parse_lookup(zoql: &str) -> Option<(String, String)> {
+    const PREFIX: &str = "select id, accountnumber from account where ";
+    let zoql = zoql.trim();
+    let head = zoql.get(..PREFIX.len())?;
+    if !head.eq_ignore_ascii_case(PREFIX) {
+        return None;
+    }
+    let (field, literal) = zoql[PREFIX.len()..].split_once(" = ")?;
+    let field = field.trim();
+    let identifier =
+        !field.is_empty() && field.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !identifier {
+        return None;
+    }
+    Some((field.to_string(), unquote(literal.trim())?))
+}
+
+impl ZState {
+    fn find_account(&self, key: &str) -> Option<&FakeAccount> {
+        self.accounts.get(key).or_else(|| {
+            self.accounts
+                .values()
+                .find(|a| a.snapshot.account.account_number == key)
+        })
+    }
+
+    /// Every subscription Zuora knows, each naming its account.
+    fn all_subscriptions(&self) -> Vec<Subscription> {
+        let mut out = self.subscriptions.clone();
+        for a in self.accounts.values() {
+            for sub in &a.snapshot.subscriptions {
+                let mut sub = sub.clone();
+                sub.account_id
+                    .get_or_insert_with(|| a.snapshot.account.id.clone());
+                sub.account_number
+                    .get_or_insert_with(|| a.snapshot.account.account_number.clone());
+                out.push(sub);
+            }
+        }
+        out
+    }
+
+    fn subscription(&self, key: &str) -> Result<Subscription, ZuoraError> {
+        let all = self.all_subscriptions();
+        if let Some(sub) = all.iter().find(|s| s.id == key) {
+            return Ok(sub.clone());
+        }
+        // A number names its latest version.
+        all.into_iter()
+            .filter(|s| s.number == key)
+            .max_by_key(|s| s.version.unwrap_or(0))
+            .ok_or_else(|| not_found("subscription", key))
+    }
+
+    fn accounts_page(
+        &self,
+        updated_after: Option<&str>,
+        cursor: Option<&str>,
+    ) -> Result<AccountPage, ZuoraError> {
+        let after = match updated_after {
+            Some(raw) => Some(
+                order_time(Some(raw))
+                    .ok_or_else(|| rejected(format!("updatedDate {raw:?} is not a time")))?,
+            ),
+            None => None,
+        };
+        // The cursor is the position of the last account returned: (time, id).
+        let from = match cursor {
+            Some(raw) => {
+                let (t, id) = raw
+                    .split_once('|')
+                    .ok_or_else(|| rejected(format!("invalid cursor {raw:?}")))?;
+                let t = match t {
+                    "-" => None,
+                    t => Some(
+                        t.parse::<i128>()
+                            .map_err(|_| rejected(format!("invalid cursor {raw:?}")))?,
+                    ),
+                };
+                Some((t, id.to_string()))
+            }
+            None => None,
+        };
+        let mut listed: Vec<(Option<i128>, &FakeAccount)> = self
+            .accounts
+            .values()
+            .map(|a| (order_time(a.updated.as_deref()), a))
+            .filter(|(t, _)| after.is_none_or(|after| t.is_some_and(|t| t > after)))
+            .collect();
+        // Oldest update first, then by id: a stable order.
+        listed.sort_by(|(ta, a), (tb, b)| {
+            (ta, &a.snapshot.account.id).cmp(&(tb, &b.snapshot.account.id))
+        });
+        let mut rest = listed.into_iter().filter(|(t, a)| {
+            from.as_ref()
+                .is_none_or(|(ft, fid)| (t, &a.snapshot.account.id) > (ft, fid))
+        });
+        let page: Vec<(Option<i128>, &FakeAccount)> =
+            rest.by_ref().take(self.page_size.max(1)).collect();
+        let next = match (rest.next(), page.last()) {
+            (Some(_), Some((t, a))) => Some(format!(
+                "{}|{}",
+                t.map_or("-".to_string(), |t| t.to_string()),
+                a.snapshot.account.id
+            )),
+            _ => None,
+        };
+        Ok(AccountPage {
+            accounts: page
+                .into_iter()
+                .map(|(_, a)| AccountRef {
+                    id: a.snapshot.account.id.clone(),
+                    account_number: a.snapshot.account.account_number.clone(),
+                    updated_date: a.updated.clone(),
+                })
+                .collect(),
+            next,
+        })
+    }
+
+    fn query(&self, zoql: &str) -> Result<Vec<serde_json::Value>, ZuoraError> {
+        let (field, value) =
+            parse_lookup(zoql).ok_or_else(|| rejected(format!("unsupported query: {zoql}")))?;
+        Ok(self
+            .accounts
+            .values()
+            .filter(|a| {
+                a.snapshot
+                    .account
+                    .custom_fields
+                    .get(&field)
+                    .is_some_and(|v| match v {
+                        serde_json::Value::String(s) => *s == value,
+                        serde_json::Value::Number(n) => value == n.to_string(),
+                        serde_json::Value::Bool(b) => value == b.to_string(),
+                        _ => false,
+                    })
+            })
+            .map(|a| {
+                serde_json::json!({
+                    "Id": a.snapshot.account.id,
+                    "AccountNumber": a.snapshot.account.account_number,
+                })
+            })
+            .collect())
+    }
+}
+
+impl FakeZuora {
+    /// An empty tenant listing 100 accounts a page.
+    pub fn new() -> Self {
+        Self {
+            state: Mutex::new(ZState {
+                accounts: BTreeMap::new(),
+                subscriptions: Vec::new(),
+                catalog: Vec::new(),
+                page_size: 100,
+                calls: BTreeMap::new(),
+                failures: VecDeque::new(),
+                delay: Duration::ZERO,
+            }),
+        }
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, ZState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Adds or replaces an account (found by its id and by its number); its subscriptions
+    /// answer `subscription` too. A replaced account keeps its `updatedDate`.
+    pub fn put_account(&self, snapshot: AccountSnapshot) {
+        let mut s = self.state();
+        let id = snapshot.account.id.clone();
+        let updated = s.accounts.get(&id).and_then(|a| a.updated.clone());
+        s.accounts.insert(id, FakeAccount { snapshot, updated });
+    }
+
+    /// Changes a stored account in place; `false` if there is none with that id.
+    pub fn update_account(&self, id: &str, change: impl FnOnce(&mut AccountSnapshot)) -> bool {
+        match self.state().accounts.get_mut(id) {
+            Some(a) => {
+                change(&mut a.snapshot);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Sets the `updatedDate` the account list shows (RFC 3339), which orders the list.
+    pub fn set_updated(&self, id: &str, updated: &str) -> bool {
+        match self.state().accounts.get_mut(id) {
+            Some(a) => {
+                a.updated = Some(updated.to_string());
+                true
+            }
+            None => false,
+        }
+    }
+
+    pub fn remove_account(&self, id: &str) -> Option<AccountSnapshot> {
+        self.state().accounts.remove(id).map(|a| a.snapshot)
+    }
+
+    pub fn account(&self, id: &str) -> Option<AccountSnapshot> {
+        self.state().accounts.get(id).map(|a| a.snapshot.clone())
+    }
+
+    /// A subscription answered on its own (not inside any account snapshot).
+    pub fn put_subscription(&self, sub: Subscription) {
+        self.state().subscriptions.push(sub);
+    }
+
+    pub fn set_catalog(&self, products: Vec<Product>) {
+        self.state().catalog = products;
+    }
+
+    /// Accounts per `accounts_page` page.
+    pub fn set_page_size(&self, n: usize) {
+        self.state().page_size = n;
+    }
+
+    /// The next `n` calls, whichever method, fail with `error`.
+    pub fn fail_next(&self, n: usize, error: ZuoraError) {
+        let mut s = self.state();
+        s.failures.extend(std::iter::repeat_n(error, n));
+    }
+
+    /// Every call answers only after `delay` on tokio's clock. The answer reflects the data
+    /// when the call was made (as if Zuora read it, then the response took its time).
+    pub fn set_delay(&self, delay: Duration) {
+        self.state().delay = delay;
+    }
+
+    /// Calls made so far, every method.
+    pub fn calls(&self) -> u64 {
+        self.state().calls.values().sum()
+    }
+
+    /// Calls made so far to one method (e.g. [`ACCOUNT_SNAPSHOT`]).
+    pub fn calls_to(&self, method: &str) -> u64 {
+        self.state().calls.get(method).copied().unwrap_or(0)
+    }
+
+    /// Counts the call, decides its answer now, then takes the delay.
+    async fn answer<T: Send>(
+        &self,
+        method: &'static str,
+        f: impl FnOnce(&ZState) -> Result<T, ZuoraError> + Send,
+    ) -> Result<T, ZuoraError> {
+        let (result, delay) = {
+            let mut s = self.state();
+            *s.calls.entry(method).or_default() += 1;
+            let result = match s.failures.pop_front() {
+                Some(e) => Err(e),
+                None => f(&s),
+            };
+            (result, s.delay)
+        };
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
+        result
+    }
+}
+
+#[async_trait::async_trait]
+impl ZuoraApi for FakeZuora {
+    async fn account_snapshot(
+        &self,
+        key: &AccountKey,
+        _ctx: &CallContext,
+    ) -> Result<AccountSnapshot, ZuoraError> {
+        self.answer(ACCOUNT_SNAPSHOT, |s| {
+            s.find_account(key.as_str())
+                .map(|a| a.snapshot.clone())
+                .ok_or_else(|| not_found("account", key.as_str()))
+        })
+        .await
+    }
+
+    async fn subscription(
+        &self,
+        key: &SubscriptionKey,
+        _ctx: &CallContext,
+    ) -> Result<Subscription, ZuoraError> {
+        self.answer(SUBSCRIPTION, |s| s.subscription(key.as_str()))
+            .await
+    }
+
+    async fn accounts_page(
+        &self,
+        updated_after: Option<&str>,
+        cursor: Option<&str>,
+        _ctx: &CallContext,
+    ) -> Result<AccountPage, ZuoraError> {
+        self.answer(ACCOUNTS_PAGE, |s| s.accounts_page(updated_after, cursor))
+            .await
+    }
+
+    async fn catalog(&self, _ctx: &CallContext) -> Result<Vec<Product>, ZuoraError> {
+        self.answer(CATALOG, |s| Ok(s.catalog.clone())).await
+    }
+
+    async fn query(
+        &self,
+        zoql: &str,
+        _ctx: &CallContext,
+    ) -> Result<Vec<serde_json::Value>, ZuoraError> {
+        self.answer(QUERY, |s| s.query(zoql)).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::zoql_literal;
+
+    #[test]
+    fn lookups_read_back_any_escaped_literal() {
+        for value in [
+            "plain",
+            "it's",
+            r"back\slash",
+            r"\'",
+            "' or 1=1 --",
+            "a = b",
+        ] {
+            let zoql = format!(
+                "select Id, AccountNumber from Account where Login__c = {}",
+                zoql_literal(value)
+            );
+            assert_eq!(
+                parse_lookup(&zoql),
+                Some(("Login__c".to_string(), value.to_string())),
+                "{zoql}"
+            );
+        }
+    }
+
+    #[test]
+    fn unescaped_or_unclosed_literals_are_refused() {
+        for literal in ["'a'b'", r"'abc\'", "abc", r"'a\b'"] {
+            assert_eq!(unquote(literal), None, "{literal}");
+        }
+        let other = "select Id from Account where Login__c = 'x'";
+        assert_eq!(parse_lookup(other), None);
+    }
+
+    fn snapshot(n: u32) -> AccountSnapshot {
+        let json = serde_json::json!({
+            "account": {
+                "id": format!("id{n}"), "account_number": format!("A{n}"), "name": "x",
+                "status": "Active", "currency": null, "crm_id": null, "bill_cycle_day": null,
+                "payment_term": null, "default_payment_method_id": null,
+                "custom_fields": {"Login__c": format!("user{}", n % 2)},
+            },
+            "bill_to": null, "sold_to": null, "payment_methods": [], "subscriptions": [],
+        });
+        serde_json::from_value(json).unwrap()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_account_list_pages_in_update_order() {
+        let z = FakeZuora::new();
+        z.set_page_size(2);
+        for n in 1..=5 {
+            z.put_account(snapshot(n));
+            // Account 1 was updated last.
+            let minute = if n == 1 { 9 } else { n };
+            z.set_updated(&format!("id{n}"), &format!("2026-01-01T00:0{minute}:00Z"));
+        }
+        let ctx = CallContext::default();
+        let mut seen = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let page = z
+                .accounts_page(None, cursor.as_deref(), &ctx)
+                .await
+                .unwrap();
+            seen.extend(page.accounts.into_iter().map(|a| a.id));
+            cursor = page.next;
+            if cursor.is_none() {
+                break;
+            }
+        }
+        assert_eq!(seen, ["id2", "id3", "id4", "id5", "id1"]);
+        let after = z
+            .accounts_page(Some("2026-01-01T00:04:30Z"), None, &ctx)
+            .await
+            .unwrap();
+        let ids: Vec<&str> = after.accounts.iter().map(|a| a.id.as_str()).collect();
+        assert_eq!(ids, ["id5", "id1"]);
+        assert_eq!(z.calls_to(ACCOUNTS_PAGE), 4);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn lookups_unknown_keys_failures_and_delays() {
+        let z = FakeZuora::new();
+        z.put_account(snapshot(1));
+        z.put_account(snapshot(3));
+        let ctx = CallContext::default();
+        let zoql = format!(
+            "select Id, AccountNumber from Account where Login__c = {}",
+            zoql_literal("user1")
+        );
+        assert_eq!(z.query(&zoql, &ctx).await.unwrap().len(), 2);
+        let by_number = z
+            .account_snapshot(&AccountKey::parse("A3").unwrap(), &ctx)
+            .await;
+        assert_eq!(by_number.unwrap().account.id, "id3");
+        let unknown = z
+            .account_snapshot(&AccountKey::parse("A2").unwrap(), &ctx)
+            .await;
+        assert!(matches!(unknown, Err(ZuoraError::NotFound { .. })));
+
+        let down = ZuoraError::Timeout { attempts: 3 };
+        z.fail_next(1, down.clone());
+        z.set_delay(Duration::from_secs(2));
+        let started = tokio::time::Instant::now();
+        assert_eq!(z.catalog(&ctx).await, Err(down));
+        assert_eq!(z.catalog(&ctx).await, Ok(vec![]));
+        assert_eq!(started.elapsed(), Duration::from_secs(4));
+        assert_eq!((z.calls(), z.calls_to(CATALOG)), (5, 2));
+    }
+}

@@ -1,0 +1,412 @@
+//! Session cutting (docs/ARCHITECTURE.md, "The session protocol"): every threshold crossing
+//! starts exactly one session with an exact range, duplicates count once, and the sweep
+//! starts a max-time session only when it is due, once however many sweeps overlap.
+
+use crate::support::*;
+use std::collections::BTreeSet;
+use std::time::Duration;
+use tokio::time::sleep;
+use zuora_sync::model::{SessionStatus, SessionTrigger, SyncMode, Trigger};
+use zuora_sync::ports::RealtimeStore;
+
+/// The account of callout `i`: seven accounts take turns.
+fn callout_account(i: u32) -> String {
+    account_number(i % 7 + 1)
+}
+
+async fn realtime(env: &Env, threshold: u32) {
+    env.configure(|s| {
+        s.sync_mode = SyncMode::Realtime;
+        s.max_events_before_sync = threshold;
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn twenty_five_changes_at_threshold_ten_make_two_exact_sessions() {
+    let env = Env::new();
+    realtime(&env, 10).await;
+
+    let mut started = Vec::new();
+    for i in 1..=25 {
+        let outcome = env
+            .realtime
+            .callout(
+                &env.entity,
+                &format!("evt-{i}"),
+                &key(&callout_account(i)),
+                "corr",
+            )
+            .await
+            .unwrap();
+        assert!(outcome.counted && !outcome.duplicate);
+        if let Some(id) = outcome.session_id {
+            started.push((i, id));
+        }
+    }
+
+    let mut sessions = env.store.sessions(&env.entity);
+    sessions.sort_by_key(|s| s.from_seq);
+    let ranges: Vec<(u64, u64)> = sessions.iter().map(|s| (s.from_seq, s.to_seq)).collect();
+    assert_eq!(ranges, [(0, 10), (10, 20)]);
+    let starters: Vec<u32> = started.iter().map(|(i, _)| *i).collect();
+    assert_eq!(
+        starters,
+        [10, 20],
+        "the callout that crosses starts the session"
+    );
+    for (session, (_, id)) in sessions.iter().zip(&started) {
+        assert_eq!(&session.id, id);
+        assert_eq!(session.trigger, SessionTrigger::Threshold);
+        assert_eq!(session.changes, 10);
+        assert_eq!(session.total, 7, "each of the seven accounts once");
+    }
+    let state = env.store.realtime_state(&env.entity).await.unwrap();
+    assert_eq!((state.seq, state.last_cut, state.waiting()), (25, 20, 5));
+
+    // Each session queued each of its accounts once, as real-time syncs.
+    let jobs = env.queue.drain();
+    assert_eq!(jobs.len(), 14);
+    for session in &sessions {
+        let accounts: Vec<String> = jobs
+            .iter()
+            .filter(|j| j.job.session_id.as_deref() == Some(session.id.as_str()))
+            .map(|j| j.job.account_key().unwrap().to_string())
+            .collect();
+        let distinct: BTreeSet<&String> = accounts.iter().collect();
+        assert_eq!((accounts.len(), distinct.len()), (7, 7));
+    }
+    assert!(jobs.iter().all(|j| j.job.trigger == Trigger::Realtime));
+}
+
+#[tokio::test(start_paused = true)]
+async fn concurrent_callouts_cut_each_crossing_exactly_once() {
+    let env = Env::new();
+    realtime(&env, 10).await;
+    // Every store call yields: the callouts read and write in lockstep.
+    env.store.set_interleave(true);
+
+    let outcomes = futures::future::join_all((1..=25).map(|i| {
+        let account = key(&callout_account(i));
+        let env = &env;
+        async move {
+            env.realtime
+                .callout(&env.entity, &format!("evt-{i}"), &account, "corr")
+                .await
+                .unwrap()
+        }
+    }))
+    .await;
+
+    assert!(outcomes.iter().all(|o| o.counted));
+    let sessions = env.store.sessions(&env.entity);
+    let mut ranges: Vec<(u64, u64)> = sessions.iter().map(|s| (s.from_seq, s.to_seq)).collect();
+    ranges.sort();
+    assert_eq!(ranges, [(0, 10), (10, 20)]);
+    // A callout answers the first session it started (one caller may cut both).
+    let ids: BTreeSet<&String> = sessions.iter().map(|s| &s.id).collect();
+    let reported: BTreeSet<&String> = outcomes
+        .iter()
+        .filter_map(|o| o.session_id.as_ref())
+        .collect();
+    assert!(
+        !reported.is_empty() && reported.is_subset(&ids),
+        "{reported:?}"
+    );
+    assert_eq!(env.queue.len(), 14);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_duplicate_delivery_counts_once() {
+    let env = Env::new();
+    realtime(&env, 5).await;
+
+    for i in 1..=4 {
+        let account = key(&account_number(i));
+        let first = env
+            .realtime
+            .callout(&env.entity, &format!("evt-{i}"), &account, "c")
+            .await
+            .unwrap();
+        assert!(first.counted);
+        // Zuora retries the same delivery: same de-duplication id.
+        let again = env
+            .realtime
+            .callout(&env.entity, &format!("evt-{i}"), &account, "c")
+            .await
+            .unwrap();
+        assert!(again.duplicate && !again.counted && again.session_id.is_none());
+    }
+    assert_eq!(env.store.realtime_state(&env.entity).await.unwrap().seq, 4);
+    assert!(env.store.sessions(&env.entity).is_empty(), "4 of 5");
+
+    let fifth = env
+        .realtime
+        .callout(&env.entity, "evt-5", &key(&account_number(5)), "c")
+        .await
+        .unwrap();
+    assert!(fifth.session_id.is_some());
+    let sessions = env.store.sessions(&env.entity);
+    assert_eq!(sessions.len(), 1);
+    assert_eq!(
+        (sessions[0].from_seq, sessions[0].to_seq, sessions[0].total),
+        (0, 5, 5)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn scheduled_mode_counts_changes_but_cuts_no_threshold_session() {
+    let env = Env::new();
+    env.configure(|s| {
+        s.sync_mode = SyncMode::Scheduled;
+        s.max_events_before_sync = 1;
+    })
+    .await;
+    let outcome = env
+        .realtime
+        .callout(&env.entity, "evt-1", &key(&account_number(1)), "c")
+        .await
+        .unwrap();
+    assert!(outcome.counted && outcome.session_id.is_none());
+    assert!(env.store.sessions(&env.entity).is_empty());
+
+    // Mode `none` does not even count.
+    env.configure(|s| s.sync_mode = SyncMode::None).await;
+    let off = env
+        .realtime
+        .callout(&env.entity, "evt-2", &key(&account_number(1)), "c")
+        .await
+        .unwrap();
+    assert!(!off.counted && !off.duplicate);
+    assert_eq!(env.store.realtime_state(&env.entity).await.unwrap().seq, 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_sweep_starts_a_max_time_session_only_when_due() {
+    let env = Env::new();
+    env.configure(|s| {
+        s.sync_mode = SyncMode::Realtime;
+        s.max_events_before_sync = 10;
+        s.max_minutes_between_syncs = 5;
+    })
+    .await;
+    for i in 1..=3 {
+        env.realtime
+            .callout(
+                &env.entity,
+                &format!("evt-{i}"),
+                &key(&account_number(i)),
+                "c",
+            )
+            .await
+            .unwrap();
+    }
+
+    assert_eq!(
+        env.realtime.sweep(&env.entity, "sweep").await.unwrap(),
+        None
+    );
+    sleep(Duration::from_secs(5 * 60 - 1)).await;
+    assert_eq!(
+        env.realtime.sweep(&env.entity, "sweep").await.unwrap(),
+        None
+    );
+    assert!(env.store.sessions(&env.entity).is_empty());
+
+    sleep(Duration::from_secs(1)).await;
+    let session = env
+        .realtime
+        .sweep(&env.entity, "sweep")
+        .await
+        .unwrap()
+        .expect("five minutes after the first change");
+    assert_eq!(session.trigger, SessionTrigger::MaxTime);
+    assert_eq!((session.from_seq, session.to_seq, session.total), (0, 3, 3));
+    let jobs = env.queue.queued();
+    assert_eq!(jobs.len(), 3);
+    assert!(jobs.iter().all(|j| j.job.trigger == Trigger::Sweep));
+
+    // The next sweep, a minute later, has nothing due.
+    sleep(Duration::from_secs(60)).await;
+    assert_eq!(
+        env.realtime.sweep(&env.entity, "sweep").await.unwrap(),
+        None
+    );
+    assert_eq!(env.store.sessions(&env.entity).len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn overlapping_sweeps_start_one_session() {
+    let env = Env::new();
+    env.configure(|s| {
+        s.sync_mode = SyncMode::Scheduled;
+        s.max_minutes_between_syncs = 5;
+    })
+    .await;
+    env.realtime
+        .callout(&env.entity, "evt-1", &key(&account_number(1)), "c")
+        .await
+        .unwrap();
+    env.store.set_interleave(true);
+
+    // Changes waiting: the cut on `last_cut` lets one sweep through.
+    sleep(Duration::from_secs(5 * 60)).await;
+    let (a, b) = tokio::join!(
+        env.realtime.sweep(&env.entity, "a"),
+        env.realtime.sweep(&env.entity, "b")
+    );
+    let started = [a.unwrap(), b.unwrap()];
+    assert_eq!(started.iter().flatten().count(), 1, "{started:#?}");
+
+    // Nothing waiting: only the `due` condition tells the two apart.
+    sleep(Duration::from_secs(5 * 60)).await;
+    let (a, b) = tokio::join!(
+        env.realtime.sweep(&env.entity, "a"),
+        env.realtime.sweep(&env.entity, "b")
+    );
+    let started = [a.unwrap(), b.unwrap()];
+    let empty: Vec<_> = started.iter().flatten().collect();
+    assert_eq!(empty.len(), 1, "{started:#?}");
+    assert_eq!(
+        (empty[0].from_seq, empty[0].to_seq, empty[0].total),
+        (1, 1, 0)
+    );
+    let sessions = env.store.sessions(&env.entity);
+    assert_eq!(sessions.len(), 2);
+    // An empty session completes at once.
+    assert_eq!(sessions[1].status, SessionStatus::Done);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_session_completes_when_its_last_job_ends() {
+    let env = Env::new();
+    realtime(&env, 3).await;
+    for i in 1..=3 {
+        env.zuora.put_account(account(i));
+        env.realtime
+            .callout(
+                &env.entity,
+                &format!("evt-{i}"),
+                &key(&account_number(i)),
+                "c",
+            )
+            .await
+            .unwrap();
+    }
+    let session_id = env.store.sessions(&env.entity)[0].id.clone();
+    let jobs = env.queue.drain();
+    assert_eq!(jobs.len(), 3);
+
+    env.run(&jobs[0]).await.unwrap();
+    env.run(&jobs[1]).await.unwrap();
+    // A redelivered job is counted once.
+    env.run(&jobs[1]).await.unwrap();
+    let session = env
+        .store
+        .get_session(&env.entity, &session_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (session.succeeded, session.status),
+        (2, SessionStatus::Running)
+    );
+
+    env.run(&jobs[2]).await.unwrap();
+    let session = env
+        .store
+        .get_session(&env.entity, &session_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(session.status, SessionStatus::Done);
+    assert_eq!(
+        (session.succeeded, session.failed, session.skipped),
+        (3, 0, 0)
+    );
+    assert_eq!(session.written as usize, 3 * RECORDS_PER_ACCOUNT);
+    assert_eq!(env.notifier.count(), 1, "completed once, summarised once");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_job_that_cannot_be_queued_fails_in_its_session_and_waits_for_the_next() {
+    let env = Env::new();
+    realtime(&env, 2).await;
+    for i in 1..=3 {
+        env.zuora.put_account(account(i));
+    }
+    env.queue.fail_next(1);
+    for i in 1..=2 {
+        env.realtime
+            .callout(
+                &env.entity,
+                &format!("evt-{i}"),
+                &key(&account_number(i)),
+                "c",
+            )
+            .await
+            .unwrap();
+    }
+    let first = env.store.sessions(&env.entity)[0].clone();
+    assert_eq!(
+        (first.total, first.failed),
+        (2, 1),
+        "account 1 could not be queued"
+    );
+    let jobs = env.queue.drain();
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(
+        jobs[0].job.account_key().unwrap().to_string(),
+        account_number(2)
+    );
+
+    env.run(&jobs[0]).await.unwrap();
+    let first = env
+        .store
+        .get_session(&env.entity, &first.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(first.status, SessionStatus::Done);
+    assert_eq!((first.succeeded, first.failed), (1, 1));
+
+    // Account 1 was counted again as a change: with one more it makes the next session.
+    env.realtime
+        .callout(&env.entity, "evt-3", &key(&account_number(3)), "c")
+        .await
+        .unwrap();
+    let sessions = env.store.sessions(&env.entity);
+    assert_eq!(sessions.len(), 2);
+    assert_eq!((sessions[1].from_seq, sessions[1].to_seq), (2, 4));
+    let next: BTreeSet<String> = env
+        .queue
+        .drain()
+        .iter()
+        .map(|j| j.job.account_key().unwrap().to_string())
+        .collect();
+    assert_eq!(next, BTreeSet::from([account_number(1), account_number(3)]));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_permanently_failed_job_counts_as_failed_with_its_reason() {
+    let env = Env::new();
+    realtime(&env, 1).await;
+    // Zuora has no such account.
+    env.realtime
+        .callout(&env.entity, "evt-1", &key(&account_number(9)), "c")
+        .await
+        .unwrap();
+    let job = env.queue.receive().unwrap();
+    let failure = env.run(&job).await.unwrap_err();
+    assert_eq!(failure.error.code(), "zuora_not_found");
+
+    let session = &env.store.sessions(&env.entity)[0];
+    assert_eq!(session.status, SessionStatus::Done);
+    assert_eq!((session.succeeded, session.failed), (0, 1));
+    assert_eq!(session.failures.len(), 1);
+    assert!(
+        session.failures[0].starts_with(&account_number(9)),
+        "{:?}",
+        session.failures
+    );
+}

@@ -1,0 +1,337 @@
+//! The test bench: the services on the memory adapters, a few accounts, and the worker's
+//! dispatch on the core's entry points.
+
+use std::sync::Arc;
+use std::time::Duration;
+use zuora_sync::adapters::memory::{
+    FakeZuora, MemoryQueue, MemoryStore, QueuedJob, RecordingNotifier, TokioClock,
+};
+use zuora_sync::core::realtime::Realtime;
+use zuora_sync::core::settings::SettingsCache;
+use zuora_sync::core::sync::{
+    AccountOutcome, Failure, OnBusy, Ports, SyncReport, SyncRequest, SyncService, SyncSettings,
+};
+use zuora_sync::core::tenants::ZuoraTenants;
+use zuora_sync::model::{
+    Account, AccountKey, AccountSnapshot, Contact, EntityId, EntitySettings, EpochMillis,
+    JobOutcome, JobTarget, LockKey, PaymentMethod, Subscription, SubscriptionStatus, Trigger,
+};
+use zuora_sync::ports::{Clock, JobQueue, Notifier, SettingsStore, ZuoraApi};
+
+/// 2026-01-01T00:00:00Z.
+pub const START: EpochMillis = EpochMillis(1_767_225_600_000);
+/// Invocation deadlines are this far from the request.
+pub const DEADLINE_MS: i64 = 60_000;
+
+/// The services and every adapter behind them, for one entity.
+pub struct Env {
+    pub entity: EntityId,
+    pub clock: Arc<TokioClock>,
+    pub store: Arc<MemoryStore>,
+    pub queue: Arc<MemoryQueue>,
+    pub zuora: Arc<FakeZuora>,
+    pub notifier: Arc<RecordingNotifier>,
+    pub settings: Arc<SettingsCache>,
+    pub sync: Arc<SyncService>,
+    pub realtime: Arc<Realtime>,
+}
+
+/// The services as `app::build_with` wires them, on the memory adapters. The settings cache
+/// keeps nothing (TTL 0): a test's settings change applies to the next call.
+pub fn services(
+    entity: &EntityId,
+    store: Arc<MemoryStore>,
+    queue: Arc<MemoryQueue>,
+    zuora: Arc<FakeZuora>,
+    notifier: Arc<RecordingNotifier>,
+    clock: Arc<TokioClock>,
+) -> (Arc<SyncService>, Arc<Realtime>, Arc<SettingsCache>) {
+    let tenants = Arc::new(ZuoraTenants::new([(
+        entity.clone(),
+        zuora as Arc<dyn ZuoraApi>,
+    )]));
+    let settings = Arc::new(SettingsCache::new(store.clone(), Duration::ZERO));
+    let notifier: Arc<dyn Notifier> = notifier;
+    let queue: Arc<dyn JobQueue> = queue;
+    let clock: Arc<dyn Clock> = clock;
+    let ports = Ports {
+        zuora: tenants.clone(),
+        mirror: store.clone(),
+        locks: store.clone(),
+        events: store.clone(),
+        queue: queue.clone(),
+        settings: settings.clone(),
+        notifier: notifier.clone(),
+    };
+    let realtime = Arc::new(Realtime::new(
+        store,
+        queue,
+        settings.clone(),
+        clock.clone(),
+        tenants,
+        notifier,
+    ));
+    let sync = Arc::new(SyncService::new(ports, clock, SyncSettings::default()));
+    (sync, realtime, settings)
+}
+
+impl Env {
+    /// Must be called inside the (paused) runtime: the clock starts at [`START`] now.
+    pub fn new() -> Self {
+        let entity = EntityId::parse("acme").expect("a valid entity id");
+        let clock = Arc::new(TokioClock::new(START));
+        let store = Arc::new(MemoryStore::new());
+        let queue = Arc::new(MemoryQueue::new(clock.clone()));
+        let zuora = Arc::new(FakeZuora::new());
+        let notifier = Arc::new(RecordingNotifier::new());
+        let (sync, realtime, settings) = services(
+            &entity,
+            store.clone(),
+            queue.clone(),
+            zuora.clone(),
+            notifier.clone(),
+            clock.clone(),
+        );
+        Self {
+            entity,
+            clock,
+            store,
+            queue,
+            zuora,
+            notifier,
+            settings,
+            sync,
+            realtime,
+        }
+    }
+
+    pub fn now(&self) -> EpochMillis {
+        self.clock.now()
+    }
+
+    /// A request from an invocation that has [`DEADLINE_MS`] left.
+    pub fn req(&self, trigger: Trigger) -> SyncRequest {
+        SyncRequest::new(
+            self.entity.clone(),
+            trigger,
+            "corr-test",
+            self.now().plus_ms(DEADLINE_MS),
+        )
+    }
+
+    pub fn lock_key(&self, account_id: &str) -> LockKey {
+        LockKey {
+            entity: self.entity.clone(),
+            account_id: account_id.to_string(),
+        }
+    }
+
+    /// Saves a change to the entity's settings (as an admin update would).
+    pub async fn configure(&self, change: impl FnOnce(&mut EntitySettings)) {
+        let current = self.store.get_settings(&self.entity).await.unwrap();
+        let mut next = current.settings.clone();
+        change(&mut next);
+        self.store
+            .put_settings(&self.entity, &next, current.version, "test", self.now())
+            .await
+            .unwrap()
+            .expect("the version just read");
+    }
+
+    /// Accounts `1..=n` in Zuora, listed in that order (each updated a second after the last).
+    pub fn seed_accounts(&self, n: u32) {
+        for i in 1..=n {
+            self.zuora.put_account(account(i));
+            self.zuora.set_updated(
+                &account_id(i),
+                &START.plus_ms(i64::from(i) * 1000).to_rfc3339(),
+            );
+        }
+    }
+
+    /// Syncs an account directly (an API request) and answers its report.
+    pub async fn sync_now(&self, key: &AccountKey) -> SyncReport {
+        match self
+            .sync
+            .sync_account(&self.req(Trigger::Api), key, OnBusy::Coalesce)
+            .await
+        {
+            Ok(AccountOutcome::Synced(report)) => report,
+            other => panic!("expected a sync, got {other:?}"),
+        }
+    }
+
+    /// What the worker (handlers/sqs_worker.rs) does with an account, catalog, lookup or
+    /// check job, on the core's entry points: run it, clear its queued mark, and count it in
+    /// its session once it ended (a transient failure has not: SQS would retry it).
+    pub async fn run(&self, queued: &QueuedJob) -> Result<AccountOutcome, Failure> {
+        let job = &queued.job;
+        let mut req = SyncRequest::new(
+            job.entity.clone(),
+            job.trigger,
+            job.correlation_id.clone(),
+            self.now().plus_ms(DEADLINE_MS),
+        );
+        req.event_id = job.event_id.clone();
+        req.subject = job.subject.clone();
+        let result = match &job.target {
+            _ if job.only_if_pending => self.sync.sync_if_pending(&req, &job.target).await,
+            JobTarget::Account { account } => {
+                self.sync
+                    .sync_account(&req, account, OnBusy::Coalesce)
+                    .await
+            }
+            JobTarget::Catalog => self.sync.sync_catalog(&req, OnBusy::Coalesce).await,
+            JobTarget::Lookup { field, value } => {
+                self.sync.resolve_and_sync(&req, field, value).await
+            }
+            JobTarget::FullSyncPage { .. } => panic!("page jobs go to Env::page"),
+        };
+        let account_id = match &result {
+            Ok(AccountOutcome::Synced(r)) => Some(r.account_id.as_str()),
+            _ => None,
+        };
+        self.sync.job_done(&req, &job.target, account_id).await;
+        if let (Some(session), Some(account)) = (&job.session_id, job.account_key()) {
+            let ended = match &result {
+                Ok(AccountOutcome::Synced(r)) => {
+                    Some((JobOutcome::Succeeded, r.written + r.removed, None))
+                }
+                Ok(_) => Some((JobOutcome::Skipped, 0, None)),
+                Err(f) if !f.error.is_transient() => {
+                    Some((JobOutcome::Failed, 0, Some(f.error.to_string())))
+                }
+                Err(_) => None,
+            };
+            if let Some((outcome, written, reason)) = ended {
+                self.realtime
+                    .job_ended(
+                        &job.entity,
+                        session,
+                        account.as_str(),
+                        outcome,
+                        written,
+                        reason.as_deref(),
+                    )
+                    .await
+                    .expect("the job is counted in its session");
+            }
+        }
+        result
+    }
+
+    /// One full sync page job, through the core's page handling.
+    pub async fn page(&self, queued: &QueuedJob) {
+        let job = &queued.job;
+        let JobTarget::FullSyncPage { cursor } = &job.target else {
+            panic!("not a page job: {job:?}");
+        };
+        let session = job
+            .session_id
+            .as_deref()
+            .expect("a page job names its session");
+        self.realtime
+            .full_sync_page(&job.entity, session, cursor.as_deref(), &job.correlation_id)
+            .await
+            .expect("the page is read and queued");
+    }
+
+    /// Runs any job.
+    pub async fn work(&self, queued: &QueuedJob) {
+        if matches!(queued.job.target, JobTarget::FullSyncPage { .. }) {
+            self.page(queued).await;
+        } else {
+            let _ = self.run(queued).await;
+        }
+    }
+
+    /// Runs jobs until none is visible; answers how many ran.
+    pub async fn work_all(&self) -> usize {
+        let mut ran = 0;
+        while let Some(job) = self.queue.receive() {
+            self.work(&job).await;
+            ran += 1;
+        }
+        ran
+    }
+}
+
+pub fn account_id(n: u32) -> String {
+    format!("{n:032x}")
+}
+
+pub fn account_number(n: u32) -> String {
+    format!("A{n:08}")
+}
+
+pub fn subscription_number(n: u32) -> String {
+    format!("A-S{n:08}")
+}
+
+pub fn key(raw: &str) -> AccountKey {
+    AccountKey::parse(raw).expect("a valid account key")
+}
+
+pub fn subscription(n: u32) -> Subscription {
+    Subscription {
+        id: format!("{:032x}", 0x5000_0000u64 + u64::from(n)),
+        number: subscription_number(n),
+        account_id: None,
+        account_number: None,
+        status: SubscriptionStatus::Active,
+        version: Some(1),
+        term_type: Some("TERMED".into()),
+        contract_effective_date: Some("2025-01-01".into()),
+        subscription_start_date: Some("2025-01-01".into()),
+        subscription_end_date: None,
+        term_start_date: Some("2025-01-01".into()),
+        term_end_date: Some("2026-01-01".into()),
+        auto_renew: Some(true),
+        currency: Some("USD".into()),
+        rate_plans: vec![],
+    }
+}
+
+/// Account `n`: a customer, a bill-to address, a payment method and an active subscription
+/// (four mirror records).
+pub fn account(n: u32) -> AccountSnapshot {
+    AccountSnapshot {
+        account: Account {
+            id: account_id(n),
+            account_number: account_number(n),
+            name: format!("Customer {n}"),
+            status: "Active".into(),
+            currency: Some("USD".into()),
+            crm_id: None,
+            bill_cycle_day: Some(1),
+            payment_term: Some("Net 30".into()),
+            default_payment_method_id: Some(format!("pm-{n}")),
+            custom_fields: Default::default(),
+        },
+        bill_to: Some(Contact {
+            id: format!("contact-{n}"),
+            first_name: Some("Ada".into()),
+            last_name: Some("Lovelace".into()),
+            work_email: Some(format!("billing{n}@example.com")),
+            country: Some("GB".into()),
+            ..Default::default()
+        }),
+        sold_to: None,
+        payment_methods: vec![PaymentMethod {
+            id: format!("pm-{n}"),
+            method_type: "CreditCard".into(),
+            is_default: true,
+            status: Some("Active".into()),
+            card_type: Some("Visa".into()),
+            masked_number: Some("************1111".into()),
+            expiration_month: Some(12),
+            expiration_year: Some(2030),
+            bank_name: None,
+            account_holder_name: Some("Ada Lovelace".into()),
+        }],
+        subscriptions: vec![subscription(n)],
+    }
+}
+
+/// Records of [`account`] in the mirror.
+pub const RECORDS_PER_ACCOUNT: usize = 4;
