@@ -63,10 +63,7 @@ async fn of_two_concurrent_syncs_one_runs_and_the_other_coalesces() {
     );
     sleep(Duration::from_secs(70)).await;
     let check = env.queue.receive().expect("visible after the lease");
-    assert_eq!(
-        env.run(&check).await.unwrap(),
-        AccountOutcome::NothingPending
-    );
+    assert_eq!(env.run(&check).await.unwrap(), Ran::NothingPending);
     assert_eq!(env.zuora.calls_to(ACCOUNT_SNAPSHOT), 2);
 }
 
@@ -277,7 +274,7 @@ async fn the_check_serves_the_wishes_of_a_holder_that_died() {
             account: key(&account_id(1))
         }
     );
-    let AccountOutcome::Synced(report) = env.run(&check).await.unwrap() else {
+    let Ran::Account(AccountOutcome::Synced(report)) = env.run(&check).await.unwrap() else {
         panic!("the check syncs the account");
     };
     assert_eq!(report.written as usize, RECORDS_PER_ACCOUNT);
@@ -308,7 +305,7 @@ async fn a_check_while_the_holder_still_runs_looks_again_later() {
 
     // Run early (as if SQS delivered it before the lease ended): nothing synced, a new check.
     let outcome = env.run(&first_check).await.unwrap();
-    assert_eq!(outcome, AccountOutcome::NothingPending);
+    assert_eq!(outcome, Ran::NothingPending);
     assert_eq!(env.zuora.calls_to(ACCOUNT_SNAPSHOT), 0);
     let again = env.queue.queued();
     assert_eq!(again.len(), 1);

@@ -3,7 +3,7 @@
 
 use crate::support::*;
 use zuora_sync::adapters::memory::{ACCOUNT_SNAPSHOT, QUERY};
-use zuora_sync::core::sync::AccountOutcome;
+use zuora_sync::core::sync::{AccountOutcome, LookupOutcome};
 use zuora_sync::model::Trigger;
 
 fn with_login(n: u32, login: &str) -> zuora_sync::model::AccountSnapshot {
@@ -28,19 +28,17 @@ async fn a_lookup_syncs_the_one_matching_account_and_skips_none_or_several() {
         .resolve_and_sync(&req, "Login__c", "o'brien\\x")
         .await
         .unwrap();
-    let AccountOutcome::Synced(report) = found else {
+    let LookupOutcome::Ran(AccountOutcome::Synced(report)) = found else {
         panic!("one match: {found:?}");
     };
     assert_eq!(report.account_id, account_id(1));
 
     let several = env.sync.resolve_and_sync(&req, "Login__c", "shared").await;
     assert!(
-        matches!(several.unwrap(), AccountOutcome::Skipped { ref code, .. } if code == "ambiguous")
+        matches!(several.unwrap(), LookupOutcome::Skipped { ref code, .. } if code == "ambiguous")
     );
     let none = env.sync.resolve_and_sync(&req, "Login__c", "o'brien").await;
-    assert!(
-        matches!(none.unwrap(), AccountOutcome::Skipped { ref code, .. } if code == "no_match")
-    );
+    assert!(matches!(none.unwrap(), LookupOutcome::Skipped { ref code, .. } if code == "no_match"));
     assert_eq!(env.zuora.calls_to(QUERY), 3);
     assert_eq!(
         env.zuora.calls_to(ACCOUNT_SNAPSHOT),

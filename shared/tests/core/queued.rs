@@ -52,7 +52,7 @@ async fn a_second_request_folds_into_the_queued_job() {
     assert_eq!(job.job.event_id.as_deref(), Some(queued.as_str()));
     assert!(matches!(
         env.run(&job).await.unwrap(),
-        AccountOutcome::Synced(_)
+        Ran::Account(AccountOutcome::Synced(_))
     ));
     let ran = env.store.get_event(&env.entity, &queued).await.unwrap();
     assert_eq!(ran.unwrap().status, EventStatus::Succeeded);

@@ -9,7 +9,8 @@ use zuora_sync::adapters::memory::{
 use zuora_sync::core::realtime::Realtime;
 use zuora_sync::core::settings::SettingsCache;
 use zuora_sync::core::sync::{
-    AccountOutcome, Failure, OnBusy, Ports, SyncReport, SyncRequest, SyncService, SyncSettings,
+    AccountOutcome, Failure, LookupOutcome, OnBusy, PendingOutcome, Ports, SyncReport, SyncRequest,
+    SyncService, SyncSettings,
 };
 use zuora_sync::core::tenants::ZuoraTenants;
 use zuora_sync::model::{
@@ -73,6 +74,14 @@ pub fn services(
     ));
     let sync = Arc::new(SyncService::new(ports, clock, SyncSettings::default()));
     (sync, realtime, settings)
+}
+
+/// What a job run did, whichever entry point ran it (as the worker sees it).
+#[derive(Debug, PartialEq)]
+pub enum Ran {
+    Account(AccountOutcome),
+    NothingPending,
+    Skipped { code: String },
 }
 
 impl Env {
@@ -164,7 +173,7 @@ impl Env {
     /// What the worker (handlers/sqs_worker.rs) does with an account, catalog, lookup or
     /// check job, on the core's entry points: run it, clear its queued mark, and count it in
     /// its session once it ended (a transient failure has not: SQS would retry it).
-    pub async fn run(&self, queued: &QueuedJob) -> Result<AccountOutcome, Failure> {
+    pub async fn run(&self, queued: &QueuedJob) -> Result<Ran, Failure> {
         let job = &queued.job;
         let mut req = SyncRequest::new(
             job.entity.clone(),
@@ -174,27 +183,44 @@ impl Env {
         );
         req.event_id = job.event_id.clone();
         req.subject = job.subject.clone();
-        let result = match &job.target {
-            _ if job.only_if_pending => self.sync.sync_if_pending(&req, &job.target).await,
-            JobTarget::Account { account } => {
+        let result: Result<Ran, Failure> = match &job.target {
+            _ if job.only_if_pending => {
                 self.sync
-                    .sync_account(&req, account, OnBusy::Coalesce)
+                    .sync_if_pending(&req, &job.target)
                     .await
+                    .map(|p| match p {
+                        PendingOutcome::NothingPending => Ran::NothingPending,
+                        PendingOutcome::Ran(a) => Ran::Account(a),
+                    })
             }
-            JobTarget::Catalog => self.sync.sync_catalog(&req, OnBusy::Coalesce).await,
-            JobTarget::Lookup { field, value } => {
-                self.sync.resolve_and_sync(&req, field, value).await
-            }
+            JobTarget::Account { account } => self
+                .sync
+                .sync_account(&req, account, OnBusy::Coalesce)
+                .await
+                .map(Ran::Account),
+            JobTarget::Catalog => self
+                .sync
+                .sync_catalog(&req, OnBusy::Coalesce)
+                .await
+                .map(Ran::Account),
+            JobTarget::Lookup { field, value } => self
+                .sync
+                .resolve_and_sync(&req, field, value)
+                .await
+                .map(|l| match l {
+                    LookupOutcome::Ran(a) => Ran::Account(a),
+                    LookupOutcome::Skipped { code, .. } => Ran::Skipped { code },
+                }),
             JobTarget::FullSyncPage { .. } => panic!("page jobs go to Env::page"),
         };
         let account_id = match &result {
-            Ok(AccountOutcome::Synced(r)) => Some(r.account_id.as_str()),
+            Ok(Ran::Account(AccountOutcome::Synced(r))) => Some(r.account_id.as_str()),
             _ => None,
         };
         self.sync.job_done(&req, &job.target, account_id).await;
         if let (Some(session), Some(account)) = (&job.session_id, job.account_key()) {
             let ended = match &result {
-                Ok(AccountOutcome::Synced(r)) => {
+                Ok(Ran::Account(AccountOutcome::Synced(r))) => {
                     Some((JobOutcome::Succeeded, r.written + r.removed, None))
                 }
                 Ok(_) => Some((JobOutcome::Skipped, 0, None)),
