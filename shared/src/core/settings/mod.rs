@@ -2,7 +2,9 @@
 //! updates.
 
 mod cache;
+mod fields;
 mod validate;
 
 pub use cache::SettingsCache;
+pub use fields::{MAX_LOGIN_HOOKS, valid_account_field};
 pub use validate::*;
