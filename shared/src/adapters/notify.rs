@@ -1,4 +1,4 @@
-//! Notifications (design §1.5): when a job ends and the entity's notification level calls for
+//! Notifications: when a job ends and the entity's notification level calls for
 //! it, a summary goes to the entity's channel — an email through Amazon SES, or an HTTPS POST
 //! signed with HMAC-SHA256 (`X-Zuora-Sync-Signature: sha256=<hex>` over
 //! `<timestamp>.<body>`, the timestamp in `X-Zuora-Sync-Timestamp`, so a receiver can reject

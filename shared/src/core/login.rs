@@ -1,4 +1,4 @@
-//! Hot sync at login (design §1.4): the Cognito PostAuthentication trigger and a post-login
+//! Hot sync at login: the Cognito PostAuthentication trigger and a post-login
 //! hook route for other IdPs read the user's claims, find their Zuora account(s) through the
 //! entity's claim configurations, and queue syncs. Nothing here calls Zuora: Option B lookups
 //! are queued as "resolve and sync" jobs for the worker. Everything a login does is bounded by

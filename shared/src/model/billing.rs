@@ -164,7 +164,7 @@ impl SubscriptionStatus {
         }
     }
 
-    /// Design §1.5: only Active, Pending and Cancelled subscriptions are mirrored.
+    /// Only Active, Pending and Cancelled subscriptions are mirrored.
     pub fn is_mirrored(&self) -> bool {
         matches!(
             self,

@@ -1,4 +1,4 @@
-//! Event records (design §1.6): every sync, whatever triggered it, leaves one.
+//! Event records: every sync, whatever triggered it, leaves one.
 
 use crate::model::EntityId;
 use crate::model::EpochMillis;

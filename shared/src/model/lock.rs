@@ -60,7 +60,7 @@ pub enum Commit {
     KeptForWishes,
 }
 
-/// What marking an account as "sync queued" found (design §1.2: one sync at a time, later
+/// What marking an account as "sync queued" found (one sync at a time, later
 /// requests coalesce).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Mark {

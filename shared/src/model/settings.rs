@@ -5,7 +5,7 @@ use crate::model::EpochMillis;
 use crate::model::event::named;
 use serde::{Deserialize, Serialize};
 
-/// The thresholds the reference product offers (design §1.5); anything else is refused.
+/// The thresholds the reference product offers; anything else is refused.
 pub const EVENT_THRESHOLDS: [u32; 12] = [1, 5, 10, 20, 30, 40, 50, 100, 200, 300, 400, 500];
 pub const MAX_MINUTES_BETWEEN_SYNCS: (u32, u32) = (1, 1440);
 pub const MIN_ON_DEMAND_INTERVAL: (u32, u32) = (0, 1440);
@@ -55,7 +55,7 @@ impl NotificationLevel {
     }
 }
 
-/// How a login claim leads to a Zuora account (design §1.4).
+/// How a login claim leads to a Zuora account (Option A: the claim names it; Option B: a lookup).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClaimConfig {
     /// The claim's name in the identity (`custom:zuora_account`, `email`, `sub`…).
@@ -78,7 +78,7 @@ pub enum ClaimKind {
 }
 
 impl ClaimConfig {
-    /// Only configurations for Zuora apply; others are kept but ignored (design §1.4).
+    /// Only configurations for Zuora apply; others are kept but ignored.
     pub fn applies_to_zuora(&self) -> bool {
         self.service == "zuora" && self.issuer == "zuora"
     }

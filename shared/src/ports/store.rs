@@ -108,7 +108,7 @@ pub trait MirrorStore: Send + Sync {
     ) -> Result<Option<(String, RecordKind)>, StoreError>;
 }
 
-/// Real-time sync state (design §1.5): the change counter, callout markers and sessions.
+/// Real-time sync state (docs/ARCHITECTURE.md, "The session protocol"): the change counter, callout markers and sessions.
 #[async_trait::async_trait]
 pub trait RealtimeStore: Send + Sync {
     /// Counts one data change for `account` under the next sequence number and answers the

@@ -3,6 +3,7 @@
 //! helper used by the integration tests and the benchmark.
 
 pub mod app;
+pub mod cli;
 pub mod counter;
 pub mod idp;
 pub mod local;

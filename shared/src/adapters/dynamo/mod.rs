@@ -1,6 +1,6 @@
 //! The DynamoDB adapter for the mirror, the locks and the events.
 //!
-//! Locks follow design §2.2: the conditional write is the lock; the lease end is epoch
+//! Locks follow docs/ARCHITECTURE.md, "The lock protocol": the conditional write is the lock; the lease end is epoch
 //! milliseconds compared in the condition (never DynamoDB TTL, which lags); each acquisition
 //! bumps a fencing number that every later write of the holder is conditioned on.
 

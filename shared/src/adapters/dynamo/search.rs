@@ -1,4 +1,4 @@
-//! Event search (design §1.6): always a DynamoDB `Query` on one of the events table's
+//! Event search: always a DynamoDB `Query` on one of the events table's
 //! indexes, never a scan. The most selective filter picks the index; the others become a
 //! filter expression. Every index sorts by `created_sk` (creation time, then id), so "newest
 //! first" is a backwards query and a time range is a key condition.

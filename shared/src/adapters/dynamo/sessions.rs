@@ -1,4 +1,4 @@
-//! Real-time state in the state table (design §1.5): per entity, a counter item, one item per
+//! Real-time state in the state table (docs/ARCHITECTURE.md, "The session protocol"): per entity, a counter item, one item per
 //! data change, callout de-duplication markers, and sync sessions.
 //!
 //! Every counted change (a callout not seen before: its marker is written first) takes the

@@ -215,7 +215,7 @@ impl ZuoraClient {
                     Err(a) => split(a),
                 },
                 Err(Attempt::Unauthorized) if !refreshed_token => {
-                    // Tokens can be revoked early: one retry with a new token (design §2.4).
+                    // Tokens can be revoked early: one retry with a new token.
                     refreshed_token = true;
                     self.forget_token().await;
                     attempt -= 1;

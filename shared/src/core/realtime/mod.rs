@@ -1,4 +1,4 @@
-//! Real-time sync (design §1.5): Zuora data change callouts are counted per entity, each change
+//! Real-time sync (docs/ARCHITECTURE.md, "The session protocol"): Zuora data change callouts are counted per entity, each change
 //! under the next sequence number. Every `threshold` changes make one *session* (the changes
 //! `(last_cut, last_cut + threshold]`), and the sweep starts one with whatever waits once the
 //! maximum time between syncs has passed. A session queues each changed account once, knows

@@ -81,7 +81,7 @@ impl SyncService {
             .await
     }
 
-    /// The manual customer sync (design §1.3): the account, then each subscription read on
+    /// The manual customer sync: the account, then each subscription read on
     /// its own, answering with every subscription's outcome. A subscription Zuora cannot
     /// return keeps its stored copy; the others are written.
     pub async fn sync_customer(

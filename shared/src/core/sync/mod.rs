@@ -38,7 +38,7 @@ use crate::model::{
 use crate::ports::{Clock, EventStore, JobQueue, LockStore, MirrorStore, ZuoraApi};
 use std::sync::Arc;
 
-/// The ports the sync runs on (design §2.1).
+/// The ports the sync runs on.
 pub struct Ports {
     pub zuora: Arc<ZuoraTenants>,
     pub mirror: Arc<dyn MirrorStore>,

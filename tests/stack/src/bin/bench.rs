@@ -181,20 +181,37 @@ async fn drain(app: &TestApp) -> usize {
     }
 }
 
+const USAGE: &str = "\
+bench: ratios measured in one run against the local stack (DynamoDB Local, moto, the Zuora
+simulator at 50 ms per call). Run it through scripts/bench.sh, which starts the emulators.
+
+usage: bench [logins | fullsync [ACCOUNTS] | all]
+
+  logins              the post-login handler over 1,000 logins
+  fullsync [ACCOUNTS] a full sync of ACCOUNTS generated accounts (default 10000)
+  all                 account sync, logins and a 10,000-account full sync (the default)";
+
 #[tokio::main]
 async fn main() {
-    // `bench logins` / `bench fullsync [N]`: only those figures; no argument: all.
-    let args: Vec<String> = std::env::args().collect();
-    match args.get(1).map(String::as_str) {
+    let args = stack::cli::Args::parse(USAGE, &[], 2);
+    match args.positional(0) {
         Some("logins") => login_figures().await,
-        Some("fullsync") => {
-            let n = args.get(2).and_then(|n| n.parse().ok()).unwrap_or(10_000);
-            full_sync_figures(n).await
-        }
-        _ => {
+        Some("fullsync") => match args.positional(1).map(str::parse) {
+            None => full_sync_figures(10_000).await,
+            Some(Ok(n)) => full_sync_figures(n).await,
+            Some(Err(_)) => {
+                eprintln!("error: ACCOUNTS must be a number\n\n{USAGE}");
+                std::process::exit(2);
+            }
+        },
+        None | Some("all") => {
             account_sync().await;
             login_figures().await;
             full_sync_figures(10_000).await;
+        }
+        Some(other) => {
+            eprintln!("error: unknown benchmark {other}\n\n{USAGE}");
+            std::process::exit(2);
         }
     }
 }

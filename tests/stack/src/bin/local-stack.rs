@@ -22,8 +22,19 @@ fn port(var: &str, default: u16) -> u16 {
         .unwrap_or(default)
 }
 
+const USAGE: &str = "\
+local-stack: the whole product on this machine (tables and queues, the Zuora simulator with demo
+data, the sync API with the post-login hook route, the worker and the sweep) until Ctrl-C.
+Started by scripts/dev.sh, which starts DynamoDB Local and moto first.
+
+usage: local-stack
+
+environment: API_PORT (3000), ZUORA_SIM_PORT (8081), API_BASE_PATH, AWS_ENDPOINT_URL_DYNAMODB,
+AWS_ENDPOINT_URL_SQS, AWS_ENDPOINT_URL_SES";
+
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    stack::cli::Args::parse(USAGE, &[], 0);
     zuora_sync::telemetry::init();
     let api_port = port("API_PORT", 3000);
     let sim_port = port("ZUORA_SIM_PORT", 8081);

@@ -2,23 +2,35 @@
 //! `mint-token [--sub S] [--ttl SECONDS] [--entities "a b"|*] [--roles "sync admin"]`. Reads
 //! `JWT_HS256_SECRET`, `JWT_ISSUER` and `JWT_AUDIENCE` (defaults: the local stack's).
 
+use stack::cli::Args;
 use stack::token::{DEV_AUDIENCE, DEV_ISSUER, DEV_SECRET, mint_hs256_for};
 
-fn arg(args: &[String], name: &str) -> Option<String> {
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1).cloned())
-}
+const USAGE: &str = "\
+mint-token: prints an HS256 token the local stack accepts
+
+usage: mint-token [--sub SUBJECT] [--ttl SECONDS] [--entities \"a b\"|*] [--roles \"sync admin\"]
+
+  --sub SUBJECT       the token's subject (default local-dev)
+  --ttl SECONDS       lifetime (default 3600)
+  --entities LIST     zuora_entities claim, space-separated, or * for all (default *)
+  --roles LIST        zuora_roles claim: sync, admin (default \"sync admin\")
+
+environment: JWT_HS256_SECRET, JWT_ISSUER, JWT_AUDIENCE (default: the local stack's)";
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
+    let args = Args::parse(USAGE, &["--sub", "--ttl", "--entities", "--roles"], 0);
     let env = |k: &str, d: &str| std::env::var(k).unwrap_or_else(|_| d.to_string());
-    let sub = arg(&args, "--sub").unwrap_or_else(|| "local-dev".into());
-    let ttl = arg(&args, "--ttl")
-        .and_then(|t| t.parse().ok())
-        .unwrap_or(3600);
-    let entities = arg(&args, "--entities").unwrap_or_else(|| "*".into());
-    let roles = arg(&args, "--roles").unwrap_or_else(|| "sync admin".into());
+    let sub = args.value("--sub").unwrap_or("local-dev").to_string();
+    let ttl = match args.value("--ttl").map(str::parse) {
+        None => 3600,
+        Some(Ok(t)) => t,
+        Some(Err(_)) => {
+            eprintln!("error: --ttl needs a number of seconds\n\n{USAGE}");
+            std::process::exit(2);
+        }
+    };
+    let entities = args.value("--entities").unwrap_or("*").to_string();
+    let roles = args.value("--roles").unwrap_or("sync admin").to_string();
     println!(
         "{}",
         mint_hs256_for(
