@@ -68,7 +68,7 @@ impl ChannelNotifier {
             .send()
             .await
             .map_err(|e| {
-                format!("SES: {:?}", e.into_service_error())
+                format!("SES: {}", aws_sdk_sesv2::error::DisplayErrorContext(&e))
                     .chars()
                     .take(300)
                     .collect::<String>()

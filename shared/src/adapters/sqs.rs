@@ -1,12 +1,18 @@
 //! The job queue on SQS: batched sends, delays capped at SQS's 15 minutes.
 
 use crate::model::SyncJob;
-use crate::ports::{JobQueue, QueueError};
+use crate::ports::{Cause, JobQueue, QueueError};
 use std::time::Duration;
 
 /// SQS refuses longer delays.
 const MAX_DELAY: Duration = Duration::from_secs(900);
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
+
+/// The SQS failure, with its service code and message, kept as the source.
+fn sqs_error<E: std::error::Error + Send + Sync + 'static>(e: E) -> QueueError {
+    let text = aws_sdk_sqs::error::DisplayErrorContext(&e).to_string();
+    QueueError(Cause::with_source(text, e))
+}
 
 /// SQS takes at most 10 messages per batch.
 const SQS_BATCH: usize = 10;
@@ -59,7 +65,7 @@ impl SqsQueue {
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| QueueError(format!("{e:?}").chars().take(300).collect()))
+            .map_err(sqs_error)
     }
 }
 
@@ -103,7 +109,8 @@ impl JobQueue for SqsQueue {
     }
 
     async fn send(&self, job: &SyncJob, delay: Option<Duration>) -> Result<(), QueueError> {
-        let body = serde_json::to_string(job).map_err(|e| QueueError(e.to_string()))?;
+        let body = serde_json::to_string(job)
+            .map_err(|e| QueueError(Cause::with_source("the job does not serialise", e)))?;
         let delay = delay.map(|d| d.min(MAX_DELAY).as_secs() as i32);
         self.client
             .send_message()
@@ -113,6 +120,6 @@ impl JobQueue for SqsQueue {
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| QueueError(format!("{e:?}").chars().take(300).collect()))
+            .map_err(sqs_error)
     }
 }

@@ -1,11 +1,12 @@
 //! The job queue port.
 
+use super::Cause;
 use crate::model::SyncJob;
 use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
 #[error("could not queue the sync job: {0}")]
-pub struct QueueError(pub String);
+pub struct QueueError(#[source] pub Cause);
 
 #[async_trait::async_trait]
 pub trait JobQueue: Send + Sync {

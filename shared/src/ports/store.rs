@@ -2,6 +2,7 @@
 //! DynamoDB implements them in production, memory in the core's tests; both honour the same
 //! conditions.
 
+use super::Cause;
 use crate::model::{
     Acquire, Commit, EntityId, EntitySettings, EpochMillis, EventPage, EventQuery, Fence, HeldLock,
     JobOutcome, LockKey, LockState, Mark, RealtimeState, RecordKind, Session, StoredAccount,
@@ -14,7 +15,7 @@ pub enum StoreError {
     #[error("the account lock was taken over (held fence {held}, current fence {current:?})")]
     Fenced { held: u64, current: Option<u64> },
     #[error("DynamoDB request failed: {0}")]
-    Unavailable(String),
+    Unavailable(#[source] Cause),
     #[error("stored item is malformed: {0}")]
     Corrupt(String),
     /// A pagination cursor that this store did not issue for this query.

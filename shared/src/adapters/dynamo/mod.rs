@@ -16,7 +16,7 @@ mod sessions;
 mod settings;
 
 use crate::model::*;
-use crate::ports::StoreError;
+use crate::ports::{Cause, StoreError};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
@@ -48,14 +48,18 @@ pub struct DynamoStore {
     event_retention_secs: i64,
 }
 
-pub(super) fn unavailable<E: std::fmt::Debug>(e: E) -> StoreError {
-    // Debug of SdkError carries the service error code and message, no credentials.
-    let text = format!("{e:?}");
-    StoreError::Unavailable(text.chars().take(500).collect())
+pub(super) fn unavailable<E>(e: E) -> StoreError
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
+    // The whole chain (service error code and message; never credentials) for the event, and
+    // the error itself as the source.
+    let text = aws_sdk_dynamodb::error::DisplayErrorContext(&e).to_string();
+    StoreError::Unavailable(Cause::with_source(text, e))
 }
 
 pub(super) fn build_err(e: aws_sdk_dynamodb::error::BuildError) -> StoreError {
-    StoreError::Unavailable(format!("request could not be built: {e}"))
+    StoreError::Unavailable(Cause::with_source("the request could not be built", e))
 }
 
 impl DynamoStore {
@@ -234,13 +238,9 @@ impl DynamoStore {
         let reasons = cancel.cancellation_reasons();
         let lock_reason = reasons.first();
         if lock_reason.and_then(|r| r.code()) != Some("ConditionalCheckFailed") {
-            return Err(StoreError::Unavailable(format!(
-                "transaction cancelled: {:?}",
-                reasons
-                    .iter()
-                    .map(|r| r.code().unwrap_or("None"))
-                    .collect::<Vec<_>>()
-            )));
+            let codes: Vec<&str> = reasons.iter().map(|r| r.code().unwrap_or("None")).collect();
+            let text = format!("transaction cancelled: {codes:?}");
+            return Err(StoreError::Unavailable(Cause::with_source(text, e)));
         }
         let state = lock_reason
             .and_then(|r| r.item())

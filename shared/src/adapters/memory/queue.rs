@@ -96,9 +96,9 @@ impl MemoryQueue {
 #[async_trait::async_trait]
 impl JobQueue for MemoryQueue {
     async fn send(&self, job: &SyncJob, delay: Option<Duration>) -> Result<(), QueueError> {
-        let body = serde_json::to_string(job).map_err(|e| QueueError(e.to_string()))?;
+        let body = serde_json::to_string(job).map_err(|e| QueueError(e.to_string().into()))?;
         let parsed = SyncJob::parse(&body)
-            .map_err(|e| QueueError(format!("the job does not read back: {e}")))?;
+            .map_err(|e| QueueError(format!("the job does not read back: {e}").into()))?;
         let now = self.clock.now();
         let seconds = delay.map_or(0, |d| d.min(MAX_DELAY).as_secs());
         let mut state = self.state();

@@ -41,7 +41,7 @@ fn add_failure(session: &mut Session, failure: &str) {
 }
 
 fn cancelled(why: &str) -> StoreError {
-    StoreError::Unavailable(format!("transaction cancelled: {why}"))
+    StoreError::Unavailable(format!("transaction cancelled: {why}").into())
 }
 
 #[derive(Debug, Default)]

@@ -49,7 +49,7 @@ fn job_target(lock_id: &str) -> Result<JobTarget, QueueError> {
     if lock_id == CATALOG_ACCOUNT {
         return Ok(JobTarget::Catalog);
     }
-    let account = AccountKey::parse(lock_id).map_err(|e| QueueError(e.to_string()))?;
+    let account = AccountKey::parse(lock_id).map_err(|e| QueueError(e.to_string().into()))?;
     Ok(JobTarget::Account { account })
 }
 
