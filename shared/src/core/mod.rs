@@ -2,6 +2,7 @@
 //! entry point here; nothing here knows DynamoDB, SQS, SES or reqwest.
 
 pub mod login;
+pub mod notify;
 pub mod realtime;
 pub mod settings;
 pub mod sync;

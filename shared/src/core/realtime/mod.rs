@@ -326,18 +326,8 @@ impl Realtime {
                 notify, level = level.as_str(), "sync session finished"
             );
             if notify {
-                let summary = crate::model::Summary {
-                    entity: entity.to_string(),
-                    kind: "session".into(),
-                    id: session.id.clone(),
-                    trigger: session.trigger.as_str().into(),
-                    succeeded: session.succeeded,
-                    failed: session.failed,
-                    skipped: session.skipped,
-                    written: session.written,
-                    failures: session.failures.clone(),
-                    finished_at: self.clock.now().to_rfc3339(),
-                };
+                let summary =
+                    crate::core::notify::session_summary(entity, session, self.clock.now());
                 let note = self
                     .notifier
                     .send(entity, settings.notification_channel.as_ref(), &summary)

@@ -1,7 +1,7 @@
 //! The summary of an on-demand or manual sync, when the entity's notification level asks.
 
 use super::*;
-use crate::model::{EntitySettings, EventStatus, SubscriptionFailure, SyncEvent, Trigger};
+use crate::model::{EntitySettings, SubscriptionFailure, SyncEvent, Trigger};
 
 impl SyncService {
     /// Sends the summary of an on-demand or manual sync when its event says the entity's
@@ -17,31 +17,7 @@ impl SyncService {
                 return;
             }
         };
-        let failed = event.status == EventStatus::Failed;
-        let mut failures: Vec<String> = event
-            .failures
-            .iter()
-            .map(|f| format!("{} ({}): {}", f.number, f.name, f.reason))
-            .collect();
-        if failed && failures.is_empty() {
-            failures.push(format!(
-                "{}: {}",
-                event.account.as_deref().unwrap_or("account"),
-                event.reason.as_deref().unwrap_or("failed")
-            ));
-        }
-        let summary = crate::model::Summary {
-            entity: event.entity.to_string(),
-            kind: event.trigger.as_str().to_string(),
-            id: event.id.clone(),
-            trigger: event.trigger.as_str().to_string(),
-            succeeded: u64::from(!failed),
-            failed: u64::from(failed),
-            skipped: 0,
-            written: u64::from(event.written + event.removed),
-            failures,
-            finished_at: event.updated_at.to_rfc3339(),
-        };
+        let summary = crate::core::notify::event_summary(event);
         let note = self
             .notifier
             .send(&event.entity, channel.as_ref(), &summary)
@@ -64,7 +40,7 @@ pub(super) fn note_notification(event: &mut SyncEvent, settings: &EntitySettings
 pub(super) fn failures_summary(failures: &[SubscriptionFailure], total: usize) -> String {
     let names: Vec<String> = failures
         .iter()
-        .map(|f| format!("{} ({}): {}", f.number, f.name, f.reason))
+        .map(crate::core::notify::describe_failure)
         .collect();
     format!(
         "{} of {total} subscriptions could not be synced and keep their stored copy: {}",
