@@ -4,18 +4,11 @@
 //! shared secret (local use). The algorithm is pinned by that choice, so a token cannot pick
 //! its own (`alg: none`, or HS256 signed with the RSA public key).
 
+use super::JwksCache;
 use crate::model::Secret;
 use jsonwebtoken::errors::ErrorKind;
-use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
 use serde::Deserialize;
-use std::time::Duration;
-use tokio::sync::Mutex;
-use tokio::time::Instant;
-
-/// JWKS are fetched again after this long, and at most this often on an unknown key id.
-const JWKS_TTL: Duration = Duration::from_secs(600);
-const JWKS_MIN_REFETCH: Duration = Duration::from_secs(30);
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum AuthError {
@@ -128,16 +121,11 @@ pub enum KeySource {
     Jwks(url::Url),
 }
 
-struct CachedKeys {
-    keys: JwkSet,
-    fetched: Instant,
-}
-
 pub struct JwtVerifier {
     source: KeySource,
     validation: Validation,
-    http: reqwest::Client,
-    jwks: Mutex<Option<CachedKeys>>,
+    /// Only used with `KeySource::Jwks`.
+    jwks: JwksCache,
 }
 
 impl JwtVerifier {
@@ -151,15 +139,10 @@ impl JwtVerifier {
         validation.set_audience(&[audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud"]);
         validation.leeway = 30;
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(3))
-            .build()
-            .expect("a reqwest client with a timeout always builds");
         Self {
             source,
             validation,
-            http,
-            jwks: Mutex::new(None),
+            jwks: JwksCache::new(),
         }
     }
 
@@ -206,57 +189,9 @@ impl JwtVerifier {
             KeySource::Jwks(url) => {
                 let kid =
                     kid.ok_or_else(|| AuthError::Malformed("token header has no kid".into()))?;
-                self.jwks_key(url, kid).await
+                self.jwks.key(url, kid).await
             }
         }
-    }
-
-    /// Looks the key id up in the cached JWKS; an unknown id refetches (key rotation), but
-    /// not more than every 30 s so random key ids cannot make us hammer the IdP.
-    async fn jwks_key(&self, url: &url::Url, kid: &str) -> Result<DecodingKey, AuthError> {
-        let mut cache = self.jwks.lock().await;
-        let fresh = cache
-            .as_ref()
-            .is_some_and(|c| c.fetched.elapsed() < JWKS_TTL);
-        let found = cache
-            .as_ref()
-            .filter(|_| fresh)
-            .and_then(|c| c.keys.find(kid).cloned());
-        let jwk = match found {
-            Some(jwk) => jwk,
-            None => {
-                let may_refetch = cache
-                    .as_ref()
-                    .is_none_or(|c| !fresh || c.fetched.elapsed() >= JWKS_MIN_REFETCH);
-                if may_refetch {
-                    *cache = Some(CachedKeys {
-                        keys: self.fetch_jwks(url).await?,
-                        fetched: Instant::now(),
-                    });
-                }
-                cache
-                    .as_ref()
-                    .and_then(|c| c.keys.find(kid).cloned())
-                    .ok_or_else(|| AuthError::Rejected("unknown signing key id".into()))?
-            }
-        };
-        DecodingKey::from_jwk(&jwk).map_err(|e| AuthError::KeysUnavailable(format!("bad JWK: {e}")))
-    }
-
-    async fn fetch_jwks(&self, url: &url::Url) -> Result<JwkSet, AuthError> {
-        let response = self
-            .http
-            .get(url.clone())
-            .send()
-            .await
-            .and_then(|r| r.error_for_status())
-            .map_err(|e| {
-                AuthError::KeysUnavailable(format!("JWKS request failed: {}", e.without_url()))
-            })?;
-        response
-            .json::<JwkSet>()
-            .await
-            .map_err(|e| AuthError::KeysUnavailable(format!("JWKS is not valid: {e}")))
     }
 }
 

@@ -3,8 +3,10 @@
 
 mod callout;
 mod hooks;
+mod jwks;
 mod jwt;
 
 pub use callout::CalloutAuth;
 pub use hooks::{HookVerifiers, claimed_issuer};
+pub use jwks::JwksCache;
 pub use jwt::*;
