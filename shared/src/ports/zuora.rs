@@ -87,7 +87,10 @@ impl ZuoraError {
         }
     }
 
-    /// Whether trying the same sync later can succeed (a queued job is then retried).
+    /// Whether trying the same sync later can succeed, so a queued job is retried (SQS
+    /// redelivers it, then the DLQ keeps it for a redrive) rather than acknowledged. Besides
+    /// Zuora being unavailable, slow or garbled, that includes refused credentials and
+    /// permissions: an incident an operator fixes, after which the work must still run.
     pub fn is_transient(&self) -> bool {
         matches!(
             self,
@@ -95,6 +98,11 @@ impl ZuoraError {
                 | Self::Timeout { .. }
                 | Self::BadResponse { .. }
                 | Self::Transport { .. }
+                | Self::Auth { .. }
+                | Self::Rejected {
+                    status: 401 | 403,
+                    ..
+                }
         )
     }
 }

@@ -12,3 +12,4 @@ mod notify;
 mod queued;
 mod sessions;
 mod settings;
+mod worker;

@@ -1,0 +1,101 @@
+//! The SQS worker's decisions (handlers/sqs_worker.rs), driven with real SQS messages built
+//! from what the core queued: what is retried (left for SQS, then the DLQ) and what is
+//! acknowledged.
+
+use crate::support::*;
+use aws_lambda_events::sqs::SqsMessage;
+use zuora_sync::adapters::memory::QueuedJob;
+use zuora_sync::handlers::sqs_worker::{MessageResult, Worker};
+use zuora_sync::model::{JobTarget, Trigger};
+use zuora_sync::ports::ZuoraError;
+
+fn worker(env: &Env) -> Worker {
+    Worker {
+        sync: env.sync.clone(),
+        realtime: env.realtime.clone(),
+        max_receives: 5,
+    }
+}
+
+fn message(job: &QueuedJob, receive_count: u32) -> SqsMessage {
+    let mut m = SqsMessage::default();
+    m.message_id = Some(format!("m-{receive_count}"));
+    m.body = Some(job.body.clone());
+    m.attributes
+        .insert("ApproximateReceiveCount".into(), receive_count.to_string());
+    m
+}
+
+/// An on-demand job for account 1, as the API queues it.
+async fn queued_job(env: &Env) -> QueuedJob {
+    env.zuora.put_account(account(1));
+    let target = JobTarget::Account {
+        account: key(&account_id(1)),
+    };
+    env.sync
+        .enqueue(&env.req(Trigger::OnDemand), &target, None)
+        .await
+        .unwrap();
+    env.queue.receive().expect("the job")
+}
+
+/// H8: during a credential or permission incident queued work must wait (SQS retries it, then
+/// the DLQ keeps it for a redrive), not be acknowledged and lost.
+#[tokio::test(start_paused = true)]
+async fn credential_and_permission_failures_leave_the_job_for_sqs_to_retry() {
+    let refusals = [
+        ZuoraError::Auth {
+            reason: "invalid client credentials".into(),
+        },
+        ZuoraError::Rejected {
+            status: 403,
+            code: Some(90000011),
+            reason: "this user has no permission for the API".into(),
+        },
+        ZuoraError::Rejected {
+            status: 401,
+            code: None,
+            reason: "token revoked".into(),
+        },
+    ];
+    for refusal in refusals {
+        let env = Env::new();
+        let job = queued_job(&env).await;
+        env.zuora.fail_next(1, refusal.clone());
+        let result = worker(&env)
+            .handle_message(&message(&job, 1), env.now().plus_ms(DEADLINE_MS))
+            .await;
+        assert!(
+            matches!(result, MessageResult::Retry(_)),
+            "{refusal}: {result:?}"
+        );
+        // Once the incident is over, the redelivered job syncs the account.
+        let again = worker(&env)
+            .handle_message(&message(&job, 2), env.now().plus_ms(DEADLINE_MS))
+            .await;
+        assert_eq!(again, MessageResult::Done);
+        let stored = env.store.stored_account(&env.entity, &account_id(1));
+        assert!(
+            !stored.records.is_empty(),
+            "{refusal}: the account is in the mirror"
+        );
+    }
+}
+
+/// What retrying cannot fix is acknowledged, with its failed event on record.
+#[tokio::test(start_paused = true)]
+async fn an_account_zuora_does_not_know_is_acknowledged() {
+    let env = Env::new();
+    let job = queued_job(&env).await;
+    env.zuora.fail_next(
+        1,
+        ZuoraError::NotFound {
+            what: "account".into(),
+            reason: "Cannot find entity by key".into(),
+        },
+    );
+    let result = worker(&env)
+        .handle_message(&message(&job, 1), env.now().plus_ms(DEADLINE_MS))
+        .await;
+    assert_eq!(result, MessageResult::Done);
+}
