@@ -30,6 +30,16 @@ pub trait ZuoraApi: Send + Sync {
         ctx: &CallContext,
     ) -> Result<AccountPage, ZuoraError>;
 
+    /// Every account in id order: the page after account id `after` (the first page without
+    /// it). A keyset on a key that never changes, so an account edited while a full sync
+    /// enumerates is neither seen twice nor skipped. `next` is the page's last id while more
+    /// follow.
+    async fn accounts_by_id(
+        &self,
+        after: Option<&str>,
+        ctx: &CallContext,
+    ) -> Result<AccountPage, ZuoraError>;
+
     /// The whole product catalog, every page (`GET /v1/catalog/products`).
     async fn catalog(&self, ctx: &CallContext) -> Result<Vec<Product>, ZuoraError>;
 

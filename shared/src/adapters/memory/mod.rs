@@ -26,4 +26,6 @@ pub use mirror::MirrorWrite;
 pub use notify::{RecordingNotifier, SentSummary};
 pub use queue::{MemoryQueue, QueuedJob};
 pub use store::MemoryStore;
-pub use zuora::{ACCOUNT_SNAPSHOT, ACCOUNTS_PAGE, CATALOG, FakeZuora, QUERY, SUBSCRIPTION};
+pub use zuora::{
+    ACCOUNT_SNAPSHOT, ACCOUNTS_BY_ID, ACCOUNTS_PAGE, CATALOG, FakeZuora, QUERY, SUBSCRIPTION,
+};

@@ -15,6 +15,7 @@ use std::time::Duration;
 pub const ACCOUNT_SNAPSHOT: &str = "account_snapshot";
 pub const SUBSCRIPTION: &str = "subscription";
 pub const ACCOUNTS_PAGE: &str = "accounts_page";
+pub const ACCOUNTS_BY_ID: &str = "accounts_by_id";
 pub const CATALOG: &str = "catalog";
 pub const QUERY: &str = "query";
 
@@ -147,6 +148,30 @@ impl ZState {
             .filter(|s| s.number == key)
             .max_by_key(|s| s.version.unwrap_or(0))
             .ok_or_else(|| not_found("subscription", key))
+    }
+
+    /// Every account in id order after `after`, a page at a time.
+    fn accounts_by_id(&self, after: Option<&str>) -> AccountPage {
+        let mut rest = self
+            .accounts
+            .values()
+            .filter(|a| after.is_none_or(|after| a.snapshot.account.id.as_str() > after));
+        let page: Vec<&FakeAccount> = rest.by_ref().take(self.page_size.max(1)).collect();
+        let more = rest.next().is_some();
+        AccountPage {
+            next: page
+                .last()
+                .filter(|_| more)
+                .map(|a| a.snapshot.account.id.clone()),
+            accounts: page
+                .into_iter()
+                .map(|a| AccountRef {
+                    id: a.snapshot.account.id.clone(),
+                    account_number: a.snapshot.account.account_number.clone(),
+                    updated_date: a.updated.clone(),
+                })
+                .collect(),
+        }
     }
 
     fn accounts_page(
@@ -391,6 +416,15 @@ impl ZuoraApi for FakeZuora {
         _ctx: &CallContext,
     ) -> Result<AccountPage, ZuoraError> {
         self.answer(ACCOUNTS_PAGE, |s| s.accounts_page(updated_after, cursor))
+            .await
+    }
+
+    async fn accounts_by_id(
+        &self,
+        after: Option<&str>,
+        _ctx: &CallContext,
+    ) -> Result<AccountPage, ZuoraError> {
+        self.answer(ACCOUNTS_BY_ID, |s| Ok(s.accounts_by_id(after)))
             .await
     }
 

@@ -204,6 +204,42 @@ impl ZuoraApi for ZuoraClient {
         })
     }
 
+    async fn accounts_by_id(
+        &self,
+        after: Option<&str>,
+        ctx: &CallContext,
+    ) -> Result<AccountPage, ZuoraError> {
+        #[derive(serde::Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Page {
+            #[serde(default)]
+            data: Vec<AccountRef>,
+            next_page: Option<String>,
+        }
+        let mut url = self.url("/object-query/accounts");
+        {
+            let mut q = url.query_pairs_mut();
+            q.append_pair("pageSize", &OQ_PAGE_SIZE.to_string());
+            q.append_pair("sort[]", "id.ASC");
+            if let Some(after) = after {
+                // URL-encoded, and ids are validated: it cannot add another filter.
+                q.append_pair("filter[]", &format!("id.GT:{after}"));
+            }
+        }
+        let page: Page = self.get_json(url, "account list", ctx).await?;
+        // Zuora's own cursor is not used: the next page is the next query by id.
+        let more = page.next_page.is_some_and(|c| !c.is_empty());
+        let next = page
+            .data
+            .last()
+            .filter(|_| more)
+            .map(|last| last.id.clone());
+        Ok(AccountPage {
+            accounts: page.data,
+            next,
+        })
+    }
+
     async fn catalog(&self, ctx: &CallContext) -> Result<Vec<crate::model::Product>, ZuoraError> {
         #[derive(serde::Deserialize)]
         #[serde(rename_all = "camelCase")]

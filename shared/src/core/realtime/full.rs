@@ -107,7 +107,8 @@ impl Realtime {
             .cloned()
             .ok_or_else(|| FullSyncError::UnknownEntity(entity.clone()))?;
         let ctx = CallContext::new(correlation_id);
-        let page = zuora.accounts_page(None, cursor, &ctx).await?;
+        // By id, never by the mutable update time: see `ZuoraApi::accounts_by_id`.
+        let page = zuora.accounts_by_id(cursor, &ctx).await?;
         let keys: Vec<AccountKey> = page.accounts.iter().filter_map(job_key).collect();
         let page_key = cursor.unwrap_or("first");
         let last = page.next.is_none();
