@@ -15,6 +15,37 @@ use serde::de::DeserializeOwned;
 use url::Url;
 
 impl ZuoraClient {
+    /// One page of `GET /object-query/accounts`, and Zuora's cursor of the next.
+    async fn list_accounts(
+        &self,
+        sort: &str,
+        filter: Option<String>,
+        cursor: Option<&str>,
+        ctx: &CallContext,
+    ) -> Result<(Vec<AccountRef>, Option<String>), ZuoraError> {
+        #[derive(serde::Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Page {
+            #[serde(default)]
+            data: Vec<AccountRef>,
+            next_page: Option<String>,
+        }
+        let mut url = self.url("/object-query/accounts");
+        {
+            let mut q = url.query_pairs_mut();
+            q.append_pair("pageSize", &OQ_PAGE_SIZE.to_string());
+            q.append_pair("sort[]", sort);
+            if let Some(filter) = &filter {
+                q.append_pair("filter[]", filter);
+            }
+            if let Some(cursor) = cursor {
+                q.append_pair("cursor", cursor);
+            }
+        }
+        let page: Page = self.get_json(url, "account list", ctx).await?;
+        Ok((page.data, page.next_page.filter(|c| !c.is_empty())))
+    }
+
     /// The account via object query (one call), or the v1 fallback; v1 also fills in children
     /// an object query truncated at its page size.
     async fn snapshot_by_object_query(
@@ -177,31 +208,12 @@ impl ZuoraApi for ZuoraClient {
         cursor: Option<&str>,
         ctx: &CallContext,
     ) -> Result<AccountPage, ZuoraError> {
-        #[derive(serde::Deserialize)]
-        #[serde(rename_all = "camelCase")]
-        struct Page {
-            #[serde(default)]
-            data: Vec<AccountRef>,
-            next_page: Option<String>,
-        }
-        let mut url = self.url("/object-query/accounts");
-        {
-            let mut q = url.query_pairs_mut();
-            q.append_pair("pageSize", &OQ_PAGE_SIZE.to_string());
-            q.append_pair("sort[]", "updatedDate.ASC");
-            if let Some(after) = updated_after {
-                // The query pairs are URL-encoded: a time cannot add another filter.
-                q.append_pair("filter[]", &format!("updatedDate.GT:{after}"));
-            }
-            if let Some(cursor) = cursor {
-                q.append_pair("cursor", cursor);
-            }
-        }
-        let page: Page = self.get_json(url, "account list", ctx).await?;
-        Ok(AccountPage {
-            accounts: page.data,
-            next: page.next_page.filter(|c| !c.is_empty()),
-        })
+        // The query pairs are URL-encoded: a time cannot add another filter.
+        let filter = updated_after.map(|after| format!("updatedDate.GT:{after}"));
+        let (accounts, next) = self
+            .list_accounts("updatedDate.ASC", filter, cursor, ctx)
+            .await?;
+        Ok(AccountPage { accounts, next })
     }
 
     async fn accounts_by_id(
@@ -209,35 +221,15 @@ impl ZuoraApi for ZuoraClient {
         after: Option<&str>,
         ctx: &CallContext,
     ) -> Result<AccountPage, ZuoraError> {
-        #[derive(serde::Deserialize)]
-        #[serde(rename_all = "camelCase")]
-        struct Page {
-            #[serde(default)]
-            data: Vec<AccountRef>,
-            next_page: Option<String>,
-        }
-        let mut url = self.url("/object-query/accounts");
-        {
-            let mut q = url.query_pairs_mut();
-            q.append_pair("pageSize", &OQ_PAGE_SIZE.to_string());
-            q.append_pair("sort[]", "id.ASC");
-            if let Some(after) = after {
-                // URL-encoded, and ids are validated: it cannot add another filter.
-                q.append_pair("filter[]", &format!("id.GT:{after}"));
-            }
-        }
-        let page: Page = self.get_json(url, "account list", ctx).await?;
+        // Ids are validated keys: one cannot add another filter either.
+        let filter = after.map(|after| format!("id.GT:{after}"));
+        let (accounts, more) = self.list_accounts("id.ASC", filter, None, ctx).await?;
         // Zuora's own cursor is not used: the next page is the next query by id.
-        let more = page.next_page.is_some_and(|c| !c.is_empty());
-        let next = page
-            .data
+        let next = accounts
             .last()
-            .filter(|_| more)
+            .filter(|_| more.is_some())
             .map(|last| last.id.clone());
-        Ok(AccountPage {
-            accounts: page.data,
-            next,
-        })
+        Ok(AccountPage { accounts, next })
     }
 
     async fn catalog(&self, ctx: &CallContext) -> Result<Vec<crate::model::Product>, ZuoraError> {
