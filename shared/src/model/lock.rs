@@ -20,6 +20,9 @@ pub struct HeldLock {
     pub key: LockKey,
     pub fence: Fence,
     pub lease_until: EpochMillis,
+    /// Wishes pending when the lock was acquired. The holder's first fetch starts after them,
+    /// so its commit serves (removes) exactly these; later ones wait for a follow-up.
+    pub wishes: u64,
 }
 
 /// The state of someone else's lock, as returned by the failed conditional write.

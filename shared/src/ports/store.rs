@@ -42,8 +42,10 @@ pub trait LockStore: Send + Sync {
         now: EpochMillis,
     ) -> Result<Wish, StoreError>;
 
-    /// Takes the pending wishes (sets them to zero) and says how many there were.
-    async fn take_wishes(&self, lock: &HeldLock) -> Result<u64, StoreError>;
+    /// How many wishes are pending on this held lock (`Fenced` if it changed hands). Reading
+    /// leaves them recorded: only the commit that serves them removes them, so a holder that
+    /// dies before that commit leaves them for the pending check.
+    async fn pending_wishes(&self, lock: &HeldLock) -> Result<u64, StoreError>;
 
     /// Releases whatever is pending; wishes stay recorded for a later check.
     async fn release(&self, lock: &HeldLock, now: EpochMillis) -> Result<(), StoreError>;
@@ -90,14 +92,16 @@ pub trait MirrorStore: Send + Sync {
         account_id: &str,
     ) -> Result<StoredAccount, StoreError>;
 
-    /// Writes the plan and the event under the lock's fence. With `release`, the lock is
-    /// released in the same transaction unless wishes are pending.
+    /// Writes the plan and the event under the lock's fence, and removes the `served` wishes
+    /// (those recorded before this round's fetch started) in the same transaction. With
+    /// `release`, the lock is released too unless more wishes than `served` are pending.
     async fn commit(
         &self,
         lock: &HeldLock,
         plan: &WritePlan,
         event: &SyncEvent,
         release: bool,
+        served: u64,
         now: EpochMillis,
     ) -> Result<Commit, StoreError>;
 

@@ -312,3 +312,49 @@ async fn a_check_while_the_holder_still_runs_looks_again_later() {
     assert!(again[0].job.only_if_pending);
     assert_eq!(again[0].delay, Some(Duration::from_secs(31)));
 }
+
+/// H4: the holder took the wish and died during the follow-up (a killed invocation). The
+/// wish must survive it, so the check the wisher left serves it once the lease ends, and the
+/// mirror converges to what Zuora says now.
+#[tokio::test(start_paused = true)]
+async fn a_holder_that_dies_during_its_follow_up_leaves_the_wish_to_the_check() {
+    let env = Env::new();
+    env.zuora.put_account(account(1));
+    env.zuora.set_delay(Duration::from_secs(1));
+    let key = key(&account_id(1));
+    let holder_req = env.req(Trigger::Api);
+    let holder = env.sync.sync_account(&holder_req, &key, OnBusy::Coalesce);
+    let wisher = async {
+        // After the holder's read: a change in Zuora, then a request that must see it.
+        sleep(Duration::from_millis(500)).await;
+        env.zuora
+            .update_account(&account_id(1), |a| a.account.name = "Renamed Ltd".into());
+        env.sync
+            .sync_account(&env.req(Trigger::OnDemand), &key, OnBusy::Coalesce)
+            .await
+    };
+    // The holder's first round ends at 1 s; it dies at 1.5 s, inside the follow-up's read.
+    let (died, wished) = tokio::join!(
+        tokio::time::timeout(Duration::from_millis(1_500), holder),
+        wisher
+    );
+    assert!(died.is_err(), "the holder was cut off in its follow-up");
+    assert!(matches!(wished.unwrap(), AccountOutcome::Coalesced { .. }));
+
+    // Quiesce: past the holder's lease every queued job runs.
+    sleep(Duration::from_secs(70)).await;
+    while let Some(job) = env.queue.receive() {
+        env.run(&job).await.unwrap();
+    }
+    let stored = env.store.stored_account(&env.entity, &account_id(1));
+    let customer = stored
+        .records
+        .values()
+        .find(|r| r.sk == "CUSTOMER")
+        .unwrap();
+    assert!(
+        customer.data.contains("Renamed Ltd"),
+        "the coalesced request was never served: {}",
+        customer.data
+    );
+}

@@ -34,10 +34,10 @@ impl LockStore for DynamoStore {
     ) -> Result<Acquire, StoreError> {
         let ttl = lease_until.to_secs().0 + LOCK_TTL_AFTER_LEASE_SECS;
         let result = self.lock_update(key)
-            // Acquiring clears pending wishes and the queued-job mark: this holder's fetch
-            // starts after the acquire, so it sees every change they were about.
+            // Acquiring clears the queued-job mark and keeps the wishes: this holder's fetch
+            // starts after the acquire, so its commit serves them (and only then removes them).
             .update_expression(
-                "SET lease_until_ms = :lease, holder = :owner, pending = :zero, acquired_at_ms = :now, expires_at = :ttl ADD fence :one REMOVE queued_event, queued_until",
+                "SET lease_until_ms = :lease, holder = :owner, pending = if_not_exists(pending, :zero), acquired_at_ms = :now, expires_at = :ttl ADD fence :one REMOVE queued_event, queued_until",
             )
             // An item without a lease holds only a queued mark (never acquired).
             .condition_expression(
@@ -62,6 +62,7 @@ impl LockStore for DynamoStore {
                     key: key.clone(),
                     fence: Fence(get_n(item, "fence")?),
                     lease_until,
+                    wishes: opt_n(item, "pending").unwrap_or(0),
                 }))
             }
             Err(e) => match conditional_failure_item(&e) {
@@ -113,23 +114,14 @@ impl LockStore for DynamoStore {
         }
     }
 
-    async fn take_wishes(&self, lock: &HeldLock) -> Result<u64, StoreError> {
-        let result = self
-            .lock_update(&lock.key)
-            .update_expression("SET pending = :zero")
-            .condition_expression("fence = :fence")
-            .expression_attribute_values(":zero", n(0))
-            .expression_attribute_values(":fence", n(lock.fence.0))
-            .return_values(ReturnValue::UpdatedOld)
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await;
-        match result {
-            Ok(out) => Ok(out
-                .attributes()
-                .and_then(|a| opt_n(a, "pending"))
-                .unwrap_or(0)),
-            Err(e) => Err(fenced_or_unavailable(lock, e)),
+    async fn pending_wishes(&self, lock: &HeldLock) -> Result<u64, StoreError> {
+        let state = self.peek(&lock.key).await?;
+        match state {
+            Some(s) if s.fence == lock.fence => Ok(s.pending),
+            other => Err(StoreError::Fenced {
+                held: lock.fence.0,
+                current: other.map(|s| s.fence.0),
+            }),
         }
     }
 

@@ -75,6 +75,7 @@ impl MirrorStore for DynamoStore {
         plan: &WritePlan,
         event: &SyncEvent,
         release: bool,
+        served: u64,
         now: EpochMillis,
     ) -> Result<Commit, StoreError> {
         let entity = &lock.key.entity;
@@ -88,7 +89,7 @@ impl MirrorStore for DynamoStore {
             .collect();
         let last = chunks.pop().unwrap_or_default();
         for chunk in chunks {
-            let mut items = vec![self.lock_condition_item(lock, false, now)?];
+            let mut items = vec![self.lock_condition_item(lock, false, 0, now)?];
             items.extend(chunk);
             if let Err(state) = self.transact(lock, items).await? {
                 return Err(StoreError::Fenced {
@@ -97,16 +98,16 @@ impl MirrorStore for DynamoStore {
                 });
             }
         }
-        let mut items = vec![self.lock_condition_item(lock, release, now)?];
+        let mut items = vec![self.lock_condition_item(lock, release, served, now)?];
         items.extend(last.iter().cloned());
         items.push(self.event_put(event)?);
         match self.transact(lock, items).await? {
             Ok(()) if release => Ok(Commit::Released),
             Ok(()) => Ok(Commit::KeptForWishes),
-            Err(state) if release && state.pending > 0 => {
-                // Wishes arrived during the sync: write without releasing; the caller runs the
-                // follow-up and releases after it.
-                let mut items = vec![self.lock_condition_item(lock, false, now)?];
+            Err(state) if release && state.fence == lock.fence && state.pending > served => {
+                // Wishes arrived during the sync: write without releasing (still removing the
+                // served ones); the caller runs the follow-up and releases after it.
+                let mut items = vec![self.lock_condition_item(lock, false, served, now)?];
                 items.extend(last);
                 items.push(self.event_put(event)?);
                 match self.transact(lock, items).await? {

@@ -101,10 +101,14 @@ impl DynamoStore {
             .key("pk", s(lock_pk(&key.entity, &key.account_id)))
     }
 
+    /// The lock item's part of a commit: release it (only if exactly the `served` wishes are
+    /// pending, which it removes), remove the `served` wishes and keep it, or only check the
+    /// fence (`served` 0, or a chunk before the last).
     fn lock_condition_item(
         &self,
         lock: &HeldLock,
         release: bool,
+        served: u64,
         now: EpochMillis,
     ) -> Result<TransactWriteItem, StoreError> {
         let key = lock_pk(&lock.key.entity, &lock.key.account_id);
@@ -113,12 +117,27 @@ impl DynamoStore {
                 .table_name(&self.tables.locks)
                 .key("pk", s(key))
                 .update_expression(
-                    "SET lease_until_ms = :zero, released_at_ms = :now REMOVE holder",
+                    "SET lease_until_ms = :zero, released_at_ms = :now, pending = :zero REMOVE holder",
                 )
-                .condition_expression("fence = :fence AND pending = :zero")
+                .condition_expression("fence = :fence AND pending = :served")
                 .expression_attribute_values(":fence", n(lock.fence.0))
                 .expression_attribute_values(":zero", n(0))
+                .expression_attribute_values(":served", n(served))
                 .expression_attribute_values(":now", n(now.0))
+                .return_values_on_condition_check_failure(
+                    ReturnValuesOnConditionCheckFailure::AllOld,
+                )
+                .build()
+                .map_err(build_err)?;
+            TransactWriteItem::builder().update(update).build()
+        } else if served > 0 {
+            let update = Update::builder()
+                .table_name(&self.tables.locks)
+                .key("pk", s(key))
+                .update_expression("ADD pending :taken")
+                .condition_expression("fence = :fence")
+                .expression_attribute_values(":fence", n(lock.fence.0))
+                .expression_attribute_values(":taken", n(-(served as i64)))
                 .return_values_on_condition_check_failure(
                     ReturnValuesOnConditionCheckFailure::AllOld,
                 )

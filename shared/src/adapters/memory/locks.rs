@@ -72,6 +72,13 @@ impl LockTable {
         }
     }
 
+    /// A commit's `ADD pending -served` (its fence checked by the caller).
+    pub(super) fn remove_wishes(&mut self, key: &LockKey, served: u64) {
+        if let Some(item) = self.items.get_mut(key) {
+            item.pending = Some(item.pending.unwrap_or(0).saturating_sub(served));
+        }
+    }
+
     /// The releasing update of a commit (its condition checked by the caller).
     pub(super) fn release_unchecked(&mut self, key: &LockKey, now: EpochMillis) {
         if let Some(item) = self.items.get_mut(key) {
@@ -97,13 +104,13 @@ impl LockTable {
                 pending: state.pending,
             }));
         }
-        // Acquiring clears the wishes and the queued mark: this holder's fetch starts now,
-        // so it sees every change they were about.
+        // Acquiring clears the queued mark and keeps the wishes: this holder's fetch starts
+        // now, so its commit serves (and only then removes) them.
         let fence = item.fence.unwrap_or(0) + 1;
         item.fence = Some(fence);
         item.lease_until = Some(lease_until.0);
         item.holder = Some(owner.to_string());
-        item.pending = Some(0);
+        let wishes = *item.pending.get_or_insert(0);
         item.acquired_at = Some(now.0);
         item.queued_event = None;
         item.queued_until = None;
@@ -111,6 +118,7 @@ impl LockTable {
             key: key.clone(),
             fence: Fence(fence),
             lease_until,
+            wishes,
         }))
     }
 
@@ -131,10 +139,8 @@ impl LockTable {
         }
     }
 
-    fn take_wishes(&mut self, lock: &HeldLock) -> Result<u64, StoreError> {
-        self.check_fence(lock)?;
-        let item = self.items.get_mut(&lock.key).expect("checked above");
-        Ok(item.pending.replace(0).unwrap_or(0))
+    fn pending_wishes(&mut self, lock: &HeldLock) -> Result<u64, StoreError> {
+        Ok(self.check_fence(lock)?.pending.unwrap_or(0))
     }
 
     fn release(&mut self, lock: &HeldLock, now: EpochMillis) -> Result<(), StoreError> {
@@ -253,8 +259,8 @@ impl LockStore for MemoryStore {
         self.call(|s| Ok(s.locks.add_wish(key, holder, now))).await
     }
 
-    async fn take_wishes(&self, lock: &HeldLock) -> Result<u64, StoreError> {
-        self.call(|s| s.locks.take_wishes(lock)).await
+    async fn pending_wishes(&self, lock: &HeldLock) -> Result<u64, StoreError> {
+        self.call(|s| s.locks.pending_wishes(lock)).await
     }
 
     async fn release(&self, lock: &HeldLock, now: EpochMillis) -> Result<(), StoreError> {

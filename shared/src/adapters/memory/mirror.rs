@@ -92,13 +92,16 @@ impl State {
         plan: &WritePlan,
         event: &SyncEvent,
         release: bool,
+        served: u64,
         now: EpochMillis,
     ) -> Result<Commit, StoreError> {
         let entity = &lock.key.entity;
         let item = self.locks.check_fence(lock)?;
-        // The releasing update is conditioned on `pending = 0`; when wishes are pending the
-        // DynamoDB adapter writes again without releasing, which is what happens here.
-        let releases = release && item.pending.unwrap_or(0) == 0;
+        // The releasing update is conditioned on `pending = served`; when more wishes are
+        // pending the DynamoDB adapter writes again without releasing, which is what happens
+        // here. Either way the served wishes are removed with the write.
+        let pending = item.pending.unwrap_or(0);
+        let releases = release && pending == served;
         if !self.mirror.ids_unissued(entity, plan) {
             return Err(StoreError::Unavailable(
                 "transaction cancelled: [None, ConditionalCheckFailed] (a local id was issued twice)"
@@ -107,6 +110,7 @@ impl State {
         }
         self.mirror.apply(entity, plan);
         self.events.put(event);
+        self.locks.remove_wishes(&lock.key, served);
         if releases {
             self.locks.release_unchecked(&lock.key, now);
             Ok(Commit::Released)
@@ -153,9 +157,10 @@ impl MirrorStore for MemoryStore {
         plan: &WritePlan,
         event: &SyncEvent,
         release: bool,
+        served: u64,
         now: EpochMillis,
     ) -> Result<Commit, StoreError> {
-        self.call(|s| s.commit(lock, plan, event, release, now))
+        self.call(|s| s.commit(lock, plan, event, release, served, now))
             .await
     }
 
@@ -236,18 +241,20 @@ mod tests {
         let wish = store.add_wish(&lock.key, lock.fence, EpochMillis(1)).await;
         assert_eq!(wish.unwrap(), Wish::Recorded { first: true });
         let commit = store
-            .commit(&lock, &plan("v1"), &event("e1"), true, EpochMillis(2))
+            .commit(&lock, &plan("v1"), &event("e1"), true, 0, EpochMillis(2))
             .await;
         assert_eq!(commit.unwrap(), Commit::KeptForWishes);
         assert_eq!(store.lock_item(&lock.key).unwrap().lease_until, Some(100));
-        store.take_wishes(&lock).await.unwrap();
+        // The follow-up serves the one wish: its commit removes it and releases.
+        assert_eq!(store.pending_wishes(&lock).await.unwrap(), 1);
         let mut again = plan("v2");
         again.new_ids.clear();
         let commit = store
-            .commit(&lock, &again, &event("e2"), true, EpochMillis(3))
+            .commit(&lock, &again, &event("e2"), true, 1, EpochMillis(3))
             .await;
         assert_eq!(commit.unwrap(), Commit::Released);
-        assert_eq!(store.lock_item(&lock.key).unwrap().lease_until, Some(0));
+        let item = store.lock_item(&lock.key).unwrap();
+        assert_eq!((item.lease_until, item.pending), (Some(0), Some(0)));
         let stored = store.stored_account(&entity(), "acc");
         assert_eq!(stored.records[CUSTOMER_SK].data, "v2");
         assert_eq!(
@@ -268,7 +275,7 @@ mod tests {
         let old = acquire(&store, 0).await;
         let current = acquire(&store, 200).await;
         let fenced = store
-            .commit(&old, &plan("old"), &event("e1"), true, EpochMillis(201))
+            .commit(&old, &plan("old"), &event("e1"), true, 0, EpochMillis(201))
             .await;
         assert_eq!(
             fenced,
@@ -281,12 +288,26 @@ mod tests {
         assert!(store.events(&entity()).is_empty());
 
         store
-            .commit(&current, &plan("v1"), &event("e2"), false, EpochMillis(202))
+            .commit(
+                &current,
+                &plan("v1"),
+                &event("e2"),
+                false,
+                0,
+                EpochMillis(202),
+            )
             .await
             .unwrap();
         // The same local id issued again: refused as a whole, the event included.
         let twice = store
-            .commit(&current, &plan("v2"), &event("e3"), true, EpochMillis(203))
+            .commit(
+                &current,
+                &plan("v2"),
+                &event("e3"),
+                true,
+                0,
+                EpochMillis(203),
+            )
             .await;
         assert!(matches!(twice, Err(StoreError::Unavailable(_))));
         assert_eq!(store.mirror_writes().len(), 1);

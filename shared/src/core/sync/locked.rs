@@ -137,8 +137,9 @@ impl SyncService {
         mut prefetched: Option<AccountSnapshot>,
         event: &mut SyncEvent,
     ) -> Result<AccountOutcome, SyncError> {
+        // The first round's fetch starts after the acquire: it serves the wishes found then.
         let first = self
-            .sync_once(run, scope, lock, prefetched.take(), event)
+            .sync_once(run, scope, lock, prefetched.take(), lock.wishes, event)
             .await;
         let (mut report, mut commit) = match first {
             Ok(done) => done,
@@ -147,9 +148,11 @@ impl SyncService {
                 return Err(e);
             }
         };
-        // Each round serves the wishes recorded during the previous one.
+        // Each round serves the wishes recorded during the previous one. They are read here,
+        // before the round's fetch, and removed only by its commit: a holder that dies on the
+        // way leaves them for the wisher's check.
         while commit == Commit::KeptForWishes {
-            let wishes = self.locks.take_wishes(lock).await?;
+            let wishes = self.locks.pending_wishes(lock).await?;
             tracing::info!(account = %lock.key.account_id, wishes, "running a follow-up sync for coalesced requests");
             let time_left = self.effective_deadline(req).0 - self.clock.now().0;
             if time_left < self.settings.follow_up_min_time.as_millis() as i64 {
@@ -170,7 +173,7 @@ impl SyncService {
             follow_up.account_id = event.account_id.clone();
             follow_up.account = event.account.clone();
             match self
-                .sync_once(run, scope.follow_up(), lock, None, &mut follow_up)
+                .sync_once(run, scope.follow_up(), lock, None, wishes, &mut follow_up)
                 .await
             {
                 Ok((_, next)) => {
@@ -178,7 +181,8 @@ impl SyncService {
                     commit = next;
                 }
                 Err(e) => {
-                    // The wishes were taken: queue them again rather than lose them.
+                    // The wishes are still recorded; a queued follow-up serves them sooner
+                    // than the wisher's check.
                     self.release_after_failure(lock, &e).await;
                     self.record_failure(follow_up, e).await;
                     self.queue_follow_up(req, lock).await;
@@ -206,6 +210,7 @@ impl SyncService {
         scope: Scope,
         lock: &HeldLock,
         prefetched: Option<AccountSnapshot>,
+        served: u64,
         event: &mut SyncEvent,
     ) -> Result<(SyncReport, Commit), SyncError> {
         let fetched = self.fetch_and_plan(run, scope, lock, prefetched).await?;
@@ -228,7 +233,10 @@ impl SyncService {
         event.duration_ms = Some(now.0.saturating_sub(event.created_at.0).max(0) as u64);
         event.updated_at = now;
         note_notification(event, &run.settings, fetched.failures.len() as u32);
-        let commit = self.mirror.commit(lock, plan, event, true, now).await?;
+        let commit = self
+            .mirror
+            .commit(lock, plan, event, true, served, now)
+            .await?;
         let report = SyncReport {
             event_id: event.id.clone(),
             account_id: fetched.plan.account_id,

@@ -216,7 +216,7 @@ async fn a_holder_whose_lease_was_taken_over_cannot_write() {
     let err = app
         .services
         .store
-        .commit(&stale, &plan, &event, true, clock.now())
+        .commit(&stale, &plan, &event, true, 0, clock.now())
         .await
         .unwrap_err();
 

@@ -64,16 +64,20 @@ fn wishes_need_the_holders_fence_and_a_live_lease() {
         t.add_wish(&key(), Fence(1), EpochMillis(101)),
         Wish::LockChanged
     );
-    assert_eq!(t.take_wishes(&lock).unwrap(), 2);
-    assert_eq!(t.take_wishes(&lock).unwrap(), 0);
+    // Reading the wishes leaves them: only the commit that serves them removes them.
+    assert_eq!(t.pending_wishes(&lock).unwrap(), 2);
+    assert_eq!(t.pending_wishes(&lock).unwrap(), 2);
+    t.remove_wishes(&key(), 2);
+    assert_eq!(t.pending_wishes(&lock).unwrap(), 0);
     t.add_wish(&key(), Fence(1), now);
     // Releasing keeps wishes for the pending check; a released lock takes no new ones.
     t.release(&lock, now).unwrap();
     assert_eq!(t.peek(&key()).unwrap().unwrap().pending, 1);
     assert_eq!(t.add_wish(&key(), Fence(1), now), Wish::LockChanged);
-    // The next holder starts with none.
-    held(&mut t, 200, 60);
-    assert_eq!(t.peek(&key()).unwrap().unwrap().pending, 0);
+    // The next holder finds the wish it is to serve, still recorded.
+    let next = held(&mut t, 200, 60);
+    assert_eq!(next.wishes, 1);
+    assert_eq!(t.peek(&key()).unwrap().unwrap().pending, 1);
 }
 
 #[test]
@@ -85,7 +89,7 @@ fn a_taken_over_holder_is_fenced() {
         held: 1,
         current: Some(2),
     };
-    assert_eq!(t.take_wishes(&old), Err(fenced.clone()));
+    assert_eq!(t.pending_wishes(&old), Err(fenced.clone()));
     assert_eq!(t.release(&old, EpochMillis(102)), Err(fenced));
     assert_eq!(
         t.peek(&key()).unwrap().unwrap().lease_until,
