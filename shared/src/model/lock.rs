@@ -41,8 +41,10 @@ pub enum Acquire {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Wish {
-    /// Recorded; `first` when this wish turned the pending count from 0 to 1.
-    Recorded { first: bool },
+    /// Recorded. `check_needed` for the one wisher per lease that claimed the check (in the
+    /// same write): it queues the check, or gives the claim back (`LockStore::unclaim_check`)
+    /// when it cannot, so the next wisher queues it.
+    Recorded { check_needed: bool },
     /// The lock changed hands or was released meanwhile: try to acquire again.
     LockChanged,
 }

@@ -42,6 +42,15 @@ pub trait LockStore: Send + Sync {
         now: EpochMillis,
     ) -> Result<Wish, StoreError>;
 
+    /// Gives back the check claimed for the holder's lease `lease_until` (its queueing failed),
+    /// so the next wisher on that lease claims and queues it; no-op when the lock changed hands.
+    async fn unclaim_check(
+        &self,
+        key: &LockKey,
+        holder: Fence,
+        lease_until: EpochMillis,
+    ) -> Result<(), StoreError>;
+
     /// How many wishes are pending on this held lock (`Fenced` if it changed hands). Reading
     /// leaves them recorded: only the commit that serves them removes them, so a holder that
     /// dies before that commit leaves them for the pending check.

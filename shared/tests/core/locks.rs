@@ -358,3 +358,53 @@ async fn a_holder_that_dies_during_its_follow_up_leaves_the_wish_to_the_check() 
         customer.data
     );
 }
+
+/// H4: the first wisher could not queue its check (SQS failed; its request failed), and the
+/// holder then died. A later wisher must make sure a check exists, or every wish is lost.
+#[tokio::test(start_paused = true)]
+async fn a_later_wisher_queues_the_check_the_first_one_could_not() {
+    let env = Env::new();
+    env.zuora.put_account(account(1));
+    env.zuora.set_delay(Duration::from_secs(1));
+    let key = key(&account_id(1));
+    let holder_req = env.req(Trigger::Api);
+    let holder = env.sync.sync_account(&holder_req, &key, OnBusy::Coalesce);
+    let wishers = async {
+        sleep(Duration::from_millis(200)).await;
+        env.queue.fail_next(1);
+        let first = env
+            .sync
+            .sync_account(&env.req(Trigger::OnDemand), &key, OnBusy::Coalesce)
+            .await;
+        sleep(Duration::from_millis(200)).await;
+        env.zuora
+            .update_account(&account_id(1), |a| a.account.name = "Renamed Ltd".into());
+        let second = env
+            .sync
+            .sync_account(&env.req(Trigger::OnDemand), &key, OnBusy::Coalesce)
+            .await;
+        (first, second)
+    };
+    // The holder dies at 0.9 s, before its first commit.
+    let (died, (first, second)) = tokio::join!(
+        tokio::time::timeout(Duration::from_millis(900), holder),
+        wishers
+    );
+    assert!(died.is_err());
+    assert!(
+        first.is_err(),
+        "the first wisher's check could not be queued"
+    );
+    assert!(matches!(second.unwrap(), AccountOutcome::Coalesced { .. }));
+
+    sleep(Duration::from_secs(70)).await;
+    while let Some(job) = env.queue.receive() {
+        env.run(&job).await.unwrap();
+    }
+    let stored = env.store.stored_account(&env.entity, &account_id(1));
+    let customer = stored.records.values().find(|r| r.sk == "CUSTOMER");
+    assert!(
+        customer.is_some_and(|c| c.data.contains("Renamed Ltd")),
+        "the coalesced requests were never served"
+    );
+}

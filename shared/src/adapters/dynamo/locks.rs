@@ -88,28 +88,49 @@ impl LockStore for DynamoStore {
     ) -> Result<Wish, StoreError> {
         let result = self
             .lock_update(key)
-            .update_expression("ADD pending :one")
+            // The wisher whose write first finds no check claimed for this lease claims it.
+            .update_expression("ADD pending :one SET check_for_ms = lease_until_ms")
             // Only on the lease we saw: a wish on a released or expired lock would be served
             // by nobody.
             .condition_expression("fence = :fence AND lease_until_ms >= :now")
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":fence", n(holder.0))
             .expression_attribute_values(":now", n(now.0))
-            .return_values(ReturnValue::UpdatedNew)
+            .return_values(ReturnValue::AllOld)
             .send()
             .await;
         match result {
             Ok(out) => {
-                let pending: u64 = out
-                    .attributes()
-                    .map(|a| get_n(a, "pending"))
-                    .transpose()?
-                    .unwrap_or(1);
+                let old = out.attributes();
+                let lease = old.and_then(|a| opt_n::<i64>(a, "lease_until_ms"));
+                let claimed = old.and_then(|a| opt_n::<i64>(a, "check_for_ms"));
                 Ok(Wish::Recorded {
-                    first: pending == 1,
+                    check_needed: claimed != lease,
                 })
             }
             Err(e) if conditional_failure_item(&e).is_some() => Ok(Wish::LockChanged),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn unclaim_check(
+        &self,
+        key: &LockKey,
+        holder: Fence,
+        lease_until: EpochMillis,
+    ) -> Result<(), StoreError> {
+        let result = self
+            .lock_update(key)
+            .update_expression("REMOVE check_for_ms")
+            .condition_expression("fence = :fence AND check_for_ms = :lease")
+            .expression_attribute_values(":lease", n(lease_until.0))
+            .expression_attribute_values(":fence", n(holder.0))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            // Another holder now: its own wishers see to its checks.
+            Err(e) if conditional_failure_item(&e).is_some() => Ok(()),
             Err(e) => Err(unavailable(e)),
         }
     }

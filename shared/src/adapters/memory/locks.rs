@@ -24,6 +24,8 @@ pub struct LockItem {
     pub queued_event: Option<String>,
     pub queued_until: Option<i64>,
     pub last_on_demand: Option<i64>,
+    /// The lease a queued check covers.
+    pub check_for: Option<i64>,
 }
 
 impl LockItem {
@@ -129,13 +131,22 @@ impl LockTable {
             Some(item)
                 if item.fence == Some(holder.0) && item.lease_until.is_some_and(|l| l >= now.0) =>
             {
-                let pending = item.pending.unwrap_or(0) + 1;
-                item.pending = Some(pending);
+                item.pending = Some(item.pending.unwrap_or(0) + 1);
+                let claimed = item.check_for.replace(item.lease_until.unwrap_or(0));
                 Wish::Recorded {
-                    first: pending == 1,
+                    check_needed: claimed != item.lease_until,
                 }
             }
             _ => Wish::LockChanged,
+        }
+    }
+
+    fn unclaim_check(&mut self, key: &LockKey, holder: Fence, lease_until: EpochMillis) {
+        if let Some(item) = self.items.get_mut(key)
+            && item.fence == Some(holder.0)
+            && item.check_for == Some(lease_until.0)
+        {
+            item.check_for = None;
         }
     }
 
@@ -257,6 +268,19 @@ impl LockStore for MemoryStore {
         now: EpochMillis,
     ) -> Result<Wish, StoreError> {
         self.call(|s| Ok(s.locks.add_wish(key, holder, now))).await
+    }
+
+    async fn unclaim_check(
+        &self,
+        key: &LockKey,
+        holder: Fence,
+        lease_until: EpochMillis,
+    ) -> Result<(), StoreError> {
+        self.call(|s| {
+            s.locks.unclaim_check(key, holder, lease_until);
+            Ok(())
+        })
+        .await
     }
 
     async fn pending_wishes(&self, lock: &HeldLock) -> Result<u64, StoreError> {

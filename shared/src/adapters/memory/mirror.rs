@@ -239,7 +239,7 @@ mod tests {
         let store = MemoryStore::new();
         let lock = acquire(&store, 0).await;
         let wish = store.add_wish(&lock.key, lock.fence, EpochMillis(1)).await;
-        assert_eq!(wish.unwrap(), Wish::Recorded { first: true });
+        assert_eq!(wish.unwrap(), Wish::Recorded { check_needed: true });
         let commit = store
             .commit(&lock, &plan("v1"), &event("e1"), true, 0, EpochMillis(2))
             .await;

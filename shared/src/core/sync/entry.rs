@@ -156,9 +156,9 @@ impl SyncService {
         match state {
             Some(s) if s.pending > 0 && s.lease_until >= now => {
                 // Still held: its holder may yet serve the wishes; look again after its lease.
-                self.queue_wish_check(req, &lock_key, s.lease_until)
+                self.queue_wish_check(req, &lock_key, s.fence, s.lease_until)
                     .await
-                    .map_err(|e| failed(e.into()))?;
+                    .map_err(failed)?;
                 Ok(PendingOutcome::NothingPending)
             }
             Some(s) if s.pending > 0 => {

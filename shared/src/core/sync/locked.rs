@@ -114,9 +114,10 @@ impl SyncService {
                 continue;
             }
             match self.locks.add_wish(key, busy.fence, now).await? {
-                Wish::Recorded { first } => {
-                    if first {
-                        self.queue_wish_check(req, key, busy.lease_until).await?;
+                Wish::Recorded { check_needed } => {
+                    if check_needed {
+                        self.queue_wish_check(req, key, busy.fence, busy.lease_until)
+                            .await?;
                     }
                     return Ok(None);
                 }

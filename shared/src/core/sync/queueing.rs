@@ -8,12 +8,10 @@
 //! request folded into the mark.
 
 use super::{Failure, SyncError, SyncRequest, SyncService};
-use crate::model::AccountKey;
-use crate::model::CATALOG_ACCOUNT;
-use crate::model::EpochMillis;
-use crate::model::{EventStatus, SyncEvent};
-use crate::model::{HeldLock, LockKey, Mark, Wish};
-use crate::model::{JobTarget, SyncJob};
+use crate::model::{
+    AccountKey, CATALOG_ACCOUNT, EpochMillis, EventStatus, Fence, HeldLock, JobTarget, LockKey,
+    Mark, SyncEvent, SyncJob, Wish,
+};
 use crate::ports::QueueError;
 use std::time::Duration;
 
@@ -135,9 +133,10 @@ impl SyncService {
                     });
                 }
                 Mark::Running(busy) => match self.locks.add_wish(key, busy.fence, now).await? {
-                    Wish::Recorded { first } => {
-                        if first {
-                            self.queue_wish_check(req, key, busy.lease_until).await?;
+                    Wish::Recorded { check_needed } => {
+                        if check_needed {
+                            self.queue_wish_check(req, key, busy.fence, busy.lease_until)
+                                .await?;
                         }
                         self.record_coalesced(
                             event,
@@ -209,13 +208,16 @@ impl SyncService {
     }
 
     /// Queues a check that runs after the holder's lease: if the wishes are still pending
-    /// then, the holder died without serving them and the check syncs the account.
+    /// then, the holder died without serving them and the check syncs the account. When it
+    /// cannot be queued, the claim on it is given back (and the wisher's request fails), so the
+    /// next wisher on that lease queues it.
     pub(super) async fn queue_wish_check(
         &self,
         req: &SyncRequest,
         key: &LockKey,
+        holder: Fence,
         lease_until: EpochMillis,
-    ) -> Result<(), QueueError> {
+    ) -> Result<(), SyncError> {
         let now = self.clock.now();
         let mut job = SyncJob::new(
             key.entity.clone(),
@@ -226,9 +228,17 @@ impl SyncService {
         );
         job.only_if_pending = true;
         let delay_ms = (lease_until.0 - now.0).max(0) as u64 + 1000;
-        self.queue
+        let sent = self
+            .queue
             .send(&job, Some(Duration::from_millis(delay_ms)))
-            .await
+            .await;
+        if let Err(e) = sent {
+            if let Err(unclaim) = self.locks.unclaim_check(key, holder, lease_until).await {
+                tracing::error!(account = %key.account_id, error = %unclaim, "could not give back the claim on a check that was not queued");
+            }
+            return Err(e.into());
+        }
+        Ok(())
     }
 
     pub(super) async fn queue_follow_up(&self, req: &SyncRequest, lock: &HeldLock) {

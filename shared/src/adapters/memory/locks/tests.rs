@@ -51,13 +51,26 @@ fn wishes_need_the_holders_fence_and_a_live_lease() {
     );
     let lock = held(&mut t, 100, 0);
     let now = EpochMillis(50);
+    // The first wisher of a lease claims its check; the next ones do not, unless the claim
+    // is given back (the check could not be queued).
     assert_eq!(
         t.add_wish(&key(), Fence(1), now),
-        Wish::Recorded { first: true }
+        Wish::Recorded { check_needed: true }
     );
+    let not_needed = Wish::Recorded {
+        check_needed: false,
+    };
+    assert_eq!(t.add_wish(&key(), Fence(1), now), not_needed);
+    t.unclaim_check(&key(), Fence(2), EpochMillis(100));
     assert_eq!(
         t.add_wish(&key(), Fence(1), now),
-        Wish::Recorded { first: false }
+        not_needed,
+        "given back under another fence: not this lease's claim"
+    );
+    t.unclaim_check(&key(), Fence(1), EpochMillis(100));
+    assert_eq!(
+        t.add_wish(&key(), Fence(1), now),
+        Wish::Recorded { check_needed: true }
     );
     assert_eq!(t.add_wish(&key(), Fence(2), now), Wish::LockChanged);
     assert_eq!(
@@ -65,9 +78,9 @@ fn wishes_need_the_holders_fence_and_a_live_lease() {
         Wish::LockChanged
     );
     // Reading the wishes leaves them: only the commit that serves them removes them.
-    assert_eq!(t.pending_wishes(&lock).unwrap(), 2);
-    assert_eq!(t.pending_wishes(&lock).unwrap(), 2);
-    t.remove_wishes(&key(), 2);
+    assert_eq!(t.pending_wishes(&lock).unwrap(), 4);
+    assert_eq!(t.pending_wishes(&lock).unwrap(), 4);
+    t.remove_wishes(&key(), 4);
     assert_eq!(t.pending_wishes(&lock).unwrap(), 0);
     t.add_wish(&key(), Fence(1), now);
     // Releasing keeps wishes for the pending check; a released lock takes no new ones.
