@@ -68,14 +68,22 @@ impl SessionTrigger {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+/// A real-time sync session (also part of the status answer: the wire shape).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
 pub struct Session {
     pub id: String,
+    /// `threshold`, `max_time` or `full`.
     #[serde(serialize_with = "as_str_trigger")]
+    #[schema(value_type = String)]
     pub trigger: SessionTrigger,
+    /// `running` or `done`.
     #[serde(serialize_with = "as_str_status")]
+    #[schema(value_type = String)]
     pub status: SessionStatus,
+    /// Epoch milliseconds.
+    #[schema(value_type = i64)]
     pub started_at: EpochMillis,
+    #[schema(value_type = Option<i64>)]
     pub finished_at: Option<EpochMillis>,
     /// Account jobs in the session.
     pub total: u64,
