@@ -6,7 +6,7 @@
 use crate::core::login::LoginReport;
 use crate::core::sync::SubscriptionResult;
 use crate::model::{EntitySettings, SubscriptionFailure, SyncEvent};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
@@ -68,8 +68,10 @@ pub struct SubscriptionSynced {
 }
 
 /// On-demand sync of named accounts. Read field by field by the handler (so that each error
-/// names its field); this is its schema.
-#[derive(Debug, ToSchema)]
+/// names its field); this is its schema (serde's `deny_unknown_fields` is how the schema says
+/// that other fields are refused).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 #[schema(example = json!({"accounts": ["A00000001", "8a8082c45aa81b51015ad68743ec0fdb"]}))]
 pub struct AccountsRequest {
     /// Zuora account numbers or ids. Duplicates are removed; 1 to 10 distinct accounts are
@@ -79,7 +81,7 @@ pub struct AccountsRequest {
 }
 
 /// A Zuora account number or id in a request (a pattern the derive cannot put on a newtype).
-#[derive(Debug)]
+#[derive(Debug, Deserialize)]
 pub struct AccountKey(pub String);
 
 impl utoipa::PartialSchema for AccountKey {
@@ -249,7 +251,8 @@ pub struct SettingsDocument {
 /// A partial update: `version` (the version read) and any setting fields; fields given replace
 /// the current ones, the result is validated as a whole. Unknown fields are refused. Read by the
 /// core's validation (each error names its field); this is its schema.
-#[derive(Debug, ToSchema)]
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 #[schema(example = json!({"version": 3, "sync_mode": "realtime", "max_events_before_sync": 50,
     "claims": [{"claim": "email", "service": "zuora", "issuer": "zuora", "type": "lookup",
                 "account_field": "LimioExternalId__c"}]}))]
@@ -317,6 +320,7 @@ pub struct CalloutBody(pub Value);
 #[derive(Debug, ToSchema)]
 pub struct HookRequest {
     /// The user's OIDC ID token (JWT).
+    #[schema(min_length = 1)]
     pub id_token: String,
 }
 

@@ -7,7 +7,8 @@ use super::dto::ErrorBody;
 use axum::body::Body;
 use axum::response::Response;
 use std::sync::LazyLock;
-use utoipa::openapi::PathItem;
+use utoipa::openapi::schema::{AdditionalProperties, Schema};
+use utoipa::openapi::{PathItem, RefOr};
 use utoipa::openapi::path::Operation;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToResponse};
@@ -115,6 +116,15 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
                 security.clear();
             }
         }
+    }
+    // The settings validation refuses unknown claim configuration fields; the stored type
+    // itself reads leniently (older and newer versions), so its derived schema cannot say so.
+    if let Some(RefOr::T(Schema::Object(claim))) = doc
+        .components
+        .as_mut()
+        .and_then(|c| c.schemas.get_mut("ClaimConfig"))
+    {
+        claim.additional_properties = Some(Box::new(AdditionalProperties::FreeForm(false)));
     }
     doc
 }
