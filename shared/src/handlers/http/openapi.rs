@@ -7,10 +7,10 @@ use super::dto::ErrorBody;
 use axum::body::Body;
 use axum::response::Response;
 use std::sync::LazyLock;
-use utoipa::openapi::schema::{AdditionalProperties, Schema};
-use utoipa::openapi::{PathItem, RefOr};
 use utoipa::openapi::path::Operation;
+use utoipa::openapi::schema::{AdditionalProperties, Schema};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{PathItem, RefOr};
 use utoipa::{Modify, OpenApi, ToResponse};
 
 /// `unauthorized`: the token is missing, not a Bearer token, malformed, expired or not yet

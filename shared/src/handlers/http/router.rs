@@ -90,7 +90,19 @@ fn route_path(mut req: Request, base_path: &str) -> Request {
     } else {
         raw.to_string()
     };
-    let mut path = sent.as_str();
+    // A raw path that is no valid URI path (API Gateway encodes, so hardly ever) is routed by
+    // the URI lambda_http built from it.
+    let uri = with_path(req.uri(), routed_path(&sent, base_path))
+        .or_else(|| with_path(req.uri(), routed_path(req.uri().path(), base_path)));
+    if let Some(uri) = uri {
+        *req.uri_mut() = uri;
+    }
+    req.extensions_mut().insert(SentPath(sent));
+    req
+}
+
+fn routed_path<'a>(sent: &'a str, base_path: &str) -> &'a str {
+    let mut path = sent;
     if !base_path.is_empty()
         && let Some(rest) = path.strip_prefix(base_path)
         && (rest.is_empty() || rest.starts_with('/'))
@@ -100,23 +112,20 @@ fn route_path(mut req: Request, base_path: &str) -> Request {
     let path = path.trim_end_matches('/');
     // No route has an empty segment, but axum would match one as an empty `{param}`: such a
     // path goes to `/`, which no route has either (the 404 names the path as sent).
-    let path = match path.strip_prefix('/') {
+    match path.strip_prefix('/') {
         Some(rest) if !rest.split('/').any(str::is_empty) => path,
         _ => "/",
-    };
-    let path_and_query = match req.uri().query() {
+    }
+}
+
+fn with_path(uri: &http::Uri, path: &str) -> Option<http::Uri> {
+    let path_and_query = match uri.query() {
         Some(q) => format!("{path}?{q}"),
         None => path.to_string(),
     };
-    let mut parts = req.uri().clone().into_parts();
-    if let Ok(pq) = path_and_query.parse() {
-        parts.path_and_query = Some(pq);
-        if let Ok(uri) = http::Uri::from_parts(parts) {
-            *req.uri_mut() = uri;
-        }
-    }
-    req.extensions_mut().insert(SentPath(sent));
-    req
+    let mut parts = uri.clone().into_parts();
+    parts.path_and_query = Some(path_and_query.parse().ok()?);
+    http::Uri::from_parts(parts).ok()
 }
 
 /// The request's path as it arrived (before [`route_path`]).
