@@ -9,15 +9,20 @@
 # Uses the emulators exported by scripts/test.sh; run standalone it starts its own.
 #
 #   bash scripts/schemathesis.sh [-- extra arguments for `st run`]
-# Env knobs: ZS_ST_MAX_EXAMPLES (default 50) per operation and phase; ZS_ST_SEED (a seeded
-# random run instead, to explore); ZS_RESULTS_FILE (written with "<passed> <failed>" operations,
-# a failed stateful phase counting as one failure).
+# Env knobs: ZS_ST_MAX_EXAMPLES (default 50) per operation and phase; ZS_ST_PHASES (default
+# examples,coverage,fuzzing); ZS_ST_SEED (a seeded random run instead, to explore);
+# ZS_RESULTS_FILE (written with "<passed> <failed>" operations; a failed stateful phase counts
+# as one failure).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # shellcheck source=scripts/emulators.sh
 source scripts/emulators.sh
 
 MAX_EXAMPLES="${ZS_ST_MAX_EXAMPLES:-50}"
+# Not the stateful phase: its scenarios follow links through the answers (which carry fresh
+# event ids), and their number differed between runs. ZS_ST_PHASES=examples,coverage,fuzzing,
+# stateful (one word) runs it too.
+PHASES="${ZS_ST_PHASES:-examples,coverage,fuzzing}"
 generation=(--generation-deterministic)
 if [[ -n "${ZS_ST_SEED:-}" ]]; then generation=(--seed "$ZS_ST_SEED"); fi
 extra_args=()
@@ -73,10 +78,11 @@ export ZS_ST_TOKEN
 python3 -c 'import sys, urllib.request
 open(sys.argv[2], "wb").write(urllib.request.urlopen(sys.argv[1], timeout=10).read())' \
     "$api/plugins/zuora/openapi.json" "$work/openapi.json"
-zs_log "schemathesis: every operation of $api/plugins/zuora/openapi.json, ${generation[*]}, max examples $MAX_EXAMPLES"
+zs_log "schemathesis: every operation of $api/plugins/zuora/openapi.json, phases $PHASES, ${generation[*]}, max examples $MAX_EXAMPLES"
 rc=0
 "$ZS_VENV/bin/st" --config-file scripts/schemathesis.toml run "$work/openapi.json" \
     --url "$api" \
+    --phases "$PHASES" \
     --max-examples "$MAX_EXAMPLES" \
     "${generation[@]}" \
     --workers 1 \

@@ -128,7 +128,7 @@ run_schemathesis() {
     return "$rc"
 }
 if [[ "${ZS_SKIP_SCHEMATHESIS:-0}" != 1 ]]; then
-    step "schemathesis (every operation of the served OpenAPI document, fixed seed)" run_schemathesis
+    step "schemathesis (every operation of the served OpenAPI document, deterministic)" run_schemathesis
 fi
 
 if [[ "${ZS_SKIP_RUNTIME_TEST:-0}" != 1 ]]; then
