@@ -10,7 +10,7 @@
 #   emulators_stop             # idempotent
 #
 # Everything is installed under .local/ (gitignored): .local/npm (DynamoDB Local), .local/venv
-# (moto, cargo-lambda), .local/sam-venv (SAM CLI, for .ci/run), .local/logs.
+# (moto, cargo-lambda, schemathesis), .local/sam-venv (SAM CLI, for .ci/run), .local/logs.
 
 ZS_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 ZS_LOCAL="$ZS_ROOT/.local"
@@ -23,6 +23,7 @@ ZS_DYNAMODB_LOCAL_NPM_VERSION="${ZS_DYNAMODB_LOCAL_NPM_VERSION:-10.3.0}"
 ZS_MOTO_VERSION="${ZS_MOTO_VERSION:-5.2.5}"
 ZS_CARGO_LAMBDA_VERSION="${ZS_CARGO_LAMBDA_VERSION:-1.9.2}"
 ZS_SAM_CLI_VERSION="${ZS_SAM_CLI_VERSION:-1.170.0}"
+ZS_SCHEMATHESIS_VERSION="${ZS_SCHEMATHESIS_VERSION:-4.32.5}"
 
 # PIDs of the processes this shell started (process-group leaders, see zs_spawn).
 ZS_TRACKED_PIDS="${ZS_TRACKED_PIDS:-}"
@@ -94,6 +95,7 @@ zs_pip_install() {
 # Tools the other scripts need. cargo-lambda shares .local/venv with moto; the SAM CLI gets a venv
 # of its own (.local/sam-venv, ~400 MB) so that its many pinned dependencies never fight moto's.
 cargo_lambda_install() { zs_pip_install "$ZS_VENV" cargo-lambda "cargo-lambda==$ZS_CARGO_LAMBDA_VERSION"; }
+schemathesis_install() { zs_pip_install "$ZS_VENV" st "schemathesis==$ZS_SCHEMATHESIS_VERSION"; }
 sam_cli_install() { zs_pip_install "$ZS_SAM_VENV" sam "aws-sam-cli==$ZS_SAM_CLI_VERSION"; }
 
 # zs_dynamodb_dir: print the directory holding DynamoDBLocal.jar and DynamoDBLocal_lib/.

@@ -20,8 +20,9 @@ INVOKE_TIMEOUT="${ZS_INVOKE_TIMEOUT:-600}"
 work="$(mktemp -d "${TMPDIR:-/tmp}/zs-rt.XXXXXX")"
 passed=0
 failed=0
-# Eleven sync-api samples, and one each for sync-worker, post-login (Cognito), sync-sweep.
-EXPECTED_CHECKS=14
+# Eleven sync-api samples, one for sync-worker, two for post-login (Cognito, the hook route),
+# one for sync-sweep.
+EXPECTED_CHECKS=15
 
 zs_exit_hook() {
     local rc="$1"
@@ -243,6 +244,24 @@ if got != sent:
 EOF
 }
 
+# The hook route through post-login's router: the sample's placeholder is no JWT, so 401.
+post_login_hook_ok() {
+    invoke post-login events/post-login-hook.json "$work/post-login-hook.out" || return 1
+    python3 - "$work/post-login-hook.out" <<'EOF'
+import json, sys
+raw = open(sys.argv[1]).read()
+try:
+    resp = json.loads(raw)
+except ValueError:
+    sys.exit(f"post-login: the invoke output is not JSON: {raw[:2000]}")
+print(f"post-login response: {json.dumps(resp)[:600]}", file=sys.stderr)
+if resp.get("statusCode") != 401:
+    sys.exit(f"post-login: expected statusCode 401, got {resp.get('statusCode')!r}")
+if json.loads(resp.get("body") or "{}").get("code") != "unauthorized":
+    sys.exit(f"post-login: expected code unauthorized, got {resp.get('body')!r}")
+EOF
+}
+
 sweep_ok() {
     invoke sync-sweep events/sync-sweep-schedule.json "$work/sweep.out" || return 1
     python3 - "$work/sweep.out" <<'EOF'
@@ -293,6 +312,7 @@ sync-api-callout.json 200 success
 SAMPLES
 check "sync-worker handles events/sync-worker-sqs.json (no batch item failures)" worker_ok
 check "post-login returns events/post-login-cognito.json unchanged" post_login_ok
+check "post-login answers events/post-login-hook.json through the router (401)" post_login_hook_ok
 check "sync-sweep handles events/sync-sweep-schedule.json" sweep_ok
 
 ((failed == 0))

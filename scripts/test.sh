@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# The test command: installs what it needs (DynamoDB Local, moto, cargo-lambda, all under
-# .local/), starts the emulators, runs the workspace tests against them, then the Lambda runtime
-# test (each function binary handling its events/ sample through the real Lambda runtime API).
+# The test command: installs what it needs (DynamoDB Local, moto, cargo-lambda, schemathesis, all
+# under .local/), starts the emulators, runs the workspace tests against them, then schemathesis
+# against the local stack's HTTP API (scripts/schemathesis.sh: every operation of the served
+# OpenAPI document) and the Lambda runtime test (each function binary handling its events/
+# sample through the real Lambda runtime API).
 #
 #   bash scripts/test.sh                               # everything
-#   ZS_SKIP_RUNTIME_TEST=1 bash scripts/test.sh        # only the workspace tests
+#   ZS_SKIP_RUNTIME_TEST=1 ZS_SKIP_SCHEMATHESIS=1 bash scripts/test.sh   # only the workspace tests
 #   bash scripts/test.sh -- -E 'test(lock)'            # extra arguments for nextest / cargo test
 # shellcheck disable=SC2329 # functions run through step / the exit trap
 set -euo pipefail
@@ -56,7 +58,8 @@ install_all() {
     bash -c 'set -euo pipefail
         source scripts/emulators.sh
         emulators_install
-        cargo_lambda_install'
+        cargo_lambda_install
+        schemathesis_install'
 }
 step "install emulators and tools" install_all
 ((failed == 0)) || exit 1
@@ -113,6 +116,21 @@ run_runtime_test() {
     failed_total=$((failed_total + f))
     return "$rc"
 }
+run_schemathesis() {
+    local rc=0 p=0 f=0
+    ZS_RESULTS_FILE="$work/schemathesis-results" bash scripts/schemathesis.sh || rc=$?
+    if [[ -f "$work/schemathesis-results" ]]; then
+        read -r p f <"$work/schemathesis-results" || true
+    fi
+    if ((rc != 0 && f == 0)); then f=1; fi
+    passed_total=$((passed_total + p))
+    failed_total=$((failed_total + f))
+    return "$rc"
+}
+if [[ "${ZS_SKIP_SCHEMATHESIS:-0}" != 1 ]]; then
+    step "schemathesis (every operation of the served OpenAPI document, deterministic)" run_schemathesis
+fi
+
 if [[ "${ZS_SKIP_RUNTIME_TEST:-0}" != 1 ]]; then
     step "lambda runtime test (cargo lambda watch + invoke)" run_runtime_test
 fi

@@ -310,6 +310,8 @@ pub struct LoginConfig {
     pub call_timeout: Duration,
     /// The entity Cognito logins are for.
     pub cognito_entity: EntityId,
+    /// A prefix the hook route also answers under (`API_BASE_PATH`, as sync-api's routes).
+    pub base_path: String,
 }
 
 impl LoginConfig {
@@ -347,8 +349,22 @@ impl LoginConfig {
             budget: env.millis("LOGIN_BUDGET_MS", 1_500)?,
             call_timeout: env.millis("LOGIN_CALL_TIMEOUT_MS", 500)?,
             cognito_entity,
+            base_path: base_path(env)?,
         })
     }
+}
+
+/// `API_BASE_PATH`: a prefix every route also answers under (empty for none).
+fn base_path<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<String, ConfigError> {
+    let base_path = env.optional("API_BASE_PATH").unwrap_or_default();
+    let base_path = base_path.trim_end_matches('/').to_string();
+    if !base_path.is_empty() && !base_path.starts_with('/') {
+        return Err(ConfigError::Invalid {
+            name: "API_BASE_PATH",
+            why: "must start with '/'".into(),
+        });
+    }
+    Ok(base_path)
 }
 
 /// The sync API's own settings.
@@ -392,16 +408,8 @@ impl ApiConfig {
             }
             (None, None) => return Err(ConfigError::Missing("JWT_JWKS_URL or JWT_HS256_SECRET")),
         };
-        let base_path = env.optional("API_BASE_PATH").unwrap_or_default();
-        let base_path = base_path.trim_end_matches('/').to_string();
-        if !base_path.is_empty() && !base_path.starts_with('/') {
-            return Err(ConfigError::Invalid {
-                name: "API_BASE_PATH",
-                why: "must start with '/'".into(),
-            });
-        }
         Ok(Self {
-            base_path,
+            base_path: base_path(env)?,
             key_source,
             issuer: env.required("JWT_ISSUER")?,
             audience: env.required("JWT_AUDIENCE")?,

@@ -62,7 +62,10 @@ pub async fn from_env() -> Result<PostLoginFunction, Error> {
     };
     let sync = Arc::new(SyncService::new(ports, Arc::new(SystemClock), config.sync));
     Ok(PostLoginFunction {
-        handler: PostLogin::new(Arc::new(LoginService::new(sync, config.budget))),
+        handler: PostLogin::with_base_path(
+            Arc::new(LoginService::new(sync, config.budget)),
+            &config.base_path,
+        ),
         cognito_entity: config.cognito_entity,
     })
 }

@@ -1,10 +1,12 @@
-//! The sync-api function: API Gateway HTTP API → the sync API.
+//! The sync-api function: API Gateway HTTP API → the sync API's routes (all but the post-login
+//! hook, which API Gateway sends to the post-login function).
 
 use super::{AwsClients, build, warm_up};
 use crate::auth::JwtVerifier;
 use crate::config::{ApiConfig, Config, Env};
-use crate::handlers::http::Api;
-use lambda_http::{Body, Error, Request, Response, service_fn};
+use crate::handlers::http::{Api, Mount, router};
+use lambda_http::Error;
+use std::sync::Arc;
 
 /// The API with every port it uses (Zuora, DynamoDB, SQS, SES), connections opened.
 pub async fn from_env() -> Result<Api, Error> {
@@ -31,9 +33,11 @@ pub async fn from_env() -> Result<Api, Error> {
 }
 
 pub async fn run(api: Api) -> Result<(), Error> {
-    let api = &api;
-    lambda_http::run(service_fn(move |req: Request| async move {
-        Ok::<Response<Body>, Error>(api.handle(req).await)
-    }))
-    .await
+    let base_path = api.base_path.clone();
+    let router = router(Mount {
+        api: Some(Arc::new(api)),
+        base_path,
+        ..Mount::default()
+    });
+    lambda_http::run(router).await
 }

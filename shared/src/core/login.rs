@@ -29,7 +29,7 @@ pub struct Login {
 }
 
 /// What a login led to, for the log line (and the hook's answer).
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct LoginReport {
     /// Hot sync is off for the entity: nothing was looked at.
     pub disabled: bool,

@@ -4,6 +4,9 @@ use crate::model::EntityId;
 use crate::model::EpochMillis;
 use serde::{Deserialize, Serialize};
 
+/// What started a sync: `api` the public subscription route, `on_demand` the account and
+/// catalog routes, `manual` the customer route; `hot_sync`, `realtime`, `sweep`, `full` other
+/// triggers.
 #[derive(
     Debug,
     Clone,
@@ -16,6 +19,7 @@ use serde::{Deserialize, Serialize};
     strum::EnumString,
     strum::IntoStaticStr,
     strum::Display,
+    utoipa::ToSchema,
 )]
 #[serde(rename_all = "snake_case")]
 #[strum(serialize_all = "snake_case")]
@@ -41,6 +45,7 @@ pub enum Trigger {
     strum::EnumString,
     strum::IntoStaticStr,
     strum::Display,
+    utoipa::ToSchema,
 )]
 #[serde(rename_all = "snake_case")]
 #[strum(serialize_all = "snake_case")]
@@ -77,12 +82,16 @@ pub fn new_event_id() -> String {
     uuid::Uuid::now_v7().to_string()
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// The record every sync leaves. Also the event routes' answer (their wire shape).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SyncEvent {
+    /// Event id, a time-ordered UUIDv7.
     pub id: String,
+    #[schema(value_type = String)]
     pub entity: EntityId,
     pub trigger: Trigger,
     pub status: EventStatus,
+    /// The caller's `X-Correlation-Id`, else the request id.
     pub correlation_id: String,
     /// Zuora account id, once known.
     pub account_id: Option<String>,
@@ -100,6 +109,7 @@ pub struct SyncEvent {
     /// A follow-up run for requests coalesced into an earlier sync.
     pub follow_up: bool,
     pub duration_ms: Option<u64>,
+    /// Failure code (e.g. `zuora_unavailable`, `subscriptions_failed`).
     pub code: Option<String>,
     pub reason: Option<String>,
     /// Subscriptions a manual sync could not read, each with why.
@@ -111,14 +121,19 @@ pub struct SyncEvent {
     pub notification_level: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notify: Option<bool>,
+    /// Creation time, epoch milliseconds.
+    #[schema(value_type = i64)]
     pub created_at: EpochMillis,
+    /// Last update, epoch milliseconds.
+    #[schema(value_type = i64)]
     pub updated_at: EpochMillis,
     /// How long the entity keeps events; the store's default when not set.
     #[serde(skip)]
     pub retention_days: Option<u32>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A subscription a manual sync could not read from Zuora; it keeps its stored copy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SubscriptionFailure {
     pub number: String,
     pub name: String,

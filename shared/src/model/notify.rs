@@ -3,11 +3,22 @@
 use serde::{Deserialize, Serialize};
 
 /// Where an entity's notifications go (a setting).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Channel {
-    Email { from: String, to: Vec<String> },
-    Webhook { url: String },
+    Email {
+        /// A verified SES identity.
+        #[schema(format = Email)]
+        from: String,
+        #[schema(min_items = 1, max_items = 10, inline)]
+        to: Vec<String>,
+    },
+    Webhook {
+        /// https (http only for localhost). Bodies are signed: `X-Zuora-Sync-Signature:
+        /// sha256=HMAC-SHA256(secret, "<X-Zuora-Sync-Timestamp>.<body>")`.
+        #[schema(format = "uri")]
+        url: String,
+    },
 }
 
 /// What a notification says.

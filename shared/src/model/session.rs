@@ -82,12 +82,20 @@ impl SessionTrigger {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+/// A real-time sync session (also part of the status answer: the wire shape).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
 pub struct Session {
     pub id: String,
+    /// `threshold`, `max_time` or `full`.
+    #[schema(value_type = String)]
     pub trigger: SessionTrigger,
+    /// `running` or `done`.
+    #[schema(value_type = String)]
     pub status: SessionStatus,
+    /// Epoch milliseconds.
+    #[schema(value_type = i64)]
     pub started_at: EpochMillis,
+    #[schema(value_type = Option<i64>)]
     pub finished_at: Option<EpochMillis>,
     /// Account jobs in the session.
     pub total: u64,

@@ -13,7 +13,7 @@ pub const EVENT_RETENTION_DAYS: (u32, u32) = (1, 3650);
 /// At most this many claim configurations per entity.
 pub const MAX_CLAIMS: usize = 20;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SyncMode {
     None,
@@ -21,6 +21,8 @@ pub enum SyncMode {
     Realtime,
 }
 
+/// `none`; `errors_only` (jobs with failures); `all_excluding_zero` (jobs with failures or with
+/// records written/removed); `all_including_zero` (every job).
 #[derive(
     Debug,
     Clone,
@@ -31,6 +33,7 @@ pub enum SyncMode {
     Deserialize,
     strum::EnumString,
     strum::IntoStaticStr,
+    utoipa::ToSchema,
 )]
 #[serde(rename_all = "snake_case")]
 #[strum(serialize_all = "snake_case")]
@@ -55,22 +58,34 @@ impl NotificationLevel {
     }
 }
 
-/// How a login claim leads to a Zuora account (Option A: the claim names it; Option B: a lookup).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// How a login claim leads to a Zuora account. Only configurations with `service`
+/// and `issuer` both `zuora` apply; others are kept but ignored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ClaimConfig {
-    /// The claim's name in the identity (`custom:zuora_account`, `email`, `sub`…).
+    /// The claim's name in the identity (`custom:zuora_account`, `email`, `sub`…): 1 to 128
+    /// printable ASCII characters without quotes or backslashes.
+    #[schema(min_length = 1, max_length = 128, pattern = r"^[!#-&(-\[\]-~]+$")]
     pub claim: String,
+    #[schema(min_length = 1, max_length = 64)]
     pub service: String,
+    #[schema(min_length = 1, max_length = 64)]
     pub issuer: String,
     /// `account` (Option A: the claim holds account ids/numbers) or `lookup` (Option B: the
     /// claim is matched against `account_field` on the Zuora Account).
     #[serde(rename = "type")]
     pub kind: ClaimKind,
+    /// A Zuora Account custom field name such as `LimioExternalId__c`. Required for `lookup`,
+    /// refused for `account`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(
+        max_length = 64,
+        pattern = "^[A-Za-z][A-Za-z0-9_]*__c$",
+        nullable = false
+    )]
     pub account_field: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ClaimKind {
     Account,
@@ -85,48 +100,77 @@ impl ClaimConfig {
 }
 
 /// An identity provider whose ID tokens the post-login hook accepts (RS256, keys from its JWKS).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct LoginHook {
+    /// Exact `iss` of the IdP's ID tokens.
+    #[schema(min_length = 1, max_length = 256)]
     pub issuer: String,
+    /// The IdP's JWKS (https; http only for localhost). Keys are cached; RS256 is pinned.
+    #[schema(format = "uri")]
     pub jwks_url: String,
+    /// Expected `aud` (the application's client id at the IdP).
+    #[schema(min_length = 1, max_length = 256)]
     pub audience: String,
 }
 
 /// Where a callout body names the account and the event (Zuora callouts have no fixed schema:
 /// the names come from the entity's callout template or parameters). Unset names fall back to
 /// the usual ones (`AccountNumber`, `AccountId`, `EventId`, …).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CalloutFields {
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(min_length = 1, max_length = 64)]
     pub account: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(min_length = 1, max_length = 64)]
     pub event_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(min_length = 1, max_length = 64)]
     pub event_type: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(min_length = 1, max_length = 64)]
     pub event_time: Option<String>,
 }
 
-/// Settings saved by an older version lack newer fields; those take their defaults.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// An entity's settings; never-saved entities have the defaults. Settings saved by an older
+/// version lack newer fields; those take their defaults.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct EntitySettings {
     pub sync_mode: SyncMode,
+    /// Real-time threshold: data change events before a sync.
+    #[schema(schema_with = event_thresholds)]
     pub max_events_before_sync: u32,
+    #[schema(minimum = 1, maximum = 1440)]
     pub max_minutes_between_syncs: u32,
     pub notification_level: NotificationLevel,
     pub hot_sync_enabled: bool,
+    #[schema(max_items = 20)]
     pub claims: Vec<ClaimConfig>,
     /// 0 turns the minimum interval between on-demand syncs of one account off.
+    #[schema(minimum = 0, maximum = 1440)]
     pub min_on_demand_interval_minutes: u32,
+    #[schema(minimum = 1, maximum = 3650)]
     pub event_retention_days: u32,
     /// IdPs allowed to call the post-login hook (issuer allow-list, audience, JWKS).
+    #[schema(max_items = 10)]
     pub login_hooks: Vec<LoginHook>,
     /// Where summaries go when the notification level calls for one (none: only recorded).
     pub notification_channel: Option<crate::model::Channel>,
     /// The field names of this entity's callout bodies.
     pub callout_fields: CalloutFields,
+}
+
+/// The one integer setting whose values are a list, not a range: its schema lists them.
+pub fn event_thresholds() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::Type::Integer)
+        .enum_values(Some(EVENT_THRESHOLDS))
+        .description(Some(
+            "Real-time threshold: data change events before a sync.",
+        ))
+        .build()
 }
 
 impl Default for EntitySettings {

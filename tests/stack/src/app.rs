@@ -7,6 +7,7 @@ use crate::token::{DEV_AUDIENCE, DEV_ISSUER, DEV_SECRET, mint_hs256, mint_hs256_
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
+use tower::ServiceExt;
 use zuora_sim::{SimConfig, SimHandle};
 use zuora_sync::adapters::clock::SystemClock;
 use zuora_sync::adapters::dynamo::Tables;
@@ -15,7 +16,7 @@ use zuora_sync::app::{AwsClients, Services, build_with};
 use zuora_sync::auth::{AccessClaims, JwtVerifier, KeySource};
 use zuora_sync::config::{Config, EntityConfig};
 use zuora_sync::core::sync::SyncSettings;
-use zuora_sync::handlers::http::Api;
+use zuora_sync::handlers::http::{Api, Mount, router};
 use zuora_sync::handlers::sqs_worker::Worker;
 use zuora_sync::model::EntityId;
 use zuora_sync::model::Secret;
@@ -120,6 +121,34 @@ pub fn dev_api(services: &Services, config: &Config, base_path: &str) -> Api {
     }
 }
 
+/// sync-api's router on this API: every route but the post-login hook, as sync-api mounts them.
+pub fn api_router(api: Arc<Api>) -> axum::Router {
+    router(Mount {
+        base_path: api.base_path.clone(),
+        api: Some(api),
+        ..Mount::default()
+    })
+}
+
+/// One request through a router, as Lambda or the local server hands it over.
+pub async fn send(
+    router: &axum::Router,
+    req: http::Request<axum::body::Body>,
+) -> http::Response<axum::body::Body> {
+    match router.clone().oneshot(req).await {
+        Ok(response) => response,
+        Err(never) => match never {},
+    }
+}
+
+/// A response's body as JSON (`Null` when it is not JSON).
+pub async fn json_of(response: http::Response<axum::body::Body>) -> serde_json::Value {
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .expect("the body is readable");
+    serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null)
+}
+
 pub struct TestApp {
     pub sim: SimHandle,
     /// The simulators of `AppOptions::other_entities`, in order.
@@ -129,6 +158,8 @@ pub struct TestApp {
     pub config: Config,
     pub services: Services,
     pub api: Arc<Api>,
+    /// sync-api's router on `api`.
+    pub router: axum::Router,
     pub worker: Arc<Worker>,
     /// The post-login handler (Cognito trigger and hook route), budget 1.5 s.
     pub login: Arc<zuora_sync::handlers::post_login::PostLogin>,
@@ -164,6 +195,7 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
     let config = test_config(&sim, &other_sims, &queue, &options);
     let services = build_with(&config, &aws, options.clock.clone()).expect("services build");
     let api = Arc::new(dev_api(&services, &config, &options.base_path));
+    let router = api_router(api.clone());
     let worker = Arc::new(services.worker(config.max_receives));
     let login = Arc::new(zuora_sync::handlers::post_login::PostLogin::new(Arc::new(
         zuora_sync::core::login::LoginService::new(
@@ -181,6 +213,7 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
         config,
         services,
         api,
+        router,
         worker,
         login,
         queue,
@@ -264,7 +297,15 @@ impl TestApp {
         )
     }
 
-    /// Calls the API handler directly with a request like API Gateway's.
+    /// Sends one request through sync-api's router.
+    pub async fn send(
+        &self,
+        req: http::Request<axum::body::Body>,
+    ) -> http::Response<axum::body::Body> {
+        send(&self.router, req).await
+    }
+
+    /// Calls sync-api's router directly with a request like API Gateway's.
     pub async fn call(
         &self,
         method: &str,
@@ -310,19 +351,13 @@ impl TestApp {
             builder = builder.header("authorization", auth);
         }
         let body = match body {
-            Some(b) => lambda_http::Body::Text(b.to_string()),
-            None => lambda_http::Body::Empty,
+            Some(b) => axum::body::Body::from(b.to_string()),
+            None => axum::body::Body::empty(),
         };
         let req = builder.body(body).expect("request builds");
-        let resp = self.api.handle(req).await;
+        let resp = self.send(req).await;
         let status = resp.status().as_u16();
-        let body = match resp.body() {
-            lambda_http::Body::Text(t) => {
-                serde_json::from_str(t).unwrap_or(serde_json::Value::Null)
-            }
-            _ => serde_json::Value::Null,
-        };
-        (status, body)
+        (status, json_of(resp).await)
     }
 
     /// Runs the worker on the sync queue until a receive finds nothing visible; returns how

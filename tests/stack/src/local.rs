@@ -1,22 +1,20 @@
-//! Local stand-ins for the Lambda plumbing: an HTTP server that feeds requests to the API
-//! handler, and an SQS poller that feeds batches to the worker like the Lambda event source
-//! mapping does (deleting only the messages the worker did not report as failed).
+//! Local stand-ins for the Lambda plumbing: an HTTP server for the API's router, and an SQS
+//! poller that feeds batches to the worker like the Lambda event source mapping does (deleting
+//! only the messages the worker did not report as failed).
 
-use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
 use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
-use axum::body::Body as AxumBody;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 use zuora_sync::adapters::clock::SystemClock;
-use zuora_sync::handlers::http::Api;
+use zuora_sync::handlers::http::{Api, Mount, router};
 use zuora_sync::handlers::post_login::PostLogin;
 use zuora_sync::handlers::sqs_worker::Worker;
 use zuora_sync::ports::Clock;
 
-/// Serves the API handler on `addr` until `shutdown` turns true; with `login`, the post-login
-/// hook route goes to the post-login handler, as API Gateway routes it to that function.
+/// Serves the API's routes on `addr` until `shutdown` turns true; with `login`, the post-login
+/// hook route too (API Gateway sends it to the post-login function; here one router has both).
 pub async fn serve_api(
     api: Arc<Api>,
     login: Option<Arc<PostLogin>>,
@@ -25,17 +23,10 @@ pub async fn serve_api(
 ) -> std::io::Result<SocketAddr> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;
-    let app = axum::Router::new().fallback(move |req: axum::extract::Request| {
-        let api = api.clone();
-        let login = login.clone();
-        async move {
-            match login {
-                Some(login) if req.uri().path().ends_with("/hooks/post-login") => {
-                    hook_response(login.hook(to_hook_request(req).await).await)
-                }
-                _ => to_axum(api.handle(to_lambda(req).await).await),
-            }
-        }
+    let app = router(Mount {
+        base_path: api.base_path.clone(),
+        api: Some(api),
+        hook: login.map(|l| l.hook_route()),
     });
     tokio::spawn(async move {
         let stop = async move {
@@ -53,57 +44,6 @@ pub async fn serve_api(
         }
     });
     Ok(bound)
-}
-
-/// An HTTP request as API Gateway hands it to the post-login function (payload 2.0).
-async fn to_hook_request(req: axum::extract::Request) -> ApiGatewayV2httpRequest {
-    let (parts, body) = req.into_parts();
-    let bytes = axum::body::to_bytes(body, 1 << 20)
-        .await
-        .unwrap_or_default();
-    let mut event = ApiGatewayV2httpRequest::default();
-    event.raw_path = Some(parts.uri.path().to_string());
-    event.request_context.http.method = parts.method.clone();
-    event.request_context.http.path = Some(parts.uri.path().to_string());
-    event.headers = parts.headers;
-    event.body = Some(String::from_utf8_lossy(&bytes).into_owned());
-    event
-}
-
-fn hook_response(resp: ApiGatewayV2httpResponse) -> http::Response<AxumBody> {
-    let body = match resp.body {
-        Some(aws_lambda_events::encodings::Body::Text(t)) => AxumBody::from(t),
-        _ => AxumBody::empty(),
-    };
-    let mut out = http::Response::new(body);
-    *out.status_mut() = http::StatusCode::from_u16(resp.status_code as u16)
-        .unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
-    *out.headers_mut() = resp.headers;
-    out
-}
-
-async fn to_lambda(req: axum::extract::Request) -> lambda_http::Request {
-    let (parts, body) = req.into_parts();
-    let bytes = axum::body::to_bytes(body, 1 << 20)
-        .await
-        .unwrap_or_default();
-    let body = if bytes.is_empty() {
-        lambda_http::Body::Empty
-    } else {
-        lambda_http::Body::from(bytes.to_vec())
-    };
-    http::Request::from_parts(parts, body)
-}
-
-fn to_axum(resp: lambda_http::Response<lambda_http::Body>) -> http::Response<AxumBody> {
-    let (parts, body) = resp.into_parts();
-    let body = match body {
-        lambda_http::Body::Empty => AxumBody::empty(),
-        lambda_http::Body::Text(t) => AxumBody::from(t),
-        lambda_http::Body::Binary(b) => AxumBody::from(b),
-        _ => AxumBody::empty(),
-    };
-    http::Response::from_parts(parts, body)
 }
 
 /// Receives batches from the queue and hands them to the worker until `shutdown`.

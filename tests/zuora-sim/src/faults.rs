@@ -140,28 +140,9 @@ pub fn take_fault(faults: &mut Vec<Fault>, route: &str, path: &str) -> Option<Fa
 /// Percent-decodes a URL path (`%20` → space; `+` stays a plus, as in paths). Invalid escapes
 /// are kept as they are; invalid UTF-8 is replaced.
 pub fn decode_path(path: &str) -> String {
-    fn hex(byte: u8) -> Option<u8> {
-        char::from(byte).to_digit(16).map(|digit| digit as u8)
-    }
-    let bytes = path.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let escaped = (bytes[i] == b'%')
-            .then(|| Some(hex(*bytes.get(i + 1)?)? << 4 | hex(*bytes.get(i + 2)?)?))
-            .flatten();
-        match escaped {
-            Some(byte) => {
-                out.push(byte);
-                i += 3;
-            }
-            None => {
-                out.push(bytes[i]);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    percent_encoding::percent_decode_str(path)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 #[cfg(test)]

@@ -8,7 +8,8 @@ use crate::model::Session;
 use crate::model::SyncMode;
 use crate::ports::StoreError;
 
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+/// How far the entity is from its next sync session (the status route answers this as is).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
 pub struct Status {
     pub entity: String,
     pub mode: SyncMode,

@@ -92,17 +92,22 @@ impl Scope {
     }
 }
 
-/// One subscription's outcome in a manual customer sync.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+/// One subscription's outcome in a manual customer sync (the customer route answers it as is).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
 pub struct SubscriptionResult {
+    /// Subscription number.
     pub number: String,
+    /// Its product (or rate plan) names, else the number.
     pub name: String,
     /// The local id, when the subscription is in the mirror.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
     /// `synced`, `removed` (left Zuora or turned Draft), `not_synced` (a status that is not
     /// mirrored) or `failed`.
+    #[schema(value_type = String)]
     pub outcome: &'static str,
+    /// For `removed`/`not_synced`: `subscription_not_mirrored` or `zuora_not_found`; for
+    /// `failed`: the Zuora error code.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub code: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -7,6 +7,7 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
 use serde_json::{Value, json};
 use stack::app::{TestApp, spawn_app};
 use stack::idp::Idp;
+use std::sync::Arc;
 use std::time::Duration;
 use zuora_sync::auth::{JwtVerifier, KeySource};
 use zuora_sync::handlers::http::Api;
@@ -20,8 +21,8 @@ fn claims(exp_offset: i64, iss: &str, aud: &str) -> Value {
            "zuora_entities": ["default"], "zuora_roles": ["sync"]})
 }
 
-fn rs256_api(app: &TestApp, idp: &Idp) -> Api {
-    Api {
+fn rs256_api(app: &TestApp, idp: &Idp) -> Arc<Api> {
+    Arc::new(Api {
         sync: app.services.sync.clone(),
         auth: JwtVerifier::new(
             KeySource::Jwks(url::Url::parse(&idp.jwks_url).unwrap()),
@@ -34,28 +35,25 @@ fn rs256_api(app: &TestApp, idp: &Idp) -> Api {
         default_timeout: Duration::from_secs(29),
         realtime: app.services.realtime.clone(),
         callouts: Default::default(),
-    }
+    })
 }
 
-async fn call(api: &Api, authorization: Option<String>) -> (u16, Value, Option<String>) {
+async fn call(api: &Arc<Api>, authorization: Option<String>) -> (u16, Value, Option<String>) {
     let mut req = http::Request::builder()
         .method("POST")
         .uri("https://api.example.com/plugins/zuora/sync/subscription/A-S00000271");
     if let Some(a) = authorization {
         req = req.header("authorization", a);
     }
-    let resp = api
-        .handle(req.body(lambda_http::Body::Empty).unwrap())
-        .await;
+    let router = stack::app::api_router(api.clone());
+    let resp = stack::app::send(&router, req.body(axum::body::Body::empty()).unwrap()).await;
     let challenge = resp
         .headers()
         .get("www-authenticate")
         .map(|v| v.to_str().unwrap().to_string());
-    let body = match resp.body() {
-        lambda_http::Body::Text(t) => serde_json::from_str(t).unwrap(),
-        _ => Value::Null,
-    };
-    (resp.status().as_u16(), body, challenge)
+    let status = resp.status().as_u16();
+    let body = stack::app::json_of(resp).await;
+    (status, body, challenge)
 }
 
 #[tokio::test]
@@ -158,7 +156,7 @@ async fn every_bad_token_is_401_with_a_message_and_nothing_is_synced() {
 #[tokio::test]
 async fn an_unreachable_jwks_is_not_blamed_on_the_caller() {
     let app = spawn_app().await;
-    let api = Api {
+    let api = Arc::new(Api {
         sync: app.services.sync.clone(),
         auth: JwtVerifier::new(
             KeySource::Jwks(url::Url::parse("http://127.0.0.1:9/jwks.json").unwrap()),
@@ -171,7 +169,7 @@ async fn an_unreachable_jwks_is_not_blamed_on_the_caller() {
         default_timeout: Duration::from_secs(29),
         realtime: app.services.realtime.clone(),
         callouts: Default::default(),
-    };
+    });
     let idp = Idp::start().await;
     let (status, body, _) = call(
         &api,

@@ -4,6 +4,7 @@
 mod auth;
 mod entities;
 mod event_search;
+mod http;
 mod locks;
 mod login;
 mod manual;

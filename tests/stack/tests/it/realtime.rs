@@ -156,11 +156,9 @@ async fn the_challenge_header_goes_with_basic_and_a_secret_header_works_for_othe
     let req = http::Request::builder()
         .method("POST")
         .uri(format!("https://api.example.com{CALLOUTS}"))
-        .body(lambda_http::Body::Text(
-            r#"{"AccountNumber":"A00000001"}"#.into(),
-        ))
+        .body(axum::body::Body::from(r#"{"AccountNumber":"A00000001"}"#))
         .unwrap();
-    let answer = app.api.handle(req).await;
+    let answer = app.send(req).await;
     assert_eq!(answer.status(), 401);
     let challenge = answer.headers()["www-authenticate"].to_str().unwrap();
     assert!(challenge.starts_with("Basic realm="), "{challenge}");
@@ -171,22 +169,16 @@ async fn the_challenge_header_goes_with_basic_and_a_secret_header_works_for_othe
             .method("POST")
             .uri(format!("https://api.example.com{eu}"))
             .header(CALLOUT_HEADER, secret)
-            .body(lambda_http::Body::Text(
-                r#"{"AccountNumber":"A00000001","EventId":"eu-1"}"#.into(),
+            .body(axum::body::Body::from(
+                r#"{"AccountNumber":"A00000001","EventId":"eu-1"}"#,
             ))
             .unwrap()
     };
     assert_eq!(
-        app.api
-            .handle(with_secret("wrong-secret-value"))
-            .await
-            .status(),
+        app.send(with_secret("wrong-secret-value")).await.status(),
         401
     );
-    assert_eq!(
-        app.api.handle(with_secret(CALLOUT_SECRET)).await.status(),
-        200
-    );
+    assert_eq!(app.send(with_secret(CALLOUT_SECRET)).await.status(), 200);
 }
 
 #[tokio::test]

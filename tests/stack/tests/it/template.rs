@@ -101,14 +101,12 @@ fn worker_reports_partial_batch_failures_and_the_queue_dead_letters() {
     );
 }
 
-/// The HTTP API sends exactly the router's routes to sync-api.
-#[test]
-fn the_http_api_routes_are_the_routers() {
-    let t = template();
-    let events = t["Resources"]["SyncApiFunction"]["Properties"]["Events"]
+/// The `HttpApi` routes the template gives a function, as (METHOD, path).
+fn http_api_routes(t: &Value, function: &str) -> Vec<(String, String)> {
+    let events = t["Resources"][function]["Properties"]["Events"]
         .as_mapping()
         .unwrap();
-    let mut in_template: Vec<(String, String)> = events
+    let mut routes: Vec<(String, String)> = events
         .values()
         .filter(|e| e["Type"].as_str() == Some("HttpApi"))
         .map(|e| {
@@ -118,13 +116,26 @@ fn the_http_api_routes_are_the_routers() {
             )
         })
         .collect();
-    let mut routed: Vec<(String, String)> = zuora_sync::handlers::http::ROUTES
-        .iter()
-        .map(|r| (r.method.to_string(), r.path.to_string()))
-        .collect();
-    in_template.sort();
+    routes.sort();
+    routes
+}
+
+/// The HTTP API sends exactly the router's routes (the OpenAPI document's operations, which the
+/// router is built from) to the functions that mount them: the hook to post-login, every other
+/// route to sync-api.
+#[test]
+fn the_http_api_routes_are_the_routers() {
+    let t = template();
+    let hook = (
+        "POST".to_string(),
+        zuora_sync::handlers::post_login::HOOK_PATH.to_string(),
+    );
+    let mut routed = crate::http::documented_operations();
+    assert!(routed.contains(&hook), "the document has the hook route");
+    routed.retain(|r| *r != hook);
     routed.sort();
-    assert_eq!(in_template, routed);
+    assert_eq!(http_api_routes(&t, "SyncApiFunction"), routed);
+    assert_eq!(http_api_routes(&t, "PostLoginFunction"), vec![hook]);
 }
 
 #[test]
