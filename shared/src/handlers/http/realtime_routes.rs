@@ -16,7 +16,6 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::response::Response;
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 use std::sync::Arc;
 /// Field names the receiver reads, in order of preference (callout templates and merge-field
 /// parameters spell them differently).
@@ -29,14 +28,8 @@ const ACCOUNT_FIELDS: [&str; 6] = [
     "Account.Id",
 ];
 const EVENT_ID_FIELDS: [&str; 3] = ["EventId", "eventId", "Event.Id"];
-const EVENT_DETAIL_FIELDS: [&str; 6] = [
-    "EventType",
-    "eventType",
-    "EventCategory",
-    "EventTime",
-    "eventTime",
-    "UpdatedDate",
-];
+const EVENT_TIME_FIELDS: [&str; 3] = ["EventTime", "eventTime", "UpdatedDate"];
+const EVENT_TYPE_FIELDS: [&str; 3] = ["EventType", "eventType", "EventCategory"];
 
 fn first_text<'a>(body: &'a Value, names: &[&str]) -> Option<&'a str> {
     names
@@ -54,32 +47,17 @@ fn names<'a>(configured: &'a Option<String>, usual: &[&'a str]) -> Vec<&'a str> 
         .collect()
 }
 
-/// What identifies one change, stable across Zuora's retries (its `Zuora-Request-Id` is new on
-/// every retry, so it is never used): the event's own id, else its type and time with the
-/// account, else the whole body.
-fn dedupe_id(body: &Value, account: &str, fields: &CalloutFields) -> String {
+/// What identifies one change across Zuora's retries — only a field unique to the event: its
+/// id, else its time (with its type and the account). `Zuora-Request-Id` is new on every retry,
+/// so it is never used. Without either, the delivery is a change of its own (`None`): counting
+/// one twice costs a sync, taking two changes for one loses a change.
+fn dedupe_id(body: &Value, account: &str, fields: &CalloutFields) -> Option<String> {
     if let Some(id) = first_text(body, &names(&fields.event_id, &EVENT_ID_FIELDS)) {
-        return format!("id:{id}");
+        return Some(format!("id:{id}"));
     }
-    let mut detail_names: Vec<&str> = Vec::new();
-    detail_names.extend(fields.event_type.as_deref());
-    detail_names.extend(fields.event_time.as_deref());
-    detail_names.extend(EVENT_DETAIL_FIELDS);
-    let mut details: Vec<&str> = Vec::new();
-    for name in detail_names {
-        if let Some(v) = body.get(name).and_then(Value::as_str)
-            && !details.contains(&v)
-        {
-            details.push(v);
-        }
-    }
-    if !details.is_empty() {
-        return format!("event:{account}|{}", details.join("|"));
-    }
-    format!(
-        "body:{}",
-        hex::encode(Sha256::digest(body.to_string().as_bytes()))
-    )
+    let time = first_text(body, &names(&fields.event_time, &EVENT_TIME_FIELDS))?;
+    let kind = first_text(body, &names(&fields.event_type, &EVENT_TYPE_FIELDS)).unwrap_or("");
+    Some(format!("event:{account}|{kind}|{time}"))
 }
 
 /// Receive a Zuora data change callout
@@ -87,9 +65,10 @@ fn dedupe_id(body: &Value, account: &str, fields: &CalloutFields) -> String {
 /// A Zuora Events & Notifications callout (account, subscription, payment method, contact
 /// changes). Authenticated with the entity's callout credentials (HTTP Basic, answered with a
 /// challenge first, or a shared secret header). Marks the account changed and counts one data
-/// change event; the same event (by `EventId`, else event type and time, else the whole body —
-/// never `Zuora-Request-Id`) counts once. In real-time mode, reaching `max_events_before_sync`
-/// starts a session.
+/// change event. A retried delivery of one event counts once when the body carries a field
+/// unique to the event (`EventId`, else `EventTime` with the event type and account — never
+/// `Zuora-Request-Id`); a body without one counts every time. In real-time mode, reaching
+/// `max_events_before_sync` starts a session.
 #[utoipa::path(
     post,
     path = "/plugins/zuora/entities/{entity}/callouts",
@@ -145,7 +124,9 @@ pub(super) async fn callout(
         Ok(a) => a,
         Err(e) => return invalid_field("AccountNumber", &e.to_string(), None),
     };
-    let dedupe = dedupe_id(&body, account.as_str(), &fields);
+    // A delivery without a per-event field gets a marker no other delivery can match.
+    let dedupe = dedupe_id(&body, account.as_str(), &fields)
+        .unwrap_or_else(|| format!("once:{}", uuid::Uuid::new_v4()));
     match api
         .realtime
         .callout(&entity, &dedupe, &account, &correlation_id)
@@ -221,12 +202,25 @@ mod tests {
         let usual = CalloutFields::default();
         assert_eq!(dedupe_id(&a, "A1", &usual), dedupe_id(&b, "A1", &usual));
         let typed = json!({"AccountNumber": "A1", "EventType": "AccountUpdate", "EventTime": "t1"});
-        assert_eq!(dedupe_id(&typed, "A1", &usual), "event:A1|AccountUpdate|t1");
+        assert_eq!(
+            dedupe_id(&typed, "A1", &usual).as_deref(),
+            Some("event:A1|AccountUpdate|t1")
+        );
+        // No per-event field: no identity, so never a duplicate of another delivery.
+        let untimed = json!({"AccountNumber": "A1", "EventType": "AccountUpdate"});
+        assert_eq!(dedupe_id(&untimed, "A1", &usual), None);
+        assert_eq!(
+            dedupe_id(&json!({"AccountNumber": "A1"}), "A1", &usual),
+            None
+        );
         let custom = CalloutFields {
             event_id: Some("NotificationId".into()),
             ..CalloutFields::default()
         };
         let with_custom = json!({"AccountNumber": "A1", "NotificationId": "n-9"});
-        assert_eq!(dedupe_id(&with_custom, "A1", &custom), "id:n-9");
+        assert_eq!(
+            dedupe_id(&with_custom, "A1", &custom).as_deref(),
+            Some("id:n-9")
+        );
     }
 }

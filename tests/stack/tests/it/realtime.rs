@@ -200,6 +200,50 @@ async fn duplicate_deliveries_count_once() {
     assert_eq!(s["events_needed"], 4);
 }
 
+/// H3: only a per-event unique field (the event's id, or its time) can make a delivery a
+/// duplicate. Callouts whose template sends neither are distinct changes: counting one twice
+/// costs a sync, dropping one loses a change.
+#[tokio::test]
+async fn callouts_without_an_event_id_or_time_are_never_duplicates() {
+    let app = spawn_app().await;
+    settings(
+        &app,
+        json!({"sync_mode": "realtime", "max_events_before_sync": 5}),
+    )
+    .await;
+    let bodies = [
+        json!({"AccountNumber": "A00000001", "EventType": "AccountUpdate"}),
+        json!({"AccountNumber": "A00000001", "EventType": "AccountUpdate"}),
+        json!({"AccountNumber": "A00000001"}),
+        json!({"AccountNumber": "A00000001"}),
+    ];
+    for body in bodies {
+        let (code, answer) = app
+            .call_with_body("POST", CALLOUTS, Some(&basic()), Some(body))
+            .await;
+        assert_eq!(code, 200, "{answer}");
+        assert_eq!(
+            (answer["counted"].as_bool(), answer["duplicate"].as_bool()),
+            (Some(true), Some(false)),
+            "{answer}"
+        );
+    }
+    assert_eq!(status(&app).await["changes"], 4);
+    // With its time, a retried delivery of one event is still recognised.
+    let timed = json!({"AccountNumber": "A00000001", "EventType": "AccountUpdate",
+                       "EventTime": "2026-12-01T10:00:00Z"});
+    let (_, first) = app
+        .call_with_body("POST", CALLOUTS, Some(&basic()), Some(timed.clone()))
+        .await;
+    let (_, again) = app
+        .call_with_body("POST", CALLOUTS, Some(&basic()), Some(timed))
+        .await;
+    assert_eq!(
+        (first["duplicate"].as_bool(), again["duplicate"].as_bool()),
+        (Some(false), Some(true))
+    );
+}
+
 #[tokio::test]
 async fn threshold_one_and_ten_start_sessions_with_exactly_the_changed_accounts() {
     let app = spawn_app().await;
