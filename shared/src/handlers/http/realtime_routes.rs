@@ -10,56 +10,13 @@ use super::dto::{BadRequest, CalloutAccepted, CalloutBody, CalloutNotRecorded, E
 use super::extract::{Bearer, Callout, SyncRole};
 use super::openapi::{BodyTooLarge, Forbidden, Unauthorized};
 use super::{Api, error, invalid_field, json_body, json_response};
-use crate::core::realtime::Status;
-use crate::model::{AccountKey, CalloutFields};
+use crate::core::realtime::{Status, callout};
+use crate::model::AccountKey;
 use axum::body::Body;
 use axum::extract::State;
 use axum::response::Response;
-use serde_json::{Value, json};
+use serde_json::json;
 use std::sync::Arc;
-/// Field names the receiver reads, in order of preference (callout templates and merge-field
-/// parameters spell them differently).
-const ACCOUNT_FIELDS: [&str; 6] = [
-    "AccountNumber",
-    "AccountId",
-    "accountNumber",
-    "accountId",
-    "Account.Number",
-    "Account.Id",
-];
-const EVENT_ID_FIELDS: [&str; 3] = ["EventId", "eventId", "Event.Id"];
-const EVENT_TIME_FIELDS: [&str; 3] = ["EventTime", "eventTime", "UpdatedDate"];
-const EVENT_TYPE_FIELDS: [&str; 3] = ["EventType", "eventType", "EventCategory"];
-
-fn first_text<'a>(body: &'a Value, names: &[&str]) -> Option<&'a str> {
-    names
-        .iter()
-        .find_map(|n| body.get(*n).and_then(Value::as_str))
-        .filter(|v| !v.is_empty())
-}
-
-/// The entity's configured name first, then the usual ones.
-fn names<'a>(configured: &'a Option<String>, usual: &[&'a str]) -> Vec<&'a str> {
-    configured
-        .as_deref()
-        .into_iter()
-        .chain(usual.iter().copied())
-        .collect()
-}
-
-/// What identifies one change across Zuora's retries — only a field unique to the event: its
-/// id, else its time (with its type and the account). `Zuora-Request-Id` is new on every retry,
-/// so it is never used. Without either, the delivery is a change of its own (`None`): counting
-/// one twice costs a sync, taking two changes for one loses a change.
-fn dedupe_id(body: &Value, account: &str, fields: &CalloutFields) -> Option<String> {
-    if let Some(id) = first_text(body, &names(&fields.event_id, &EVENT_ID_FIELDS)) {
-        return Some(format!("id:{id}"));
-    }
-    let time = first_text(body, &names(&fields.event_time, &EVENT_TIME_FIELDS))?;
-    let kind = first_text(body, &names(&fields.event_type, &EVENT_TYPE_FIELDS)).unwrap_or("");
-    Some(format!("event:{account}|{kind}|{time}"))
-}
-
 /// Receive a Zuora data change callout
 ///
 /// A Zuora Events & Notifications callout (account, subscription, payment method, contact
@@ -112,20 +69,18 @@ pub(super) async fn callout(
             );
         }
     };
-    let account_names = names(&fields.account, &ACCOUNT_FIELDS);
-    let Some(raw_account) = first_text(&body, &account_names) else {
-        return invalid_field(
-            account_names[0],
-            "the callout names no account",
-            Some(json!(account_names)),
-        );
+    let raw_account = match callout::account(&body, &fields) {
+        Ok(raw) => raw,
+        Err(names) => {
+            return invalid_field(names[0], "the callout names no account", Some(json!(names)));
+        }
     };
     let account = match AccountKey::parse(raw_account) {
         Ok(a) => a,
         Err(e) => return invalid_field("AccountNumber", &e.to_string(), None),
     };
     // A delivery without a per-event field gets a marker no other delivery can match.
-    let dedupe = dedupe_id(&body, account.as_str(), &fields)
+    let dedupe = callout::event_identity(&body, account.as_str(), &fields)
         .unwrap_or_else(|| format!("once:{}", uuid::Uuid::new_v4()));
     match api
         .realtime
@@ -189,38 +144,5 @@ pub(super) async fn status(
     match api.realtime.status(&caller.entity).await {
         Ok(status) => json_response(200, &status),
         Err(e) => error(503, "store_unavailable", &e.to_string()),
-    }
-}
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn dedupe_ignores_the_request_id_and_prefers_the_event_id() {
-        let a = json!({"AccountNumber": "A1", "EventId": "e-1", "Zuora-Request-Id": "r1"});
-        let b = json!({"AccountNumber": "A1", "EventId": "e-1", "Zuora-Request-Id": "r2"});
-        let usual = CalloutFields::default();
-        assert_eq!(dedupe_id(&a, "A1", &usual), dedupe_id(&b, "A1", &usual));
-        let typed = json!({"AccountNumber": "A1", "EventType": "AccountUpdate", "EventTime": "t1"});
-        assert_eq!(
-            dedupe_id(&typed, "A1", &usual).as_deref(),
-            Some("event:A1|AccountUpdate|t1")
-        );
-        // No per-event field: no identity, so never a duplicate of another delivery.
-        let untimed = json!({"AccountNumber": "A1", "EventType": "AccountUpdate"});
-        assert_eq!(dedupe_id(&untimed, "A1", &usual), None);
-        assert_eq!(
-            dedupe_id(&json!({"AccountNumber": "A1"}), "A1", &usual),
-            None
-        );
-        let custom = CalloutFields {
-            event_id: Some("NotificationId".into()),
-            ..CalloutFields::default()
-        };
-        let with_custom = json!({"AccountNumber": "A1", "NotificationId": "n-9"});
-        assert_eq!(
-            dedupe_id(&with_custom, "A1", &custom).as_deref(),
-            Some("id:n-9")
-        );
     }
 }
