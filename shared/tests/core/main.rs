@@ -12,4 +12,5 @@ mod notify;
 mod queued;
 mod sessions;
 mod settings;
+mod sim;
 mod worker;

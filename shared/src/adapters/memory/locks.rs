@@ -4,7 +4,7 @@
 
 use super::store::MemoryStore;
 use crate::model::{
-    Acquire, BusyLock, EpochMillis, Fence, HeldLock, LockKey, LockState, Mark, Wish,
+    Acquire, BusyLock, EntityId, EpochMillis, Fence, HeldLock, LockKey, LockState, Mark, Wish,
 };
 use crate::ports::{LockStore, StoreError};
 use std::collections::HashMap;
@@ -245,6 +245,20 @@ impl MemoryStore {
     /// The lock item under `key` as stored (`None`: never written).
     pub fn lock_item(&self, key: &LockKey) -> Option<LockItem> {
         self.with_state().locks.get(key).cloned()
+    }
+
+    /// Every lock item of the entity (locks, queued marks, lookup marks), by key.
+    pub fn lock_items(&self, entity: &EntityId) -> Vec<(LockKey, LockItem)> {
+        let state = self.with_state();
+        let mut items: Vec<(LockKey, LockItem)> = state
+            .locks
+            .items
+            .iter()
+            .filter(|(k, _)| &k.entity == entity)
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        items.sort_by(|a, b| a.0.account_id.cmp(&b.0.account_id));
+        items
     }
 }
 

@@ -8,9 +8,12 @@
 //! - [`FakeZuora`]: accounts, subscriptions, a catalog; call counts, failures and delays.
 //! - [`RecordingNotifier`]: keeps every summary.
 //! - [`ManualClock`], [`TokioClock`]: time the test controls.
+//! - [`FaultPlan`]: the simulation's faults, asked before every call of the store, the queue
+//!   and Zuora.
 
 mod clock;
 mod events;
+mod faults;
 mod locks;
 mod mirror;
 mod notify;
@@ -21,10 +24,11 @@ mod store;
 mod zuora;
 
 pub use clock::{ManualClock, TokioClock};
+pub use faults::{Fault, FaultPlan, ZuoraFault};
 pub use locks::LockItem;
 pub use mirror::MirrorWrite;
 pub use notify::{RecordingNotifier, SentSummary};
-pub use queue::{MemoryQueue, QueuedJob};
+pub use queue::{Delivery, MemoryQueue, QueuedJob};
 pub use store::MemoryStore;
 pub use zuora::{
     ACCOUNT_SNAPSHOT, ACCOUNTS_BY_ID, ACCOUNTS_PAGE, CATALOG, FakeZuora, QUERY, SUBSCRIPTION,

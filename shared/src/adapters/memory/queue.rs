@@ -1,9 +1,13 @@
 //! The job queue in memory: sent jobs wait with their delay until tests receive them, and a
-//! failure switch simulates SQS refusing sends.
+//! failure switch simulates SQS refusing sends. For the simulation it also consumes as SQS
+//! does for a Lambda event source: a received message is in flight until deleted, comes back
+//! when its visibility timeout passes, and moves to the dead-letter queue on the receive
+//! after its `maxReceiveCount`-th.
 
+use super::faults::{Fault, FaultPlan, die};
 use crate::model::{EpochMillis, SyncJob};
 use crate::ports::{Clock, JobQueue, QueueError};
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -22,13 +26,29 @@ pub struct QueuedJob {
     pub sent_at: EpochMillis,
     /// `sent_at` plus the delay in whole seconds, capped at 15 minutes (as SQS takes it).
     pub visible_at: EpochMillis,
+    /// SQS's message id.
+    pub message_id: String,
+    /// Receives so far (`ApproximateReceiveCount` once received).
+    pub receive_count: u32,
+}
+
+/// One received message: its receipt handle deletes it or changes its visibility.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Delivery {
+    pub receipt: u64,
+    pub message: QueuedJob,
 }
 
 #[derive(Debug, Default)]
 struct QueueState {
     messages: VecDeque<QueuedJob>,
+    /// Received and not deleted, by receipt: each comes back at its `visible_at`.
+    in_flight: BTreeMap<u64, QueuedJob>,
+    dead: Vec<QueuedJob>,
+    next_id: u64,
     sent: u64,
     failures: u32,
+    plan: Option<Arc<dyn FaultPlan>>,
 }
 
 /// Implements `JobQueue`. Every job goes through its JSON body and back, so a job the worker
@@ -56,10 +76,99 @@ impl MemoryQueue {
         self.state().failures = n;
     }
 
+    /// Every later send first asks `plan` what becomes of it.
+    pub fn set_fault_plan(&self, plan: Arc<dyn FaultPlan>) {
+        self.state().plan = Some(plan);
+    }
+
+    /// Receives up to `max` visible messages, as a Lambda event source does: each stays in
+    /// flight for `visibility`, and one received more than `max_receives` times moves to the
+    /// dead-letter queue instead.
+    pub fn receive_batch(
+        &self,
+        max: usize,
+        visibility: Duration,
+        max_receives: u32,
+    ) -> Vec<Delivery> {
+        let now = self.clock.now();
+        let mut state = self.state();
+        state.return_expired(now);
+        let mut batch = Vec::new();
+        while batch.len() < max {
+            let Some(at) = state.messages.iter().position(|m| m.visible_at <= now) else {
+                break;
+            };
+            let Some(mut message) = state.messages.remove(at) else {
+                break;
+            };
+            if message.receive_count >= max_receives {
+                state.dead.push(message);
+                continue;
+            }
+            message.receive_count += 1;
+            message.visible_at = now.plus_ms(visibility.as_millis() as i64);
+            state.next_id += 1;
+            let receipt = state.next_id;
+            state.in_flight.insert(receipt, message.clone());
+            batch.push(Delivery { receipt, message });
+        }
+        batch
+    }
+
+    /// Deletes a received message (the function succeeded with it); `false` when its receipt
+    /// is stale (it came back and was received again).
+    pub fn delete(&self, receipt: u64) -> bool {
+        self.state().in_flight.remove(&receipt).is_some()
+    }
+
+    /// Makes a received message visible again after `visibility` (0: at once).
+    pub fn change_visibility(&self, receipt: u64, visibility: Duration) -> bool {
+        let now = self.clock.now();
+        match self.state().in_flight.get_mut(&receipt) {
+            Some(m) => {
+                m.visible_at = now.plus_ms(visibility.as_millis() as i64);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Received messages not yet deleted.
+    pub fn in_flight(&self) -> usize {
+        self.state().in_flight.len()
+    }
+
+    /// The dead-letter queue's messages, oldest first.
+    pub fn dead_letters(&self) -> Vec<QueuedJob> {
+        self.state().dead.clone()
+    }
+
+    /// Moves every dead letter back to the queue (SQS's DLQ redrive), receive counts reset.
+    pub fn redrive(&self) {
+        let mut state = self.state();
+        let dead: Vec<QueuedJob> = state.dead.drain(..).collect();
+        for mut message in dead {
+            message.receive_count = 0;
+            state.messages.push_back(message);
+        }
+    }
+
+    /// When the next message becomes visible, queued or in flight.
+    pub fn next_visible(&self) -> Option<EpochMillis> {
+        let state = self.state();
+        state
+            .messages
+            .iter()
+            .chain(state.in_flight.values())
+            .map(|m| m.visible_at)
+            .min()
+    }
+
     /// Takes the oldest job that is visible now.
     pub fn receive(&self) -> Option<QueuedJob> {
         let now = self.clock.now();
         let mut state = self.state();
+        state.return_expired(now);
         let at = state.messages.iter().position(|m| m.visible_at <= now)?;
         state.messages.remove(at)
     }
@@ -93,12 +202,50 @@ impl MemoryQueue {
     }
 }
 
+impl QueueState {
+    /// In-flight messages whose visibility timeout passed are visible again.
+    fn return_expired(&mut self, now: EpochMillis) {
+        let expired: Vec<u64> = self
+            .in_flight
+            .iter()
+            .filter(|(_, m)| m.visible_at <= now)
+            .map(|(r, _)| *r)
+            .collect();
+        for receipt in expired {
+            if let Some(m) = self.in_flight.remove(&receipt) {
+                self.messages.push_back(m);
+            }
+        }
+    }
+}
+
 #[async_trait::async_trait]
 impl JobQueue for MemoryQueue {
     async fn send(&self, job: &SyncJob, delay: Option<Duration>) -> Result<(), QueueError> {
         let body = serde_json::to_string(job).map_err(|e| QueueError(e.to_string().into()))?;
         let parsed = SyncJob::parse(&body)
             .map_err(|e| QueueError(format!("the job does not read back: {e}").into()))?;
+        let plan = self.state().plan.clone();
+        // (sent, then the sender dies)
+        let (mut applied, mut crash) = (true, false);
+        match plan.map_or(Fault::Pass, |p| p.queue_send()) {
+            Fault::Pass => {}
+            Fault::Delay(d) => tokio::time::sleep(d).await,
+            Fault::Fail => return Err(QueueError("simulated SQS error (fault plan)".into())),
+            Fault::Crash { applied: a } => (applied, crash) = (a, true),
+        }
+        if applied {
+            self.push(parsed, body, delay)?;
+        }
+        if crash {
+            die().await
+        }
+        Ok(())
+    }
+}
+
+impl MemoryQueue {
+    fn push(&self, job: SyncJob, body: String, delay: Option<Duration>) -> Result<(), QueueError> {
         let now = self.clock.now();
         let seconds = delay.map_or(0, |d| d.min(MAX_DELAY).as_secs());
         let mut state = self.state();
@@ -106,14 +253,20 @@ impl JobQueue for MemoryQueue {
             state.failures -= 1;
             return Err(QueueError("simulated SQS failure".into()));
         }
-        state.sent += 1;
-        state.messages.push_back(QueuedJob {
-            job: parsed,
-            body,
-            delay,
-            sent_at: now,
-            visible_at: now.plus_ms(seconds as i64 * 1000),
-        });
+        {
+            state.sent += 1;
+            state.next_id += 1;
+            let message_id = format!("msg-{}", state.next_id);
+            state.messages.push_back(QueuedJob {
+                job,
+                body,
+                delay,
+                sent_at: now,
+                visible_at: now.plus_ms(seconds as i64 * 1000),
+                message_id,
+                receive_count: 0,
+            });
+        }
         Ok(())
     }
 }

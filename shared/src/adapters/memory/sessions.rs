@@ -57,30 +57,29 @@ pub(super) struct RealtimeTable {
 }
 
 impl RealtimeTable {
-    fn record_change(
-        &mut self,
-        entity: &EntityId,
-        dedupe_id: &str,
-        account: &str,
-        now: EpochMillis,
-    ) -> Option<RealtimeState> {
-        // The marker first: a delivery seen before takes no number, so duplicates never
-        // count toward the threshold.
-        if !self
-            .callouts
+    /// The callout's marker: `false` for a delivery seen before.
+    fn claim_callout(&mut self, entity: &EntityId, dedupe_id: &str) -> bool {
+        self.callouts
             .insert((entity.clone(), dedupe_id.to_string()))
-        {
-            return None;
-        }
+    }
+
+    fn release_callout(&mut self, entity: &EntityId, dedupe_id: &str) {
+        self.callouts
+            .remove(&(entity.clone(), dedupe_id.to_string()));
+    }
+
+    /// The next sequence number, and the counter after taking it.
+    fn take_number(&mut self, entity: &EntityId, now: EpochMillis) -> RealtimeState {
         let counter = self.counters.entry(entity.clone()).or_default();
-        let seq = counter.seq.unwrap_or(0) + 1;
-        counter.seq = Some(seq);
+        counter.seq = Some(counter.seq.unwrap_or(0) + 1);
         counter.since.get_or_insert(now);
         counter.last_cut.get_or_insert(0);
-        let state = counter.state();
+        counter.state()
+    }
+
+    fn put_change(&mut self, entity: &EntityId, seq: u64, account: &str) {
         self.changes
             .insert((entity.clone(), seq), account.to_string());
-        Some(state)
     }
 
     fn start_session(
@@ -232,8 +231,31 @@ impl RealtimeStore for MemoryStore {
         account: &str,
         now: EpochMillis,
     ) -> Result<Option<RealtimeState>, StoreError> {
-        self.call(|s| Ok(s.realtime.record_change(entity, dedupe_id, account, now)))
-            .await
+        // Three requests, as in DynamoDB: the marker (a delivery seen before takes no number),
+        // the number, the change under it. If the last two fail the marker is given back.
+        if !self
+            .call(|s| Ok(s.realtime.claim_callout(entity, dedupe_id)))
+            .await?
+        {
+            return Ok(None);
+        }
+        let numbered = async {
+            let state = self
+                .call(|s| Ok(s.realtime.take_number(entity, now)))
+                .await?;
+            self.call(|s| Ok(s.realtime.put_change(entity, state.seq, account)))
+                .await?;
+            Ok(state)
+        };
+        match numbered.await {
+            Ok(state) => Ok(Some(state)),
+            Err(e) => {
+                let _ = self
+                    .call(|s| Ok(s.realtime.release_callout(entity, dedupe_id)))
+                    .await;
+                Err(e)
+            }
+        }
     }
 
     async fn touch(&self, entity: &EntityId, now: EpochMillis) -> Result<(), StoreError> {

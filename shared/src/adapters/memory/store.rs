@@ -6,13 +6,14 @@
 //! and no guard is ever held across an `.await`.
 
 use super::events::EventTable;
+use super::faults::{Fault, FaultPlan, die, op_name};
 use super::locks::LockTable;
 use super::mirror::MirrorTable;
 use super::sessions::RealtimeTable;
 use super::settings::SettingsTable;
 use crate::ports::StoreError;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
 
 /// Every table, each kept by its own area's file.
 #[derive(Debug, Default)]
@@ -34,6 +35,8 @@ pub struct MemoryStore {
     /// Yield to the runtime before each call, so concurrent callers interleave at every
     /// store call instead of running one after the other.
     interleave: AtomicBool,
+    /// The simulation's faults, asked before every call.
+    plan: Mutex<Option<Arc<dyn FaultPlan>>>,
 }
 
 impl MemoryStore {
@@ -52,6 +55,11 @@ impl MemoryStore {
         self.interleave.store(on, Ordering::SeqCst);
     }
 
+    /// Every later call first asks `plan` what becomes of it.
+    pub fn set_fault_plan(&self, plan: Arc<dyn FaultPlan>) {
+        *self.plan.lock().unwrap_or_else(|e| e.into_inner()) = Some(plan);
+    }
+
     /// Runs one port call as one atomic step on the state.
     pub(super) async fn call<T, F>(&self, f: F) -> Result<T, StoreError>
     where
@@ -60,6 +68,22 @@ impl MemoryStore {
     {
         if self.interleave.load(Ordering::SeqCst) {
             tokio::task::yield_now().await;
+        }
+        let plan = self.plan.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        match plan.map_or(Fault::Pass, |p| p.store_call(op_name::<F>())) {
+            Fault::Pass => {}
+            Fault::Delay(d) => tokio::time::sleep(d).await,
+            Fault::Fail => {
+                return Err(StoreError::Unavailable(
+                    "simulated DynamoDB error (fault plan)".into(),
+                ));
+            }
+            Fault::Crash { applied } => {
+                if applied {
+                    let _ = f(&mut self.with_state());
+                }
+                die().await
+            }
         }
         let failing = self
             .failures

@@ -2,13 +2,14 @@
 //! the `ZuoraApi` port with Zuora's own error kinds; it counts calls, fails on request and
 //! can take its time (on tokio's clock, so paused-time tests stay instant).
 
+use super::faults::{FaultPlan, ZuoraFault, die};
 use crate::model::{
     AccountKey, AccountPage, AccountRef, AccountSnapshot, CallContext, Product, Subscription,
     SubscriptionKey,
 };
 use crate::ports::{ZuoraApi, ZuoraError};
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Method names as [`FakeZuora::calls_to`] counts them.
@@ -37,6 +38,7 @@ struct ZState {
     calls: BTreeMap<&'static str, u64>,
     failures: VecDeque<ZuoraError>,
     delay: Duration,
+    plan: Option<Arc<dyn FaultPlan>>,
 }
 
 /// Implements `ZuoraApi` over data a test sets up.
@@ -280,6 +282,7 @@ impl FakeZuora {
                 calls: BTreeMap::new(),
                 failures: VecDeque::new(),
                 delay: Duration::ZERO,
+                plan: None,
             }),
         }
     }
@@ -353,6 +356,11 @@ impl FakeZuora {
         self.state().delay = delay;
     }
 
+    /// Every later call first asks `plan` what becomes of it (after `fail_next`'s failures).
+    pub fn set_fault_plan(&self, plan: Arc<dyn FaultPlan>) {
+        self.state().plan = Some(plan);
+    }
+
     /// Calls made so far, every method.
     pub fn calls(&self) -> u64 {
         self.state().calls.values().sum()
@@ -369,14 +377,23 @@ impl FakeZuora {
         method: &'static str,
         f: impl FnOnce(&ZState) -> Result<T, ZuoraError> + Send,
     ) -> Result<T, ZuoraError> {
-        let (result, delay) = {
+        let (result, mut delay, plan) = {
             let mut s = self.state();
             *s.calls.entry(method).or_default() += 1;
             let result = match s.failures.pop_front() {
                 Some(e) => Err(e),
                 None => f(&s),
             };
-            (result, s.delay)
+            (result, s.delay, s.plan.clone())
+        };
+        let result = match plan.map_or(ZuoraFault::Pass, |p| p.zuora_call(method)) {
+            ZuoraFault::Pass => result,
+            ZuoraFault::Delay(d) => {
+                delay += d;
+                result
+            }
+            ZuoraFault::Fail(e) => Err(e),
+            ZuoraFault::Crash => die().await,
         };
         if !delay.is_zero() {
             tokio::time::sleep(delay).await;

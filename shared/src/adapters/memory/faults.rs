@@ -1,0 +1,71 @@
+//! Fault injection for the simulation (docs/ARCHITECTURE.md, "Testing"): each memory adapter
+//! asks an optional [`FaultPlan`] before every call whether to answer normally, late, with an
+//! error, or never. The plan belongs to the test (a seeded one makes a run replayable); the
+//! adapters only carry it out.
+
+use crate::ports::ZuoraError;
+use std::time::Duration;
+
+/// What becomes of one store or queue call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fault {
+    Pass,
+    /// The request lands this long after it was made (tokio's clock): a slow write.
+    Delay(Duration),
+    /// The call changes nothing and answers an error (an outage, a throttle).
+    Fail,
+    /// The caller dies during the call: it never answers. With `applied`, the write happened
+    /// first (the answer was lost), as after a timeout on a request DynamoDB did carry out.
+    Crash {
+        applied: bool,
+    },
+}
+
+/// What becomes of one Zuora call.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ZuoraFault {
+    Pass,
+    /// The answer (read when the call was made) arrives this long after it.
+    Delay(Duration),
+    Fail(ZuoraError),
+    /// The caller dies while waiting.
+    Crash,
+}
+
+/// Decides the fate of each call. `op` names the port method (e.g. `commit`, `send`,
+/// `account_snapshot`), for the plan's trace and its choices.
+pub trait FaultPlan: Send + Sync + std::fmt::Debug {
+    fn store_call(&self, op: &'static str) -> Fault;
+    fn queue_send(&self) -> Fault;
+    fn zuora_call(&self, method: &'static str) -> ZuoraFault;
+}
+
+/// Never answers: the task that awaits this is a dead invocation, dropped by its runner.
+pub(super) async fn die() -> ! {
+    std::future::pending::<()>().await;
+    unreachable!("a pending future never completes")
+}
+
+/// The port method a store call closure belongs to, from its type name
+/// (`…::RealtimeStore>::record_change::{{closure}}…` → `record_change`).
+pub(super) fn op_name<F>() -> &'static str {
+    let name = std::any::type_name::<F>();
+    let head = name.split("::{{closure}}").next().unwrap_or(name);
+    head.rsplit("::").next().unwrap_or(head)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn op_names_come_from_the_calling_method() {
+        fn named<F>(_: F) -> &'static str {
+            op_name::<F>()
+        }
+        fn record_change() -> &'static str {
+            named(|| ())
+        }
+        assert_eq!(record_change(), "record_change");
+    }
+}

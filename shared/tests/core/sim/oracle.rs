@@ -1,0 +1,135 @@
+//! The convergence oracle, checked after a run quiesced: the mirror equals Zuora for every
+//! account with stable local ids; no wish, queued mark or live lease is left; every
+//! acknowledged request has a terminal event; every session is done and adds up; nothing is
+//! waiting, queued, in flight or dead-lettered; no invocation outlived its deadline.
+
+use super::actors::Sim;
+use crate::support::*;
+use zuora_sync::model::{EventStatus, SessionStatus, plan_writes};
+use zuora_sync::ports::{EventStore, RealtimeStore};
+
+pub async fn check(sim: &Sim) -> Vec<String> {
+    let mut out = Vec::new();
+    mirror_equals_zuora(sim, &mut out);
+    nothing_left_on_locks(sim, &mut out);
+    acknowledged_requests_served(sim, &mut out).await;
+    sessions_done(sim, &mut out).await;
+    let env = &sim.env;
+    if !env.queue.is_empty() || env.queue.in_flight() > 0 {
+        out.push(format!(
+            "{} job(s) queued and {} in flight after quiescing",
+            env.queue.len(),
+            env.queue.in_flight()
+        ));
+    }
+    if !env.queue.dead_letters().is_empty() {
+        out.push(format!("{} dead letter(s)", env.queue.dead_letters().len()));
+    }
+    let log = sim.log();
+    for what in &log.overruns {
+        out.push(format!("{what} outlived its deadline"));
+    }
+    for account in &log.lost_callouts {
+        out.push(format!("Zuora gave up delivering a callout for A{account}"));
+    }
+    out
+}
+
+/// The product's own planner finds nothing to write, and the customer id never changed.
+fn mirror_equals_zuora(sim: &Sim, out: &mut Vec<String>) {
+    let env = &sim.env;
+    for n in 1..=sim.accounts {
+        let snapshot = env.zuora.account(&account_id(n)).expect("seeded");
+        let stored = env.store.stored_account(&env.entity, &account_id(n));
+        let plan = plan_writes(&snapshot, &stored);
+        if !plan.is_noop() {
+            out.push(format!(
+                "A{n}: the mirror differs from Zuora ({} record(s) to write, {} to remove: {:?})",
+                plan.puts.len(),
+                plan.deletes.len(),
+                plan.puts.iter().map(|p| p.sk.as_str()).collect::<Vec<_>>()
+            ));
+        }
+        for (account, id) in sim.log().customer_ids.iter().filter(|(a, _)| *a == n) {
+            if *id != plan.customer_id {
+                out.push(format!(
+                    "A{account}: customer id {id} answered earlier, {} now",
+                    plan.customer_id
+                ));
+            }
+        }
+    }
+}
+
+fn nothing_left_on_locks(sim: &Sim, out: &mut Vec<String>) {
+    let env = &sim.env;
+    let now = env.now().0;
+    for (key, item) in env.store.lock_items(&env.entity) {
+        let name = &key.account_id;
+        if item.pending.unwrap_or(0) > 0 {
+            out.push(format!(
+                "{name}: {} wish(es) never served",
+                item.pending.unwrap_or(0)
+            ));
+        }
+        if let Some(event) = &item.queued_event
+            && item.queued_until.is_some_and(|u| u > now)
+        {
+            out.push(format!("{name}: queued mark {event} left with no job"));
+        }
+        if item.lease_until.is_some_and(|l| l > now) {
+            out.push(format!("{name}: a lease still live"));
+        }
+    }
+}
+
+async fn acknowledged_requests_served(sim: &Sim, out: &mut Vec<String>) {
+    let env = &sim.env;
+    let acks = sim.log().acks.clone();
+    for ack in acks {
+        let Some(id) = &ack.event_id else { continue };
+        match env.store.get_event(&env.entity, id).await {
+            Ok(Some(event)) => {
+                if matches!(event.status, EventStatus::Queued | EventStatus::Running) {
+                    out.push(format!(
+                        "{} for A{}: its event {id} is still {}",
+                        ack.what,
+                        ack.account,
+                        event.status.as_str()
+                    ));
+                }
+            }
+            Ok(None) => out.push(format!(
+                "{} for A{}: its event {id} does not exist",
+                ack.what, ack.account
+            )),
+            Err(e) => out.push(format!("event {id} unreadable: {e}")),
+        }
+    }
+}
+
+async fn sessions_done(sim: &Sim, out: &mut Vec<String>) {
+    let env = &sim.env;
+    for s in env.store.sessions(&env.entity) {
+        let counted = s.succeeded + s.failed + s.skipped;
+        if s.status != SessionStatus::Done || s.enumerating || counted != s.total {
+            out.push(format!(
+                "session {} ({}) is {}{}: {counted} of {} jobs counted",
+                s.id,
+                s.trigger.as_str(),
+                s.status.as_str(),
+                if s.enumerating { ", enumerating" } else { "" },
+                s.total
+            ));
+        }
+    }
+    match env.store.realtime_state(&env.entity).await {
+        Ok(state) if state.last_cut != state.seq => out.push(format!(
+            "changes {}..={} were never cut into a session",
+            state.last_cut + 1,
+            state.seq
+        )),
+        Ok(_) => {}
+        Err(e) => out.push(format!("realtime state unreadable: {e}")),
+    }
+}
