@@ -5,7 +5,7 @@
 //! even after a record leaves the mirror (a subscription that goes Draft and comes back).
 
 use crate::model::event::named;
-use crate::model::{AccountSnapshot, Contact};
+use crate::model::{Account, AccountSnapshot, Contact, Subscription};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
@@ -284,17 +284,29 @@ pub fn plan_writes_keeping(
             ("number".to_string(), sub.number.clone()),
             ("status".to_string(), sub.status.to_string()),
         ]);
+        let record = canonical_subscription(sub, account);
         let id = p.add(
             format!("SUB#{}", sub.number),
             RecordKind::Subscription,
             &sub.id,
             attrs,
-            sub,
+            &record,
         );
         p.plan.subscription_ids.insert(sub.number.clone(), id);
     }
 
     p.finish()
+}
+
+/// A subscription as stored, whichever read returned it: a subscription read on its own names
+/// its account and one inside the account's answer may not, so the record always names the
+/// account it is mirrored under (one form per record, or alternating paths rewrite it).
+fn canonical_subscription(sub: &Subscription, account: &Account) -> Subscription {
+    Subscription {
+        account_id: Some(account.id.clone()),
+        account_number: Some(account.account_number.clone()),
+        ..sub.clone()
+    }
 }
 
 /// The writes that make the stored catalog (the [`CATALOG_ACCOUNT`] records) equal `products`;

@@ -3,7 +3,8 @@
 
 use crate::support::*;
 use zuora_sync::adapters::memory::MirrorWrite;
-use zuora_sync::model::{EventStatus, SubscriptionStatus};
+use zuora_sync::core::sync::AccountOutcome;
+use zuora_sync::model::{EventStatus, SubscriptionStatus, Trigger};
 use zuora_sync::ports::MirrorStore;
 
 #[tokio::test(start_paused = true)]
@@ -173,4 +174,30 @@ async fn the_catalog_mirrors_products_and_removes_those_gone() {
     let stored = env.store.stored_account(&env.entity, CATALOG_ACCOUNT);
     let products: Vec<&String> = stored.records.keys().collect();
     assert_eq!(products, ["PRODUCT#p2"]);
+}
+
+/// One canonical record whatever path fetched it: the account sync (subscriptions inside the
+/// account's answer) and the manual sync (each subscription read on its own, which names its
+/// account) store the same bytes, so alternating them rewrites nothing.
+#[tokio::test(start_paused = true)]
+async fn every_sync_path_stores_the_same_records() {
+    let env = Env::new();
+    env.zuora.put_account(account(1));
+    let by_account = env.sync_now(&key(&account_id(1))).await;
+    assert_eq!(by_account.written as usize, RECORDS_PER_ACCOUNT);
+    let stored = env.store.mirror_writes();
+
+    let manual = env
+        .sync
+        .sync_customer(&env.req(Trigger::Manual), &key(&account_number(1)))
+        .await
+        .expect("the manual sync runs");
+    let AccountOutcome::Synced(manual) = manual else {
+        panic!("expected a sync, got {manual:?}");
+    };
+    assert_eq!((manual.written, manual.removed), (0, 0), "nothing rewritten");
+    assert_eq!(env.store.mirror_writes(), stored);
+
+    let again = env.sync_now(&key(&account_id(1))).await;
+    assert_eq!((again.written, again.removed), (0, 0));
 }

@@ -49,6 +49,7 @@ fn mirror_equals_zuora(sim: &Sim, out: &mut Vec<String>) {
                 plan.deletes.len(),
                 plan.puts.iter().map(|p| p.sk.as_str()).collect::<Vec<_>>()
             ));
+            out.push(format!("  its events: {}", history(sim, n)));
         }
         for (account, id) in sim.log().customer_ids.iter().filter(|(a, _)| *a == n) {
             if *id != plan.customer_id {
@@ -59,6 +60,32 @@ fn mirror_equals_zuora(sim: &Sim, out: &mut Vec<String>) {
             }
         }
     }
+}
+
+/// An account's events, oldest first, for the report of a divergence.
+fn history(sim: &Sim, n: u32) -> String {
+    let env = &sim.env;
+    let mut events: Vec<_> = env
+        .store
+        .events(&env.entity)
+        .into_iter()
+        .filter(|e| e.account_id.as_deref() == Some(account_id(n).as_str()))
+        .collect();
+    events.sort_by_key(|e| e.created_at);
+    events
+        .iter()
+        .map(|e| {
+            format!(
+                "{}s {} {}{}{}",
+                (e.created_at.0 - START.0) / 1000,
+                e.trigger.as_str(),
+                e.status.as_str(),
+                if e.follow_up { " (follow-up)" } else { "" },
+                e.code.as_deref().map(|c| format!(" {c}")).unwrap_or_default()
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 fn nothing_left_on_locks(sim: &Sim, out: &mut Vec<String>) {

@@ -18,10 +18,10 @@ fn a_cut_is_a_compare_and_set_on_last_cut() {
         "never cut: from 0 only"
     );
     for i in 0..3 {
-        let state = t.record_change(&e, &format!("d{i}"), "A1", EpochMillis(10));
+        let state = record(&mut t, &e, &format!("d{i}"), "A1", EpochMillis(10));
         assert_eq!(state.unwrap().seq, i + 1);
     }
-    assert_eq!(t.record_change(&e, "d0", "A1", EpochMillis(11)), None);
+    assert_eq!(record(&mut t, &e, "d0", "A1", EpochMillis(11)), None);
     assert!(t.start_session(&e, 0, &session((0, 2), 20), None));
     assert!(
         !t.start_session(&e, 0, &session((0, 2), 21), None),
@@ -95,4 +95,20 @@ fn pages_and_jobs_count_once_and_sessions_complete_once() {
         t.counters[&e].last_session_id.as_deref(),
         Some(full.id.as_str())
     );
+}
+
+/// The three steps of `record_change`, run at once.
+fn record(
+    t: &mut RealtimeTable,
+    e: &EntityId,
+    dedupe_id: &str,
+    account: &str,
+    now: EpochMillis,
+) -> Option<RealtimeState> {
+    if !t.claim_callout(e, dedupe_id) {
+        return None;
+    }
+    let state = t.take_number(e, now);
+    t.put_change(e, state.seq, account);
+    Some(state)
 }
