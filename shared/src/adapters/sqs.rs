@@ -71,6 +71,18 @@ impl SqsQueue {
 
 #[async_trait::async_trait]
 impl JobQueue for SqsQueue {
+    async fn hand_back(&self, receipt: &str, after: Duration) -> Result<(), QueueError> {
+        self.client
+            .change_message_visibility()
+            .queue_url(&self.queue_url)
+            .receipt_handle(receipt)
+            .visibility_timeout(after.as_secs().min(43_200) as i32)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(sqs_error)
+    }
+
     /// Batches of 10 sent concurrently (a session can queue thousands of accounts).
     async fn send_many(&self, jobs: &[SyncJob]) -> Vec<usize> {
         use futures::StreamExt;

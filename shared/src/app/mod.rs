@@ -33,11 +33,27 @@ pub struct AwsClients {
     pub ses: aws_sdk_sesv2::Client,
 }
 
+/// Every AWS request (its retries included) ends within this, so an invocation can budget the
+/// writes it still has to make after its last Zuora call (`core::deadline::STORE_RESERVE`).
+pub const AWS_OPERATION_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The SDK configuration from the environment (credentials, region, `AWS_ENDPOINT_URL_*` for
+/// local stand-ins), with every request bounded by `timeout`.
+pub async fn aws_config(timeout: Duration) -> aws_config::SdkConfig {
+    let timeouts = aws_config::timeout::TimeoutConfig::builder()
+        .operation_timeout(timeout)
+        .connect_timeout(timeout)
+        .build();
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .timeout_config(timeouts)
+        .load()
+        .await
+}
+
 impl AwsClients {
-    /// From the environment (credentials, region, `AWS_ENDPOINT_URL_*` for local stand-ins).
+    /// From the environment, each request bounded by [`AWS_OPERATION_TIMEOUT`].
     pub async fn from_env() -> Self {
-        let shared = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-        Self::from_shared(&shared)
+        Self::from_shared(&aws_config(AWS_OPERATION_TIMEOUT).await)
     }
 
     pub fn from_shared(shared: &aws_config::SdkConfig) -> Self {
@@ -67,6 +83,7 @@ impl Services {
         crate::handlers::sqs_worker::Worker {
             sync: self.sync.clone(),
             realtime: self.realtime.clone(),
+            queue: self.queue.clone(),
             max_receives,
         }
     }

@@ -26,14 +26,7 @@ pub struct PostLoginFunction {
 pub async fn from_env() -> Result<PostLoginFunction, Error> {
     let config = LoginConfig::from_env(&Env::process())?;
     // Every AWS call is bounded, so a slow DynamoDB or SQS cannot hold a sign-in.
-    let timeouts = aws_config::timeout::TimeoutConfig::builder()
-        .operation_timeout(config.call_timeout)
-        .connect_timeout(config.call_timeout)
-        .build();
-    let shared = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .timeout_config(timeouts)
-        .load()
-        .await;
+    let shared = super::aws_config(config.call_timeout).await;
     let store = Arc::new(DynamoStore::new(
         aws_sdk_dynamodb::Client::new(&shared),
         config.tables.clone(),

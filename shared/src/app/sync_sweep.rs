@@ -9,7 +9,7 @@ use crate::config::{Config, Env};
 use crate::core::realtime::Realtime;
 use crate::core::settings::SettingsCache;
 use crate::handlers::sweep::sweep_event;
-use crate::model::EntityId;
+use crate::model::{EntityId, EpochMillis};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::Value;
 use std::sync::Arc;
@@ -21,7 +21,7 @@ pub struct Sweep {
 
 pub async fn from_env() -> Result<Sweep, Error> {
     let config = Config::from_env(&Env::process())?;
-    let shared = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let shared = super::aws_config(super::AWS_OPERATION_TIMEOUT).await;
     let store = dynamo_store(
         &aws_sdk_dynamodb::Client::new(&shared),
         &config.tables,
@@ -46,7 +46,9 @@ pub async fn from_env() -> Result<Sweep, Error> {
 pub async fn run(sweep: Sweep) -> Result<(), Error> {
     let sweep = &sweep;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        Ok::<Value, Error>(sweep_event(&sweep.realtime, &sweep.entities, &event.payload).await)
+        let deadline = EpochMillis(event.context.deadline as i64);
+        let report = sweep_event(&sweep.realtime, &sweep.entities, &event.payload, deadline);
+        Ok::<Value, Error>(report.await)
     }))
     .await
 }

@@ -1,6 +1,7 @@
 //! The services: what the product does, on the ports only. Each trigger's handler calls one
 //! entry point here; nothing here knows DynamoDB, SQS, SES or reqwest.
 
+pub mod deadline;
 pub mod login;
 pub mod notify;
 pub mod realtime;

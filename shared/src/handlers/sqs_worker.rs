@@ -9,16 +9,25 @@ use crate::core::sync::{
 use crate::model::EpochMillis;
 use crate::model::JobOutcome;
 use crate::model::{JobTarget, SyncJob};
+use crate::ports::JobQueue;
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use futures::StreamExt;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Messages of one batch synced at once; the Zuora client's own cap still bounds requests.
 const BATCH_CONCURRENCY: usize = 5;
 
+/// A message is started only with this much of the invocation left (docs/ARCHITECTURE.md,
+/// "Deadlines"); later ones are handed back to run again at once, in another invocation,
+/// instead of timing out the whole batch (which SQS would redeliver whole).
+pub const MIN_TIME_TO_START: Duration = Duration::from_secs(15);
+
 pub struct Worker {
     pub sync: Arc<SyncService>,
     pub realtime: Arc<Realtime>,
+    /// For handing back messages there is no time left to start.
+    pub queue: Arc<dyn JobQueue>,
     /// The queue's `maxReceiveCount`: a job failing on its last receipt goes to the DLQ, so
     /// its session counts it as failed then.
     pub max_receives: u32,
@@ -113,6 +122,9 @@ impl Worker {
         deadline: EpochMillis,
     ) -> MessageResult {
         let message_id = message.message_id.as_deref().unwrap_or("");
+        if let Some(handed_back) = self.hand_back_if_late(message, deadline).await {
+            return handed_back;
+        }
         let job = match SyncJob::parse(message.body.as_deref().unwrap_or("")) {
             Ok(job) => job,
             Err(e) => {
@@ -134,7 +146,7 @@ impl Worker {
             // Page jobs enumerate a full sync; they hold no lock and have no session job end.
             JobTarget::FullSyncPage { cursor } => {
                 return self
-                    .full_sync_page(message_id, &job, cursor.as_deref())
+                    .full_sync_page(message_id, &job, cursor.as_deref(), deadline)
                     .await;
             }
             _ if job.only_if_pending => self
@@ -164,11 +176,7 @@ impl Worker {
         };
         self.sync.job_done(&req, &job.target, account_id).await;
         if let (Some(session), Some(account)) = (&job.session_id, job.account_key()) {
-            let receipts: u32 = message
-                .attributes
-                .get("ApproximateReceiveCount")
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(1);
+            let receipts = self.receipts(message);
             if let Some((outcome, written, reason)) =
                 session_outcome(&result, receipts >= self.max_receives)
             {
@@ -210,11 +218,44 @@ impl Worker {
 }
 
 impl Worker {
+    fn receipts(&self, message: &SqsMessage) -> u32 {
+        message
+            .attributes
+            .get("ApproximateReceiveCount")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1)
+    }
+
+    /// Hands the message back when too little of the invocation is left to start it — except
+    /// on its last receipt, where handing back would dead-letter it unrun; it runs then, its
+    /// Zuora calls cut short by the deadline if need be.
+    async fn hand_back_if_late(
+        &self,
+        message: &SqsMessage,
+        deadline: EpochMillis,
+    ) -> Option<MessageResult> {
+        let left = deadline.0 - self.sync.now().0;
+        if left >= MIN_TIME_TO_START.as_millis() as i64
+            || self.receipts(message) >= self.max_receives
+        {
+            return None;
+        }
+        let receipt = message.receipt_handle.as_deref().unwrap_or("");
+        if let Err(e) = self.queue.hand_back(receipt, Duration::ZERO).await {
+            // It still comes back, after its visibility timeout.
+            tracing::warn!(message_id = ?message.message_id, error = %e, "could not hand the message back");
+        }
+        Some(MessageResult::Retry(format!(
+            "handed back unstarted with {left} ms of the invocation left"
+        )))
+    }
+
     async fn full_sync_page(
         &self,
         message_id: &str,
         job: &SyncJob,
         cursor: Option<&str>,
+        deadline: EpochMillis,
     ) -> MessageResult {
         let Some(session) = &job.session_id else {
             tracing::error!(message_id, "a full sync page job names no session");
@@ -222,7 +263,7 @@ impl Worker {
         };
         let page = self
             .realtime
-            .full_sync_page(&job.entity, session, cursor, &job.correlation_id)
+            .full_sync_page(&job.entity, session, cursor, &job.correlation_id, deadline)
             .await;
         match page {
             Ok(()) => MessageResult::Done,

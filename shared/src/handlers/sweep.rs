@@ -1,13 +1,14 @@
 //! The EventBridge schedule (every minute) → one sweep per configured entity.
 
 use crate::core::realtime::Realtime;
-use crate::model::EntityId;
+use crate::model::{EntityId, EpochMillis};
 
 /// Sweeps every entity; answers one line per entity for the invocation's log.
 pub async fn sweep_event(
     realtime: &Realtime,
     entities: &[EntityId],
     event: &serde_json::Value,
+    deadline: EpochMillis,
 ) -> serde_json::Value {
     let correlation = event
         .get("id")
@@ -16,7 +17,7 @@ pub async fn sweep_event(
         .to_string();
     let mut report = Vec::new();
     for entity in entities {
-        let outcome = match realtime.sweep(entity, &correlation).await {
+        let outcome = match realtime.sweep(entity, &correlation, deadline).await {
             Ok(Some(session)) => {
                 serde_json::json!({"entity": entity, "session": session.id, "accounts": session.total})
             }

@@ -12,6 +12,11 @@ pub struct QueueError(#[source] pub Cause);
 pub trait JobQueue: Send + Sync {
     async fn send(&self, job: &SyncJob, delay: Option<Duration>) -> Result<(), QueueError>;
 
+    /// Makes a received message (its receipt handle) visible again after `after`: the worker
+    /// hands back work it has no time left to start, so it runs again at once instead of after
+    /// the whole visibility timeout.
+    async fn hand_back(&self, receipt: &str, after: Duration) -> Result<(), QueueError>;
+
     /// Sends many jobs; answers the indexes of those that could not be sent.
     async fn send_many(&self, jobs: &[SyncJob]) -> Vec<usize> {
         let mut failed = Vec::new();

@@ -195,7 +195,11 @@ async fn every_sync_path_stores_the_same_records() {
     let AccountOutcome::Synced(manual) = manual else {
         panic!("expected a sync, got {manual:?}");
     };
-    assert_eq!((manual.written, manual.removed), (0, 0), "nothing rewritten");
+    assert_eq!(
+        (manual.written, manual.removed),
+        (0, 0),
+        "nothing rewritten"
+    );
     assert_eq!(env.store.mirror_writes(), stored);
 
     let again = env.sync_now(&key(&account_id(1))).await;

@@ -203,12 +203,18 @@ async fn the_sweep_starts_a_max_time_session_only_when_due() {
     }
 
     assert_eq!(
-        env.realtime.sweep(&env.entity, "sweep").await.unwrap(),
+        env.realtime
+            .sweep(&env.entity, "sweep", env.now().plus_ms(DEADLINE_MS))
+            .await
+            .unwrap(),
         None
     );
     sleep(Duration::from_secs(5 * 60 - 1)).await;
     assert_eq!(
-        env.realtime.sweep(&env.entity, "sweep").await.unwrap(),
+        env.realtime
+            .sweep(&env.entity, "sweep", env.now().plus_ms(DEADLINE_MS))
+            .await
+            .unwrap(),
         None
     );
     assert!(env.store.sessions(&env.entity).is_empty());
@@ -216,7 +222,7 @@ async fn the_sweep_starts_a_max_time_session_only_when_due() {
     sleep(Duration::from_secs(1)).await;
     let session = env
         .realtime
-        .sweep(&env.entity, "sweep")
+        .sweep(&env.entity, "sweep", env.now().plus_ms(DEADLINE_MS))
         .await
         .unwrap()
         .expect("five minutes after the first change");
@@ -229,7 +235,10 @@ async fn the_sweep_starts_a_max_time_session_only_when_due() {
     // The next sweep, a minute later, has nothing due.
     sleep(Duration::from_secs(60)).await;
     assert_eq!(
-        env.realtime.sweep(&env.entity, "sweep").await.unwrap(),
+        env.realtime
+            .sweep(&env.entity, "sweep", env.now().plus_ms(DEADLINE_MS))
+            .await
+            .unwrap(),
         None
     );
     assert_eq!(env.store.sessions(&env.entity).len(), 1);
@@ -252,8 +261,10 @@ async fn overlapping_sweeps_start_one_session() {
     // Changes waiting: the cut on `last_cut` lets one sweep through.
     sleep(Duration::from_secs(5 * 60)).await;
     let (a, b) = tokio::join!(
-        env.realtime.sweep(&env.entity, "a"),
-        env.realtime.sweep(&env.entity, "b")
+        env.realtime
+            .sweep(&env.entity, "a", env.now().plus_ms(DEADLINE_MS)),
+        env.realtime
+            .sweep(&env.entity, "b", env.now().plus_ms(DEADLINE_MS))
     );
     let started = [a.unwrap(), b.unwrap()];
     assert_eq!(started.iter().flatten().count(), 1, "{started:#?}");
@@ -261,8 +272,10 @@ async fn overlapping_sweeps_start_one_session() {
     // Nothing waiting: only the `due` condition tells the two apart.
     sleep(Duration::from_secs(5 * 60)).await;
     let (a, b) = tokio::join!(
-        env.realtime.sweep(&env.entity, "a"),
-        env.realtime.sweep(&env.entity, "b")
+        env.realtime
+            .sweep(&env.entity, "a", env.now().plus_ms(DEADLINE_MS)),
+        env.realtime
+            .sweep(&env.entity, "b", env.now().plus_ms(DEADLINE_MS))
     );
     let started = [a.unwrap(), b.unwrap()];
     let empty: Vec<_> = started.iter().flatten().collect();

@@ -257,7 +257,13 @@ impl Env {
             .as_deref()
             .expect("a page job names its session");
         self.realtime
-            .full_sync_page(&job.entity, session, cursor.as_deref(), &job.correlation_id)
+            .full_sync_page(
+                &job.entity,
+                session,
+                cursor.as_deref(),
+                &job.correlation_id,
+                self.now().plus_ms(DEADLINE_MS),
+            )
             .await
             .expect("the page is read and queued");
     }

@@ -13,6 +13,7 @@ fn worker(env: &Env) -> Worker {
     Worker {
         sync: env.sync.clone(),
         realtime: env.realtime.clone(),
+        queue: env.queue.clone(),
         max_receives: 5,
     }
 }
@@ -26,8 +27,13 @@ fn message(job: &QueuedJob, receive_count: u32) -> SqsMessage {
     m
 }
 
-/// An on-demand job for account 1, as the API queues it.
+/// An on-demand job for account 1, as the API queues it, received.
 async fn queued_job(env: &Env) -> QueuedJob {
+    enqueue(env).await;
+    env.queue.receive().expect("the job")
+}
+
+async fn enqueue(env: &Env) {
     env.zuora.put_account(account(1));
     let target = JobTarget::Account {
         account: key(&account_id(1)),
@@ -36,7 +42,6 @@ async fn queued_job(env: &Env) -> QueuedJob {
         .enqueue(&env.req(Trigger::OnDemand), &target, None)
         .await
         .unwrap();
-    env.queue.receive().expect("the job")
 }
 
 /// H8: during a credential or permission incident queued work must wait (SQS retries it, then
@@ -98,4 +103,28 @@ async fn an_account_zuora_does_not_know_is_acknowledged() {
         .handle_message(&message(&job, 1), env.now().plus_ms(DEADLINE_MS))
         .await;
     assert_eq!(result, MessageResult::Done);
+}
+
+/// H7: a message the worker has no time left to start goes back to the queue at once (not
+/// after the visibility timeout, and not by timing out the whole batch); on its last receipt
+/// it runs anyway, or handing back would dead-letter it unrun.
+#[tokio::test(start_paused = true)]
+async fn a_message_without_time_to_start_is_handed_back_unrun() {
+    let env = Env::new();
+    enqueue(&env).await;
+    let visibility = std::time::Duration::from_secs(360);
+    let batch = env.queue.receive_batch(10, visibility, 5);
+    let mut m = message(&batch[0].message, 1);
+    m.receipt_handle = Some(batch[0].receipt.to_string());
+    let late = env.now().plus_ms(10_000);
+    let result = worker(&env).handle_message(&m, late).await;
+    assert!(matches!(result, MessageResult::Retry(_)), "{result:?}");
+    assert_eq!(env.zuora.calls(), 0, "nothing started");
+    let again = env.queue.receive_batch(10, visibility, 5);
+    assert_eq!(again.len(), 1, "visible again at once");
+
+    let mut last = message(&again[0].message, 5);
+    last.receipt_handle = Some(again[0].receipt.to_string());
+    let result = worker(&env).handle_message(&last, late).await;
+    assert_eq!(result, MessageResult::Done, "the last receipt runs");
 }

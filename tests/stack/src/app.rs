@@ -275,6 +275,11 @@ fn test_config(
 }
 
 impl TestApp {
+    /// The deadline of a sweep invoked now (the function's 60 s), on the app's clock.
+    pub fn sweep_deadline(&self) -> zuora_sync::model::EpochMillis {
+        self.services.sync.now().plus_ms(60_000)
+    }
+
     pub fn tables(&self) -> &Tables {
         &self.config.tables
     }

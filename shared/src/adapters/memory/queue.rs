@@ -221,6 +221,20 @@ impl QueueState {
 
 #[async_trait::async_trait]
 impl JobQueue for MemoryQueue {
+    /// Receipts are [`Delivery::receipt`] numbers.
+    async fn hand_back(&self, receipt: &str, after: Duration) -> Result<(), QueueError> {
+        let receipt: u64 = receipt
+            .parse()
+            .map_err(|_| QueueError(format!("no such receipt {receipt}").into()))?;
+        if self.change_visibility(receipt, after) {
+            Ok(())
+        } else {
+            Err(QueueError(
+                "ReceiptHandleIsInvalid: the message is no longer in flight".into(),
+            ))
+        }
+    }
+
     async fn send(&self, job: &SyncJob, delay: Option<Duration>) -> Result<(), QueueError> {
         let body = serde_json::to_string(job).map_err(|e| QueueError(e.to_string().into()))?;
         let parsed = SyncJob::parse(&body)

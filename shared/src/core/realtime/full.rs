@@ -2,13 +2,16 @@
 //! net for lost callouts). Both read Zuora's account list a page at a time.
 
 use super::Realtime;
+use crate::core::deadline::{Bounded, zuora_cutoff};
 use crate::model::EpochMillis;
 use crate::model::{AccountKey, EntityId};
 use crate::model::{AccountRef, CallContext};
 use crate::model::{JobTarget, SyncJob};
 use crate::model::{Session, SessionTrigger};
 use crate::ports::StoreError;
+use crate::ports::ZuoraApi;
 use crate::ports::ZuoraError;
+use std::sync::Arc;
 
 /// Pages one sweep reads for reconciliation at most (99 accounts each); the rest waits for the
 /// next sweep, a minute later, from the advanced watermark.
@@ -55,6 +58,25 @@ fn utc(raw: &str) -> Option<String> {
 }
 
 impl Realtime {
+    /// The entity's Zuora connection, its calls ending in time for an invocation that must be
+    /// done by `deadline` (`core::deadline`).
+    fn bounded_zuora(
+        &self,
+        entity: &EntityId,
+        deadline: EpochMillis,
+    ) -> Result<Arc<dyn ZuoraApi>, FullSyncError> {
+        let zuora = self
+            .zuora
+            .get(entity)
+            .cloned()
+            .ok_or_else(|| FullSyncError::UnknownEntity(entity.clone()))?;
+        Ok(Arc::new(Bounded::new(
+            zuora,
+            zuora_cutoff(deadline),
+            self.clock.clone(),
+        )))
+    }
+
     /// Starts a full sync: a session whose accounts the worker enumerates from Zuora, one
     /// page job after another.
     pub async fn start_full_sync(
@@ -100,12 +122,9 @@ impl Realtime {
         session_id: &str,
         cursor: Option<&str>,
         correlation_id: &str,
+        deadline: EpochMillis,
     ) -> Result<(), FullSyncError> {
-        let zuora = self
-            .zuora
-            .get(entity)
-            .cloned()
-            .ok_or_else(|| FullSyncError::UnknownEntity(entity.clone()))?;
+        let zuora = self.bounded_zuora(entity, deadline)?;
         let ctx = CallContext::new(correlation_id);
         // By id, never by the mutable update time: see `ZuoraApi::accounts_by_id`.
         let page = zuora.accounts_by_id(cursor, &ctx).await?;
@@ -175,6 +194,7 @@ impl Realtime {
         entity: &EntityId,
         watermark: Option<&str>,
         correlation_id: &str,
+        deadline: EpochMillis,
     ) -> Result<u64, FullSyncError> {
         let now = self.clock.now();
         let Some(watermark) = watermark else {
@@ -182,11 +202,7 @@ impl Realtime {
             self.store.set_watermark(entity, &start).await?;
             return Ok(0);
         };
-        let zuora = self
-            .zuora
-            .get(entity)
-            .cloned()
-            .ok_or_else(|| FullSyncError::UnknownEntity(entity.clone()))?;
+        let zuora = self.bounded_zuora(entity, deadline)?;
         let ctx = CallContext::new(correlation_id);
         let mut newest = watermark.to_string();
         let mut cursor: Option<String> = None;

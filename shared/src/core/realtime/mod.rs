@@ -345,6 +345,7 @@ impl Realtime {
         &self,
         entity: &EntityId,
         correlation_id: &str,
+        deadline: EpochMillis,
     ) -> Result<Option<Session>, StoreError> {
         let settings = self.settings.get(entity).await?.settings;
         if settings.sync_mode == SyncMode::None {
@@ -355,7 +356,7 @@ impl Realtime {
         // Lost callouts first, so their changes join whatever session starts now. Zuora being
         // down only delays that: the max-time session still starts.
         match self
-            .reconcile(entity, state.watermark.as_deref(), correlation_id)
+            .reconcile(entity, state.watermark.as_deref(), correlation_id, deadline)
             .await
         {
             Ok(0) => {}

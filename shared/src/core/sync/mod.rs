@@ -107,6 +107,12 @@ impl SyncService {
             .cloned()
             .ok_or_else(|| SyncError::UnknownEntity(req.entity.clone()))?;
         let settings = self.entity_settings.get(&req.entity).await?.settings;
+        let cutoff = crate::core::deadline::zuora_cutoff(self.effective_deadline(req));
+        let zuora: Arc<dyn ZuoraApi> = Arc::new(crate::core::deadline::Bounded::new(
+            zuora,
+            cutoff,
+            self.clock.clone(),
+        ));
         Ok(Run {
             zuora,
             settings,

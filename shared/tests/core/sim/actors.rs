@@ -89,6 +89,7 @@ impl Sim {
         let worker = Worker {
             sync: env.sync.clone(),
             realtime: env.realtime.clone(),
+            queue: env.queue.clone(),
             max_receives: MAX_RECEIVES,
         };
         let sim = Self {
@@ -460,6 +461,7 @@ impl Sim {
         for d in &batch {
             let mut m = SqsMessage::default();
             m.message_id = Some(d.receipt.to_string());
+            m.receipt_handle = Some(d.receipt.to_string());
             m.body = Some(d.message.body.clone());
             m.attributes.insert(
                 "ApproximateReceiveCount".into(),
@@ -498,7 +500,12 @@ impl Sim {
                 .invoke(
                     "sweep",
                     SWEEP_TIMEOUT,
-                    zuora_sync::handlers::sweep::sweep_event(&self.env.realtime, &entities, &event),
+                    zuora_sync::handlers::sweep::sweep_event(
+                        &self.env.realtime,
+                        &entities,
+                        &event,
+                        self.env.now().plus_ms(SWEEP_TIMEOUT.as_millis() as i64),
+                    ),
                 )
                 .await;
             if let Some(out) = out

@@ -81,7 +81,10 @@ fn history(sim: &Sim, n: u32) -> String {
                 e.trigger.as_str(),
                 e.status.as_str(),
                 if e.follow_up { " (follow-up)" } else { "" },
-                e.code.as_deref().map(|c| format!(" {c}")).unwrap_or_default()
+                e.code
+                    .as_deref()
+                    .map(|c| format!(" {c}"))
+                    .unwrap_or_default()
             )
         })
         .collect::<Vec<_>>()

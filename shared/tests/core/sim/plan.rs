@@ -123,8 +123,9 @@ impl FaultPlan for SeededPlan {
         } else if s.rng.random_bool(self.rates.store_fail) {
             Fault::Fail
         } else if s.rng.random_bool(self.rates.store_delay) {
-            // Mostly a slow request; now and then one that lands seconds later (SDK retries).
-            Fault::Delay(Duration::from_millis(s.rng.random_range(50..6_000)))
+            // A slow request, up to the SDK's operation timeout (app::AWS_OPERATION_TIMEOUT);
+            // a slower one is a failure.
+            Fault::Delay(Duration::from_millis(s.rng.random_range(50..2_000)))
         } else {
             Fault::Pass
         };

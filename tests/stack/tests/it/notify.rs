@@ -182,10 +182,13 @@ async fn an_empty_max_time_session_is_emailed_through_ses() {
     )
     .await;
     let realtime = &app.services.realtime;
-    realtime.sweep(&app.entity, "e1").await.unwrap();
+    realtime
+        .sweep(&app.entity, "e1", app.sweep_deadline())
+        .await
+        .unwrap();
     clock.advance_ms(5 * 60_000);
     let session = realtime
-        .sweep(&app.entity, "e2")
+        .sweep(&app.entity, "e2", app.sweep_deadline())
         .await
         .unwrap()
         .expect("due");

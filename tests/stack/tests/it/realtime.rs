@@ -399,7 +399,11 @@ async fn the_sweep_starts_a_max_time_session_even_with_no_changes() {
     .await;
     let realtime = &app.services.realtime;
     assert!(
-        realtime.sweep(&app.entity, "s1").await.unwrap().is_none(),
+        realtime
+            .sweep(&app.entity, "s1", app.sweep_deadline())
+            .await
+            .unwrap()
+            .is_none(),
         "starts the clock"
     );
     assert_eq!(
@@ -408,14 +412,20 @@ async fn the_sweep_starts_a_max_time_session_even_with_no_changes() {
     );
 
     clock.advance_ms(119 * 60_000);
-    assert!(realtime.sweep(&app.entity, "s2").await.unwrap().is_none());
+    assert!(
+        realtime
+            .sweep(&app.entity, "s2", app.sweep_deadline())
+            .await
+            .unwrap()
+            .is_none()
+    );
     assert_eq!(status(&app).await["minutes_left"], 1);
 
     clock.advance_ms(60_000);
     // Two overlapping sweeps: exactly one session.
     let (a, b) = tokio::join!(
-        realtime.sweep(&app.entity, "s3"),
-        realtime.sweep(&app.entity, "s4")
+        realtime.sweep(&app.entity, "s3", app.sweep_deadline()),
+        realtime.sweep(&app.entity, "s4", app.sweep_deadline())
     );
     let started: Vec<_> = [a.unwrap(), b.unwrap()].into_iter().flatten().collect();
     assert_eq!(started.len(), 1);
@@ -434,7 +444,13 @@ async fn the_sweep_starts_a_max_time_session_even_with_no_changes() {
         "all_including_zero reports empty sessions"
     );
     assert_eq!(status(&app).await["minutes_left"], 120);
-    assert!(realtime.sweep(&app.entity, "s5").await.unwrap().is_none());
+    assert!(
+        realtime
+            .sweep(&app.entity, "s5", app.sweep_deadline())
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 
 #[tokio::test]
@@ -542,14 +558,17 @@ async fn reconciliation_syncs_a_change_whose_callout_was_lost() {
     )
     .await;
     let realtime = &app.services.realtime;
-    realtime.sweep(&app.entity, "r1").await.unwrap();
+    realtime
+        .sweep(&app.entity, "r1", app.sweep_deadline())
+        .await
+        .unwrap();
     // A change in Zuora, and no callout for it.
     assert!(
         app.sim
             .set_field("A00000002", "name", json!("Renamed Without Callout"))
     );
     let session = realtime
-        .sweep(&app.entity, "r2")
+        .sweep(&app.entity, "r2", app.sweep_deadline())
         .await
         .unwrap()
         .expect("the reconciled change crosses the threshold");
@@ -558,7 +577,13 @@ async fn reconciliation_syncs_a_change_whose_callout_was_lost() {
     let records = app.mirror_records("8a90a1b27c1f4e2d017c2b3c4d5e0002").await;
     assert_eq!(records["CUSTOMER"].attrs["name"], "Renamed Without Callout");
     // Seen once: the next sweep finds nothing new.
-    assert!(realtime.sweep(&app.entity, "r3").await.unwrap().is_none());
+    assert!(
+        realtime
+            .sweep(&app.entity, "r3", app.sweep_deadline())
+            .await
+            .unwrap()
+            .is_none()
+    );
     assert_eq!(status(&app).await["changes"], 0);
 }
 

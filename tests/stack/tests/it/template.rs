@@ -101,6 +101,26 @@ fn worker_reports_partial_batch_failures_and_the_queue_dead_letters() {
     );
 }
 
+/// H7: AWS's guidance for an SQS event source is a visibility timeout of at least six times the
+/// function's timeout, so a batch still retrying inside one invocation is not redelivered to
+/// another; the worker's own cut-off for starting a message must fit inside its timeout.
+#[test]
+fn the_queue_outlasts_six_worker_timeouts() {
+    let t = template();
+    let timeout = t["Resources"]["SyncWorkerFunction"]["Properties"]["Timeout"]
+        .as_u64()
+        .expect("the worker's timeout");
+    let visibility = t["Resources"]["SyncQueue"]["Properties"]["VisibilityTimeout"]
+        .as_u64()
+        .expect("the queue's visibility timeout");
+    assert!(
+        visibility >= 6 * timeout,
+        "{visibility} s < 6 × {timeout} s"
+    );
+    let start_by = zuora_sync::handlers::sqs_worker::MIN_TIME_TO_START.as_secs();
+    assert!(start_by < timeout, "{start_by} s of {timeout} s");
+}
+
 /// The `HttpApi` routes the template gives a function, as (METHOD, path).
 fn http_api_routes(t: &Value, function: &str) -> Vec<(String, String)> {
     let events = t["Resources"][function]["Properties"]["Events"]
