@@ -83,7 +83,6 @@ impl Services {
         crate::handlers::sqs_worker::Worker {
             sync: self.sync.clone(),
             realtime: self.realtime.clone(),
-            queue: self.queue.clone(),
             max_receives,
         }
     }

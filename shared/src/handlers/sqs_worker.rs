@@ -9,7 +9,6 @@ use crate::core::sync::{
 use crate::model::EpochMillis;
 use crate::model::JobOutcome;
 use crate::model::{JobTarget, SyncJob};
-use crate::ports::JobQueue;
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use futures::StreamExt;
 use std::sync::Arc;
@@ -26,8 +25,6 @@ pub const MIN_TIME_TO_START: Duration = Duration::from_secs(15);
 pub struct Worker {
     pub sync: Arc<SyncService>,
     pub realtime: Arc<Realtime>,
-    /// For handing back messages there is no time left to start.
-    pub queue: Arc<dyn JobQueue>,
     /// The queue's `maxReceiveCount`: a job failing on its last receipt goes to the DLQ, so
     /// its session counts it as failed then.
     pub max_receives: u32,
@@ -241,7 +238,7 @@ impl Worker {
             return None;
         }
         let receipt = message.receipt_handle.as_deref().unwrap_or("");
-        if let Err(e) = self.queue.hand_back(receipt, Duration::ZERO).await {
+        if let Err(e) = self.sync.hand_back(receipt).await {
             // It still comes back, after its visibility timeout.
             tracing::warn!(message_id = ?message.message_id, error = %e, "could not hand the message back");
         }

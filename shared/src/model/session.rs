@@ -17,6 +17,10 @@ pub struct RealtimeState {
     pub last_session_id: Option<String>,
     /// Reconciliation: the newest `updatedDate` already looked at.
     pub watermark: Option<String>,
+    /// Sessions started whose jobs are not all queued yet (the outbox): a session enters it in
+    /// the write that starts it and leaves once its jobs are sent, so a crash or an SQS
+    /// failure in between leaves it here for the sweep to queue again.
+    pub unqueued: Vec<String>,
 }
 
 impl RealtimeState {

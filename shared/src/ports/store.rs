@@ -126,7 +126,10 @@ pub trait MirrorStore: Send + Sync {
 #[async_trait::async_trait]
 pub trait RealtimeStore: Send + Sync {
     /// Counts one data change for `account` under the next sequence number and answers the
-    /// counter after it; `None` when a callout with `dedupe_id` was counted before.
+    /// counter after it; `None` when a callout with `dedupe_id` was counted before. The change
+    /// is written before the callout's marker, so a caller that dies half-way leaves no marker
+    /// and Zuora's retry is counted (at worst twice, never not at all); a number a session
+    /// skipped meanwhile is not reused: the change takes another.
     async fn record_change(
         &self,
         entity: &EntityId,
@@ -141,8 +144,8 @@ pub trait RealtimeStore: Send + Sync {
     async fn realtime_state(&self, entity: &EntityId) -> Result<RealtimeState, StoreError>;
 
     /// Cuts the changes `(from, session.to_seq]` into `session`, if the last cut is still
-    /// `from` (and, with `due`, no session started after `due`). `false` when another cutter
-    /// won.
+    /// `from` (and, with `due`, no session started after `due`), and enters it in
+    /// [`RealtimeState::unqueued`]. `false` when another cutter won.
     async fn start_session(
         &self,
         entity: &EntityId,
@@ -152,7 +155,7 @@ pub trait RealtimeStore: Send + Sync {
     ) -> Result<bool, StoreError>;
 
     /// The changes numbered `(after, upto]` that are written: (number, account; `None` for a
-    /// duplicate delivery).
+    /// duplicate delivery or a skipped number).
     async fn changes(
         &self,
         entity: &EntityId,
@@ -160,9 +163,18 @@ pub trait RealtimeStore: Send + Sync {
         upto: u64,
     ) -> Result<Vec<(u64, Option<String>)>, StoreError>;
 
+    /// Seals numbers taken whose change was never written (its writer died or is slow): each
+    /// becomes a skipped number unless its change landed first. Answers the numbers whose
+    /// change did land. A writer that finds its number skipped takes another.
+    async fn skip_missing(&self, entity: &EntityId, seqs: &[u64]) -> Result<Vec<u64>, StoreError>;
+
+    /// The session's jobs are all queued: it leaves [`RealtimeState::unqueued`].
+    async fn session_queued(&self, entity: &EntityId, id: &str) -> Result<(), StoreError>;
+
     async fn set_watermark(&self, entity: &EntityId, watermark: &str) -> Result<(), StoreError>;
 
-    /// Records a session that takes no changes (a full sync) as the entity's latest.
+    /// Records a session that takes no changes (a full sync) as the entity's latest, in
+    /// [`RealtimeState::unqueued`] until its first page job is sent.
     async fn create_session(&self, entity: &EntityId, session: &Session) -> Result<(), StoreError>;
 
     /// Adds a full sync page's accounts to the session total, once per page; `last` ends the

@@ -3,9 +3,10 @@
 //! synchronous route waits `lock_wait` before answering busy.
 
 use crate::support::*;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::{Instant, sleep};
-use zuora_sync::adapters::memory::ACCOUNT_SNAPSHOT;
+use zuora_sync::adapters::memory::{ACCOUNT_SNAPSHOT, Fault, FaultPlan, ZuoraFault};
 use zuora_sync::core::sync::{AccountOutcome, OnBusy, SyncError};
 use zuora_sync::model::{Acquire, EventStatus, JobTarget, SubscriptionKey, Trigger};
 use zuora_sync::ports::{EventStore, LockStore, StoreError};
@@ -123,19 +124,41 @@ async fn a_wish_during_the_follow_up_gets_another_follow_up() {
     assert_eq!(env.zuora.calls_to(ACCOUNT_SNAPSHOT), 3);
 }
 
+/// Delays the first mirror commit by 20 s; every other call passes.
+#[derive(Debug, Default)]
+struct StallFirstCommit(std::sync::atomic::AtomicBool);
+
+impl FaultPlan for StallFirstCommit {
+    fn store_call(&self, op: &'static str) -> Fault {
+        if op == "commit" && !self.0.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            return Fault::Delay(Duration::from_secs(20));
+        }
+        Fault::Pass
+    }
+    fn queue_send(&self) -> Fault {
+        Fault::Pass
+    }
+    fn zuora_call(&self, _: &'static str) -> ZuoraFault {
+        ZuoraFault::Pass
+    }
+}
+
 #[tokio::test(start_paused = true)]
 async fn an_ended_lease_is_taken_over_and_the_old_holder_writes_nothing() {
     let env = Env::new();
     env.zuora.put_account(account(1));
     env.zuora.set_delay(Duration::from_secs(10));
+    // The first commit stalls for 20 s (a frozen process): it lands at 30 s, after the lease
+    // it was made under (17 s deadline + the 5 s margin) ended.
+    env.store
+        .set_fault_plan(Arc::new(StallFirstCommit::default()));
     let key = key(&account_id(1));
-    // Its lease ends at 1 s + the 5 s margin; its Zuora read takes until 10 s.
     let mut short = env.req(Trigger::Api);
-    short.deadline = env.now().plus_ms(1_000);
+    short.deadline = env.now().plus_ms(17_000);
 
     let old = env.sync.sync_account(&short, &key, OnBusy::Coalesce);
     let new = async {
-        sleep(Duration::from_secs(7)).await;
+        sleep(Duration::from_secs(23)).await;
         env.zuora
             .update_account(&account_id(1), |a| a.account.name = "Renamed".into());
         env.sync

@@ -40,7 +40,13 @@ async fn session_at(level: NotificationLevel, outcome: Outcome) -> (Option<bool>
         Outcome::Fails => account_number(2),
     };
     env.realtime
-        .callout(&env.entity, "evt-1", &key(&changed), "c")
+        .callout(
+            &env.entity,
+            "evt-1",
+            &key(&changed),
+            "c",
+            env.now().plus_ms(DEADLINE_MS),
+        )
         .await
         .unwrap();
     let job = env.queue.receive().expect("the session's job");

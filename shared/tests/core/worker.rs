@@ -13,7 +13,6 @@ fn worker(env: &Env) -> Worker {
     Worker {
         sync: env.sync.clone(),
         realtime: env.realtime.clone(),
-        queue: env.queue.clone(),
         max_receives: 5,
     }
 }

@@ -24,13 +24,11 @@ pub(super) fn first_condition_failed(
 }
 
 impl DynamoStore {
-    /// Takes the next change number and writes the change under it.
-    pub(super) async fn number_change(
+    /// Takes the next change number: the counter after it.
+    pub(super) async fn take_number(
         &self,
         entity: &EntityId,
-        account: &str,
         now: EpochMillis,
-        ttl: i64,
     ) -> Result<RealtimeState, StoreError> {
         let out = self
             .client()
@@ -47,20 +45,61 @@ impl DynamoStore {
             .send()
             .await
             .map_err(unavailable)?;
-        let state = out
-            .attributes()
+        out.attributes()
             .map(state_of)
-            .ok_or_else(|| StoreError::Corrupt("counter update returned nothing".into()))??;
+            .ok_or_else(|| StoreError::Corrupt("counter update returned nothing".into()))?
+    }
+
+    /// Writes the change under its number; `false` when a session sealed the number first.
+    pub(super) async fn put_change(
+        &self,
+        entity: &EntityId,
+        seq: u64,
+        account: &str,
+        ttl: i64,
+    ) -> Result<bool, StoreError> {
+        let put = self
+            .client()
+            .put_item()
+            .table_name(&self.tables().state)
+            .item("pk", s(change_pk(entity, seq)))
+            .item("account", s(account))
+            .item("expires_at", n(ttl))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match put {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|x| x.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    /// A duplicate delivery's number: it stays taken, counting no account.
+    pub(super) async fn void_change(
+        &self,
+        entity: &EntityId,
+        seq: u64,
+        ttl: i64,
+    ) -> Result<(), StoreError> {
         self.client()
             .put_item()
             .table_name(&self.tables().state)
-            .item("pk", s(change_pk(entity, state.seq)))
-            .item("account", s(account))
+            .item("pk", s(change_pk(entity, seq)))
+            .item(
+                "duplicate",
+                aws_sdk_dynamodb::types::AttributeValue::Bool(true),
+            )
             .item("expires_at", n(ttl))
             .send()
             .await
-            .map_err(unavailable)?;
-        Ok(state)
+            .map(|_| ())
+            .map_err(unavailable)
     }
 }
 

@@ -39,6 +39,9 @@ struct StateItem {
     last_session_at: Option<EpochMillis>,
     last_session_id: Option<String>,
     watermark: Option<String>,
+    /// A string set.
+    #[serde(default)]
+    unqueued: Vec<String>,
 }
 
 pub(super) fn state_of(item: &Item) -> Result<RealtimeState, StoreError> {
@@ -51,6 +54,7 @@ pub(super) fn state_of(item: &Item) -> Result<RealtimeState, StoreError> {
         last_session_at: stored.last_session_at,
         last_session_id: stored.last_session_id,
         watermark: stored.watermark,
+        unqueued: stored.unqueued,
     })
 }
 

@@ -19,6 +19,10 @@ use crate::ports::{RealtimeStore, StoreError};
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use sha2::{Digest, Sha256};
 
+/// Numbers a change may take before its callout is answered 503 (each lost one was sealed by
+/// a session that could not wait longer).
+const NUMBER_ATTEMPTS: usize = 3;
+
 /// BatchGetItem takes at most 100 keys.
 const BATCH_GET: usize = 100;
 
@@ -32,48 +36,53 @@ impl RealtimeStore for DynamoStore {
         now: EpochMillis,
     ) -> Result<Option<RealtimeState>, StoreError> {
         let ttl = now.to_secs().0 + CALLOUT_MARKER_SECS;
-        let marker = callout_pk(entity, dedupe_id);
-        // 1. The marker: a delivery seen before stops here and takes no number, so duplicates
-        //    never count toward the threshold.
-        let claimed = self
+        // 1. A retry seen before stops here, taking no number. 2. A number and 3. the change
+        //    under it: a number a cutter sealed meanwhile is given up for the next. 4. Only then
+        //    the marker, so a caller that dies before it leaves none and Zuora's retry is
+        //    counted (twice at worst, never lost); a concurrent duplicate voids its number.
+        let seen = self
             .client()
-            .put_item()
+            .get_item()
             .table_name(&self.tables().state)
-            .item("pk", s(&marker))
-            .item("account", s(account))
-            .item("expires_at", n(ttl))
-            .condition_expression("attribute_not_exists(pk)")
+            .key("pk", s(callout_pk(entity, dedupe_id)))
+            .consistent_read(true)
             .send()
-            .await;
-        match claimed {
-            Ok(_) => {}
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|x| x.is_conditional_check_failed_exception()) =>
-            {
-                return Ok(None);
-            }
-            Err(e) => return Err(unavailable(e)),
+            .await
+            .map_err(unavailable)?;
+        if seen.item().is_some() {
+            return Ok(None);
         }
-        // 2. The number, 3. the change under it. If either fails the marker is given back, so
-        //    Zuora's retry is counted; a number left without its change is skipped by the
-        //    session after a short wait.
-        match self.number_change(entity, account, now, ttl).await {
-            Ok(state) => Ok(Some(state)),
-            Err(e) => {
-                let released = self
-                    .client()
-                    .delete_item()
-                    .table_name(&self.tables().state)
-                    .key("pk", s(&marker))
-                    .send()
-                    .await;
-                if let Err(release) = released {
-                    tracing::error!(error = ?release, "could not release a callout marker; its retry will look like a duplicate");
-                }
+        for _ in 0..NUMBER_ATTEMPTS {
+            let state = self.take_number(entity, now).await?;
+            if !self.put_change(entity, state.seq, account, ttl).await? {
+                continue;
+            }
+            let claimed = self
+                .client()
+                .put_item()
+                .table_name(&self.tables().state)
+                .item("pk", s(callout_pk(entity, dedupe_id)))
+                .item("account", s(account))
+                .item("expires_at", n(ttl))
+                .condition_expression("attribute_not_exists(pk)")
+                .send()
+                .await;
+            return match claimed {
+                Ok(_) => Ok(Some(state)),
                 Err(e)
-            }
+                    if e.as_service_error()
+                        .is_some_and(|x| x.is_conditional_check_failed_exception()) =>
+                {
+                    // A delivery counted before: its number counts no account.
+                    self.void_change(entity, state.seq, ttl).await?;
+                    Ok(None)
+                }
+                Err(e) => Err(unavailable(e)),
+            };
         }
+        Err(StoreError::Unavailable(
+            "every change number taken was skipped by a session; retry".into(),
+        ))
     }
 
     async fn touch(&self, entity: &EntityId, now: EpochMillis) -> Result<(), StoreError> {
@@ -130,7 +139,10 @@ impl RealtimeStore for DynamoStore {
             cut = cut.expression_attribute_values(":due", n(due.0));
         }
         let cut = cut
-            .update_expression("SET last_cut = :to, last_session_at = :now, last_session_id = :sid")
+            .update_expression(
+                "SET last_cut = :to, last_session_at = :now, last_session_id = :sid ADD unqueued :sids",
+            )
+            .expression_attribute_values(":sids", AttributeValue::Ss(vec![session.id.clone()]))
             .condition_expression(condition)
             .build()
             .map_err(build_err)?;
@@ -227,9 +239,12 @@ impl RealtimeStore for DynamoStore {
         let latest = Update::builder()
             .table_name(&self.tables().state)
             .key("pk", s(realtime_pk(entity)))
-            .update_expression("SET last_session_at = :now, last_session_id = :sid")
+            .update_expression(
+                "SET last_session_at = :now, last_session_id = :sid ADD unqueued :sids",
+            )
             .expression_attribute_values(":now", n(session.started_at.0))
             .expression_attribute_values(":sid", s(&session.id))
+            .expression_attribute_values(":sids", AttributeValue::Ss(vec![session.id.clone()]))
             .build()
             .map_err(build_err)?;
         self.client()
@@ -279,6 +294,47 @@ impl RealtimeStore for DynamoStore {
             TransactWriteItem::builder().update(grow).build(),
         )
         .await
+    }
+
+    async fn skip_missing(&self, entity: &EntityId, seqs: &[u64]) -> Result<Vec<u64>, StoreError> {
+        let ttl = crate::adapters::clock::SystemClock.now_secs() + CALLOUT_MARKER_SECS;
+        let mut landed = Vec::new();
+        for seq in seqs {
+            let sealed = self
+                .client()
+                .put_item()
+                .table_name(&self.tables().state)
+                .item("pk", s(change_pk(entity, *seq)))
+                .item("skipped", AttributeValue::Bool(true))
+                .item("expires_at", n(ttl))
+                .condition_expression("attribute_not_exists(pk)")
+                .send()
+                .await;
+            match sealed {
+                Ok(_) => {}
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|x| x.is_conditional_check_failed_exception()) =>
+                {
+                    landed.push(*seq);
+                }
+                Err(e) => return Err(unavailable(e)),
+            }
+        }
+        Ok(landed)
+    }
+
+    async fn session_queued(&self, entity: &EntityId, id: &str) -> Result<(), StoreError> {
+        self.client()
+            .update_item()
+            .table_name(&self.tables().state)
+            .key("pk", s(realtime_pk(entity)))
+            .update_expression("DELETE unqueued :sid")
+            .expression_attribute_values(":sid", AttributeValue::Ss(vec![id.to_string()]))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(unavailable)
     }
 
     async fn set_watermark(&self, entity: &EntityId, watermark: &str) -> Result<(), StoreError> {

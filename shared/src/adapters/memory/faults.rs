@@ -46,12 +46,17 @@ pub(super) async fn die() -> ! {
     unreachable!("a pending future never completes")
 }
 
-/// The port method a store call closure belongs to, from its type name
-/// (`…::RealtimeStore>::record_change::{{closure}}…` → `record_change`).
+/// The port method a store call closure belongs to, from its type name.
 pub(super) fn op_name<F>() -> &'static str {
-    let name = std::any::type_name::<F>();
-    let head = name.split("::{{closure}}").next().unwrap_or(name);
-    head.rsplit("::").next().unwrap_or(head)
+    method_of(std::any::type_name::<F>())
+}
+
+/// `<…MemoryStore as …MirrorStore>::commit<'_, '_>::{{closure}}::{{closure}}` → `commit`.
+fn method_of(type_name: &str) -> &str {
+    let head = type_name.split("::{{closure}}").next().unwrap_or(type_name);
+    let method = head.rsplit("::").next().unwrap_or(head);
+    // async-trait methods carry their lifetimes.
+    method.split('<').next().unwrap_or(method)
 }
 
 #[cfg(test)]
@@ -67,5 +72,8 @@ mod tests {
             named(|| ())
         }
         assert_eq!(record_change(), "record_change");
+        let commit = "<zuora_sync::adapters::memory::store::MemoryStore as \
+                      zuora_sync::ports::store::MirrorStore>::commit<'_, '_, '_>::{{closure}}::{{closure}}";
+        assert_eq!(method_of(commit), "commit");
     }
 }

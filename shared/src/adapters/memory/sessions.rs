@@ -18,6 +18,8 @@ struct Counter {
     last_session_at: Option<EpochMillis>,
     last_session_id: Option<String>,
     watermark: Option<String>,
+    /// A string set in DynamoDB.
+    unqueued: BTreeSet<String>,
 }
 
 impl Counter {
@@ -29,6 +31,7 @@ impl Counter {
             last_session_at: self.last_session_at,
             last_session_id: self.last_session_id.clone(),
             watermark: self.watermark.clone(),
+            unqueued: self.unqueued.iter().cloned().collect(),
         }
     }
 }
@@ -40,6 +43,10 @@ fn add_failure(session: &mut Session, failure: &str) {
     session.failures = set.into_iter().collect();
 }
 
+/// Numbers a change may take before its callout is answered 503 (each lost one was skipped by
+/// a session that could not wait longer).
+const NUMBER_ATTEMPTS: usize = 3;
+
 fn cancelled(why: &str) -> StoreError {
     StoreError::Unavailable(format!("transaction cancelled: {why}").into())
 }
@@ -48,7 +55,8 @@ fn cancelled(why: &str) -> StoreError {
 pub(super) struct RealtimeTable {
     counters: HashMap<EntityId, Counter>,
     callouts: HashSet<(EntityId, String)>,
-    changes: BTreeMap<(EntityId, u64), String>,
+    /// `None`: a skipped number, or a duplicate delivery's.
+    changes: BTreeMap<(EntityId, u64), Option<String>>,
     sessions: HashMap<(EntityId, String), Session>,
     /// (entity, session, page key) of every page added.
     pages: HashSet<(EntityId, String, String)>,
@@ -63,11 +71,6 @@ impl RealtimeTable {
             .insert((entity.clone(), dedupe_id.to_string()))
     }
 
-    fn release_callout(&mut self, entity: &EntityId, dedupe_id: &str) {
-        self.callouts
-            .remove(&(entity.clone(), dedupe_id.to_string()));
-    }
-
     /// The next sequence number, and the counter after taking it.
     fn take_number(&mut self, entity: &EntityId, now: EpochMillis) -> RealtimeState {
         let counter = self.counters.entry(entity.clone()).or_default();
@@ -77,9 +80,33 @@ impl RealtimeTable {
         counter.state()
     }
 
-    fn put_change(&mut self, entity: &EntityId, seq: u64, account: &str) {
-        self.changes
-            .insert((entity.clone(), seq), account.to_string());
+    /// `attribute_not_exists(pk)`: `false` when a cutter skipped the number first.
+    fn put_change(&mut self, entity: &EntityId, seq: u64, account: &str) -> bool {
+        match self.changes.entry((entity.clone(), seq)) {
+            std::collections::btree_map::Entry::Occupied(_) => false,
+            std::collections::btree_map::Entry::Vacant(v) => {
+                v.insert(Some(account.to_string()));
+                true
+            }
+        }
+    }
+
+    /// A duplicate delivery's change counts no account.
+    fn void_change(&mut self, entity: &EntityId, seq: u64) {
+        self.changes.insert((entity.clone(), seq), None);
+    }
+
+    fn skip_missing(&mut self, entity: &EntityId, seqs: &[u64]) -> Vec<u64> {
+        let mut landed = Vec::new();
+        for seq in seqs {
+            match self.changes.entry((entity.clone(), *seq)) {
+                std::collections::btree_map::Entry::Occupied(_) => landed.push(*seq),
+                std::collections::btree_map::Entry::Vacant(v) => {
+                    v.insert(None);
+                }
+            }
+        }
+        landed
     }
 
     fn start_session(
@@ -104,6 +131,7 @@ impl RealtimeTable {
         counter.last_cut = Some(session.to_seq);
         counter.last_session_at = Some(session.started_at);
         counter.last_session_id = Some(session.id.clone());
+        counter.unqueued.insert(session.id.clone());
         self.sessions
             .insert((entity.clone(), session.id.clone()), session.clone());
         true
@@ -120,6 +148,7 @@ impl RealtimeTable {
         let counter = self.counters.entry(entity.clone()).or_default();
         counter.last_session_at = Some(session.started_at);
         counter.last_session_id = Some(session.id.clone());
+        counter.unqueued.insert(session.id.clone());
         Ok(())
     }
 
@@ -231,31 +260,43 @@ impl RealtimeStore for MemoryStore {
         account: &str,
         now: EpochMillis,
     ) -> Result<Option<RealtimeState>, StoreError> {
-        // Three requests, as in DynamoDB: the marker (a delivery seen before takes no number),
-        // the number, the change under it. If the last two fail the marker is given back.
-        if !self
-            .call(|s| Ok(s.realtime.claim_callout(entity, dedupe_id)))
+        // As in DynamoDB, one request per step: a retry seen before takes no number; then the
+        // number, the change under it (a number a cutter skipped meanwhile is given up for
+        // the next), and the marker last.
+        let key = (entity.clone(), dedupe_id.to_string());
+        if self
+            .call(|s| Ok(s.realtime.callouts.contains(&key)))
             .await?
         {
             return Ok(None);
         }
-        let numbered = async {
+        for _ in 0..NUMBER_ATTEMPTS {
             let state = self
                 .call(|s| Ok(s.realtime.take_number(entity, now)))
                 .await?;
-            self.call(|s| Ok(s.realtime.put_change(entity, state.seq, account)))
-                .await?;
-            Ok(state)
-        };
-        match numbered.await {
-            Ok(state) => Ok(Some(state)),
-            Err(e) => {
-                let _ = self
-                    .call(|s| Ok(s.realtime.release_callout(entity, dedupe_id)))
-                    .await;
-                Err(e)
+            let seq = state.seq;
+            if !self
+                .call(|s| Ok(s.realtime.put_change(entity, seq, account)))
+                .await?
+            {
+                continue;
             }
+            if self
+                .call(|s| Ok(s.realtime.claim_callout(entity, dedupe_id)))
+                .await?
+            {
+                return Ok(Some(state));
+            }
+            self.call(|s| {
+                s.realtime.void_change(entity, seq);
+                Ok(())
+            })
+            .await?;
+            return Ok(None);
         }
+        Err(StoreError::Unavailable(
+            "every change number taken was skipped by a session; retry".into(),
+        ))
     }
 
     async fn touch(&self, entity: &EntityId, now: EpochMillis) -> Result<(), StoreError> {
@@ -303,8 +344,23 @@ impl RealtimeStore for MemoryStore {
             Ok(s.realtime
                 .changes
                 .range(range)
-                .map(|((_, seq), account)| (*seq, Some(account.clone())))
+                .map(|((_, seq), account)| (*seq, account.clone()))
                 .collect())
+        })
+        .await
+    }
+
+    async fn skip_missing(&self, entity: &EntityId, seqs: &[u64]) -> Result<Vec<u64>, StoreError> {
+        self.call(|s| Ok(s.realtime.skip_missing(entity, seqs)))
+            .await
+    }
+
+    async fn session_queued(&self, entity: &EntityId, id: &str) -> Result<(), StoreError> {
+        self.call(|s| {
+            if let Some(counter) = s.realtime.counters.get_mut(entity) {
+                counter.unqueued.remove(id);
+            }
+            Ok(())
         })
         .await
     }

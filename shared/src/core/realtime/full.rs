@@ -87,13 +87,27 @@ impl Realtime {
         let mut session = Session::new(SessionTrigger::Full, self.clock.now(), (0, 0), 0);
         session.enumerating = true;
         self.store.create_session(entity, &session).await?;
+        tracing::info!(entity = %entity, session = %session.id, "full sync started");
+        self.queue_first_page(entity, &session, correlation_id)
+            .await?;
+        Ok(session)
+    }
+
+    /// Queues a full sync's first page job, then takes the session out of the outbox (until
+    /// then the sweep queues it again; a page is counted once however often it runs).
+    pub(super) async fn queue_first_page(
+        &self,
+        entity: &EntityId,
+        session: &Session,
+        correlation_id: &str,
+    ) -> Result<(), FullSyncError> {
         let job = self.page_job(entity, &session.id, None, correlation_id);
         self.queue
             .send(&job, None)
             .await
             .map_err(|e| FullSyncError::Queue(e.to_string()))?;
-        tracing::info!(entity = %entity, session = %session.id, "full sync started");
-        Ok(session)
+        self.store.session_queued(entity, &session.id).await?;
+        Ok(())
     }
 
     fn page_job(

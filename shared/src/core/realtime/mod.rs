@@ -23,6 +23,7 @@ use crate::model::{EntitySettings, SyncMode};
 use crate::ports::Clock;
 use crate::ports::JobQueue;
 use crate::ports::{RealtimeStore, StoreError};
+use std::collections::HashSet;
 use std::sync::Arc;
 
 /// What a callout did.
@@ -50,6 +51,21 @@ const CUT_ATTEMPTS: usize = 50;
 /// How long a session waits for changes whose number is taken but not yet written (their
 /// callouts are in flight); a number still empty after it is skipped (its callout failed).
 const MISSING_CHANGE_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+/// A cut is started only with this much of the caller's invocation left (docs/ARCHITECTURE.md,
+/// "Deadlines").
+const CUT_MIN_TIME: std::time::Duration = std::time::Duration::from_secs(8);
+/// A session still in the outbox this long after it started lost its starter.
+const REQUEUE_AFTER: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Each account once, in change order (skipped numbers and duplicates count none).
+fn distinct_accounts(changes: Vec<(u64, Option<String>)>) -> Vec<String> {
+    let mut seen = HashSet::new();
+    changes
+        .into_iter()
+        .filter_map(|(_, account)| account)
+        .filter(|a| seen.insert(a.clone()))
+        .collect()
+}
 
 impl Realtime {
     pub fn new(
@@ -82,6 +98,7 @@ impl Realtime {
         dedupe_id: &str,
         account: &AccountKey,
         correlation_id: &str,
+        deadline: EpochMillis,
     ) -> Result<CalloutOutcome, StoreError> {
         let settings = self.settings.get(entity).await?.settings;
         if settings.sync_mode == SyncMode::None {
@@ -106,7 +123,7 @@ impl Realtime {
         let mut session_id = None;
         if settings.sync_mode == SyncMode::Realtime {
             session_id = self
-                .cut_crossings(entity, state, &settings, correlation_id)
+                .cut_crossings(entity, state, &settings, correlation_id, deadline)
                 .await?
                 .map(|s| s.id);
         }
@@ -120,17 +137,20 @@ impl Realtime {
     /// Starts the session of each crossing `last_cut + threshold <= seq`. Ranges are exact,
     /// so whoever wins a cut starts exactly that crossing's session; a loser reads again and
     /// helps with the next crossing, if any. Answers the first session this caller started.
+    /// Stops in time for the caller's deadline: crossings left are cut by the next callout or
+    /// the sweep.
     async fn cut_crossings(
         &self,
         entity: &EntityId,
         mut state: RealtimeState,
         settings: &EntitySettings,
         correlation_id: &str,
+        deadline: EpochMillis,
     ) -> Result<Option<Session>, StoreError> {
         let threshold = u64::from(settings.max_events_before_sync);
         let mut first = None;
         for _ in 0..CUT_ATTEMPTS {
-            if state.waiting() < threshold {
+            if state.waiting() < threshold || !self.time_for_a_cut(deadline) {
                 break;
             }
             let range = (state.last_cut, state.last_cut + threshold);
@@ -152,8 +172,15 @@ impl Realtime {
         Ok(first)
     }
 
+    /// Whether a cut (a short wait for changes in flight, then a few writes) still fits.
+    fn time_for_a_cut(&self, deadline: EpochMillis) -> bool {
+        deadline.0 - self.clock.now().0 >= CUT_MIN_TIME.as_millis() as i64
+    }
+
     /// The accounts of changes `(from, to]`, each once, in change order. Waits briefly for
-    /// numbers whose change is still being written.
+    /// numbers whose change is still being written, then seals those still missing (H2: a
+    /// change that lands later takes another number, for a later session), so the range read
+    /// here is exactly the range cut.
     async fn accounts_in(
         &self,
         entity: &EntityId,
@@ -161,7 +188,7 @@ impl Realtime {
     ) -> Result<Vec<String>, StoreError> {
         let wanted = (to - from) as usize;
         let give_up = tokio::time::Instant::now() + MISSING_CHANGE_WAIT;
-        let found = loop {
+        let mut found = loop {
             let found = self.store.changes(entity, from, to).await?;
             if found.len() >= wanted || tokio::time::Instant::now() >= give_up {
                 break found;
@@ -169,17 +196,15 @@ impl Realtime {
             tokio::time::sleep(std::time::Duration::from_millis(25)).await;
         };
         if found.len() < wanted {
-            tracing::warn!(entity = %entity, from, to, found = found.len(), "some change numbers have no change (their callouts failed); skipped");
-        }
-        let mut accounts: Vec<String> = Vec::new();
-        for (_, account) in found {
-            if let Some(a) = account
-                && !accounts.contains(&a)
-            {
-                accounts.push(a);
+            let present: HashSet<u64> = found.iter().map(|(seq, _)| *seq).collect();
+            let missing: Vec<u64> = (from + 1..=to).filter(|s| !present.contains(s)).collect();
+            let landed = self.store.skip_missing(entity, &missing).await?;
+            tracing::warn!(entity = %entity, from, to, skipped = missing.len() - landed.len(), "change numbers without a change (their callouts failed or are slow) were sealed");
+            if !landed.is_empty() {
+                found = self.store.changes(entity, from, to).await?;
             }
         }
-        Ok(accounts)
+        Ok(distinct_accounts(found))
     }
 
     /// Cuts the changes `range` into a new session and queues each of their accounts once.
@@ -204,23 +229,42 @@ impl Realtime {
             return Ok(None);
         }
         tracing::info!(entity = %entity, session = %session.id, trigger = trigger.as_str(), accounts = session.total, changes = session.changes, "sync session started");
-        if session.total == 0 {
-            // A session with nothing to sync still completes (and may notify).
-            self.complete(entity, &session, settings).await?;
-            return Ok(Some(session));
-        }
-        self.queue_accounts(entity, &session, &accounts, correlation_id)
+        self.queue_session(entity, &session, &accounts, settings, correlation_id)
             .await?;
         Ok(Some(session))
     }
 
+    /// Queues each account of a started session once (or completes a session with none), then
+    /// takes it out of the outbox. Anything short of that leaves it there for the sweep, and
+    /// queueing twice is harmless: each job is counted once in its session.
+    async fn queue_session(
+        &self,
+        entity: &EntityId,
+        session: &Session,
+        accounts: &[String],
+        settings: &EntitySettings,
+        correlation_id: &str,
+    ) -> Result<(), StoreError> {
+        if accounts.is_empty() {
+            // A session with nothing to sync still completes (and may notify).
+            self.complete(entity, session, settings).await?;
+        } else if !self
+            .queue_accounts(entity, session, accounts, correlation_id)
+            .await
+        {
+            return Ok(());
+        }
+        self.store.session_queued(entity, &session.id).await
+    }
+
+    /// Sends a job per account; `false` if any could not be sent.
     async fn queue_accounts(
         &self,
         entity: &EntityId,
         session: &Session,
         accounts: &[String],
         correlation_id: &str,
-    ) -> Result<(), StoreError> {
+    ) -> bool {
         let now = self.clock.now();
         let jobs: Vec<SyncJob> = accounts
             .iter()
@@ -238,18 +282,48 @@ impl Realtime {
             })
             .collect();
         let failed = self.queue.send_many(&jobs).await;
-        for job in failed.iter().filter_map(|i| jobs.get(*i)) {
-            let Some(account) = job.account_key() else {
+        if !failed.is_empty() {
+            tracing::error!(entity = %entity, session = %session.id, failed = failed.len(), "some session jobs could not be queued; the sweep queues the session again");
+        }
+        failed.is_empty()
+    }
+
+    /// The outbox: queues again every session started more than [`REQUEUE_AFTER`] ago whose
+    /// jobs were not all sent (its starter died, or SQS failed). A session's accounts are read
+    /// again from its sealed range, so they are the ones it was cut with.
+    async fn requeue_sessions(
+        &self,
+        entity: &EntityId,
+        state: &RealtimeState,
+        settings: &EntitySettings,
+        correlation_id: &str,
+        deadline: EpochMillis,
+    ) -> Result<(), StoreError> {
+        for id in &state.unqueued {
+            if !self.time_for_a_cut(deadline) {
+                break;
+            }
+            let Some(session) = self.store.get_session(entity, id).await? else {
+                self.store.session_queued(entity, id).await?;
                 continue;
             };
-            // Not lost: counted again as a change for the next session, and as failed here
-            // so this session still completes.
-            tracing::error!(entity = %entity, session = %session.id, account = %account, "could not queue a session job; it waits for the next session");
-            let again = format!("requeue:{}:{account}", session.id);
-            self.store
-                .record_change(entity, &again, account.as_str(), now)
+            let age = self.clock.now().0 - session.started_at.0;
+            if age < REQUEUE_AFTER.as_millis() as i64 {
+                continue;
+            }
+            tracing::warn!(entity = %entity, session = %id, "queueing a session's jobs again");
+            if session.trigger == SessionTrigger::Full {
+                self.queue_first_page(entity, &session, correlation_id)
+                    .await
+                    .map_err(|e| StoreError::Unavailable(e.to_string().into()))?;
+                continue;
+            }
+            let changes = self
+                .store
+                .changes(entity, session.from_seq, session.to_seq)
                 .await?;
-            self.job_finished(entity, &session.id, account.as_str(), JobOutcome::Failed, 0)
+            let accounts = distinct_accounts(changes);
+            self.queue_session(entity, &session, &accounts, settings, correlation_id)
                 .await?;
         }
         Ok(())
@@ -351,29 +425,31 @@ impl Realtime {
         if settings.sync_mode == SyncMode::None {
             return Ok(None);
         }
-        let now = self.clock.now();
         let mut state = self.store.realtime_state(entity).await?;
-        // Lost callouts first, so their changes join whatever session starts now. Zuora being
-        // down only delays that: the max-time session still starts.
+        // Sessions whose starter died before queueing their jobs.
+        self.requeue_sessions(entity, &state, &settings, correlation_id, deadline)
+            .await?;
+        // Lost callouts, so their changes join whatever session starts now. Zuora being down
+        // only delays that: the max-time session still starts.
         match self
             .reconcile(entity, state.watermark.as_deref(), correlation_id, deadline)
             .await
         {
             Ok(0) => {}
-            Ok(_) => {
-                state = self.store.realtime_state(entity).await?;
-                if settings.sync_mode == SyncMode::Realtime
-                    && let Some(session) = self
-                        .cut_crossings(entity, state.clone(), &settings, correlation_id)
-                        .await?
-                {
-                    return Ok(Some(session));
-                }
-            }
+            Ok(_) => state = self.store.realtime_state(entity).await?,
             Err(e) => {
                 tracing::warn!(entity = %entity, error = %e, "reconciliation failed; the next sweep tries again")
             }
         }
+        // Crossings no callout cut (its caller ran out of time or died after counting).
+        if settings.sync_mode == SyncMode::Realtime
+            && let Some(session) = self
+                .cut_crossings(entity, state.clone(), &settings, correlation_id, deadline)
+                .await?
+        {
+            return Ok(Some(session));
+        }
+        let now = self.clock.now();
         let Some(last) = state.last_session_at.or(state.since) else {
             // Nothing tracked yet: the max-time clock starts now.
             self.store.touch(entity, now).await?;
@@ -381,6 +457,9 @@ impl Realtime {
         };
         let max_ms = i64::from(settings.max_minutes_between_syncs) * 60_000;
         if now.0 < last.0 + max_ms {
+            return Ok(None);
+        }
+        if !self.time_for_a_cut(deadline) {
             return Ok(None);
         }
         let due = state.last_session_at.unwrap_or(EpochMillis(0));

@@ -17,6 +17,10 @@ use axum::extract::State;
 use axum::response::Response;
 use serde_json::json;
 use std::sync::Arc;
+/// Zuora waits 25 s for a callout's answer (and the function has 29 s): the callout is
+/// answered within this, whatever is left of cutting sessions going to the sweep.
+const CALLOUT_BUDGET: std::time::Duration = std::time::Duration::from_secs(20);
+
 /// Receive a Zuora data change callout
 ///
 /// A Zuora Events & Notifications callout (account, subscription, payment method, contact
@@ -84,7 +88,13 @@ pub(super) async fn callout(
         .unwrap_or_else(|| format!("once:{}", uuid::Uuid::new_v4()));
     match api
         .realtime
-        .callout(&entity, &dedupe, &account, &correlation_id)
+        .callout(
+            &entity,
+            &dedupe,
+            &account,
+            &correlation_id,
+            api.sync.now().plus_ms(CALLOUT_BUDGET.as_millis() as i64),
+        )
         .await
     {
         Ok(outcome) => {

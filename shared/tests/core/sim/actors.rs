@@ -89,7 +89,6 @@ impl Sim {
         let worker = Worker {
             sync: env.sync.clone(),
             realtime: env.realtime.clone(),
-            queue: env.queue.clone(),
             max_receives: MAX_RECEIVES,
         };
         let sim = Self {
@@ -315,7 +314,13 @@ impl Sim {
             callout::event_identity(body, account.as_str(), &fields).ok_or("no event identity")?;
         self.env
             .realtime
-            .callout(&self.env.entity, &dedupe, &account, "sim-callout")
+            .callout(
+                &self.env.entity,
+                &dedupe,
+                &account,
+                "sim-callout",
+                self.env.now().plus_ms(20_000),
+            )
             .await
             .map(|_| ())
             .map_err(|e| e.to_string())

@@ -25,6 +25,8 @@ pub struct Rates {
     pub queue_fail: f64,
     pub zuora_fail: f64,
     pub zuora_delay: f64,
+    /// A callout's writes stalling for seconds (a starved or frozen process).
+    pub stall: f64,
     /// Crashes in one run at most, so runs still make progress.
     pub max_crashes: u32,
 }
@@ -38,6 +40,7 @@ impl Rates {
             queue_fail: rng.random_range(0.0..0.08),
             zuora_fail: rng.random_range(0.0..0.12),
             zuora_delay: rng.random_range(0.0..0.08),
+            stall: rng.random_range(0.0..0.05),
             max_crashes: rng.random_range(0..=4),
         }
     }
@@ -111,7 +114,7 @@ impl SeededPlan {
 }
 
 impl FaultPlan for SeededPlan {
-    fn store_call(&self, _op: &'static str) -> Fault {
+    fn store_call(&self, op: &'static str) -> Fault {
         let Some(invocation) = self.target() else {
             return Fault::Pass;
         };
@@ -122,6 +125,9 @@ impl FaultPlan for SeededPlan {
             }
         } else if s.rng.random_bool(self.rates.store_fail) {
             Fault::Fail
+        } else if op == "record_change" && s.rng.random_bool(self.rates.stall) {
+            // Longer than a session waits for a number's change (H2).
+            Fault::Delay(Duration::from_millis(s.rng.random_range(3_000..8_000)))
         } else if s.rng.random_bool(self.rates.store_delay) {
             // A slow request, up to the SDK's operation timeout (app::AWS_OPERATION_TIMEOUT);
             // a slower one is a failure.

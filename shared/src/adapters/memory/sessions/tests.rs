@@ -28,11 +28,33 @@ fn a_cut_is_a_compare_and_set_on_last_cut() {
         "a second cutter loses"
     );
     let state = t.counters[&e].state();
+    // The duplicate took number 4 too, which counts no account.
     assert_eq!(
         (state.seq, state.last_cut, state.since),
-        (3, 2, Some(EpochMillis(10)))
+        (4, 2, Some(EpochMillis(10)))
     );
+    assert_eq!(t.changes[&(e.clone(), 4)], None);
     assert_eq!(state.last_session_at, Some(EpochMillis(20)));
+    assert_eq!(state.unqueued.len(), 1, "started, not yet queued");
+}
+
+/// H2: a cutter seals the numbers it gave up waiting for; a change that lands later cannot
+/// take a sealed number (its writer takes another, so the change joins a later session).
+#[test]
+fn a_skipped_number_cannot_be_written_later() {
+    let mut t = RealtimeTable::default();
+    let e = entity();
+    let slow = t.take_number(&e, EpochMillis(0));
+    let prompt = t.take_number(&e, EpochMillis(0));
+    assert!(t.put_change(&e, prompt.seq, "A2"));
+    assert_eq!(
+        t.skip_missing(&e, &[slow.seq, prompt.seq]),
+        vec![prompt.seq]
+    );
+    assert!(!t.put_change(&e, slow.seq, "A1"), "sealed");
+    let again = t.take_number(&e, EpochMillis(0));
+    assert!(t.put_change(&e, again.seq, "A1"));
+    assert_eq!(again.seq, 3);
 }
 
 #[test]
@@ -105,10 +127,11 @@ fn record(
     account: &str,
     now: EpochMillis,
 ) -> Option<RealtimeState> {
+    let state = t.take_number(e, now);
+    assert!(t.put_change(e, state.seq, account));
     if !t.claim_callout(e, dedupe_id) {
+        t.void_change(e, state.seq);
         return None;
     }
-    let state = t.take_number(e, now);
-    t.put_change(e, state.seq, account);
     Some(state)
 }
