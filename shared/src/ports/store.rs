@@ -239,6 +239,9 @@ pub trait EventStore: Send + Sync {
     async fn put_event(&self, event: &SyncEvent) -> Result<(), StoreError>;
     /// Writes the event only if no event with its id exists yet.
     async fn create_event(&self, event: &SyncEvent) -> Result<(), StoreError>;
+    /// Records a sync as running (its lock is won, its fetch starts) unless its event already
+    /// ended: a slow write can never turn a finished event back to running.
+    async fn start_event(&self, event: &SyncEvent) -> Result<(), StoreError>;
     async fn get_event(&self, entity: &EntityId, id: &str)
     -> Result<Option<SyncEvent>, StoreError>;
     /// Newest first.

@@ -205,3 +205,38 @@ async fn every_sync_path_stores_the_same_records() {
     let again = env.sync_now(&key(&account_id(1))).await;
     assert_eq!((again.written, again.removed), (0, 0));
 }
+
+/// The event lifecycle is true: a queued sync's event goes queued → running (from the moment
+/// its lock is won) → succeeded, so `status=running` finds the syncs in progress.
+#[tokio::test(start_paused = true)]
+async fn an_event_reads_running_while_its_sync_runs() {
+    use std::time::Duration;
+    use zuora_sync::model::JobTarget;
+    use zuora_sync::ports::EventStore;
+    let env = Env::new();
+    env.zuora.put_account(account(1));
+    env.zuora.set_delay(Duration::from_secs(5));
+    let target = JobTarget::Account {
+        account: key(&account_id(1)),
+    };
+    env.sync
+        .enqueue(&env.req(Trigger::OnDemand), &target, None)
+        .await
+        .unwrap();
+    let job = env.queue.receive().expect("the job");
+    let event_id = job.job.event_id.clone().expect("a queued job names its event");
+    let status = || async {
+        let event = env.store.get_event(&env.entity, &event_id).await.unwrap();
+        event.expect("the event").status
+    };
+    assert_eq!(status().await, EventStatus::Queued);
+    let run = env.run(&job);
+    let watch = async {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        status().await
+    };
+    let (ran, during) = tokio::join!(run, watch);
+    ran.unwrap();
+    assert_eq!(during, EventStatus::Running);
+    assert_eq!(status().await, EventStatus::Succeeded);
+}

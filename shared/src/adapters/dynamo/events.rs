@@ -39,6 +39,30 @@ impl EventStore for DynamoStore {
         }
     }
 
+    async fn start_event(&self, event: &SyncEvent) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.tables.events)
+            .set_item(Some(event_item(event, self.event_expiry(event))))
+            .condition_expression("attribute_not_exists(pk) OR #status IN (:queued, :running)")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":queued", s(EventStatus::Queued.as_str()))
+            .expression_attribute_values(":running", s(EventStatus::Running.as_str()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|x| x.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
     async fn get_event(
         &self,
         entity: &EntityId,

@@ -6,7 +6,9 @@
 //! there; the filtering itself is a plain scan, which is fine at test sizes.
 
 use super::store::MemoryStore;
-use crate::model::{EntityId, EpochMillis, EventPage, EventQuery, MAX_PAGE_SIZE, SyncEvent};
+use crate::model::{
+    EntityId, EpochMillis, EventPage, EventQuery, EventStatus, MAX_PAGE_SIZE, SyncEvent,
+};
 use crate::ports::{EventStore, StoreError};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -167,6 +169,22 @@ impl EventStore for MemoryStore {
         self.call(|s| {
             let key = (event.entity.clone(), event.id.clone());
             if !s.events.events.contains_key(&key) {
+                s.events.put(event);
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn start_event(&self, event: &SyncEvent) -> Result<(), StoreError> {
+        self.call(|s| {
+            let key = (event.entity.clone(), event.id.clone());
+            let open = s
+                .events
+                .events
+                .get(&key)
+                .is_none_or(|e| matches!(e.status, EventStatus::Queued | EventStatus::Running));
+            if open {
                 s.events.put(event);
             }
             Ok(())

@@ -46,6 +46,7 @@ impl SyncService {
                 event_id: event.id.clone(),
             });
         };
+        self.record_running(event).await;
         // A snapshot read before the lock is safe only if no one ever held this lock: an
         // earlier holder may have written data newer than ours.
         let prefetched = prefetched.filter(|_| lock.fence == Fence(1));
@@ -173,6 +174,7 @@ impl SyncService {
             follow_up.retention_days = event.retention_days;
             follow_up.account_id = event.account_id.clone();
             follow_up.account = event.account.clone();
+            self.record_running(&mut follow_up).await;
             match self
                 .sync_once(run, scope.follow_up(), lock, None, wishes, &mut follow_up)
                 .await
@@ -192,6 +194,16 @@ impl SyncService {
             }
         }
         Ok(AccountOutcome::Synced(report))
+    }
+
+    /// The event shows `running` from the moment the lock is won. Only the log says so when
+    /// that write fails: the sync itself goes on, and its end is recorded either way.
+    async fn record_running(&self, event: &mut SyncEvent) {
+        event.status = EventStatus::Running;
+        event.updated_at = self.clock.now();
+        if let Err(e) = self.events.start_event(event).await {
+            tracing::warn!(event_id = %event.id, error = %e, "could not record the sync as running");
+        }
     }
 
     pub(super) async fn release_after_failure(&self, lock: &HeldLock, error: &SyncError) {
