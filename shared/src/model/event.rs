@@ -33,6 +33,13 @@ pub enum Trigger {
     Full,
 }
 
+impl Trigger {
+    /// Triggers whose caller waits for the sync's answer (the sync API's routes).
+    pub fn is_synchronous(self) -> bool {
+        matches!(self, Self::Api | Self::Manual)
+    }
+}
+
 #[derive(
     Debug,
     Clone,

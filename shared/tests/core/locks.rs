@@ -13,11 +13,12 @@ use zuora_sync::ports::{EventStore, LockStore, StoreError};
 
 #[tokio::test(start_paused = true)]
 async fn of_two_concurrent_syncs_one_runs_and_the_other_coalesces() {
+    // Two worker jobs: the holder serves the other's wish with its own follow-up.
     let env = Env::new();
     env.zuora.put_account(account(1));
     env.zuora.set_delay(Duration::from_secs(1));
     let key = key(&account_id(1));
-    let req = env.req(Trigger::Api);
+    let req = env.req(Trigger::Realtime);
 
     let (first, second) = tokio::join!(
         env.sync.sync_account(&req, &key, OnBusy::Coalesce),
@@ -74,7 +75,7 @@ async fn many_wishes_are_served_by_one_follow_up() {
     env.zuora.put_account(account(1));
     env.zuora.set_delay(Duration::from_secs(1));
     let key = key(&account_id(1));
-    let req = env.req(Trigger::Api);
+    let req = env.req(Trigger::Realtime);
 
     let holder = env.sync.sync_account(&req, &key, OnBusy::Coalesce);
     let wishers = futures::future::join_all(
@@ -104,7 +105,7 @@ async fn a_wish_during_the_follow_up_gets_another_follow_up() {
     env.zuora.put_account(account(1));
     env.zuora.set_delay(Duration::from_secs(1));
     let key = key(&account_id(1));
-    let req = env.req(Trigger::Api);
+    let req = env.req(Trigger::Realtime);
 
     let holder = env.sync.sync_account(&req, &key, OnBusy::Coalesce);
     let early = env.sync.sync_account(&req, &key, OnBusy::Coalesce);
@@ -345,7 +346,8 @@ async fn a_holder_that_dies_during_its_follow_up_leaves_the_wish_to_the_check() 
     env.zuora.put_account(account(1));
     env.zuora.set_delay(Duration::from_secs(1));
     let key = key(&account_id(1));
-    let holder_req = env.req(Trigger::Api);
+    // A worker's job: it runs the follow-up itself.
+    let holder_req = env.req(Trigger::Realtime);
     let holder = env.sync.sync_account(&holder_req, &key, OnBusy::Coalesce);
     let wisher = async {
         // After the holder's read: a change in Zuora, then a request that must see it.
@@ -375,7 +377,8 @@ async fn a_later_wisher_queues_the_check_the_first_one_could_not() {
     env.zuora.put_account(account(1));
     env.zuora.set_delay(Duration::from_secs(1));
     let key = key(&account_id(1));
-    let holder_req = env.req(Trigger::Api);
+    // A worker's job: it runs the follow-up itself.
+    let holder_req = env.req(Trigger::Realtime);
     let holder = env.sync.sync_account(&holder_req, &key, OnBusy::Coalesce);
     let wishers = async {
         sleep(Duration::from_millis(200)).await;
@@ -421,4 +424,39 @@ async fn assert_converges_to_the_rename(env: &Env) {
         customer.is_some_and(|c| c.data.contains("Renamed Ltd")),
         "a coalesced request was never served: {customer:?}"
     );
+}
+
+/// H4: the public route answers its own caller only: a wish recorded while it holds the lock
+/// is handed to the worker (queued before the lock is released), never served inside the
+/// route's request, whose caller is waiting and whose deadline is short.
+#[tokio::test(start_paused = true)]
+async fn the_public_route_hands_other_callers_follow_ups_to_the_worker() {
+    let env = Env::new();
+    env.zuora.put_account(account(1));
+    env.zuora.set_delay(Duration::from_secs(1));
+    let key = key(&account_id(1));
+    let (api, worker) = (env.req(Trigger::Api), env.req(Trigger::OnDemand));
+    let (mine, other) = tokio::join!(
+        env.sync.sync_account(&api, &key, OnBusy::Coalesce),
+        env.sync.sync_account(&worker, &key, OnBusy::Coalesce),
+    );
+    let AccountOutcome::Synced(report) = mine.unwrap() else {
+        panic!("the route's request syncs");
+    };
+    assert_eq!(report.follow_ups, 0, "no follow-up inside the route");
+    assert!(matches!(other.unwrap(), AccountOutcome::Coalesced { .. }));
+    assert_eq!(env.zuora.calls_to(ACCOUNT_SNAPSHOT), 1);
+    let lock = env.store.lock_item(&env.lock_key(&account_id(1))).unwrap();
+    assert_eq!(lock.lease_until, Some(0), "released");
+
+    let follow_up = env
+        .queue
+        .queued()
+        .into_iter()
+        .find(|j| !j.job.only_if_pending)
+        .expect("the follow-up is queued for the worker");
+    env.run(&follow_up).await.unwrap();
+    assert_eq!(env.zuora.calls_to(ACCOUNT_SNAPSHOT), 2);
+    let lock = env.store.lock_item(&env.lock_key(&account_id(1))).unwrap();
+    assert_eq!(lock.pending.unwrap_or(0), 0, "the wish is served");
 }

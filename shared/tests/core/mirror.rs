@@ -224,7 +224,11 @@ async fn an_event_reads_running_while_its_sync_runs() {
         .await
         .unwrap();
     let job = env.queue.receive().expect("the job");
-    let event_id = job.job.event_id.clone().expect("a queued job names its event");
+    let event_id = job
+        .job
+        .event_id
+        .clone()
+        .expect("a queued job names its event");
     let status = || async {
         let event = env.store.get_event(&env.entity, &event_id).await.unwrap();
         event.expect("the event").status

@@ -109,8 +109,9 @@ async fn a_request_during_a_running_sync_folds_into_its_follow_up() {
     let target = JobTarget::Account {
         account: key(&account_id(1)),
     };
+    // A worker's job is running (it runs its follow-ups itself).
     let (api, on_demand, id) = (
-        env.req(Trigger::Api),
+        env.req(Trigger::Realtime),
         env.req(Trigger::OnDemand),
         key(&account_id(1)),
     );

@@ -157,7 +157,11 @@ impl SyncService {
             let wishes = self.locks.pending_wishes(lock).await?;
             tracing::info!(account = %lock.key.account_id, wishes, "running a follow-up sync for coalesced requests");
             let time_left = self.effective_deadline(req).0 - self.clock.now().0;
-            if time_left < self.settings.follow_up_min_time.as_millis() as i64 {
+            // A caller waiting for its answer never runs other callers' follow-ups (H4); nor
+            // does a run without the time for one. Both hand them to the worker.
+            if req.trigger.is_synchronous()
+                || time_left < self.settings.follow_up_min_time.as_millis() as i64
+            {
                 self.queue_follow_up(req, lock).await;
                 self.locks.release(lock, self.clock.now()).await?;
                 break;

@@ -257,15 +257,15 @@ impl SyncService {
         }
     }
 
-    /// After a queued job ran: removes its mark if the lock acquisition did not (a job keyed
-    /// by an account number the mirror did not know yet marks under that number), and moves
-    /// the on-demand time to the account id, so the minimum interval holds across the switch.
     /// Makes a received message visible again at once: the worker had no time left to start
     /// it, so another invocation runs it now rather than after the visibility timeout.
     pub async fn hand_back(&self, receipt: &str) -> Result<(), QueueError> {
         self.queue.hand_back(receipt, Duration::ZERO).await
     }
 
+    /// After a queued job ran: removes its mark if the lock acquisition did not (a job keyed
+    /// by an account number the mirror did not know yet marks under that number), and moves
+    /// the on-demand time to the account id, so the minimum interval holds across the switch.
     pub async fn job_done(&self, req: &SyncRequest, target: &JobTarget, account_id: Option<&str>) {
         let Some(event_id) = &req.event_id else {
             return;
