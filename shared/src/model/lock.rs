@@ -71,8 +71,10 @@ pub enum Commit {
 pub enum Mark {
     /// Marked: the caller queues the job.
     Marked,
-    /// A queued job for the account has not started yet: the request folds into it.
-    Queued { event_id: String },
+    /// A job for the account is marked queued and has not started. Once `confirmed` (its
+    /// job was sent) a request folds into it; before that (the marker may have died between
+    /// its mark and its send) a request queues a job of its own.
+    Queued { event_id: String, confirmed: bool },
     /// A sync holds the lock: the request folds into its follow-up.
     Running(BusyLock),
     /// An on-demand sync ran too recently; another is allowed at `retry_at`.

@@ -73,6 +73,15 @@ pub trait LockStore: Send + Sync {
         min_interval: Option<std::time::Duration>,
     ) -> Result<Mark, StoreError>;
 
+    /// The job of this mark is sent: later requests may fold into it until `until`. No-op when
+    /// the mark is no longer this job's (the worker already started it).
+    async fn confirm_mark(
+        &self,
+        key: &LockKey,
+        event_id: &str,
+        until: EpochMillis,
+    ) -> Result<(), StoreError>;
+
     /// Removes the queued mark if it is still this job's (acquiring the lock also clears it).
     /// Answers when an on-demand request was last let through under this key, if ever.
     async fn clear_mark(

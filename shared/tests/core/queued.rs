@@ -219,3 +219,35 @@ async fn a_job_that_cannot_be_queued_gives_its_mark_back() {
     let peek = env.store.peek(&env.lock_key(&account_id(1))).await.unwrap();
     assert_eq!(peek, None);
 }
+
+/// M2: a request that marked the account queued and died before sending its job (a crash, or
+/// a login's budget running out) must not strand later requests: they fold only into a mark
+/// whose job is confirmed sent, and otherwise queue a job of their own.
+#[tokio::test(start_paused = true)]
+async fn a_mark_whose_job_was_never_sent_strands_no_request() {
+    let env = Env::new();
+    env.zuora.put_account(account(1));
+    let lock_key = env.lock_key(&account_id(1));
+    let until = env.now().plus_ms(10_000);
+    // The dead marker's mark: written, never confirmed.
+    env.store
+        .mark_queued(&lock_key, "dead-marker", env.now(), until, None)
+        .await
+        .unwrap();
+    let target = JobTarget::Account {
+        account: key(&account_id(1)),
+    };
+    let answer = env
+        .sync
+        .enqueue(&env.req(Trigger::OnDemand), &target, None)
+        .await
+        .unwrap();
+    let Enqueued::Queued { event_id } = answer else {
+        panic!("expected a job of its own, got {answer:?}");
+    };
+    let job = env.queue.receive().expect("its job");
+    assert_eq!(job.job.event_id.as_deref(), Some(event_id.as_str()));
+    env.run(&job).await.unwrap();
+    let event = env.store.get_event(&env.entity, &event_id).await.unwrap();
+    assert_eq!(event.unwrap().status, EventStatus::Succeeded);
+}

@@ -6,7 +6,7 @@ use crate::model::*;
 use crate::ports::*;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{ReturnValue, ReturnValuesOnConditionCheckFailure};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 
 pub(super) fn lock_state(item: &Item) -> Result<LockState, StoreError> {
     Ok(LockState {
@@ -37,7 +37,7 @@ impl LockStore for DynamoStore {
             // Acquiring clears the queued-job mark and keeps the wishes: this holder's fetch
             // starts after the acquire, so its commit serves them (and only then removes them).
             .update_expression(
-                "SET lease_until_ms = :lease, holder = :owner, pending = if_not_exists(pending, :zero), acquired_at_ms = :now, expires_at = :ttl ADD fence :one REMOVE queued_event, queued_until",
+                "SET lease_until_ms = :lease, holder = :owner, pending = if_not_exists(pending, :zero), acquired_at_ms = :now, expires_at = :ttl ADD fence :one REMOVE queued_event, queued_until, queued_confirmed",
             )
             // An item without a lease holds only a queued mark (never acquired).
             .condition_expression(
@@ -188,12 +188,16 @@ impl LockStore for DynamoStore {
             "(attribute_not_exists(lease_until_ms) OR lease_until_ms < :now) \
              AND (attribute_not_exists(queued_until) OR queued_until < :now)",
         );
-        let mut update = String::from("SET queued_event = :event, queued_until = :until");
+        // Unconfirmed until its job is sent (`confirm_mark`).
+        let mut update = String::from(
+            "SET queued_event = :event, queued_until = :until, queued_confirmed = :unsent",
+        );
         let mut request = self
             .lock_update(key)
             .expression_attribute_values(":now", n(now.0))
             .expression_attribute_values(":event", s(event_id))
-            .expression_attribute_values(":until", n(mark_until.0));
+            .expression_attribute_values(":until", n(mark_until.0))
+            .expression_attribute_values(":unsent", AttributeValue::Bool(false));
         if let Some(ms) = interval_ms {
             // On-demand requests also record when they were let through, for the interval.
             update.push_str(", last_on_demand_ms = :now");
@@ -246,10 +250,40 @@ impl LockStore for DynamoStore {
             }));
         }
         match opt_s(&old, "queued_event") {
-            Some(event_id) => Ok(Mark::Queued { event_id }),
+            Some(event_id) => Ok(Mark::Queued {
+                event_id,
+                // Marks written before confirmation existed were written after their send.
+                confirmed: !matches!(
+                    old.get("queued_confirmed"),
+                    Some(AttributeValue::Bool(false))
+                ),
+            }),
             None => Err(StoreError::Corrupt(
                 "queued mark refused, but the item shows no reason".into(),
             )),
+        }
+    }
+
+    async fn confirm_mark(
+        &self,
+        key: &LockKey,
+        event_id: &str,
+        until: EpochMillis,
+    ) -> Result<(), StoreError> {
+        let result = self
+            .lock_update(key)
+            .update_expression("SET queued_until = :until, queued_confirmed = :sent")
+            .condition_expression("queued_event = :event")
+            .expression_attribute_values(":event", s(event_id))
+            .expression_attribute_values(":until", n(until.0))
+            .expression_attribute_values(":sent", AttributeValue::Bool(true))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            // The worker already started the job (acquiring cleared the mark).
+            Err(e) if conditional_failure_item(&e).is_some() => Ok(()),
+            Err(e) => Err(unavailable(e)),
         }
     }
 
@@ -260,7 +294,7 @@ impl LockStore for DynamoStore {
     ) -> Result<Option<EpochMillis>, StoreError> {
         let result = self
             .lock_update(key)
-            .update_expression("REMOVE queued_event, queued_until")
+            .update_expression("REMOVE queued_event, queued_until, queued_confirmed")
             .condition_expression("queued_event = :event")
             .expression_attribute_values(":event", s(event_id))
             .return_values(ReturnValue::AllOld)

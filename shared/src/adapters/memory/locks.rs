@@ -23,6 +23,8 @@ pub struct LockItem {
     pub released_at: Option<i64>,
     pub queued_event: Option<String>,
     pub queued_until: Option<i64>,
+    /// The mark's job was sent (requests may fold into it).
+    pub queued_confirmed: Option<bool>,
     pub last_on_demand: Option<i64>,
     /// The lease a queued check covers.
     pub check_for: Option<i64>,
@@ -116,6 +118,7 @@ impl LockTable {
         item.acquired_at = Some(now.0);
         item.queued_event = None;
         item.queued_until = None;
+        item.queued_confirmed = None;
         Ok(Acquire::Acquired(HeldLock {
             key: key.clone(),
             fence: Fence(fence),
@@ -189,6 +192,7 @@ impl LockTable {
             let item = self.items.entry(key.clone()).or_default();
             item.queued_event = Some(event_id.to_string());
             item.queued_until = Some(mark_until.0);
+            item.queued_confirmed = Some(false);
             if interval_ms.is_some() {
                 // On-demand requests record when they were let through, for the interval.
                 item.last_on_demand = Some(now.0);
@@ -216,6 +220,7 @@ impl LockTable {
         match &old.queued_event {
             Some(event_id) => Ok(Mark::Queued {
                 event_id: event_id.clone(),
+                confirmed: old.queued_confirmed.unwrap_or(true),
             }),
             None => Err(StoreError::Corrupt(
                 "queued mark refused, but the item shows no reason".into(),
@@ -229,8 +234,18 @@ impl LockTable {
         if item.queued_event.as_deref() == Some(event_id) {
             item.queued_event = None;
             item.queued_until = None;
+            item.queued_confirmed = None;
         }
         item.last_on_demand.map(EpochMillis)
+    }
+
+    fn confirm_mark(&mut self, key: &LockKey, event_id: &str, until: EpochMillis) {
+        if let Some(item) = self.items.get_mut(key)
+            && item.queued_event.as_deref() == Some(event_id)
+        {
+            item.queued_until = Some(until.0);
+            item.queued_confirmed = Some(true);
+        }
     }
 
     fn note_on_demand(&mut self, key: &LockKey, at: EpochMillis) {
@@ -320,6 +335,19 @@ impl LockStore for MemoryStore {
         self.call(|s| {
             s.locks
                 .mark_queued(key, event_id, now, mark_until, min_interval)
+        })
+        .await
+    }
+
+    async fn confirm_mark(
+        &self,
+        key: &LockKey,
+        event_id: &str,
+        until: EpochMillis,
+    ) -> Result<(), StoreError> {
+        self.call(|s| {
+            s.locks.confirm_mark(key, event_id, until);
+            Ok(())
         })
         .await
     }

@@ -18,6 +18,9 @@ use std::time::Duration;
 /// A queued mark older than this no longer coalesces requests (the job may have been
 /// retried into the DLQ); SQS normally starts a job within seconds.
 const MARK_TTL: Duration = Duration::from_secs(15 * 60);
+/// A mark whose job is not confirmed sent yet: if its marker died between the two, the mark
+/// is gone this soon (and meanwhile requests queue their own jobs rather than fold into it).
+const UNSENT_MARK_TTL: Duration = Duration::from_secs(10);
 
 /// What an on-demand request for one account led to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -108,20 +111,27 @@ impl SyncService {
         // A wish can meet a lock released that instant; a few rounds settle it.
         for _ in 0..5 {
             let now = self.clock.now();
-            let until = now.plus_ms(MARK_TTL.as_millis() as i64);
+            let until = now.plus_ms(UNSENT_MARK_TTL.as_millis() as i64);
             let mark = self
                 .locks
                 .mark_queued(key, &event.id, now, until, min_interval)
                 .await?;
             match mark {
                 Mark::Marked => return self.queue_marked(req, key, target, event).await,
+                Mark::Queued {
+                    confirmed: false, ..
+                } => {
+                    // Its marker may have died before sending: nothing proves a job exists
+                    // to fold into, so this request sends its own (M2).
+                    return self.queue_job(req, key, target, event).await;
+                }
                 Mark::Throttled { retry_at } => {
                     let left = (retry_at.0 - now.0).max(0) as u64;
                     return Ok(Enqueued::Throttled {
                         retry_after: Duration::from_millis(left),
                     });
                 }
-                Mark::Queued { event_id } => {
+                Mark::Queued { event_id, .. } => {
                     self.record_coalesced(
                         event,
                         &format!("folded into the queued sync {event_id}"),
@@ -167,6 +177,32 @@ impl SyncService {
         target: &JobTarget,
         event: &mut SyncEvent,
     ) -> Result<Enqueued, SyncError> {
+        match self.queue_job(req, key, target, event).await {
+            Ok(queued) => {
+                // Sent: later requests may fold into it now.
+                let until = self.clock.now().plus_ms(MARK_TTL.as_millis() as i64);
+                if let Err(e) = self.locks.confirm_mark(key, &event.id, until).await {
+                    tracing::warn!(error = %e, "could not confirm the queued mark; requests queue their own jobs until it expires");
+                }
+                Ok(queued)
+            }
+            Err(e) => {
+                if let Err(clear) = self.locks.clear_mark(key, &event.id).await {
+                    tracing::warn!(error = %clear, "could not clear the queued mark; it expires on its own");
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Records the queued event and sends the job.
+    async fn queue_job(
+        &self,
+        req: &SyncRequest,
+        key: &LockKey,
+        target: &JobTarget,
+        event: &mut SyncEvent,
+    ) -> Result<Enqueued, SyncError> {
         event.updated_at = self.clock.now();
         // The job names the account id when the mirror knows it, so the mark and the lock
         // the worker takes are the same item.
@@ -185,12 +221,7 @@ impl SyncService {
         job.subject = req.subject.clone();
         let (recorded, sent) =
             tokio::join!(self.events.create_event(event), self.queue.send(&job, None));
-        if let Err(e) = sent {
-            if let Err(clear) = self.locks.clear_mark(key, &event.id).await.map(|_| ()) {
-                tracing::warn!(error = %clear, "could not clear the queued mark; it expires on its own");
-            }
-            return Err(e.into());
-        }
+        sent?;
         if let Err(e) = recorded {
             // The job is queued and the worker records the event when it runs.
             tracing::warn!(event_id = %event.id, error = %e, "could not record the queued event");

@@ -403,10 +403,14 @@ impl Sim {
             )
             .await;
         match answer {
+            Some(Ok(Enqueued::CoalescedIntoQueued { event_id, queued })) => {
+                // Served by the queued job: its event must end too.
+                let what = format!("{} 202 into queued", trigger.as_str());
+                self.ack(&what, account, Some(queued));
+                self.ack(&what, account, Some(event_id));
+            }
             Some(Ok(
-                Enqueued::Queued { event_id }
-                | Enqueued::CoalescedIntoQueued { event_id, .. }
-                | Enqueued::CoalescedIntoRunning { event_id },
+                Enqueued::Queued { event_id } | Enqueued::CoalescedIntoRunning { event_id },
             )) => self.ack(
                 &format!("{} 202", trigger.as_str()),
                 account,

@@ -132,7 +132,24 @@ fn the_queued_mark_coalesces_and_throttles_in_order() {
     assert_eq!(
         no_interval.unwrap(),
         Mark::Queued {
-            event_id: "e1".into()
+            event_id: "e1".into(),
+            confirmed: false
+        },
+        "its job is not known to be sent yet"
+    );
+    t.confirm_mark(&key(), "e3", EpochMillis(700));
+    t.confirm_mark(&key(), "e1", EpochMillis(700));
+    let item = t.get(&key()).unwrap();
+    assert_eq!(
+        (item.queued_until, item.queued_confirmed),
+        (Some(700), Some(true))
+    );
+    let after = t.mark_queued(&key(), "e4", EpochMillis(650), EpochMillis(900), None);
+    assert_eq!(
+        after.unwrap(),
+        Mark::Queued {
+            event_id: "e1".into(),
+            confirmed: true
         }
     );
     // Only its own mark is cleared; the on-demand time is answered either way.
