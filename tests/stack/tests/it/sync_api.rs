@@ -95,8 +95,8 @@ async fn resync_returns_the_same_ids_and_rewrites_nothing() {
     assert_eq!(counts.table_writes(&app.tables().mirror), 0, "{counts:?}");
     assert_eq!(
         counts.table_writes(&app.tables().events),
-        1,
-        "only the event: {counts:?}"
+        2,
+        "only the event: running, then its result: {counts:?}"
     );
     let latest = &app.events_for(ACCOUNT_ID).await[0];
     assert_eq!((latest.written, latest.removed), (0, 0));
