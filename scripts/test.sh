@@ -6,7 +6,7 @@
 # sample through the real Lambda runtime API).
 #
 #   bash scripts/test.sh                               # everything
-#   ZS_SKIP_RUNTIME_TEST=1 ZS_SKIP_SCHEMATHESIS=1 bash scripts/test.sh   # only the workspace tests
+#   ZS_SKIP_RUNTIME_TEST=1 ZS_SKIP_SCHEMATHESIS=1 ZS_SKIP_FAULTS=1 bash scripts/test.sh   # only the workspace tests
 #   bash scripts/test.sh -- -E 'test(lock)'            # extra arguments for nextest / cargo test
 # shellcheck disable=SC2329 # functions run through step / the exit trap
 set -euo pipefail
@@ -102,6 +102,27 @@ run_workspace_tests() {
 runner="cargo test"
 command -v cargo-nextest >/dev/null 2>&1 && runner="cargo nextest"
 step "workspace tests ($runner)" run_workspace_tests
+
+# The fault-injection suite (tests/stack/tests/it/faults.rs) stops and kills processes and
+# slows DynamoDB Local down, so it runs alone, one scenario at a time, after everything else
+# that shares the emulators. It signals DynamoDB Local's process group.
+run_fault_suite() {
+    local rc=0
+    if command -v cargo-nextest >/dev/null 2>&1; then
+        ZS_DYNAMODB_PID="$ZS_DYNAMODB_PID" cargo nextest run -p stack --test it --no-fail-fast \
+            --run-ignored only --test-threads 1 -E 'test(/^faults::/)' 2>&1 |
+            tee "$work/fault-tests.log" || rc=$?
+    else
+        ZS_DYNAMODB_PID="$ZS_DYNAMODB_PID" cargo test -p stack --test it --no-fail-fast -- \
+            --ignored --test-threads 1 faults:: 2>&1 | tee "$work/fault-tests.log" || rc=$?
+    fi
+    count_from_log "$work/fault-tests.log"
+    if ((rc != 0 && failed_total == 0)); then failed_total=$((failed_total + 1)); fi
+    return "$rc"
+}
+if [[ "${ZS_SKIP_FAULTS:-0}" != 1 ]]; then
+    step "fault injection against the emulators (alone, one at a time)" run_fault_suite
+fi
 
 run_runtime_test() {
     local rc=0

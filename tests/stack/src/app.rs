@@ -34,6 +34,11 @@ pub fn require_emulators() {
 
 /// AWS clients for the emulators, with a request counter on DynamoDB.
 pub async fn aws_clients() -> (AwsClients, DynamoCounter) {
+    aws_clients_via(None).await
+}
+
+/// As [`aws_clients`], with DynamoDB reached through `dynamodb_url` (a fault proxy) if given.
+pub async fn aws_clients_via(dynamodb_url: Option<&str>) -> (AwsClients, DynamoCounter) {
     require_emulators();
     let shared = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .region(aws_config::Region::new(
@@ -49,9 +54,12 @@ pub async fn aws_clients() -> (AwsClients, DynamoCounter) {
         .load()
         .await;
     let counter = DynamoCounter::default();
-    let dynamo_config = aws_sdk_dynamodb::config::Builder::from(&shared)
-        .interceptor(counter.clone())
-        .build();
+    let mut dynamo_config =
+        aws_sdk_dynamodb::config::Builder::from(&shared).interceptor(counter.clone());
+    if let Some(url) = dynamodb_url {
+        dynamo_config = dynamo_config.endpoint_url(url);
+    }
+    let dynamo_config = dynamo_config.build();
     let clients = AwsClients {
         dynamodb: aws_sdk_dynamodb::Client::from_conf(dynamo_config),
         sqs: aws_sdk_sqs::Client::new(&shared),
@@ -81,6 +89,8 @@ pub struct AppOptions {
     pub queue_visibility_secs: u32,
     /// Point the default entity's Zuora client elsewhere (e.g. a closed port: Zuora down).
     pub zuora_base_url: Option<String>,
+    /// Reach DynamoDB through this URL (a fault proxy) instead of the emulator directly.
+    pub dynamodb_url: Option<String>,
 }
 
 impl Default for AppOptions {
@@ -99,8 +109,39 @@ impl Default for AppOptions {
             base_path: String::new(),
             queue_visibility_secs: 30,
             zuora_base_url: None,
+            dynamodb_url: None,
         }
     }
+}
+
+/// The configuration of a local process (the dev stack, a worker process of the fault suite):
+/// the `default` entity on the Zuora simulator at `zuora_url`, the given tables and queue.
+pub fn local_config(
+    zuora_url: &str,
+    tables: Tables,
+    queue_url: String,
+) -> Result<Config, Box<dyn std::error::Error>> {
+    let zuora = ZuoraConfig::new(
+        url::Url::parse(zuora_url)?,
+        "sim-client".into(),
+        Secret::new("sim-secret"),
+    );
+    Ok(Config {
+        entities: vec![EntityConfig {
+            id: EntityId::parse("default")?,
+            zuora,
+            callout: Some(zuora_sync::auth::CalloutAuth::Basic {
+                user: CALLOUT_USER.into(),
+                password: Secret::new(CALLOUT_PASSWORD),
+            }),
+            webhook_secret: Some(Secret::new(WEBHOOK_SECRET)),
+        }],
+        tables,
+        queue_url,
+        event_retention_days: 90,
+        sync: Default::default(),
+        max_receives: crate::schema::MAX_RECEIVE_COUNT,
+    })
 }
 
 /// The sync API with the local dev token settings (HS256, `DEV_SECRET`).
@@ -182,7 +223,7 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
             .expect("the Zuora simulator starts");
         other_sims.push((EntityId::parse(id).expect("valid entity id"), handle));
     }
-    let (aws, dynamo_counter) = aws_clients().await;
+    let (aws, dynamo_counter) = aws_clients_via(options.dynamodb_url.as_deref()).await;
     let prefix = format!("t{}", uuid::Uuid::new_v4().simple());
     let queue = provision(
         &aws.dynamodb,

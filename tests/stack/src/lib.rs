@@ -5,6 +5,7 @@
 pub mod app;
 pub mod cli;
 pub mod counter;
+pub mod fault_proxy;
 pub mod idp;
 pub mod local;
 pub mod schema;

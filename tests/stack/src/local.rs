@@ -7,11 +7,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
-use zuora_sync::adapters::clock::SystemClock;
 use zuora_sync::handlers::http::{Api, Mount, router};
 use zuora_sync::handlers::post_login::PostLogin;
 use zuora_sync::handlers::sqs_worker::Worker;
-use zuora_sync::ports::Clock;
 
 /// Serves the API's routes on `addr` until `shutdown` turns true; with `login`, the post-login
 /// hook route too (API Gateway sends it to the post-login function; here one router has both).
@@ -88,7 +86,9 @@ pub async fn poll_once(
         return Ok(0);
     }
     let records: Vec<SqsMessage> = messages.iter().map(to_event_record).collect();
-    let deadline = SystemClock
+    // On the services' clock (a test's may be ahead of the system's).
+    let deadline = worker
+        .sync
         .now()
         .plus_ms(invocation_timeout.as_millis() as i64);
     let mut event = SqsEvent::default();

@@ -224,15 +224,18 @@ impl DynamoStore {
         event.created_at.to_secs().0 + retention
     }
 
-    /// Runs one transaction; a failed lock condition becomes `Fenced` or "wishes pending".
+    /// Runs one transaction (idempotent: see [`request_token`]); a failed lock condition
+    /// becomes `Fenced` or "wishes pending".
     async fn transact(
         &self,
         lock: &HeldLock,
         items: Vec<TransactWriteItem>,
     ) -> Result<Result<(), LockState>, StoreError> {
+        let token = request_token();
         let result = self
             .client
             .transact_write_items()
+            .client_request_token(token)
             .set_transact_items(Some(items))
             .send()
             .await;
@@ -272,4 +275,12 @@ impl DynamoStore {
             }),
         }
     }
+}
+
+/// The transaction's idempotency token (M8), one per transaction: the SDK's own retries of it
+/// carry the same one. So when a commit was applied but its answer lost (a timeout, a 5xx),
+/// DynamoDB answers the retry as done instead of failing its conditions against the commit's
+/// own writes, which would report a sync that succeeded as failed.
+fn request_token() -> String {
+    uuid::Uuid::new_v4().to_string()
 }

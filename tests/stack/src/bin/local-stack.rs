@@ -9,11 +9,7 @@ use stack::token::{DEV_AUDIENCE, DEV_ISSUER, DEV_SECRET, mint_hs256};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use zuora_sync::adapters::zuora::ZuoraConfig;
 use zuora_sync::app::build;
-use zuora_sync::config::{Config, EntityConfig};
-use zuora_sync::model::EntityId;
-use zuora_sync::model::Secret;
 
 fn port(var: &str, default: u16) -> u16 {
     std::env::var(var)
@@ -47,27 +43,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let prefix = format!("local-{}", std::process::id());
     let p = provision(&aws.dynamodb, &aws.sqs, &prefix, 60).await?;
 
-    let zuora = ZuoraConfig::new(
-        url::Url::parse(&sim.base_url)?,
-        "sim-client".into(),
-        Secret::new("sim-secret"),
-    );
-    let config = Config {
-        entities: vec![EntityConfig {
-            id: EntityId::parse("default")?,
-            zuora,
-            callout: Some(zuora_sync::auth::CalloutAuth::Basic {
-                user: stack::app::CALLOUT_USER.into(),
-                password: Secret::new(stack::app::CALLOUT_PASSWORD),
-            }),
-            webhook_secret: Some(Secret::new(stack::app::WEBHOOK_SECRET)),
-        }],
-        tables: p.tables.clone(),
-        queue_url: p.queue_url.clone(),
-        event_retention_days: 90,
-        sync: Default::default(),
-        max_receives: stack::schema::MAX_RECEIVE_COUNT,
-    };
+    let config = stack::app::local_config(&sim.base_url, p.tables.clone(), p.queue_url.clone())?;
     let services = build(&config, &aws)?;
     let api = Arc::new(dev_api(
         &services,

@@ -4,6 +4,7 @@
 mod auth;
 mod entities;
 mod event_search;
+mod faults;
 mod http;
 mod locks;
 mod login;
