@@ -77,7 +77,7 @@ fn session_outcome(
             Some((JobOutcome::Succeeded, r.written + r.removed, None))
         }
         Ok(_) => Some((JobOutcome::Skipped, 0, None)),
-        Err(f) if !f.error.is_transient() || last_receipt => {
+        Err(f) if (!f.error.is_transient() && !f.unrecorded) || last_receipt => {
             Some((JobOutcome::Failed, 0, Some(f.error.to_string())))
         }
         Err(_) => None,
@@ -200,7 +200,7 @@ impl Worker {
                 log_outcome(message_id, &job, &outcome);
                 MessageResult::Done
             }
-            Err(f) if f.error.is_transient() => {
+            Err(f) if f.error.is_transient() || f.unrecorded => {
                 tracing::warn!(message_id, correlation_id = %job.correlation_id, error = %f.error, "sync failed; SQS will retry it");
                 MessageResult::Retry(f.error.to_string())
             }

@@ -298,6 +298,44 @@ pub fn plan_writes_keeping(
     p.finish()
 }
 
+/// The writes that remove an account Zuora deleted: every stored record goes; the id map
+/// stays, so its local ids come back the same if the account ever does.
+pub fn plan_removal(account_id: &str, stored: &StoredAccount) -> WritePlan {
+    let customer = stored.records.get(CUSTOMER_SK);
+    WritePlan {
+        account_id: account_id.to_string(),
+        account_number: customer
+            .and_then(|c| c.attrs.get("account_number").cloned())
+            .unwrap_or_default(),
+        customer_id: customer
+            .map(|c| c.id.clone())
+            .or_else(|| stored.id_map.get(CUSTOMER_SK).cloned())
+            .unwrap_or_default(),
+        deletes: stored.records.keys().cloned().collect(),
+        ..WritePlan::default()
+    }
+}
+
+/// Whether a plan would remove most of an account's subscriptions, or most of the catalog's
+/// products (at least two, and over half): a 200 answer missing children (a permission change,
+/// a misrouted entity) must not empty the mirror, so such a plan is only carried out once a
+/// second read agrees.
+pub fn removes_most(plan: &WritePlan, stored: &StoredAccount) -> bool {
+    ["SUB#", "PRODUCT#"].iter().any(|prefix| {
+        let kept = stored
+            .records
+            .keys()
+            .filter(|k| k.starts_with(prefix))
+            .count();
+        let removed = plan
+            .deletes
+            .iter()
+            .filter(|k| k.starts_with(prefix))
+            .count();
+        removed >= 2 && removed * 2 > kept
+    })
+}
+
 /// A subscription as stored, whichever read returned it: a subscription read on its own names
 /// its account and one inside the account's answer may not, so the record always names the
 /// account it is mirrored under (one form per record, or alternating paths rewrite it).

@@ -23,6 +23,15 @@ pub struct RealtimeState {
     pub unqueued: Vec<String>,
 }
 
+/// One page of a full sync as first recorded: the account keys it queued and the cursor of the
+/// next page (`None`: the last page). A retried page job queues exactly these, whatever Zuora's
+/// list says by then, so the session's total and its jobs always agree.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PageRecord {
+    pub accounts: Vec<String>,
+    pub next: Option<String>,
+}
+
 impl RealtimeState {
     /// Changes counted since the last session.
     pub fn waiting(&self) -> u64 {

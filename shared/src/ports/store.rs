@@ -5,8 +5,8 @@
 use super::Cause;
 use crate::model::{
     Acquire, Commit, EntityId, EntitySettings, EpochMillis, EventPage, EventQuery, Fence, HeldLock,
-    JobOutcome, LockKey, LockState, Mark, RealtimeState, RecordKind, Session, StoredAccount,
-    SyncEvent, Versioned, Wish, WritePlan,
+    JobOutcome, LockKey, LockState, Mark, PageRecord, RealtimeState, RecordKind, Session,
+    StoredAccount, SyncEvent, Versioned, Wish, WritePlan,
 };
 
 #[derive(Debug, Clone, thiserror::Error, PartialEq)]
@@ -186,16 +186,16 @@ pub trait RealtimeStore: Send + Sync {
     /// [`RealtimeState::unqueued`] until its first page job is sent.
     async fn create_session(&self, entity: &EntityId, session: &Session) -> Result<(), StoreError>;
 
-    /// Adds a full sync page's accounts to the session total, once per page; `last` ends the
-    /// enumeration. `false` when the page was added before.
+    /// Records a full sync page and adds its accounts to the session total, once per page (its
+    /// last page ends the enumeration). Answers the page as first recorded: a retried page job
+    /// gets the accounts and cursor it recorded before.
     async fn add_page(
         &self,
         entity: &EntityId,
         session_id: &str,
         page_key: &str,
-        accounts: u64,
-        last: bool,
-    ) -> Result<bool, StoreError>;
+        page: &PageRecord,
+    ) -> Result<PageRecord, StoreError>;
 
     async fn get_session(&self, entity: &EntityId, id: &str)
     -> Result<Option<Session>, StoreError>;

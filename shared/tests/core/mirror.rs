@@ -244,3 +244,70 @@ async fn an_event_reads_running_while_its_sync_runs() {
     assert_eq!(during, EventStatus::Running);
     assert_eq!(status().await, EventStatus::Succeeded);
 }
+
+/// Account 1 with a second subscription: five records.
+fn account_with_two_subscriptions() -> zuora_sync::model::AccountSnapshot {
+    let mut a = account(1);
+    let mut second = subscription(1);
+    second.id = format!("{:032x}", 0x6000_0001u64);
+    second.number = "A-S90000001".into();
+    a.subscriptions.push(second);
+    a
+}
+
+/// M9: a `200` answer missing the account's subscriptions (a permission change, a misrouted
+/// entity) must not empty the mirror: removing most of them takes a second read that agrees.
+#[tokio::test(start_paused = true)]
+async fn a_partial_answer_never_empties_the_mirror() {
+    let env = Env::new();
+    env.zuora.put_account(account_with_two_subscriptions());
+    let key = key(&account_id(1));
+    env.sync_now(&key).await;
+    let reads = env
+        .zuora
+        .calls_to(zuora_sync::adapters::memory::ACCOUNT_SNAPSHOT);
+
+    env.zuora.answer_without_subscriptions(1);
+    let report = env.sync_now(&key).await;
+    assert_eq!((report.written, report.removed), (0, 0), "nothing removed");
+    assert_eq!(
+        env.zuora
+            .calls_to(zuora_sync::adapters::memory::ACCOUNT_SNAPSHOT),
+        reads + 2,
+        "read again before removing"
+    );
+
+    // When Zuora really dropped them, the second read agrees and they go.
+    env.zuora
+        .update_account(&account_id(1), |a| a.subscriptions.clear());
+    let report = env.sync_now(&key).await;
+    assert_eq!(report.removed, 2);
+}
+
+/// M9: an account Zuora deleted leaves the mirror (confirmed by a second read), instead of
+/// failing every sync and staying stale forever; its local ids are kept for its return.
+#[tokio::test(start_paused = true)]
+async fn an_account_deleted_in_zuora_leaves_the_mirror() {
+    use zuora_sync::ports::EventStore;
+    let env = Env::new();
+    env.zuora.put_account(account(1));
+    let key = key(&account_id(1));
+    let first = env.sync_now(&key).await;
+    env.zuora.remove_account(&account_id(1));
+
+    let gone = env.sync_now(&key).await;
+    assert_eq!(gone.removed as usize, RECORDS_PER_ACCOUNT);
+    let stored = env.store.stored_account(&env.entity, &account_id(1));
+    assert!(stored.records.is_empty());
+    let event = env.store.get_event(&env.entity, &gone.event_id).await;
+    let event = event.unwrap().unwrap();
+    assert_eq!(event.status, EventStatus::Succeeded);
+    assert!(event.reason.unwrap().contains("deleted in Zuora"));
+
+    env.zuora.put_account(account(1));
+    let back = env.sync_now(&key).await;
+    assert_eq!(
+        back.customer_id, first.customer_id,
+        "the same ids when it returns"
+    );
+}

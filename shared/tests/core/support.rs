@@ -224,7 +224,7 @@ impl Env {
                     Some((JobOutcome::Succeeded, r.written + r.removed, None))
                 }
                 Ok(_) => Some((JobOutcome::Skipped, 0, None)),
-                Err(f) if !f.error.is_transient() => {
+                Err(f) if !f.error.is_transient() && !f.unrecorded => {
                     Some((JobOutcome::Failed, 0, Some(f.error.to_string())))
                 }
                 Err(_) => None,

@@ -14,7 +14,7 @@ use super::session_item::*;
 use super::{DynamoStore, build_err, unavailable};
 use crate::model::EntityId;
 use crate::model::EpochMillis;
-use crate::model::{JobOutcome, RealtimeState, Session, SessionStatus};
+use crate::model::{JobOutcome, PageRecord, RealtimeState, Session, SessionStatus};
 use crate::ports::{RealtimeStore, StoreError};
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use sha2::{Digest, Sha256};
@@ -262,21 +262,20 @@ impl RealtimeStore for DynamoStore {
         entity: &EntityId,
         session_id: &str,
         page_key: &str,
-        accounts: u64,
-        last: bool,
-    ) -> Result<bool, StoreError> {
+        page: &PageRecord,
+    ) -> Result<PageRecord, StoreError> {
         let digest = hex::encode(Sha256::digest(page_key.as_bytes()));
         let now = crate::adapters::clock::SystemClock.now_secs();
-        let marker = Put::builder()
+        let marker_pk = format!("{}#page#{digest}", session_pk(entity, session_id));
+        let mut marker = Put::builder()
             .table_name(&self.tables().state)
+            .item("pk", s(&marker_pk))
             .item(
-                "pk",
-                s(format!("{}#page#{digest}", session_pk(entity, session_id))),
+                "accounts",
+                AttributeValue::L(page.accounts.iter().map(s).collect()),
             )
             .item("expires_at", n(now + CALLOUT_MARKER_SECS))
-            .condition_expression("attribute_not_exists(pk)")
-            .build()
-            .map_err(build_err)?;
+            .condition_expression("attribute_not_exists(pk)");
         let grow = Update::builder()
             .table_name(&self.tables().state)
             .key("pk", s(session_pk(entity, session_id)))
@@ -284,16 +283,46 @@ impl RealtimeStore for DynamoStore {
             .condition_expression("attribute_exists(pk)")
             // `total` is a DynamoDB reserved word.
             .expression_attribute_names("#total", "total")
-            .expression_attribute_values(":n", n(accounts))
-            .expression_attribute_values(":still", AttributeValue::Bool(!last))
+            .expression_attribute_values(":n", n(page.accounts.len()))
+            .expression_attribute_values(":still", AttributeValue::Bool(page.next.is_some()))
             .build()
             .map_err(build_err)?;
-        // `false`: this page was added before (the job is being retried).
-        self.write_pair(
-            TransactWriteItem::builder().put(marker).build(),
-            TransactWriteItem::builder().update(grow).build(),
-        )
-        .await
+        if let Some(next) = &page.next {
+            marker = marker.item("next", s(next));
+        }
+        let marker = marker.build().map_err(build_err)?;
+        let added = self
+            .write_pair(
+                TransactWriteItem::builder().put(marker).build(),
+                TransactWriteItem::builder().update(grow).build(),
+            )
+            .await?;
+        if added {
+            return Ok(page.clone());
+        }
+        // Added before (the job is being retried): the page as first recorded.
+        let out = self
+            .client()
+            .get_item()
+            .table_name(&self.tables().state)
+            .key("pk", s(&marker_pk))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        let item = out
+            .item()
+            .ok_or_else(|| StoreError::Corrupt(format!("page marker {marker_pk} is gone")))?;
+        let accounts = match item.get("accounts") {
+            Some(AttributeValue::L(list)) => {
+                list.iter().filter_map(|v| v.as_s().ok().cloned()).collect()
+            }
+            _ => Vec::new(),
+        };
+        Ok(PageRecord {
+            accounts,
+            next: opt_s(item, "next"),
+        })
     }
 
     async fn skip_missing(&self, entity: &EntityId, seqs: &[u64]) -> Result<Vec<u64>, StoreError> {

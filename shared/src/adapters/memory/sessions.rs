@@ -4,7 +4,9 @@
 //! pages and finished jobs.
 
 use super::store::MemoryStore;
-use crate::model::{EntityId, EpochMillis, JobOutcome, RealtimeState, Session, SessionStatus};
+use crate::model::{
+    EntityId, EpochMillis, JobOutcome, PageRecord, RealtimeState, Session, SessionStatus,
+};
 use crate::ports::{RealtimeStore, StoreError};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
@@ -58,8 +60,8 @@ pub(super) struct RealtimeTable {
     /// `None`: a skipped number, or a duplicate delivery's.
     changes: BTreeMap<(EntityId, u64), Option<String>>,
     sessions: HashMap<(EntityId, String), Session>,
-    /// (entity, session, page key) of every page added.
-    pages: HashSet<(EntityId, String, String)>,
+    /// Every page added, by (entity, session, page key).
+    pages: HashMap<(EntityId, String, String), PageRecord>,
     /// (entity, session, account) of every job counted.
     finished: HashSet<(EntityId, String, String)>,
 }
@@ -157,12 +159,11 @@ impl RealtimeTable {
         entity: &EntityId,
         session_id: &str,
         page_key: &str,
-        accounts: u64,
-        last: bool,
-    ) -> Result<bool, StoreError> {
+        page: &PageRecord,
+    ) -> Result<PageRecord, StoreError> {
         let marker = (entity.clone(), session_id.to_string(), page_key.to_string());
-        if self.pages.contains(&marker) {
-            return Ok(false);
+        if let Some(recorded) = self.pages.get(&marker) {
+            return Ok(recorded.clone());
         }
         let Some(session) = self
             .sessions
@@ -172,10 +173,10 @@ impl RealtimeTable {
                 "[None, ConditionalCheckFailed] (no such session)",
             ));
         };
-        session.total += accounts;
-        session.enumerating = !last;
-        self.pages.insert(marker);
-        Ok(true)
+        session.total += page.accounts.len() as u64;
+        session.enumerating = page.next.is_some();
+        self.pages.insert(marker, page.clone());
+        Ok(page.clone())
     }
 
     fn finish_job(
@@ -236,6 +237,20 @@ impl RealtimeTable {
 }
 
 impl MemoryStore {
+    /// The accounts whose job a session counted, in order.
+    pub fn counted_jobs(&self, entity: &EntityId, session_id: &str) -> Vec<String> {
+        let state = self.with_state();
+        let mut out: Vec<String> = state
+            .realtime
+            .finished
+            .iter()
+            .filter(|(e, s, _)| e == entity && s == session_id)
+            .map(|(_, _, account)| account.clone())
+            .collect();
+        out.sort();
+        out
+    }
+
     /// Every session of the entity, oldest first.
     pub fn sessions(&self, entity: &EntityId) -> Vec<Session> {
         let state = self.with_state();
@@ -384,14 +399,10 @@ impl RealtimeStore for MemoryStore {
         entity: &EntityId,
         session_id: &str,
         page_key: &str,
-        accounts: u64,
-        last: bool,
-    ) -> Result<bool, StoreError> {
-        self.call(|s| {
-            s.realtime
-                .add_page(entity, session_id, page_key, accounts, last)
-        })
-        .await
+        page: &PageRecord,
+    ) -> Result<PageRecord, StoreError> {
+        self.call(|s| s.realtime.add_page(entity, session_id, page_key, page))
+            .await
     }
 
     async fn get_session(

@@ -39,6 +39,8 @@ struct ZState {
     failures: VecDeque<ZuoraError>,
     delay: Duration,
     plan: Option<Arc<dyn FaultPlan>>,
+    /// Account answers still to come without their subscriptions.
+    partial: usize,
 }
 
 /// Implements `ZuoraApi` over data a test sets up.
@@ -283,6 +285,7 @@ impl FakeZuora {
                 failures: VecDeque::new(),
                 delay: Duration::ZERO,
                 plan: None,
+                partial: 0,
             }),
         }
     }
@@ -356,6 +359,12 @@ impl FakeZuora {
         self.state().delay = delay;
     }
 
+    /// The next `n` account answers come without their subscriptions, as a `200` from a Zuora
+    /// user who lost a permission, or with a misrouted entity header, would.
+    pub fn answer_without_subscriptions(&self, n: usize) {
+        self.state().partial = n;
+    }
+
     /// Every later call first asks `plan` what becomes of it (after `fail_next`'s failures).
     pub fn set_fault_plan(&self, plan: Arc<dyn FaultPlan>) {
         self.state().plan = Some(plan);
@@ -409,10 +418,21 @@ impl ZuoraApi for FakeZuora {
         key: &AccountKey,
         _ctx: &CallContext,
     ) -> Result<AccountSnapshot, ZuoraError> {
+        let partial = {
+            let mut s = self.state();
+            let partial = s.partial > 0;
+            s.partial = s.partial.saturating_sub(1);
+            partial
+        };
         self.answer(ACCOUNT_SNAPSHOT, |s| {
-            s.find_account(key.as_str())
+            let mut snapshot = s
+                .find_account(key.as_str())
                 .map(|a| a.snapshot.clone())
-                .ok_or_else(|| not_found("account", key.as_str()))
+                .ok_or_else(|| not_found("account", key.as_str()))?;
+            if partial {
+                snapshot.subscriptions.clear();
+            }
+            Ok(snapshot)
         })
         .await
     }

@@ -5,7 +5,7 @@ use super::Realtime;
 use crate::core::deadline::{Bounded, zuora_cutoff};
 use crate::model::EpochMillis;
 use crate::model::{AccountKey, EntityId};
-use crate::model::{AccountRef, CallContext};
+use crate::model::{AccountRef, CallContext, PageRecord};
 use crate::model::{JobTarget, SyncJob};
 use crate::model::{Session, SessionTrigger};
 use crate::ports::StoreError;
@@ -142,15 +142,31 @@ impl Realtime {
         let ctx = CallContext::new(correlation_id);
         // By id, never by the mutable update time: see `ZuoraApi::accounts_by_id`.
         let page = zuora.accounts_by_id(cursor, &ctx).await?;
-        let keys: Vec<AccountKey> = page.accounts.iter().filter_map(job_key).collect();
+        let keys: Vec<String> = page
+            .accounts
+            .iter()
+            .filter_map(job_key)
+            .map(|k| k.to_string())
+            .collect();
         let page_key = cursor.unwrap_or("first");
-        let last = page.next.is_none();
-        self.store
-            .add_page(entity, session_id, page_key, keys.len() as u64, last)
+        // A retried page queues what it recorded the first time (Zuora's list may have moved).
+        let page = self
+            .store
+            .add_page(
+                entity,
+                session_id,
+                page_key,
+                &PageRecord {
+                    accounts: keys,
+                    next: page.next,
+                },
+            )
             .await?;
         let now = self.clock.now();
-        let jobs: Vec<SyncJob> = keys
-            .into_iter()
+        let jobs: Vec<SyncJob> = page
+            .accounts
+            .iter()
+            .filter_map(|a| AccountKey::parse(a).ok())
             .map(|account| {
                 let mut job = SyncJob::account(
                     entity.clone(),

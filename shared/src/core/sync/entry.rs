@@ -44,20 +44,20 @@ impl SyncService {
                     owner: report.customer_id,
                     event_id: report.event_id,
                 }),
-                None => Err(Failure {
-                    error: SyncError::NotMirrored {
+                None => Err(Failure::new(
+                    SyncError::NotMirrored {
                         number: sub.number,
                         status: sub.status.to_string(),
                     },
-                    event_id: report.event_id,
-                }),
+                    report.event_id,
+                )),
             },
-            AccountOutcome::Coalesced { event_id } => Err(Failure {
-                error: SyncError::Busy {
+            AccountOutcome::Coalesced { event_id } => Err(Failure::new(
+                SyncError::Busy {
                     account: account.to_string(),
                 },
                 event_id,
-            }),
+            )),
         }
     }
 
@@ -143,10 +143,7 @@ impl SyncService {
             entity: req.entity.clone(),
             account_id: lock_id,
         };
-        let failed = |error: SyncError| Failure {
-            error,
-            event_id: String::new(),
-        };
+        let failed = |error: SyncError| Failure::new(error, String::new());
         let state = self
             .locks
             .peek(&lock_key)

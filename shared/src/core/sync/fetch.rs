@@ -4,7 +4,9 @@ use super::{Run, Scope, SubscriptionResult, SyncError, SyncService};
 use crate::model::HeldLock;
 use crate::model::SubscriptionFailure;
 use crate::model::{AccountKey, AccountSnapshot, Subscription, SubscriptionKey};
-use crate::model::{StoredAccount, WritePlan, plan_catalog, plan_writes_keeping};
+use crate::model::{
+    StoredAccount, WritePlan, plan_catalog, plan_removal, plan_writes_keeping, removes_most,
+};
 use crate::ports::ZuoraError;
 use futures::StreamExt;
 use std::collections::BTreeSet;
@@ -17,6 +19,19 @@ pub(super) struct Fetched {
     pub plan: WritePlan,
     pub failures: Vec<SubscriptionFailure>,
     pub results: Vec<SubscriptionResult>,
+    /// Zuora deleted the account: the plan removes it from the mirror.
+    pub deleted: bool,
+}
+
+impl Fetched {
+    fn of(plan: WritePlan) -> Self {
+        Self {
+            plan,
+            failures: Vec::new(),
+            results: Vec::new(),
+            deleted: false,
+        }
+    }
 }
 
 impl SyncService {
@@ -30,14 +45,30 @@ impl SyncService {
         if scope == Scope::Catalog {
             let stored = self.load(lock);
             let products = async { Ok(run.zuora.catalog(&run.call).await?) };
-            let (products, stored) = tokio::try_join!(products, stored)?;
-            return Ok(Fetched {
-                plan: plan_catalog(&products, &stored),
-                failures: Vec::new(),
-                results: Vec::new(),
-            });
+            let (mut products, stored) = tokio::try_join!(products, stored)?;
+            if removes_most(&plan_catalog(&products, &stored), &stored) {
+                tracing::warn!(
+                    "Zuora's catalog answer drops most products; reading it again before removing them"
+                );
+                products = run.zuora.catalog(&run.call).await?;
+            }
+            return Ok(Fetched::of(plan_catalog(&products, &stored)));
         }
-        let (mut snapshot, stored) = self.snapshot_and_stored(run, lock, prefetched).await?;
+        let (mut snapshot, stored) = match self.snapshot_and_stored(run, lock, prefetched).await {
+            Ok(read) => read,
+            Err(e @ SyncError::Zuora(ZuoraError::NotFound { .. })) => {
+                return self.removal_if_deleted(run, lock, e).await;
+            }
+            Err(e) => return Err(e),
+        };
+        if removes_most(
+            &plan_writes_keeping(&snapshot, &stored, &BTreeSet::new()),
+            &stored,
+        ) {
+            // Only a second read that agrees may remove them (M9).
+            tracing::warn!(account = %lock.key.account_id, "Zuora's answer drops most of the account's subscriptions; reading it again before removing them");
+            (snapshot, _) = self.snapshot_and_stored(run, lock, None).await?;
+        }
         if snapshot.account.id != lock.key.account_id {
             return Err(SyncError::WrongAccount {
                 asked: lock.key.account_id.clone(),
@@ -45,11 +76,11 @@ impl SyncService {
             });
         }
         if scope == Scope::Account {
-            return Ok(Fetched {
-                plan: plan_writes_keeping(&snapshot, &stored, &BTreeSet::new()),
-                failures: Vec::new(),
-                results: Vec::new(),
-            });
+            return Ok(Fetched::of(plan_writes_keeping(
+                &snapshot,
+                &stored,
+                &BTreeSet::new(),
+            )));
         }
         let failures = self.read_each_subscription(run, &mut snapshot).await;
         let keep: BTreeSet<String> = failures.iter().map(|f| f.number.clone()).collect();
@@ -59,6 +90,34 @@ impl SyncService {
             plan,
             failures,
             results,
+            deleted: false,
+        })
+    }
+
+    /// Zuora answered that an account the mirror holds (or held: its ids are kept) does not
+    /// exist. Confirmed by a second read, the account was deleted: its records are removed
+    /// (tombstoned, not kept stale), and the commit serves the requests waiting on it like any
+    /// other. An account never mirrored keeps the error.
+    async fn removal_if_deleted(
+        &self,
+        run: &Run,
+        lock: &HeldLock,
+        not_found: SyncError,
+    ) -> Result<Fetched, SyncError> {
+        let stored = self.load(lock).await?;
+        if stored.records.is_empty() && stored.id_map.is_empty() {
+            return Err(not_found);
+        }
+        match self.snapshot_and_stored(run, lock, None).await {
+            Err(SyncError::Zuora(ZuoraError::NotFound { .. })) => {}
+            Err(e) => return Err(e),
+            // Back already (an eventually consistent read): sync it as usual next time.
+            Ok(_) => return Err(not_found),
+        }
+        tracing::warn!(account = %lock.key.account_id, records = stored.records.len(), "Zuora deleted the account; removing it from the mirror");
+        Ok(Fetched {
+            deleted: true,
+            ..Fetched::of(plan_removal(&lock.key.account_id, &stored))
         })
     }
 

@@ -242,6 +242,10 @@ impl SyncService {
         event.removed = plan.deletes.len() as u32;
         event.unchanged = plan.unchanged;
         event.failures = fetched.failures.clone();
+        if fetched.deleted {
+            event.reason =
+                Some("the account was deleted in Zuora; its records were removed".into());
+        }
         if !fetched.failures.is_empty() {
             event.status = EventStatus::Failed;
             event.code = Some("subscriptions_failed".into());

@@ -90,10 +90,7 @@ impl SyncService {
         event.duration_ms = Some(now.0.saturating_sub(event.created_at.0).max(0) as u64);
         event.updated_at = now;
         if let Err(e) = self.events.put_event(&event).await {
-            return Err(Failure {
-                error: e.into(),
-                event_id: event.id,
-            });
+            return Err(Failure::new(e.into(), event.id));
         }
         Ok(LookupOutcome::Skipped {
             event_id: event.id,

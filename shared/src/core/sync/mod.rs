@@ -159,13 +159,15 @@ impl SyncService {
             error = %error,
             "sync failed"
         );
-        if let Err(e) = self.events.put_event(&event).await {
+        let recorded = self.events.put_event(&event).await;
+        if let Err(e) = &recorded {
             tracing::error!(event_id = %event.id, error = %e, "could not record the failed sync event");
         }
         self.notify(&event).await;
         Failure {
             error,
             event_id: event.id,
+            unrecorded: recorded.is_err(),
         }
     }
 }

@@ -220,6 +220,19 @@ impl SyncError {
 pub struct Failure {
     pub error: SyncError,
     pub event_id: String,
+    /// The failed event could not be written: queued work must run again rather than be
+    /// acknowledged, or its event would never end.
+    pub unrecorded: bool,
+}
+
+impl Failure {
+    pub fn new(error: SyncError, event_id: String) -> Self {
+        Self {
+            error,
+            event_id,
+            unrecorded: false,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -189,7 +189,8 @@ impl Sim {
             let action = self.rng(|r| r.random_range(0..100));
             let sim = self.clone();
             match action {
-                0..=44 => self.edit(account),
+                0..=1 => self.delete_account(account),
+                2..=44 => self.edit(account),
                 45..=59 => self.spawn(async move { sim.api_subscription(account).await }),
                 60..=69 => self.spawn(async move { sim.api_customer(account).await }),
                 70..=84 => self.spawn(async move { sim.enqueue(account, Trigger::OnDemand).await }),
@@ -248,7 +249,7 @@ impl Sim {
         let kind = self.rng(|r| r.random_range(0..5));
         let stamp = self.rng(|r| r.random_range(0..1_000_000));
         let now = self.env.now();
-        self.env.zuora.update_account(&id, |a| match kind {
+        let edited = self.env.zuora.update_account(&id, |a| match kind {
             0 => a.account.name = format!("Customer {account} v{stamp}"),
             1 => {
                 let sub = &mut a.subscriptions[0];
@@ -269,12 +270,32 @@ impl Sim {
                 }
             }
         });
+        if !edited {
+            return; // Deleted in Zuora: nothing to edit.
+        }
         if kind == 0 {
             // Only the account's own fields move its updatedDate.
             self.env.zuora.set_updated(&id, &now.to_rfc3339());
         }
         self.note(format!("zuora edit {kind} of A{account}"));
         let event_id = format!("evt-{stamp}-{}", self.env.now().0);
+        self.pending_callouts.fetch_add(1, Ordering::SeqCst);
+        let sim = self.clone();
+        self.spawn(async move { sim.deliver_callout(account, event_id).await });
+    }
+
+    /// Zuora: an account is deleted (its subscriptions with it), then its callout.
+    fn delete_account(self: &Arc<Self>, account: u32) {
+        if self
+            .env
+            .zuora
+            .remove_account(&account_id(account))
+            .is_none()
+        {
+            return;
+        }
+        self.note(format!("zuora deletes A{account}"));
+        let event_id = format!("evt-delete-{account}");
         self.pending_callouts.fetch_add(1, Ordering::SeqCst);
         let sim = self.clone();
         self.spawn(async move { sim.deliver_callout(account, event_id).await });

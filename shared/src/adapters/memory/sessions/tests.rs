@@ -73,15 +73,23 @@ fn pages_and_jobs_count_once_and_sessions_complete_once() {
     let e = entity();
     let mut full = Session::new(SessionTrigger::Full, EpochMillis(0), (0, 0), 0);
     full.enumerating = true;
+    let page = |accounts: &[&str], next: Option<&str>| PageRecord {
+        accounts: accounts.iter().map(|a| a.to_string()).collect(),
+        next: next.map(str::to_string),
+    };
+    let first = page(&["A1", "A2"], Some("c1"));
     assert!(
-        t.add_page(&e, &full.id, "first", 2, false).is_err(),
+        t.add_page(&e, &full.id, "first", &first).is_err(),
         "no such session"
     );
     t.create_session(&e, &full).unwrap();
     assert!(t.create_session(&e, &full).is_err(), "created once");
-    assert_eq!(t.add_page(&e, &full.id, "first", 2, false), Ok(true));
-    assert_eq!(t.add_page(&e, &full.id, "first", 2, false), Ok(false));
-    assert_eq!(t.add_page(&e, &full.id, "c1", 1, true), Ok(true));
+    assert_eq!(t.add_page(&e, &full.id, "first", &first), Ok(first.clone()));
+    // Retried after Zuora's list changed: the page as first recorded, counted once.
+    let moved = page(&["A1"], Some("c9"));
+    assert_eq!(t.add_page(&e, &full.id, "first", &moved), Ok(first));
+    let last = page(&["A3"], None);
+    assert_eq!(t.add_page(&e, &full.id, "c1", &last), Ok(last.clone()));
     let fail = Some("A2: gone");
     let s = t
         .finish_job(&e, &full.id, "A1", JobOutcome::Succeeded, 4, None)
