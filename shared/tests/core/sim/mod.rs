@@ -22,8 +22,29 @@ fn env_u64(name: &str) -> Option<u64> {
     std::env::var(name).ok().and_then(|v| v.parse().ok())
 }
 
+/// What a run did, for the summary of many.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Tally {
+    pub faults: u64,
+    pub crashes: u64,
+    pub acks: u64,
+}
+
+impl std::ops::AddAssign for Tally {
+    fn add_assign(&mut self, other: Self) {
+        self.faults += other.faults;
+        self.crashes += other.crashes;
+        self.acks += other.acks;
+    }
+}
+
 /// One seeded run on its own paused runtime: its violations and its trace.
 pub fn run(seed: u64) -> (Vec<String>, Vec<String>) {
+    let (violations, trace, _) = run_counted(seed);
+    (violations, trace)
+}
+
+fn run_counted(seed: u64) -> (Vec<String>, Vec<String>, Tally) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .start_paused(true)
@@ -34,7 +55,12 @@ pub fn run(seed: u64) -> (Vec<String>, Vec<String>) {
         sim.clone().load().await;
         sim.quiesce().await;
         let violations = oracle::check(&sim).await;
-        (violations, sim.trace())
+        let tally = Tally {
+            faults: sim.plan.faults(),
+            crashes: u64::from(sim.plan.crashes()),
+            acks: sim.log().acks.len() as u64,
+        };
+        (violations, sim.trace(), tally)
     })
 }
 
@@ -52,13 +78,23 @@ fn seeds() {
     let count = env_u64("SIM_SEEDS").unwrap_or(DEFAULT_SEEDS);
     let first = env_u64("SIM_FIRST_SEED").unwrap_or(1);
     let mut failed = Vec::new();
+    let mut tally = Tally::default();
     for seed in first..first + count {
-        let (violations, trace) = run(seed);
+        let (violations, trace, counted) = run_counted(seed);
+        tally += counted;
         if !violations.is_empty() {
             eprintln!("{}", report(seed, &violations, &trace));
             failed.push(seed);
         }
     }
+    println!(
+        "{count} seeds: {} faults injected ({:.1} a run), {} crashes, {} acknowledged requests checked, {} failing",
+        tally.faults,
+        tally.faults as f64 / count.max(1) as f64,
+        tally.crashes,
+        tally.acks,
+        failed.len()
+    );
     assert!(failed.is_empty(), "failing seeds: {failed:?}");
 }
 

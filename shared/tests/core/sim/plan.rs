@@ -90,6 +90,11 @@ impl SeededPlan {
         self.state().faults
     }
 
+    /// Invocations crashed so far.
+    pub fn crashes(&self) -> u32 {
+        self.state().crashes
+    }
+
     fn state(&self) -> std::sync::MutexGuard<'_, PlanState> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
