@@ -7,6 +7,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 use tokio::time::sleep;
 use zuora_sync::adapters::memory::{Fault, FaultPlan, ZuoraFault};
+use zuora_sync::core::sync::AccountOutcome;
 use zuora_sync::model::{SessionStatus, SessionTrigger, SyncMode, Trigger};
 use zuora_sync::ports::RealtimeStore;
 
@@ -571,4 +572,53 @@ async fn a_change_written_after_its_session_was_cut_joins_the_next_session() {
         .map(|j| j.job.account_key().unwrap().to_string())
         .collect();
     assert_eq!(next, BTreeSet::from([account_number(1), account_number(3)]));
+}
+
+/// M5: SQS delivers a session job twice at once; the copy that finds the account locked by
+/// the other coalesces and, counted first as `skipped`, used to hide the real outcome (the
+/// session said 0 succeeded, and `errors_only` could miss a failure). The real outcome now
+/// replaces a `skipped` count.
+#[tokio::test(start_paused = true)]
+async fn a_duplicate_delivery_does_not_hide_the_real_outcome() {
+    let env = Env::new();
+    realtime(&env, 1).await;
+    env.zuora.put_account(account(1));
+    // Mirrored before, so both copies go straight for its lock.
+    env.sync_now(&key(&account_id(1))).await;
+    env.zuora.set_delay(Duration::from_secs(1));
+    env.realtime
+        .callout(
+            &env.entity,
+            "evt-1",
+            &key(&account_number(1)),
+            "c",
+            env.now().plus_ms(DEADLINE_MS),
+        )
+        .await
+        .unwrap();
+    let session_id = env.store.sessions(&env.entity)[0].id.clone();
+    let job = env.queue.drain().pop().expect("the session's job");
+    let duplicate = async {
+        sleep(Duration::from_millis(100)).await;
+        env.run(&job).await
+    };
+    let (first, second) = tokio::join!(env.run(&job), duplicate);
+    assert!(matches!(
+        first.unwrap(),
+        Ran::Account(AccountOutcome::Synced(_))
+    ));
+    assert!(matches!(
+        second.unwrap(),
+        Ran::Account(AccountOutcome::Coalesced { .. })
+    ));
+    let session = env
+        .store
+        .get_session(&env.entity, &session_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (session.succeeded, session.skipped, session.status),
+        (1, 0, SessionStatus::Done)
+    );
 }

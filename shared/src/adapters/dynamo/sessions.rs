@@ -410,39 +410,21 @@ impl RealtimeStore for DynamoStore {
             JobOutcome::Failed => "failed",
             JobOutcome::Skipped => "skipped",
         };
-        let now = crate::adapters::clock::SystemClock.now_secs();
         // The marker makes counting idempotent: a job retried after its count was written
-        // (the message came back) is not counted twice.
-        let marker = Put::builder()
-            .table_name(&self.tables().state)
-            .item(
-                "pk",
-                s(format!("{}#{account}", session_pk(entity, session_id))),
-            )
-            .item("outcome", s(counter))
-            .item("expires_at", n(now + CALLOUT_MARKER_SECS))
-            .condition_expression("attribute_not_exists(pk)")
-            .build()
-            .map_err(build_err)?;
-        let mut count = Update::builder()
-            .table_name(&self.tables().state)
-            .key("pk", s(session_pk(entity, session_id)))
-            .condition_expression("attribute_exists(pk)")
-            .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":written", n(written));
-        count = match failure {
-            Some(f) => count
-                .update_expression(format!("ADD {counter} :one, written :written, failures :f"))
-                .expression_attribute_values(":f", AttributeValue::Ss(vec![f.to_string()])),
-            None => count.update_expression(format!("ADD {counter} :one, written :written")),
+        // (the message came back) is not counted twice. Only a real outcome replaces a
+        // `skipped` one (a duplicate delivery that coalesced must not hide it).
+        let count = JobCount {
+            counter,
+            written,
+            failure,
         };
-        let count = count.build().map_err(build_err)?;
-        // Already counted (`false`) is fine: the session is read either way.
-        self.write_pair(
-            TransactWriteItem::builder().put(marker).build(),
-            TransactWriteItem::builder().update(count).build(),
-        )
-        .await?;
+        let counted = self
+            .count_job(entity, session_id, account, &count, false)
+            .await?;
+        if !counted && outcome != JobOutcome::Skipped {
+            self.count_job(entity, session_id, account, &count, true)
+                .await?;
+        }
         self.get_session(entity, session_id)
             .await?
             .ok_or_else(|| StoreError::Corrupt(format!("session {session_id} is gone")))
@@ -483,5 +465,76 @@ impl RealtimeStore for DynamoStore {
             }
             Err(e) => Err(unavailable(e)),
         }
+    }
+}
+
+/// What one finished job adds to its session.
+#[derive(Clone, Copy)]
+struct JobCount<'a> {
+    /// The session attribute it counts in (`succeeded`, `failed`, `skipped`).
+    counter: &'a str,
+    written: u32,
+    failure: Option<&'a str>,
+}
+
+impl DynamoStore {
+    /// One job's count on its session, with its marker, as one transaction: a first count
+    /// (the marker must not exist), or with `over_skipped` the replacement of a `skipped` count
+    /// (the marker must say `skipped`). `false` when the marker's condition failed.
+    async fn count_job(
+        &self,
+        entity: &EntityId,
+        session_id: &str,
+        account: &str,
+        count: &JobCount<'_>,
+        over_skipped: bool,
+    ) -> Result<bool, StoreError> {
+        let JobCount {
+            counter,
+            written,
+            failure,
+        } = *count;
+        let now = crate::adapters::clock::SystemClock.now_secs();
+        let mut marker = Put::builder()
+            .table_name(&self.tables().state)
+            .item(
+                "pk",
+                s(format!("{}#{account}", session_pk(entity, session_id))),
+            )
+            .item("outcome", s(counter))
+            .item("expires_at", n(now + CALLOUT_MARKER_SECS));
+        marker = if over_skipped {
+            marker
+                .condition_expression("outcome = :skipped")
+                .expression_attribute_values(":skipped", s("skipped"))
+        } else {
+            marker.condition_expression("attribute_not_exists(pk)")
+        };
+        let marker = marker.build().map_err(build_err)?;
+        let mut adds = format!("{counter} :one, written :written");
+        if over_skipped {
+            adds.push_str(", skipped :minus");
+        }
+        let mut count = Update::builder()
+            .table_name(&self.tables().state)
+            .key("pk", s(session_pk(entity, session_id)))
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":written", n(written));
+        if over_skipped {
+            count = count.expression_attribute_values(":minus", n(-1));
+        }
+        count = match failure {
+            Some(f) => count
+                .update_expression(format!("ADD {adds}, failures :f"))
+                .expression_attribute_values(":f", AttributeValue::Ss(vec![f.to_string()])),
+            None => count.update_expression(format!("ADD {adds}")),
+        };
+        let count = count.build().map_err(build_err)?;
+        self.write_pair(
+            TransactWriteItem::builder().put(marker).build(),
+            TransactWriteItem::builder().update(count).build(),
+        )
+        .await
     }
 }

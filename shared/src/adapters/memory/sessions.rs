@@ -63,7 +63,7 @@ pub(super) struct RealtimeTable {
     /// Every page added, by (entity, session, page key).
     pages: HashMap<(EntityId, String, String), PageRecord>,
     /// (entity, session, account) of every job counted.
-    finished: HashSet<(EntityId, String, String)>,
+    finished: HashMap<(EntityId, String, String), JobOutcome>,
 }
 
 impl RealtimeTable {
@@ -191,13 +191,19 @@ impl RealtimeTable {
         let key = (entity.clone(), session_id.to_string());
         let marker = (entity.clone(), session_id.to_string(), account.to_string());
         // The marker makes counting idempotent: a job retried after its count was written
-        // is not counted twice; the session is read either way.
-        if !self.finished.contains(&marker) {
+        // is not counted twice; the session is read either way. Only a real outcome replaces
+        // a `skipped` one (a duplicate delivery that coalesced must not hide it).
+        let previous = self.finished.get(&marker).copied();
+        let upgrade = previous == Some(JobOutcome::Skipped) && outcome != JobOutcome::Skipped;
+        if previous.is_none() || upgrade {
             let Some(session) = self.sessions.get_mut(&key) else {
                 return Err(cancelled(
                     "[None, ConditionalCheckFailed] (no such session)",
                 ));
             };
+            if upgrade {
+                session.skipped -= 1;
+            }
             match outcome {
                 JobOutcome::Succeeded => session.succeeded += 1,
                 JobOutcome::Failed => session.failed += 1,
@@ -207,7 +213,7 @@ impl RealtimeTable {
             if let Some(f) = failure {
                 add_failure(session, f);
             }
-            self.finished.insert(marker);
+            self.finished.insert(marker, outcome);
         }
         self.sessions
             .get(&key)
@@ -243,7 +249,7 @@ impl MemoryStore {
         let mut out: Vec<String> = state
             .realtime
             .finished
-            .iter()
+            .keys()
             .filter(|(e, s, _)| e == entity && s == session_id)
             .map(|(_, _, account)| account.clone())
             .collect();

@@ -647,3 +647,45 @@ async fn callout_field_names_are_configured_per_entity() {
         "{answer}"
     );
 }
+
+/// M5 on DynamoDB: a job counted `skipped` (a duplicate delivery that coalesced) is recounted
+/// with its real outcome once, and a real outcome is never replaced.
+#[tokio::test]
+async fn a_real_outcome_replaces_a_skipped_count_once() {
+    use zuora_sync::model::JobOutcome;
+    let app = spawn_app().await;
+    settings(
+        &app,
+        json!({"sync_mode": "realtime", "max_events_before_sync": 1}),
+    )
+    .await;
+    let (_, answer) = callout(&app, "A00000001", "m5-1").await;
+    let session_id = answer["session_id"]
+        .as_str()
+        .expect("a session")
+        .to_string();
+    queued_sessions(&app).await;
+    let store = app.services.realtime.store();
+    let count = |outcome, written| {
+        store.finish_job(
+            &app.entity,
+            &session_id,
+            "A00000001",
+            outcome,
+            written,
+            None,
+        )
+    };
+    count(JobOutcome::Skipped, 0).await.unwrap();
+    count(JobOutcome::Succeeded, 3).await.unwrap();
+    let session = count(JobOutcome::Failed, 0).await.unwrap();
+    assert_eq!(
+        (
+            session.succeeded,
+            session.failed,
+            session.skipped,
+            session.written
+        ),
+        (1, 0, 0, 3)
+    );
+}
