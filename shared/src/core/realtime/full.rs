@@ -57,6 +57,20 @@ fn utc(raw: &str) -> Option<String> {
     t.to_offset(time::UtcOffset::UTC).format(&Rfc3339).ok()
 }
 
+/// Whether RFC 3339 time `a` is after `b`, as times: `…:23.456Z` is after `…:23Z`, though as
+/// text it sorts before it (M1). An unreadable `b` (never written by us) is passed.
+fn later(a: &str, b: &str) -> bool {
+    use time::format_description::well_known::Rfc3339;
+    match (
+        time::OffsetDateTime::parse(a, &Rfc3339),
+        time::OffsetDateTime::parse(b, &Rfc3339),
+    ) {
+        (Ok(a), Ok(b)) => a > b,
+        (Ok(_), Err(_)) => true,
+        _ => false,
+    }
+}
+
 impl Realtime {
     /// The entity's Zuora connection, its calls ending in time for an invocation that must be
     /// done by `deadline` (`core::deadline`).
@@ -257,7 +271,7 @@ impl Realtime {
                 {
                     found += 1;
                 }
-                if updated > newest {
+                if later(&updated, &newest) {
                     newest = updated;
                 }
             }
@@ -273,5 +287,19 @@ impl Realtime {
             tracing::info!(entity = %entity, found, "reconciliation found changes without callouts");
         }
         Ok(found)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn watermarks_compare_as_times_not_text() {
+        // As text, "…23Z" sorts after "…23.456Z": the newer account would never move it.
+        assert!(later("2026-01-01T00:00:23.456Z", "2026-01-01T00:00:23Z"));
+        assert!(!later("2026-01-01T00:00:23Z", "2026-01-01T00:00:23.456Z"));
+        assert!(later("2026-01-01T00:00:24Z", "2026-01-01T00:00:23.999Z"));
+        assert!(!later("2026-01-01T00:00:23Z", "2026-01-01T00:00:23Z"));
     }
 }
