@@ -3,10 +3,9 @@
 //! synchronous route waits `lock_wait` before answering busy.
 
 use crate::support::*;
-use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::{Instant, sleep};
-use zuora_sync::adapters::memory::{ACCOUNT_SNAPSHOT, Fault, FaultPlan, ZuoraFault};
+use zuora_sync::adapters::memory::ACCOUNT_SNAPSHOT;
 use zuora_sync::core::sync::{AccountOutcome, OnBusy, SyncError};
 use zuora_sync::model::{Acquire, EventStatus, JobTarget, SubscriptionKey, Trigger};
 use zuora_sync::ports::{EventStore, LockStore, StoreError};
@@ -125,25 +124,6 @@ async fn a_wish_during_the_follow_up_gets_another_follow_up() {
     assert_eq!(env.zuora.calls_to(ACCOUNT_SNAPSHOT), 3);
 }
 
-/// Delays the first mirror commit by 20 s; every other call passes.
-#[derive(Debug, Default)]
-struct StallFirstCommit(std::sync::atomic::AtomicBool);
-
-impl FaultPlan for StallFirstCommit {
-    fn store_call(&self, op: &'static str) -> Fault {
-        if op == "commit" && !self.0.swap(true, std::sync::atomic::Ordering::SeqCst) {
-            return Fault::Delay(Duration::from_secs(20));
-        }
-        Fault::Pass
-    }
-    fn queue_send(&self) -> Fault {
-        Fault::Pass
-    }
-    fn zuora_call(&self, _: &'static str) -> ZuoraFault {
-        ZuoraFault::Pass
-    }
-}
-
 #[tokio::test(start_paused = true)]
 async fn an_ended_lease_is_taken_over_and_the_old_holder_writes_nothing() {
     let env = Env::new();
@@ -152,7 +132,7 @@ async fn an_ended_lease_is_taken_over_and_the_old_holder_writes_nothing() {
     // The first commit stalls for 20 s (a frozen process): it lands at 30 s, after the lease
     // it was made under (17 s deadline + the 5 s margin) ended.
     env.store
-        .set_fault_plan(Arc::new(StallFirstCommit::default()));
+        .set_fault_plan(StallCall::new(Some("commit"), 1, Duration::from_secs(20)));
     let key = key(&account_id(1));
     let mut short = env.req(Trigger::Api);
     short.deadline = env.now().plus_ms(17_000);

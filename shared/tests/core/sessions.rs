@@ -6,7 +6,6 @@ use crate::support::*;
 use std::collections::BTreeSet;
 use std::time::Duration;
 use tokio::time::sleep;
-use zuora_sync::adapters::memory::{Fault, FaultPlan, ZuoraFault};
 use zuora_sync::core::sync::AccountOutcome;
 use zuora_sync::model::{SessionStatus, SessionTrigger, SyncMode, Trigger};
 use zuora_sync::ports::RealtimeStore;
@@ -483,31 +482,6 @@ async fn a_permanently_failed_job_counts_as_failed_with_its_reason() {
     );
 }
 
-/// Stalls the `n`-th store call (counting from 1) by `stall`; every other call passes.
-#[derive(Debug)]
-struct StallCall {
-    n: u64,
-    stall: Duration,
-    calls: std::sync::atomic::AtomicU64,
-}
-
-impl FaultPlan for StallCall {
-    fn store_call(&self, _: &'static str) -> Fault {
-        let call = self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
-        if call == self.n {
-            Fault::Delay(self.stall)
-        } else {
-            Fault::Pass
-        }
-    }
-    fn queue_send(&self) -> Fault {
-        Fault::Pass
-    }
-    fn zuora_call(&self, _: &'static str) -> ZuoraFault {
-        ZuoraFault::Pass
-    }
-}
-
 /// H2: a callout whose change lands after a session gave up waiting for its number (a slow
 /// write, 5 s here) was answered `counted` on today's code while its change sat inside a range
 /// already cut — lost. Now the cutter seals the number, the write takes another, and the change
@@ -521,11 +495,8 @@ async fn a_change_written_after_its_session_was_cut_joins_the_next_session() {
     }
     // Callout 1's store calls: its settings, the duplicate check, its number, its change
     // (stalled).
-    env.store.set_fault_plan(std::sync::Arc::new(StallCall {
-        n: 4,
-        stall: Duration::from_secs(5),
-        calls: Default::default(),
-    }));
+    env.store
+        .set_fault_plan(StallCall::new(None, 4, Duration::from_secs(5)));
     let deadline = env.now().plus_ms(DEADLINE_MS);
     let first_account = key(&account_number(1));
     let slow = env

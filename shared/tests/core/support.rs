@@ -4,7 +4,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 use zuora_sync::adapters::memory::{
-    FakeZuora, MemoryQueue, MemoryStore, QueuedJob, RecordingNotifier, TokioClock,
+    FakeZuora, Fault, FaultPlan, MemoryQueue, MemoryStore, QueuedJob, RecordingNotifier,
+    TokioClock, ZuoraFault,
 };
 use zuora_sync::core::realtime::Realtime;
 use zuora_sync::core::settings::SettingsCache;
@@ -367,3 +368,44 @@ pub fn account(n: u32) -> AccountSnapshot {
 
 /// Records of [`account`] in the mirror.
 pub const RECORDS_PER_ACCOUNT: usize = 4;
+
+/// A fault plan that stalls one store call: the `n`-th (from 1) of those named `op` (any, with
+/// `None`) lands `stall` late; every other call passes.
+#[derive(Debug)]
+pub struct StallCall {
+    pub op: Option<&'static str>,
+    pub n: u64,
+    pub stall: Duration,
+    seen: std::sync::atomic::AtomicU64,
+}
+
+impl StallCall {
+    pub fn new(op: Option<&'static str>, n: u64, stall: Duration) -> Arc<Self> {
+        Arc::new(Self {
+            op,
+            n,
+            stall,
+            seen: Default::default(),
+        })
+    }
+}
+
+impl FaultPlan for StallCall {
+    fn store_call(&self, op: &'static str) -> Fault {
+        if self.op.is_some_and(|o| o != op) {
+            return Fault::Pass;
+        }
+        let seen = self.seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+        if seen == self.n {
+            Fault::Delay(self.stall)
+        } else {
+            Fault::Pass
+        }
+    }
+    fn queue_send(&self) -> Fault {
+        Fault::Pass
+    }
+    fn zuora_call(&self, _: &'static str) -> ZuoraFault {
+        ZuoraFault::Pass
+    }
+}

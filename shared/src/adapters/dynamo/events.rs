@@ -19,48 +19,21 @@ impl EventStore for DynamoStore {
     }
 
     async fn create_event(&self, event: &SyncEvent) -> Result<(), StoreError> {
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.tables.events)
-            .set_item(Some(event_item(event, self.event_expiry(event))))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(unavailable(e)),
-        }
+        self.put_event_if(event, "attribute_not_exists(pk)", &[])
+            .await
     }
 
     async fn start_event(&self, event: &SyncEvent) -> Result<(), StoreError> {
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.tables.events)
-            .set_item(Some(event_item(event, self.event_expiry(event))))
-            .condition_expression("attribute_not_exists(pk) OR #status IN (:queued, :running)")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":queued", s(EventStatus::Queued.as_str()))
-            .expression_attribute_values(":running", s(EventStatus::Running.as_str()))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|x| x.is_conditional_check_failed_exception()) =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(unavailable(e)),
-        }
+        let open = [
+            (":queued", EventStatus::Queued.as_str()),
+            (":running", EventStatus::Running.as_str()),
+        ];
+        self.put_event_if(
+            event,
+            "attribute_not_exists(pk) OR #status IN (:queued, :running)",
+            &open,
+        )
+        .await
     }
 
     async fn get_event(
@@ -102,5 +75,40 @@ impl EventStore for DynamoStore {
 
     async fn search_events(&self, query: &EventQuery) -> Result<EventPage, StoreError> {
         self.search(query).await
+    }
+}
+
+impl DynamoStore {
+    /// Writes the event if `condition` holds; a failed condition is no error (the event is
+    /// already there, or already ended).
+    async fn put_event_if(
+        &self,
+        event: &SyncEvent,
+        condition: &str,
+        values: &[(&str, &str)],
+    ) -> Result<(), StoreError> {
+        let mut put = self
+            .client
+            .put_item()
+            .table_name(&self.tables.events)
+            .set_item(Some(event_item(event, self.event_expiry(event))))
+            .condition_expression(condition);
+        if !values.is_empty() {
+            // Conditions on values name the event's status (a reserved word).
+            put = put.expression_attribute_names("#status", "status");
+        }
+        for (name, value) in values {
+            put = put.expression_attribute_values(*name, s(*value));
+        }
+        match put.send().await {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|x| x.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(unavailable(e)),
+        }
     }
 }
