@@ -4,8 +4,8 @@
 //! by a cutoff that leaves [`STORE_RESERVE`] for the writes that follow them.
 
 use crate::model::{
-    AccountKey, AccountPage, AccountSnapshot, CallContext, EpochMillis, Product, Subscription,
-    SubscriptionKey,
+    AccountKey, AccountPage, AccountSnapshot, CallContext, ChangeList, ChangePage, ChangeQuery,
+    EpochMillis, Product, Subscription, SubscriptionKey,
 };
 use crate::ports::{Clock, ZuoraApi, ZuoraError};
 use std::future::Future;
@@ -71,13 +71,14 @@ impl ZuoraApi for Bounded {
         self.bounded(self.inner.subscription(key, ctx)).await
     }
 
-    async fn accounts_page(
+    async fn changes_page(
         &self,
-        updated_after: Option<&str>,
+        list: ChangeList,
+        query: &ChangeQuery,
         cursor: Option<&str>,
         ctx: &CallContext,
-    ) -> Result<AccountPage, ZuoraError> {
-        self.bounded(self.inner.accounts_page(updated_after, cursor, ctx))
+    ) -> Result<ChangePage, ZuoraError> {
+        self.bounded(self.inner.changes_page(list, query, cursor, ctx))
             .await
     }
 
@@ -133,12 +134,13 @@ mod tests {
         ) -> Result<Subscription, ZuoraError> {
             std::future::pending().await
         }
-        async fn accounts_page(
+        async fn changes_page(
             &self,
-            _: Option<&str>,
+            _: ChangeList,
+            _: &ChangeQuery,
             _: Option<&str>,
             _: &CallContext,
-        ) -> Result<AccountPage, ZuoraError> {
+        ) -> Result<ChangePage, ZuoraError> {
             std::future::pending().await
         }
         async fn accounts_by_id(

@@ -15,12 +15,39 @@ pub struct RealtimeState {
     pub since: Option<EpochMillis>,
     pub last_session_at: Option<EpochMillis>,
     pub last_session_id: Option<String>,
-    /// Reconciliation: the newest `updatedDate` already looked at.
-    pub watermark: Option<String>,
+    /// Where reconciliation stands (M1 in `docs/ARCHITECTURE.md`, "Reconciliation").
+    pub reconcile: ReconcileMarks,
     /// Sessions started whose jobs are not all queued yet (the outbox): a session enters it in
     /// the write that starts it and leaves once its jobs are sent, so a crash or an SQS
     /// failure in between leaves it here for the sweep to queue again.
     pub unqueued: Vec<String>,
+}
+
+/// Where reconciliation's scan of each change list stands, and when its last deep look-back
+/// began.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ReconcileMarks {
+    /// By change list (`accounts`, `subscriptions`, `payment_methods`, `contacts`).
+    #[serde(default)]
+    pub lists: std::collections::BTreeMap<String, ScanMark>,
+    /// When the sweep last started a deep look-back (a full sync of every account, for what
+    /// changes in Zuora without moving any `updatedDate`).
+    #[serde(default)]
+    pub deep_started: Option<EpochMillis>,
+}
+
+/// A position in a change list's (`updatedDate`, `id`) order: every record updated before `at`
+/// was seen, and with `after_id` also those updated at `at` with an id up to it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ScanMark {
+    /// UTC RFC 3339.
+    pub at: String,
+    #[serde(default)]
+    pub after_id: Option<String>,
+    /// The last scan reached the list's end at `at` (the newest update it saw): the next one
+    /// starts a look-back overlap earlier, for records Zuora made visible late.
+    #[serde(default)]
+    pub caught_up: bool,
 }
 
 /// One page of a full sync as first recorded: the account keys it queued and the cursor of the
@@ -60,6 +87,8 @@ pub enum SessionTrigger {
     MaxTime,
     /// A full sync of every account (switching to real-time mode).
     Full,
+    /// The periodic deep look-back: a full sync of every account, started by the sweep.
+    Deep,
 }
 
 #[derive(
@@ -90,8 +119,13 @@ impl SessionTrigger {
         match self {
             Self::Threshold => Trigger::Realtime,
             Self::MaxTime => Trigger::Sweep,
-            Self::Full => Trigger::Full,
+            Self::Full | Self::Deep => Trigger::Full,
         }
+    }
+
+    /// Whether the session enumerates every account (page jobs) rather than a change range.
+    pub fn is_full(self) -> bool {
+        matches!(self, Self::Full | Self::Deep)
     }
 }
 
@@ -99,7 +133,7 @@ impl SessionTrigger {
 #[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
 pub struct Session {
     pub id: String,
-    /// `threshold`, `max_time` or `full`.
+    /// `threshold`, `max_time`, `full` or `deep`.
     #[schema(value_type = String)]
     pub trigger: SessionTrigger,
     /// `running` or `done`.

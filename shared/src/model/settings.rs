@@ -10,6 +10,7 @@ pub const EVENT_THRESHOLDS: [u32; 12] = [1, 5, 10, 20, 30, 40, 50, 100, 200, 300
 pub const MAX_MINUTES_BETWEEN_SYNCS: (u32, u32) = (1, 1440);
 pub const MIN_ON_DEMAND_INTERVAL: (u32, u32) = (0, 1440);
 pub const EVENT_RETENTION_DAYS: (u32, u32) = (1, 3650);
+pub const DEEP_RECONCILE_DAYS: (u32, u32) = (0, 365);
 /// At most this many claim configurations per entity.
 pub const MAX_CLAIMS: usize = 20;
 
@@ -153,6 +154,10 @@ pub struct EntitySettings {
     pub min_on_demand_interval_minutes: u32,
     #[schema(minimum = 1, maximum = 3650)]
     pub event_retention_days: u32,
+    /// Days between deep look-backs: a full sync of every account started by the sweep, for
+    /// what changes in Zuora without moving any `updatedDate` (0 turns it off).
+    #[schema(minimum = 0, maximum = 365)]
+    pub deep_reconcile_days: u32,
     /// IdPs allowed to call the post-login hook (issuer allow-list, audience, JWKS).
     #[schema(max_items = 10)]
     pub login_hooks: Vec<LoginHook>,
@@ -184,6 +189,7 @@ impl Default for EntitySettings {
             claims: Vec::new(),
             min_on_demand_interval_minutes: 0,
             event_retention_days: 90,
+            deep_reconcile_days: 7,
             login_hooks: Vec::new(),
             notification_channel: None,
             callout_fields: CalloutFields::default(),

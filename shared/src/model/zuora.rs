@@ -18,6 +18,59 @@ pub struct AccountPage {
     pub next: Option<String>,
 }
 
+/// The object lists reconciliation reads for changes whose callouts were lost: an edit of a
+/// subscription, payment method or contact does not move its account's `updatedDate`, so each
+/// is read on its own.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    strum::EnumIter,
+    strum::IntoStaticStr,
+    strum::Display,
+)]
+#[strum(serialize_all = "snake_case")]
+pub enum ChangeList {
+    Accounts,
+    Subscriptions,
+    PaymentMethods,
+    Contacts,
+}
+
+/// One query of a change list, in (`updatedDate`, `id`) order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChangeQuery {
+    /// Records updated exactly at `at` (UTC RFC 3339) with an id after `after_id`, by id: the
+    /// ties at a mark, read in a stable order so a crowd of them cannot stall the scan.
+    Ties {
+        at: String,
+        after_id: Option<String>,
+    },
+    /// Records updated after `at`, oldest update first.
+    After { at: String },
+}
+
+/// A record of a change list: enough to name the account to sync.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangedRecord {
+    pub id: String,
+    /// The account's id (its number for the accounts list, when given).
+    pub account: String,
+    /// `updatedDate` as Zuora wrote it.
+    pub updated: Option<String>,
+}
+
+/// One page of a change list and the cursor of the next.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ChangePage {
+    pub records: Vec<ChangedRecord>,
+    pub next: Option<String>,
+}
+
 /// Per-call context: the correlation id travels to Zuora as `Zuora-Track-Id`.
 #[derive(Debug, Clone, Default)]
 pub struct CallContext {

@@ -5,8 +5,8 @@
 use super::Cause;
 use crate::model::{
     Acquire, Commit, EntityId, EntitySettings, EpochMillis, EventPage, EventQuery, Fence, HeldLock,
-    JobOutcome, LockKey, LockState, Mark, PageRecord, RealtimeState, RecordKind, Session,
-    StoredAccount, SyncEvent, Versioned, Wish, WritePlan,
+    JobOutcome, LockKey, LockState, Mark, PageRecord, RealtimeState, ReconcileMarks, RecordKind,
+    Session, StoredAccount, SyncEvent, Versioned, Wish, WritePlan,
 };
 
 #[derive(Debug, Clone, thiserror::Error, PartialEq)]
@@ -180,7 +180,12 @@ pub trait RealtimeStore: Send + Sync {
     /// The session's jobs are all queued: it leaves [`RealtimeState::unqueued`].
     async fn session_queued(&self, entity: &EntityId, id: &str) -> Result<(), StoreError>;
 
-    async fn set_watermark(&self, entity: &EntityId, watermark: &str) -> Result<(), StoreError>;
+    /// Saves where reconciliation stands (the sweep is its only writer).
+    async fn set_reconcile_marks(
+        &self,
+        entity: &EntityId,
+        marks: &ReconcileMarks,
+    ) -> Result<(), StoreError>;
 
     /// Records a session that takes no changes (a full sync) as the entity's latest, in
     /// [`RealtimeState::unqueued`] until its first page job is sent.

@@ -1,7 +1,8 @@
 //! The Zuora port: what the sync needs from Zuora, and what can go wrong.
 
 use crate::model::{
-    AccountKey, AccountPage, AccountSnapshot, CallContext, Product, Subscription, SubscriptionKey,
+    AccountKey, AccountPage, AccountSnapshot, CallContext, ChangeList, ChangePage, ChangeQuery,
+    Product, Subscription, SubscriptionKey,
 };
 
 /// What the sync needs from Zuora.
@@ -21,14 +22,15 @@ pub trait ZuoraApi: Send + Sync {
         ctx: &CallContext,
     ) -> Result<Subscription, ZuoraError>;
 
-    /// One page of accounts through the object query list (`GET /object-query/accounts`),
-    /// oldest update first; with `updated_after`, only accounts updated after that time.
-    async fn accounts_page(
+    /// One page of a change list (`GET /object-query/<list>`, filtered and sorted as `query`
+    /// says); `cursor` is Zuora's, from the page before.
+    async fn changes_page(
         &self,
-        updated_after: Option<&str>,
+        list: ChangeList,
+        query: &ChangeQuery,
         cursor: Option<&str>,
         ctx: &CallContext,
-    ) -> Result<AccountPage, ZuoraError>;
+    ) -> Result<ChangePage, ZuoraError>;
 
     /// Every account in id order: the page after account id `after` (the first page without
     /// it). A keyset on a key that never changes, so an account edited while a full sync

@@ -11,6 +11,7 @@ mod lookup;
 mod mirror;
 mod notify;
 mod queued;
+mod reconcile;
 mod sessions;
 mod settings;
 mod sim;

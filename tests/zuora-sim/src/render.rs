@@ -202,6 +202,44 @@ pub fn oq_account(account: &Value, expand: Expand, page_size: usize) -> Value {
     Value::Object(out)
 }
 
+/// Every record of an object-query list of account children (`subscriptions` — every
+/// version —, `payment-methods`, `contacts`), as that list renders them, each with its
+/// `accountId`. `None` for another list name.
+pub fn oq_children(accounts: &[Value], list: &str) -> Option<Vec<Value>> {
+    let mut out = Vec::new();
+    for account in accounts {
+        let account_id = account.get("id").cloned().unwrap_or(Value::Null);
+        let reference = [("accountId", &account_id)];
+        match list {
+            "subscriptions" => out.extend(
+                array_field(account, "subscriptions")
+                    .iter()
+                    .map(|sub| oq_subscription(account, sub, Expand::default(), 0)),
+            ),
+            "payment-methods" => out.extend(
+                array_field(account, "paymentMethods")
+                    .iter()
+                    .map(|method| oq_child(method, &[], &reference)),
+            ),
+            "contacts" => {
+                let mut seen = Vec::new();
+                for key in ["billTo", "soldTo", "shipTo"] {
+                    let Some(contact) = account.get(key).filter(|c| c.is_object()) else {
+                        continue;
+                    };
+                    let id = contact.get("id").cloned();
+                    if !seen.contains(&id) {
+                        seen.push(id);
+                        out.push(oq_child(contact, &[], &reference));
+                    }
+                }
+            }
+            _ => return None,
+        }
+    }
+    Some(out)
+}
+
 /// A child object with some keys removed and reference fields added, nulls omitted.
 fn oq_child(source: &Value, remove: &[&str], add: &[(&str, &Value)]) -> Value {
     let mut map = without(object(source), remove);

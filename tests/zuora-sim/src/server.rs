@@ -19,8 +19,8 @@ use crate::errors::{ApiError, REQUEST_ID};
 use crate::faults::{FaultKind, decode_path};
 use crate::query::{Literal, Op, compare_values, matches, resolve_field};
 use crate::render::{
-    Expand, oq_account, oq_account_field, oq_account_field_names, v1_account, v1_payment_methods,
-    v1_subscription, v1_subscriptions_of,
+    Expand, oq_account, oq_account_field, oq_account_field_names, oq_children, v1_account,
+    v1_payment_methods, v1_subscription, v1_subscriptions_of,
 };
 use crate::state::{PendingQuery, RATE_LIMIT_PER_MINUTE, SimState};
 use crate::time::parse_instant;
@@ -29,10 +29,11 @@ use crate::{NotFoundStyle, control, zoql};
 type ApiResult = Result<Response, ApiError>;
 
 /// Route paths and their stable names (used by stats and faults).
-const ROUTES: [(&str, &str); 10] = [
+const ROUTES: [(&str, &str); 11] = [
     ("/oauth/token", "oauth_token"),
     ("/object-query/accounts/{key}", "object_query_account"),
     ("/object-query/accounts", "object_query_accounts"),
+    ("/object-query/{list}", "object_query_list"),
     ("/v1/accounts/{key}", "v1_account"),
     (
         "/v1/subscriptions/accounts/{key}",
@@ -54,6 +55,7 @@ pub fn router(state: Arc<SimState>) -> Router {
         .route("/oauth/token", post(oauth_token))
         .route("/object-query/accounts/{key}", get(object_query_account))
         .route("/object-query/accounts", get(object_query_accounts))
+        .route("/object-query/{list}", get(object_query_list))
         .route("/v1/accounts/{key}", get(get_v1_account))
         .route(
             "/v1/subscriptions/accounts/{key}",
@@ -396,10 +398,20 @@ struct Filter {
 }
 
 fn parse_filter(text: &str, accounts: &[Value]) -> Result<Filter, ApiError> {
+    parse_filter_of(text, |field| {
+        resolve_field(field, accounts.iter().flat_map(oq_account_field_names))
+    })
+}
+
+/// A filter on the fields `resolve` knows (canonical spelling, or `None`).
+fn parse_filter_of(
+    text: &str,
+    resolve: impl Fn(&str) -> Option<String>,
+) -> Result<Filter, ApiError> {
     let invalid = || ApiError::bad_parameter(format!("Invalid filter: {text}"));
     let (field, rest) = text.split_once('.').ok_or_else(invalid)?;
     let (op, value) = rest.split_once(':').ok_or_else(invalid)?;
-    let field = resolve_field(field, accounts.iter().flat_map(oq_account_field_names))
+    let field = resolve(field)
         .ok_or_else(|| ApiError::bad_parameter(format!("Field {field} is not filterable.")))?;
     let literal = |text: &str| match text {
         "null" => Literal::Null,
@@ -479,6 +491,70 @@ async fn object_query_accounts(
         .skip(offset)
         .take(page_size)
         .map(|&index| oq_account(&accounts[index], expand, page_size))
+        .collect();
+    let mut body = json!({"data": page});
+    if offset + page_size < selected.len() {
+        body["nextPage"] = Value::String(encode_cursor(offset + page_size));
+    }
+    ok_json(body)
+}
+
+/// `GET /object-query/subscriptions`, `/payment-methods` and `/contacts`: the account
+/// children as their own lists, with the same `filter[]`, `sort[]`, `pageSize` and `cursor` as
+/// the account list (on the record's own fields: `id`, `accountId`, `updatedDate`, …).
+async fn object_query_list(
+    State(state): State<Arc<SimState>>,
+    Path(list): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult {
+    let pairs = query_pairs(raw);
+    let page_size = int_param(&pairs, "pageSize", 10, 1..=OBJECT_QUERY_MAX_PAGE)?;
+    let offset = match values(&pairs, &["cursor"]).last() {
+        Some(cursor) => decode_cursor(cursor)?,
+        None => 0,
+    };
+    let store = state.store();
+    let records = oq_children(store.accounts(), &list)
+        .ok_or_else(|| ApiError::not_found(&list, StatusCode::NOT_FOUND))?;
+    let resolve = |field: &str| {
+        records
+            .iter()
+            .filter_map(Value::as_object)
+            .flat_map(|record| record.keys().map(String::as_str))
+            .chain(["id", "accountId", "updatedDate"])
+            .find(|name| name.eq_ignore_ascii_case(field))
+            .map(|name| name.to_string())
+    };
+    let filters = values(&pairs, &["filter[]", "filter"])
+        .into_iter()
+        .map(|text| parse_filter_of(text, resolve))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut selected: Vec<&Value> = records
+        .iter()
+        .filter(|record| {
+            filters.iter().all(|filter| {
+                let field = record.get(&filter.field);
+                filter
+                    .values
+                    .iter()
+                    .any(|value| matches(field, filter.op, value))
+            })
+        })
+        .collect();
+    if let Some(sort) = values(&pairs, &["sort[]", "sort"]).first() {
+        let (field, direction) = sort.rsplit_once('.').unwrap_or((sort, "ASC"));
+        let field = resolve(field)
+            .ok_or_else(|| ApiError::bad_parameter(format!("Field {field} is not sortable.")))?;
+        selected.sort_by(|a, b| compare_values(a.get(&field), b.get(&field)));
+        if direction.eq_ignore_ascii_case("DESC") {
+            selected.reverse();
+        }
+    }
+    let page: Vec<Value> = selected
+        .iter()
+        .skip(offset)
+        .take(page_size)
+        .map(|record| (*record).clone())
         .collect();
     let mut body = json!({"data": page});
     if offset + page_size < selected.len() {

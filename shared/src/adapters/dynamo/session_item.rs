@@ -3,7 +3,9 @@
 //! format.
 
 use super::items::Item;
-use crate::model::{EntityId, EpochMillis, RealtimeState, Session, SessionStatus, SessionTrigger};
+use crate::model::{
+    EntityId, EpochMillis, RealtimeState, ReconcileMarks, Session, SessionStatus, SessionTrigger,
+};
 use crate::ports::StoreError;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -38,10 +40,31 @@ struct StateItem {
     since: Option<EpochMillis>,
     last_session_at: Option<EpochMillis>,
     last_session_id: Option<String>,
+    /// Before reconciliation read every change list, one mark (a time) for accounts only.
     watermark: Option<String>,
+    reconcile: Option<ReconcileMarks>,
     /// A string set.
     #[serde(default)]
     unqueued: Vec<String>,
+}
+
+/// An older version's one watermark: every list starts from it.
+fn legacy_marks(at: String) -> ReconcileMarks {
+    use strum::IntoEnumIterator;
+    let lists = crate::model::ChangeList::iter()
+        .map(|list| {
+            let mark = crate::model::ScanMark {
+                at: at.clone(),
+                after_id: None,
+                caught_up: false,
+            };
+            (list.to_string(), mark)
+        })
+        .collect();
+    ReconcileMarks {
+        lists,
+        deep_started: None,
+    }
 }
 
 pub(super) fn state_of(item: &Item) -> Result<RealtimeState, StoreError> {
@@ -53,7 +76,10 @@ pub(super) fn state_of(item: &Item) -> Result<RealtimeState, StoreError> {
         since: stored.since,
         last_session_at: stored.last_session_at,
         last_session_id: stored.last_session_id,
-        watermark: stored.watermark,
+        reconcile: stored
+            .reconcile
+            .or_else(|| stored.watermark.map(legacy_marks))
+            .unwrap_or_default(),
         unqueued: stored.unqueued,
     })
 }

@@ -14,7 +14,7 @@ use super::session_item::*;
 use super::{DynamoStore, build_err, unavailable};
 use crate::model::EntityId;
 use crate::model::EpochMillis;
-use crate::model::{JobOutcome, PageRecord, RealtimeState, Session, SessionStatus};
+use crate::model::{JobOutcome, PageRecord, RealtimeState, ReconcileMarks, Session, SessionStatus};
 use crate::ports::{RealtimeStore, StoreError};
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use sha2::{Digest, Sha256};
@@ -366,13 +366,19 @@ impl RealtimeStore for DynamoStore {
             .map_err(unavailable)
     }
 
-    async fn set_watermark(&self, entity: &EntityId, watermark: &str) -> Result<(), StoreError> {
+    async fn set_reconcile_marks(
+        &self,
+        entity: &EntityId,
+        marks: &ReconcileMarks,
+    ) -> Result<(), StoreError> {
+        let marks = serde_dynamo::to_attribute_value(marks)
+            .map_err(|e| StoreError::Corrupt(format!("reconciliation marks: {e}")))?;
         self.client()
             .update_item()
             .table_name(&self.tables().state)
             .key("pk", s(realtime_pk(entity)))
-            .update_expression("SET watermark = :w")
-            .expression_attribute_values(":w", s(watermark))
+            .update_expression("SET reconcile = :r REMOVE watermark")
+            .expression_attribute_values(":r", marks)
             .send()
             .await
             .map(|_| ())

@@ -31,5 +31,5 @@ pub use notify::{RecordingNotifier, SentSummary};
 pub use queue::{Delivery, MemoryQueue, QueuedJob};
 pub use store::MemoryStore;
 pub use zuora::{
-    ACCOUNT_SNAPSHOT, ACCOUNTS_BY_ID, ACCOUNTS_PAGE, CATALOG, FakeZuora, QUERY, SUBSCRIPTION,
+    ACCOUNT_SNAPSHOT, ACCOUNTS_BY_ID, CATALOG, CHANGES_PAGE, FakeZuora, QUERY, SUBSCRIPTION,
 };

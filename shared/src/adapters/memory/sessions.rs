@@ -5,7 +5,8 @@
 
 use super::store::MemoryStore;
 use crate::model::{
-    EntityId, EpochMillis, JobOutcome, PageRecord, RealtimeState, Session, SessionStatus,
+    EntityId, EpochMillis, JobOutcome, PageRecord, RealtimeState, ReconcileMarks, Session,
+    SessionStatus,
 };
 use crate::ports::{RealtimeStore, StoreError};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -19,7 +20,7 @@ struct Counter {
     since: Option<EpochMillis>,
     last_session_at: Option<EpochMillis>,
     last_session_id: Option<String>,
-    watermark: Option<String>,
+    reconcile: ReconcileMarks,
     /// A string set in DynamoDB.
     unqueued: BTreeSet<String>,
 }
@@ -32,7 +33,7 @@ impl Counter {
             since: self.since,
             last_session_at: self.last_session_at,
             last_session_id: self.last_session_id.clone(),
-            watermark: self.watermark.clone(),
+            reconcile: self.reconcile.clone(),
             unqueued: self.unqueued.iter().cloned().collect(),
         }
     }
@@ -386,10 +387,14 @@ impl RealtimeStore for MemoryStore {
         .await
     }
 
-    async fn set_watermark(&self, entity: &EntityId, watermark: &str) -> Result<(), StoreError> {
+    async fn set_reconcile_marks(
+        &self,
+        entity: &EntityId,
+        marks: &ReconcileMarks,
+    ) -> Result<(), StoreError> {
         self.call(|s| {
             let counter = s.realtime.counters.entry(entity.clone()).or_default();
-            counter.watermark = Some(watermark.to_string());
+            counter.reconcile = marks.clone();
             Ok(())
         })
         .await

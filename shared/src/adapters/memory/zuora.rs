@@ -4,8 +4,8 @@
 
 use super::faults::{FaultPlan, ZuoraFault, die};
 use crate::model::{
-    AccountKey, AccountPage, AccountRef, AccountSnapshot, CallContext, Product, Subscription,
-    SubscriptionKey,
+    AccountKey, AccountPage, AccountRef, AccountSnapshot, CallContext, ChangeList, ChangePage,
+    ChangeQuery, ChangedRecord, Product, Subscription, SubscriptionKey,
 };
 use crate::ports::{ZuoraApi, ZuoraError};
 use std::collections::{BTreeMap, VecDeque};
@@ -15,7 +15,7 @@ use std::time::Duration;
 /// Method names as [`FakeZuora::calls_to`] counts them.
 pub const ACCOUNT_SNAPSHOT: &str = "account_snapshot";
 pub const SUBSCRIPTION: &str = "subscription";
-pub const ACCOUNTS_PAGE: &str = "accounts_page";
+pub const CHANGES_PAGE: &str = "changes_page";
 pub const ACCOUNTS_BY_ID: &str = "accounts_by_id";
 pub const CATALOG: &str = "catalog";
 pub const QUERY: &str = "query";
@@ -41,6 +41,8 @@ struct ZState {
     plan: Option<Arc<dyn FaultPlan>>,
     /// Account answers still to come without their subscriptions.
     partial: usize,
+    /// `updatedDate` of subscriptions, payment methods and contacts, by list and record id.
+    touched: BTreeMap<(ChangeList, String), String>,
 }
 
 /// Implements `ZuoraApi` over data a test sets up.
@@ -178,69 +180,117 @@ impl ZState {
         }
     }
 
-    fn accounts_page(
-        &self,
-        updated_after: Option<&str>,
-        cursor: Option<&str>,
-    ) -> Result<AccountPage, ZuoraError> {
-        let after = match updated_after {
-            Some(raw) => Some(
-                order_time(Some(raw))
-                    .ok_or_else(|| rejected(format!("updatedDate {raw:?} is not a time")))?,
-            ),
-            None => None,
+    /// Every record of a change list: (update time, id, account id).
+    fn list_records(&self, list: ChangeList) -> Vec<(Option<i128>, String, String)> {
+        let touched = |id: &str| {
+            order_time(
+                self.touched
+                    .get(&(list, id.to_string()))
+                    .map(String::as_str),
+            )
         };
-        // The cursor is the position of the last account returned: (time, id).
-        let from = match cursor {
-            Some(raw) => {
-                let (t, id) = raw
-                    .split_once('|')
-                    .ok_or_else(|| rejected(format!("invalid cursor {raw:?}")))?;
-                let t = match t {
-                    "-" => None,
-                    t => Some(
-                        t.parse::<i128>()
-                            .map_err(|_| rejected(format!("invalid cursor {raw:?}")))?,
-                    ),
-                };
-                Some((t, id.to_string()))
+        let mut out = Vec::new();
+        for (account_id, a) in &self.accounts {
+            let snapshot = &a.snapshot;
+            match list {
+                // Named by number, as the object query's list gives it.
+                ChangeList::Accounts => out.push((
+                    order_time(a.updated.as_deref()),
+                    account_id.clone(),
+                    snapshot.account.account_number.clone(),
+                )),
+                ChangeList::Subscriptions => out.extend(
+                    snapshot
+                        .subscriptions
+                        .iter()
+                        .map(|sub| (touched(&sub.id), sub.id.clone(), account_id.clone())),
+                ),
+                ChangeList::PaymentMethods => out.extend(
+                    snapshot
+                        .payment_methods
+                        .iter()
+                        .map(|pm| (touched(&pm.id), pm.id.clone(), account_id.clone())),
+                ),
+                ChangeList::Contacts => {
+                    let mut contacts: Vec<&str> = [&snapshot.bill_to, &snapshot.sold_to]
+                        .into_iter()
+                        .flatten()
+                        .map(|c| c.id.as_str())
+                        .collect();
+                    contacts.dedup();
+                    out.extend(
+                        contacts
+                            .into_iter()
+                            .map(|id| (touched(id), id.to_string(), account_id.clone())),
+                    );
+                }
             }
-            None => None,
+        }
+        out
+    }
+
+    /// A change list as the object query lists it: filtered and sorted as `query` says, a page
+    /// at a time (the cursor is the position after the last record returned).
+    fn changes_page(
+        &self,
+        list: ChangeList,
+        query: &ChangeQuery,
+        cursor: Option<&str>,
+    ) -> Result<ChangePage, ZuoraError> {
+        let time = |raw: &str| {
+            order_time(Some(raw))
+                .ok_or_else(|| rejected(format!("updatedDate {raw:?} is not a time")))
         };
-        let mut listed: Vec<(Option<i128>, &FakeAccount)> = self
-            .accounts
-            .values()
-            .map(|a| (order_time(a.updated.as_deref()), a))
-            .filter(|(t, _)| after.is_none_or(|after| t.is_some_and(|t| t > after)))
+        let mut listed: Vec<(Option<i128>, String, String)> = match query {
+            ChangeQuery::Ties { at, after_id } => {
+                let at = time(at)?;
+                let mut ties: Vec<_> = self
+                    .list_records(list)
+                    .into_iter()
+                    .filter(|(t, id, _)| {
+                        *t == Some(at) && after_id.as_ref().is_none_or(|after| id > after)
+                    })
+                    .collect();
+                ties.sort_by(|a, b| a.1.cmp(&b.1));
+                ties
+            }
+            ChangeQuery::After { at } => {
+                let at = time(at)?;
+                let mut after: Vec<_> = self
+                    .list_records(list)
+                    .into_iter()
+                    .filter(|(t, _, _)| t.is_some_and(|t| t > at))
+                    .collect();
+                after.sort();
+                after
+            }
+        };
+        let skip = match cursor {
+            Some(raw) => raw
+                .parse::<usize>()
+                .map_err(|_| rejected(format!("invalid cursor {raw:?}")))?,
+            None => 0,
+        };
+        let size = self.page_size.max(1);
+        let more = listed.len() > skip + size;
+        listed = listed.into_iter().skip(skip).take(size).collect();
+        let records = listed
+            .into_iter()
+            .map(|(_, id, account)| {
+                let updated = match list {
+                    ChangeList::Accounts => self.accounts.get(&id).and_then(|a| a.updated.clone()),
+                    _ => self.touched.get(&(list, id.clone())).cloned(),
+                };
+                ChangedRecord {
+                    id,
+                    account,
+                    updated,
+                }
+            })
             .collect();
-        // Oldest update first, then by id: a stable order.
-        listed.sort_by(|(ta, a), (tb, b)| {
-            (ta, &a.snapshot.account.id).cmp(&(tb, &b.snapshot.account.id))
-        });
-        let mut rest = listed.into_iter().filter(|(t, a)| {
-            from.as_ref()
-                .is_none_or(|(ft, fid)| (t, &a.snapshot.account.id) > (ft, fid))
-        });
-        let page: Vec<(Option<i128>, &FakeAccount)> =
-            rest.by_ref().take(self.page_size.max(1)).collect();
-        let next = match (rest.next(), page.last()) {
-            (Some(_), Some((t, a))) => Some(format!(
-                "{}|{}",
-                t.map_or("-".to_string(), |t| t.to_string()),
-                a.snapshot.account.id
-            )),
-            _ => None,
-        };
-        Ok(AccountPage {
-            accounts: page
-                .into_iter()
-                .map(|(_, a)| AccountRef {
-                    id: a.snapshot.account.id.clone(),
-                    account_number: a.snapshot.account.account_number.clone(),
-                    updated_date: a.updated.clone(),
-                })
-                .collect(),
-            next,
+        Ok(ChangePage {
+            records,
+            next: more.then(|| (skip + size).to_string()),
         })
     }
 
@@ -286,6 +336,7 @@ impl FakeZuora {
                 delay: Duration::ZERO,
                 plan: None,
                 partial: 0,
+                touched: BTreeMap::new(),
             }),
         }
     }
@@ -325,6 +376,14 @@ impl FakeZuora {
         }
     }
 
+    /// Sets the `updatedDate` of a subscription, payment method or contact (RFC 3339), as
+    /// Zuora does on its own edit: the account's is left as it was.
+    pub fn touch(&self, list: ChangeList, record_id: &str, updated: &str) {
+        self.state()
+            .touched
+            .insert((list, record_id.to_string()), updated.to_string());
+    }
+
     pub fn remove_account(&self, id: &str) -> Option<AccountSnapshot> {
         self.state().accounts.remove(id).map(|a| a.snapshot)
     }
@@ -342,7 +401,7 @@ impl FakeZuora {
         self.state().catalog = products;
     }
 
-    /// Accounts per `accounts_page` page.
+    /// Records per page of `accounts_by_id` and `changes_page`.
     pub fn set_page_size(&self, n: usize) {
         self.state().page_size = n;
     }
@@ -446,13 +505,14 @@ impl ZuoraApi for FakeZuora {
             .await
     }
 
-    async fn accounts_page(
+    async fn changes_page(
         &self,
-        updated_after: Option<&str>,
+        list: ChangeList,
+        query: &ChangeQuery,
         cursor: Option<&str>,
         _ctx: &CallContext,
-    ) -> Result<AccountPage, ZuoraError> {
-        self.answer(ACCOUNTS_PAGE, |s| s.accounts_page(updated_after, cursor))
+    ) -> Result<ChangePage, ZuoraError> {
+        self.answer(CHANGES_PAGE, |s| s.changes_page(list, query, cursor))
             .await
     }
 

@@ -27,15 +27,11 @@ pub(super) const CATALOG_PAGE_SIZE: usize = 40;
 /// Refresh the token this long before Zuora says it expires.
 const TOKEN_REFRESH_MARGIN: Duration = Duration::from_secs(60);
 
-pub(super) const ACCOUNT_EXPANDS: [&str; 7] = [
-    "billto",
-    "soldto",
-    "defaultpaymentmethod",
-    "paymentmethods",
-    "subscriptions",
-    "subscriptions.rateplans",
-    "subscriptions.rateplans.rateplancharges",
-];
+/// The account's own children. Subscriptions are not expanded here: an object query gives their
+/// charges without price, currency or product name and SKU, so they come from the v1 list, in
+/// the same form every other path stores (one canonical record, whatever path fetched it).
+pub(super) const ACCOUNT_EXPANDS: [&str; 4] =
+    ["billto", "soldto", "defaultpaymentmethod", "paymentmethods"];
 
 #[derive(Debug, Clone)]
 pub struct ZuoraConfig {
@@ -130,8 +126,13 @@ impl ZuoraClient {
         Ok(value)
     }
 
-    async fn forget_token(&self) {
-        *self.token.lock().await = None;
+    /// Drops the cached token if it is still `rejected`: of several requests refused with one
+    /// revoked token, only the first makes the next caller fetch a new one.
+    async fn forget_token(&self, rejected: &str) {
+        let mut slot = self.token.lock().await;
+        if slot.as_ref().is_some_and(|t| t.value == rejected) {
+            *slot = None;
+        }
     }
 
     async fn fetch_token(&self) -> Result<Token, Attempt> {
@@ -217,7 +218,6 @@ impl ZuoraClient {
                 Err(Attempt::Unauthorized) if !refreshed_token => {
                     // Tokens can be revoked early: one retry with a new token.
                     refreshed_token = true;
-                    self.forget_token().await;
                     attempt -= 1;
                     continue;
                 }
@@ -269,7 +269,7 @@ impl ZuoraClient {
         let mut request = self
             .http
             .request(method.clone(), url.clone())
-            .bearer_auth(token)
+            .bearer_auth(&token)
             .header("Accept", "application/json");
         if let Some(track) = ctx.track_id() {
             request = request.header("Zuora-Track-Id", track);
@@ -288,9 +288,12 @@ impl ZuoraClient {
             .await
             .map_err(|e| transport_attempt(&e, 1))?;
         if status.is_success() {
-            Ok(bytes.to_vec())
-        } else {
-            Err(classify_status(status, &headers, &bytes))
+            return Ok(bytes.to_vec());
         }
+        let attempt = classify_status(status, &headers, &bytes);
+        if matches!(attempt, Attempt::Unauthorized) {
+            self.forget_token(&token).await;
+        }
+        Err(attempt)
     }
 }

@@ -6,8 +6,8 @@ use super::client::{
 };
 use super::wire::*;
 use crate::model::{
-    AccountKey, AccountPage, AccountRef, AccountSnapshot, CallContext, Subscription,
-    SubscriptionKey,
+    AccountKey, AccountPage, AccountRef, AccountSnapshot, CallContext, ChangeList, ChangePage,
+    ChangeQuery, ChangedRecord, Subscription, SubscriptionKey,
 };
 use crate::ports::{ZuoraApi, ZuoraError};
 use reqwest::Method;
@@ -15,39 +15,42 @@ use serde::de::DeserializeOwned;
 use url::Url;
 
 impl ZuoraClient {
-    /// One page of `GET /object-query/accounts`, and Zuora's cursor of the next.
-    async fn list_accounts(
+    /// One page of `GET /object-query/<list>`, and Zuora's cursor of the next. The query pairs
+    /// are URL-encoded: a value cannot add another filter.
+    async fn list_objects<T: DeserializeOwned>(
         &self,
+        list: &str,
         sort: &str,
-        filter: Option<String>,
+        filters: &[String],
         cursor: Option<&str>,
         ctx: &CallContext,
-    ) -> Result<(Vec<AccountRef>, Option<String>), ZuoraError> {
+    ) -> Result<(Vec<T>, Option<String>), ZuoraError> {
         #[derive(serde::Deserialize)]
         #[serde(rename_all = "camelCase")]
-        struct Page {
-            #[serde(default)]
-            data: Vec<AccountRef>,
+        struct Page<T> {
+            #[serde(default = "Vec::new")]
+            data: Vec<T>,
             next_page: Option<String>,
         }
-        let mut url = self.url("/object-query/accounts");
+        let mut url = self.url(&format!("/object-query/{list}"));
         {
             let mut q = url.query_pairs_mut();
             q.append_pair("pageSize", &OQ_PAGE_SIZE.to_string());
             q.append_pair("sort[]", sort);
-            if let Some(filter) = &filter {
+            for filter in filters {
                 q.append_pair("filter[]", filter);
             }
             if let Some(cursor) = cursor {
                 q.append_pair("cursor", cursor);
             }
         }
-        let page: Page = self.get_json(url, "account list", ctx).await?;
+        let page: Page<T> = self.get_json(url, &format!("{list} list"), ctx).await?;
         Ok((page.data, page.next_page.filter(|c| !c.is_empty())))
     }
 
-    /// The account via object query (one call), or the v1 fallback; v1 also fills in children
-    /// an object query truncated at its page size.
+    /// The account via object query, with its subscriptions from the v1 list at the same time
+    /// (their richest form: see `ACCOUNT_EXPANDS`); v1 also fills in payment methods an object
+    /// query truncated at its page size.
     async fn snapshot_by_object_query(
         &self,
         key: &AccountKey,
@@ -61,21 +64,15 @@ impl ZuoraClient {
             }
             q.append_pair("pageSize", &OQ_PAGE_SIZE.to_string());
         }
-        let account: OqAccount = self.get_json(url, &format!("account {key}"), ctx).await?;
-        let truncated = account.truncated(OQ_PAGE_SIZE);
-        let mut snapshot = account.into_snapshot();
-        let id = AccountKey::parse(&snapshot.account.id).map_err(bad_id)?;
-        if truncated.subscriptions {
-            tracing::info!(account = %key, "object query truncated subscriptions; reading them via v1");
-            snapshot.subscriptions = crate::model::latest_versions(
-                self.all_subscriptions(&id, ctx)
-                    .await?
-                    .into_iter()
-                    .map(Into::into)
-                    .collect(),
-            );
-        }
-        if truncated.payment_methods {
+        let what = format!("account {key}");
+        let (account, subscriptions) = tokio::try_join!(
+            self.get_json::<OqAccount>(url, &what, ctx),
+            self.all_subscriptions(key, ctx),
+        )?;
+        let truncated = account.payment_methods_truncated(OQ_PAGE_SIZE);
+        let mut snapshot = account.into_snapshot(subscriptions);
+        if truncated {
+            let id = AccountKey::parse(&snapshot.account.id).map_err(bad_id)?;
             snapshot.payment_methods = self.payment_methods(&id, ctx).await?;
         }
         Ok(snapshot)
@@ -202,18 +199,57 @@ impl ZuoraApi for ZuoraClient {
         Ok(sub.into())
     }
 
-    async fn accounts_page(
+    async fn changes_page(
         &self,
-        updated_after: Option<&str>,
+        list: ChangeList,
+        query: &ChangeQuery,
         cursor: Option<&str>,
         ctx: &CallContext,
-    ) -> Result<AccountPage, ZuoraError> {
-        // The query pairs are URL-encoded: a time cannot add another filter.
-        let filter = updated_after.map(|after| format!("updatedDate.GT:{after}"));
-        let (accounts, next) = self
-            .list_accounts("updatedDate.ASC", filter, cursor, ctx)
+    ) -> Result<ChangePage, ZuoraError> {
+        #[derive(serde::Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Row {
+            id: String,
+            account_id: Option<String>,
+            account_number: Option<String>,
+            updated_date: Option<String>,
+        }
+        let (sort, filters) = match query {
+            ChangeQuery::Ties { at, after_id } => {
+                let mut filters = vec![format!("updatedDate.EQ:{at}")];
+                filters.extend(after_id.iter().map(|id| format!("id.GT:{id}")));
+                ("id.ASC", filters)
+            }
+            ChangeQuery::After { at } => ("updatedDate.ASC", vec![format!("updatedDate.GT:{at}")]),
+        };
+        let path = match list {
+            ChangeList::Accounts => "accounts",
+            ChangeList::Subscriptions => "subscriptions",
+            ChangeList::PaymentMethods => "payment-methods",
+            ChangeList::Contacts => "contacts",
+        };
+        let (rows, next) = self
+            .list_objects::<Row>(path, sort, &filters, cursor, ctx)
             .await?;
-        Ok(AccountPage { accounts, next })
+        let records = rows
+            .into_iter()
+            .filter_map(|row| {
+                // An account is named by its number when the list gives one.
+                let account = match list {
+                    ChangeList::Accounts => row
+                        .account_number
+                        .filter(|n| !n.is_empty())
+                        .unwrap_or_else(|| row.id.clone()),
+                    _ => row.account_id?,
+                };
+                Some(ChangedRecord {
+                    id: row.id,
+                    account,
+                    updated: row.updated_date,
+                })
+            })
+            .collect();
+        Ok(ChangePage { records, next })
     }
 
     async fn accounts_by_id(
@@ -222,8 +258,13 @@ impl ZuoraApi for ZuoraClient {
         ctx: &CallContext,
     ) -> Result<AccountPage, ZuoraError> {
         // Ids are validated keys: one cannot add another filter either.
-        let filter = after.map(|after| format!("id.GT:{after}"));
-        let (accounts, more) = self.list_accounts("id.ASC", filter, None, ctx).await?;
+        let filters: Vec<String> = after
+            .map(|after| format!("id.GT:{after}"))
+            .into_iter()
+            .collect();
+        let (accounts, more): (Vec<AccountRef>, _) = self
+            .list_objects("accounts", "id.ASC", &filters, None, ctx)
+            .await?;
         // Zuora's own cursor is not used: the next page is the next query by id.
         let next = accounts
             .last()

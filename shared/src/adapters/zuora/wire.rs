@@ -146,7 +146,12 @@ pub(crate) struct WirePaymentMethod {
     expiration_year: Option<u32>,
     #[serde(default, deserialize_with = "opt_text", alias = "achBankName")]
     bank_name: Option<String>,
-    #[serde(default, deserialize_with = "opt_text", alias = "creditCardHolderName")]
+    #[serde(
+        default,
+        deserialize_with = "opt_text",
+        alias = "creditCardHolderName",
+        alias = "achAccountName"
+    )]
     account_holder_name: Option<String>,
     #[serde(default)]
     account_holder_info: Option<WireHolder>,
@@ -263,17 +268,6 @@ pub(crate) struct WireSubscription {
     rate_plans: Vec<WireRatePlan>,
 }
 
-impl WireSubscription {
-    /// Whether an expanded child list may have been cut at the object query's page size.
-    pub(crate) fn may_be_truncated(&self, page_size: usize) -> bool {
-        self.rate_plans.len() >= page_size
-            || self
-                .rate_plans
-                .iter()
-                .any(|p| p.rate_plan_charges.len() >= page_size)
-    }
-}
-
 impl From<WireSubscription> for Subscription {
     fn from(s: WireSubscription) -> Self {
         Subscription {
@@ -357,33 +351,20 @@ pub(crate) struct OqAccount {
     sold_to: Option<WireContact>,
     #[serde(default)]
     payment_methods: Option<Vec<WirePaymentMethod>>,
-    #[serde(default)]
-    subscriptions: Option<Vec<WireSubscription>>,
     #[serde(flatten)]
     extra: Map<String, Value>,
 }
 
-/// What the object query left for other calls to fetch because a child list hit the page size.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Truncated {
-    pub subscriptions: bool,
-    pub payment_methods: bool,
-}
-
 impl OqAccount {
-    pub(crate) fn truncated(&self, page_size: usize) -> Truncated {
-        Truncated {
-            subscriptions: self.subscriptions.as_ref().is_some_and(|subs| {
-                subs.len() >= page_size || subs.iter().any(|s| s.may_be_truncated(page_size))
-            }),
-            payment_methods: self
-                .payment_methods
-                .as_ref()
-                .is_some_and(|pms| pms.len() >= page_size),
-        }
+    /// Whether the expanded payment methods may have been cut at the object query's page size.
+    pub(crate) fn payment_methods_truncated(&self, page_size: usize) -> bool {
+        self.payment_methods
+            .as_ref()
+            .is_some_and(|pms| pms.len() >= page_size)
     }
 
-    pub(crate) fn into_snapshot(self) -> AccountSnapshot {
+    /// The account with its contacts and payment methods, and `subscriptions` (read apart).
+    pub(crate) fn into_snapshot(self, subscriptions: Vec<WireSubscription>) -> AccountSnapshot {
         let default_id = self.default_payment_method_id.clone();
         let account = Account {
             custom_fields: custom_fields(&self.extra),
@@ -408,11 +389,7 @@ impl OqAccount {
                 .map(|pm| pm.into_domain(default_id.as_deref()))
                 .collect(),
             subscriptions: crate::model::latest_versions(
-                self.subscriptions
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(Into::into)
-                    .collect(),
+                subscriptions.into_iter().map(Into::into).collect(),
             ),
         }
     }

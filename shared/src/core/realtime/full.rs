@@ -6,18 +6,23 @@ use crate::core::deadline::{Bounded, zuora_cutoff};
 use crate::model::EpochMillis;
 use crate::model::{AccountKey, EntityId};
 use crate::model::{AccountRef, CallContext, PageRecord};
+use crate::model::{ChangeList, ChangeQuery, ChangedRecord, ReconcileMarks, ScanMark};
 use crate::model::{JobTarget, SyncJob};
 use crate::model::{Session, SessionTrigger};
 use crate::ports::StoreError;
 use crate::ports::ZuoraApi;
 use crate::ports::ZuoraError;
 use std::sync::Arc;
+use strum::IntoEnumIterator;
 
-/// Pages one sweep reads for reconciliation at most (99 accounts each); the rest waits for the
-/// next sweep, a minute later, from the advanced watermark.
+/// Queries one sweep makes of each change list at most (99 records each); the rest waits for
+/// the next sweep, a minute later, from the saved mark.
 const RECONCILE_PAGES: usize = 5;
-/// A first watermark looks back this far, so a change made just before tracking began is seen.
+/// A first mark looks back this far, so a change made just before tracking began is seen.
 const FIRST_LOOK_BACK_MS: i64 = 60_000;
+/// How far before the newest update it saw a caught-up list is read again.
+const LOOK_BACK_OVERLAP_MS: i64 = 5 * 60_000;
+const DAY_MS: i64 = 24 * 3600 * 1000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum FullSyncError {
@@ -98,10 +103,20 @@ impl Realtime {
         entity: &EntityId,
         correlation_id: &str,
     ) -> Result<Session, FullSyncError> {
-        let mut session = Session::new(SessionTrigger::Full, self.clock.now(), (0, 0), 0);
+        self.start_enumeration(entity, SessionTrigger::Full, correlation_id)
+            .await
+    }
+
+    async fn start_enumeration(
+        &self,
+        entity: &EntityId,
+        trigger: SessionTrigger,
+        correlation_id: &str,
+    ) -> Result<Session, FullSyncError> {
+        let mut session = Session::new(trigger, self.clock.now(), (0, 0), 0);
         session.enumerating = true;
         self.store.create_session(entity, &session).await?;
-        tracing::info!(entity = %entity, session = %session.id, "full sync started");
+        tracing::info!(entity = %entity, session = %session.id, %trigger, "full sync started");
         self.queue_first_page(entity, &session, correlation_id)
             .await?;
         Ok(session)
@@ -230,64 +245,227 @@ impl Realtime {
         Ok(())
     }
 
-    /// The sweep's reconciliation: accounts Zuora updated since the watermark are counted as
-    /// changes (once per account and update time), so a change whose callout was lost is still
-    /// synced. Answers how many were found.
+    /// The sweep's reconciliation: records Zuora updated since each change list's mark are
+    /// counted as changes of their accounts (once per record and update time), so a change
+    /// whose callout was lost is still synced — an account's own edits, and its subscriptions',
+    /// payment methods' and contacts', which do not move the account's `updatedDate`. Saves
+    /// how far each list got, even when a call fails midway. Answers how many were found.
     pub async fn reconcile(
         &self,
         entity: &EntityId,
-        watermark: Option<&str>,
+        marks: &mut ReconcileMarks,
         correlation_id: &str,
         deadline: EpochMillis,
     ) -> Result<u64, FullSyncError> {
         let now = self.clock.now();
-        let Some(watermark) = watermark else {
-            let start = EpochMillis(now.0 - FIRST_LOOK_BACK_MS).to_rfc3339();
-            self.store.set_watermark(entity, &start).await?;
-            return Ok(0);
-        };
+        let before = marks.clone();
         let zuora = self.bounded_zuora(entity, deadline)?;
         let ctx = CallContext::new(correlation_id);
-        let mut newest = watermark.to_string();
-        let mut cursor: Option<String> = None;
         let mut found = 0;
-        for _ in 0..RECONCILE_PAGES {
-            let page = zuora
-                .accounts_page(Some(watermark), cursor.as_deref(), &ctx)
-                .await?;
-            for account in &page.accounts {
-                let (Some(key), Some(updated)) = (
-                    job_key(account),
-                    account.updated_date.as_deref().and_then(utc),
-                ) else {
-                    continue;
+        let mut failed = None;
+        for list in ChangeList::iter() {
+            let Some(mark) = marks.lists.get(&list.to_string()).cloned() else {
+                // Tracking begins: a change made just before it is still seen.
+                let start = ScanMark {
+                    at: EpochMillis(now.0 - FIRST_LOOK_BACK_MS).to_rfc3339(),
+                    after_id: None,
+                    caught_up: false,
                 };
-                let dedupe = format!("reconcile:{}:{updated}", account.id);
-                if self
-                    .store
-                    .record_change(entity, &dedupe, key.as_str(), now)
-                    .await?
-                    .is_some()
-                {
-                    found += 1;
-                }
-                if later(&updated, &newest) {
-                    newest = updated;
-                }
-            }
-            cursor = page.next;
-            if cursor.is_none() {
+                marks.lists.insert(list.to_string(), start);
+                continue;
+            };
+            let scan = self
+                .scan_list(entity, zuora.as_ref(), list, mark, now, &ctx)
+                .await;
+            found += scan.found;
+            marks.lists.insert(list.to_string(), scan.mark);
+            if let Some(e) = scan.error {
+                failed = Some(e);
                 break;
             }
         }
-        if newest != watermark {
-            self.store.set_watermark(entity, &newest).await?;
+        if *marks != before {
+            self.store.set_reconcile_marks(entity, marks).await?;
         }
         if found > 0 {
             tracing::info!(entity = %entity, found, "reconciliation found changes without callouts");
         }
-        Ok(found)
+        failed.map_or(Ok(found), Err)
     }
+
+    /// Reads one change list on from its mark, at most [`RECONCILE_PAGES`] queries, each a
+    /// keyset query (never Zuora's cursor, whose offsets shift as records are edited): the ties
+    /// at the mark by id, then what was updated after it, oldest first. Every query moves the
+    /// mark forward in (`updatedDate`, `id`) order, so no crowd of equal times can stall it.
+    async fn scan_list(
+        &self,
+        entity: &EntityId,
+        zuora: &dyn ZuoraApi,
+        list: ChangeList,
+        mark: ScanMark,
+        now: EpochMillis,
+        ctx: &CallContext,
+    ) -> Scan {
+        // A list that was caught up is read again from an overlap earlier (a record can become
+        // visible after later ones: Zuora stamps the time when its transaction begins); the
+        // newest time seen is kept so the mark never moves back.
+        let mut newest = mark.caught_up.then(|| mark.at.clone());
+        let mut position = if mark.caught_up {
+            ScanMark {
+                at: minus_ms(&mark.at, LOOK_BACK_OVERLAP_MS),
+                after_id: None,
+                caught_up: false,
+            }
+        } else {
+            mark
+        };
+        let mut scan = Scan::default();
+        let mut ties = true;
+        for _ in 0..RECONCILE_PAGES {
+            let query = if ties {
+                ChangeQuery::Ties {
+                    at: position.at.clone(),
+                    after_id: position.after_id.clone(),
+                }
+            } else {
+                ChangeQuery::After {
+                    at: position.at.clone(),
+                }
+            };
+            let page = match zuora.changes_page(list, &query, None, ctx).await {
+                Ok(page) => page,
+                Err(e) => return scan.stop(position, e.into()),
+            };
+            for record in &page.records {
+                match self.record_reconciled(entity, list, record, now).await {
+                    Ok(counted) => scan.found += u64::from(counted),
+                    Err(e) => return scan.stop(position, e.into()),
+                }
+            }
+            let last = page
+                .records
+                .iter()
+                .rev()
+                .find_map(|r| Some((r.id.clone(), r.updated.as_deref().and_then(utc)?)));
+            match (ties, last) {
+                // More ties than a page: go on after the last one.
+                (true, Some((id, _))) if page.next.is_some() => position.after_id = Some(id),
+                (true, last) => {
+                    if let Some((id, _)) = last {
+                        position.after_id = Some(id);
+                    }
+                    ties = false;
+                }
+                (false, Some((_, at))) if page.next.is_some() => {
+                    // The ties at the page's last time may straddle pages: read them by id.
+                    position = ScanMark {
+                        at,
+                        after_id: None,
+                        caught_up: false,
+                    };
+                    ties = true;
+                }
+                (false, last) => {
+                    let reached = last.map_or(position.at.clone(), |(_, at)| at);
+                    let newest = match newest.take() {
+                        Some(n) if later(&n, &reached) => n,
+                        _ => reached,
+                    };
+                    scan.mark = ScanMark {
+                        at: newest,
+                        after_id: None,
+                        caught_up: true,
+                    };
+                    return scan;
+                }
+            }
+        }
+        // Out of queries for this sweep: the next one goes on from here.
+        scan.mark = position;
+        scan
+    }
+
+    /// Counts a listed record's account as changed, once per record and update time. Answers
+    /// whether it was new.
+    async fn record_reconciled(
+        &self,
+        entity: &EntityId,
+        list: ChangeList,
+        record: &ChangedRecord,
+        now: EpochMillis,
+    ) -> Result<bool, StoreError> {
+        let (Ok(account), Some(updated)) = (
+            AccountKey::parse(&record.account),
+            record.updated.as_deref().and_then(utc),
+        ) else {
+            return Ok(false);
+        };
+        let dedupe = format!("reconcile:{list}:{}:{updated}", record.id);
+        let counted = self
+            .store
+            .record_change(entity, &dedupe, account.as_str(), now)
+            .await?;
+        Ok(counted.is_some())
+    }
+
+    /// The deep look-back: every `deep_reconcile_days` the sweep starts a full sync of every
+    /// account, for what changes in Zuora without moving any `updatedDate` (e.g. a charge's
+    /// charged-through date). The first sweep only starts the clock.
+    pub async fn deep_look_back(
+        &self,
+        entity: &EntityId,
+        marks: &mut ReconcileMarks,
+        days: u32,
+        correlation_id: &str,
+    ) -> Result<Option<Session>, FullSyncError> {
+        if days == 0 {
+            return Ok(None);
+        }
+        let now = self.clock.now();
+        let Some(started) = marks.deep_started else {
+            marks.deep_started = Some(now);
+            self.store.set_reconcile_marks(entity, marks).await?;
+            return Ok(None);
+        };
+        if now.0 - started.0 < i64::from(days) * DAY_MS {
+            return Ok(None);
+        }
+        // Started, then recorded: a crash between the two starts a second one (harmless)
+        // rather than none.
+        let session = self
+            .start_enumeration(entity, SessionTrigger::Deep, correlation_id)
+            .await?;
+        marks.deep_started = Some(now);
+        self.store.set_reconcile_marks(entity, marks).await?;
+        tracing::info!(entity = %entity, session = %session.id, days, "deep look-back started");
+        Ok(Some(session))
+    }
+}
+
+/// How one change list's scan ended.
+#[derive(Default)]
+struct Scan {
+    mark: ScanMark,
+    found: u64,
+    error: Option<FullSyncError>,
+}
+
+impl Scan {
+    /// A failed call: the mark stays where the last complete query left it.
+    fn stop(mut self, position: ScanMark, error: FullSyncError) -> Self {
+        self.mark = position;
+        self.error = Some(error);
+        self
+    }
+}
+
+/// RFC 3339 time `at` moved `ms` earlier (unchanged if unreadable; never written by us).
+fn minus_ms(at: &str, ms: i64) -> String {
+    use time::format_description::well_known::Rfc3339;
+    time::OffsetDateTime::parse(at, &Rfc3339)
+        .ok()
+        .and_then(|t| (t - time::Duration::milliseconds(ms)).format(&Rfc3339).ok())
+        .unwrap_or_else(|| at.to_string())
 }
 
 #[cfg(test)]

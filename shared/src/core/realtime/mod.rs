@@ -312,7 +312,7 @@ impl Realtime {
                 continue;
             }
             tracing::warn!(entity = %entity, session = %id, "queueing a session's jobs again");
-            if session.trigger == SessionTrigger::Full {
+            if session.trigger.is_full() {
                 self.queue_first_page(entity, &session, correlation_id)
                     .await
                     .map_err(|e| StoreError::Unavailable(e.to_string().into()))?;
@@ -431,8 +431,9 @@ impl Realtime {
             .await?;
         // Lost callouts, so their changes join whatever session starts now. Zuora being down
         // only delays that: the max-time session still starts.
+        let mut marks = state.reconcile.clone();
         match self
-            .reconcile(entity, state.watermark.as_deref(), correlation_id, deadline)
+            .reconcile(entity, &mut marks, correlation_id, deadline)
             .await
         {
             Ok(0) => {}
@@ -440,6 +441,18 @@ impl Realtime {
             Err(e) => {
                 tracing::warn!(entity = %entity, error = %e, "reconciliation failed; the next sweep tries again")
             }
+        }
+        // What changes without moving any updatedDate: every account, now and then.
+        if let Err(e) = self
+            .deep_look_back(
+                entity,
+                &mut marks,
+                settings.deep_reconcile_days,
+                correlation_id,
+            )
+            .await
+        {
+            tracing::warn!(entity = %entity, error = %e, "could not start the deep look-back; the next sweep tries again");
         }
         // Crossings no callout cut (its caller ran out of time or died after counting).
         if settings.sync_mode == SyncMode::Realtime

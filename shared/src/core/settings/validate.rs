@@ -3,8 +3,8 @@
 
 use super::fields::{callout_fields, channel, claims, login_hooks};
 use crate::model::{
-    EVENT_RETENTION_DAYS, EVENT_THRESHOLDS, EntitySettings, MAX_MINUTES_BETWEEN_SYNCS,
-    MIN_ON_DEMAND_INTERVAL,
+    DEEP_RECONCILE_DAYS, EVENT_RETENTION_DAYS, EVENT_THRESHOLDS, EntitySettings,
+    MAX_MINUTES_BETWEEN_SYNCS, MIN_ON_DEMAND_INTERVAL,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -33,7 +33,7 @@ pub struct SettingsUpdate {
     pub fields: Map<String, Value>,
 }
 
-const FIELDS: [&str; 11] = [
+const FIELDS: [&str; 12] = [
     "login_hooks",
     "callout_fields",
     "notification_channel",
@@ -45,6 +45,7 @@ const FIELDS: [&str; 11] = [
     "claims",
     "min_on_demand_interval_minutes",
     "event_retention_days",
+    "deep_reconcile_days",
 ];
 
 impl SettingsUpdate {
@@ -112,6 +113,9 @@ impl SettingsUpdate {
                 }
                 "event_retention_days" => {
                     s.event_retention_days = ranged(name, value, EVENT_RETENTION_DAYS)?
+                }
+                "deep_reconcile_days" => {
+                    s.deep_reconcile_days = ranged(name, value, DEEP_RECONCILE_DAYS)?
                 }
                 "hot_sync_enabled" => {
                     s.hot_sync_enabled = value.as_bool().ok_or_else(|| {

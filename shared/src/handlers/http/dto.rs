@@ -276,6 +276,9 @@ pub struct SettingsPatch {
     pub min_on_demand_interval_minutes: u32,
     #[schema(required = false, minimum = 1, maximum = 3650)]
     pub event_retention_days: u32,
+    /// Days between deep look-backs (a full sync of every account); 0 turns them off.
+    #[schema(required = false, minimum = 0, maximum = 365)]
+    pub deep_reconcile_days: u32,
     #[schema(required = false, max_items = 10)]
     pub login_hooks: Vec<crate::model::LoginHook>,
     /// Where summaries go when the notification level calls for one (null: only recorded).

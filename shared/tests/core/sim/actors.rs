@@ -18,7 +18,8 @@ use zuora_sync::core::realtime::callout;
 use zuora_sync::core::sync::{AccountOutcome, Enqueued, SyncError};
 use zuora_sync::handlers::sqs_worker::Worker;
 use zuora_sync::model::{
-    AccountKey, CalloutFields, JobTarget, SubscriptionKey, SubscriptionStatus, SyncMode, Trigger,
+    AccountKey, CalloutFields, ChangeList, JobTarget, SubscriptionKey, SubscriptionStatus,
+    SyncMode, Trigger,
 };
 
 /// The functions' timeouts and the queue's settings, as in template.yaml.
@@ -50,7 +51,8 @@ pub struct Log {
     pub acks: Vec<Ack>,
     /// Invocations killed by their deadline, not by a crash fault.
     pub overruns: Vec<String>,
-    /// Callouts Zuora gave up on (never answered 2xx).
+    /// Changes without a callout, or whose callout Zuora gave up on (never answered 2xx):
+    /// reconciliation must find them.
     pub lost_callouts: Vec<u32>,
     /// Customer ids answered, per account: they must never change.
     pub customer_ids: Vec<(u32, String)>,
@@ -273,9 +275,34 @@ impl Sim {
         if !edited {
             return; // Deleted in Zuora: nothing to edit.
         }
-        if kind == 0 {
-            // Only the account's own fields move its updatedDate.
-            self.env.zuora.set_updated(&id, &now.to_rfc3339());
+        // Only the account's own fields move its updatedDate; a child's edit moves the child's.
+        let stamp_at = now.to_rfc3339();
+        match kind {
+            0 => {
+                self.env.zuora.set_updated(&id, &stamp_at);
+            }
+            1 | 2 => self.env.zuora.touch(
+                ChangeList::Subscriptions,
+                &subscription(account).id,
+                &stamp_at,
+            ),
+            3 => self.env.zuora.touch(
+                ChangeList::PaymentMethods,
+                &format!("pm-{account}"),
+                &stamp_at,
+            ),
+            _ => self.env.zuora.touch(
+                ChangeList::Contacts,
+                &format!("contact-{account}"),
+                &stamp_at,
+            ),
+        }
+        // Not every change has a callout (its event type may have none configured): only
+        // reconciliation can find those.
+        if self.rng(|r| r.random_bool(0.2)) {
+            self.note(format!("zuora edit {kind} of A{account}, no callout"));
+            self.log().lost_callouts.push(account);
+            return;
         }
         self.note(format!("zuora edit {kind} of A{account}"));
         let event_id = format!("evt-{stamp}-{}", self.env.now().0);

@@ -28,6 +28,7 @@ pub struct Tally {
     pub faults: u64,
     pub crashes: u64,
     pub acks: u64,
+    pub lost_callouts: u64,
 }
 
 impl std::ops::AddAssign for Tally {
@@ -35,6 +36,7 @@ impl std::ops::AddAssign for Tally {
         self.faults += other.faults;
         self.crashes += other.crashes;
         self.acks += other.acks;
+        self.lost_callouts += other.lost_callouts;
     }
 }
 
@@ -55,11 +57,14 @@ fn run_counted(seed: u64) -> (Vec<String>, Vec<String>, Tally) {
         sim.clone().load().await;
         sim.quiesce().await;
         let violations = oracle::check(&sim).await;
+        let log = sim.log();
         let tally = Tally {
             faults: sim.plan.faults(),
             crashes: u64::from(sim.plan.crashes()),
-            acks: sim.log().acks.len() as u64,
+            acks: log.acks.len() as u64,
+            lost_callouts: log.lost_callouts.len() as u64,
         };
+        drop(log);
         (violations, sim.trace(), tally)
     })
 }
@@ -88,11 +93,12 @@ fn seeds() {
         }
     }
     println!(
-        "{count} seeds: {} faults injected ({:.1} a run), {} crashes, {} acknowledged requests checked, {} failing",
+        "{count} seeds: {} faults injected ({:.1} a run), {} crashes, {} acknowledged requests checked, {} changes without a callout, {} failing",
         tally.faults,
         tally.faults as f64 / count.max(1) as f64,
         tally.crashes,
         tally.acks,
+        tally.lost_callouts,
         failed.len()
     );
     assert!(failed.is_empty(), "failing seeds: {failed:?}");

@@ -16,6 +16,7 @@ use zuora_sync::model::EpochMillis;
 use zuora_sync::model::SessionStatus;
 
 const CALLOUTS: &str = "/plugins/zuora/entities/default/callouts";
+const ACCOUNT_1: &str = "8a90a1b27c1f4e2d017c2b3c4d5e0001";
 
 fn basic() -> String {
     let pair = format!("{CALLOUT_USER}:{CALLOUT_PASSWORD}");
@@ -591,6 +592,50 @@ async fn reconciliation_syncs_a_change_whose_callout_was_lost() {
     let records = app.mirror_records("8a90a1b27c1f4e2d017c2b3c4d5e0002").await;
     assert_eq!(records["CUSTOMER"].attrs["name"], "Renamed Without Callout");
     // Seen once: the next sweep finds nothing new.
+    assert!(
+        realtime
+            .sweep(&app.entity, "r3", app.sweep_deadline())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(status(&app).await["changes"], 0);
+}
+
+/// M1: a subscription edit does not move its account's `updatedDate`, so reconciliation reads
+/// the subscription list too (before, only the account list: this change was never synced).
+#[tokio::test]
+async fn reconciliation_finds_a_subscription_change_whose_account_did_not_move() {
+    let app = spawn_app().await;
+    settings(
+        &app,
+        json!({"sync_mode": "realtime", "max_events_before_sync": 1}),
+    )
+    .await;
+    let (status_code, body) = app.sync_subscription("A-S00000271").await;
+    assert_eq!(status_code, 200, "{body}");
+    let realtime = &app.services.realtime;
+    realtime
+        .sweep(&app.entity, "r1", app.sweep_deadline())
+        .await
+        .unwrap();
+    let account_before = app.sim.account("A00000001").unwrap()["updatedDate"].clone();
+    assert!(app.sim.set_subscription_status("A-S00000271", "Cancelled"));
+    assert_eq!(
+        app.sim.account("A00000001").unwrap()["updatedDate"],
+        account_before,
+        "as in Zuora, the account's own time did not move"
+    );
+    let session = realtime
+        .sweep(&app.entity, "r2", app.sweep_deadline())
+        .await
+        .unwrap()
+        .expect("the subscription's change crosses the threshold");
+    assert_eq!(session.total, 1);
+    assert_eq!(app.run_queued_jobs().await, 1);
+    let records = app.mirror_records(ACCOUNT_1).await;
+    assert_eq!(records["SUB#A-S00000271"].attrs["status"], "Cancelled");
+    // Seen once, although the next sweep reads it again in its look-back overlap.
     assert!(
         realtime
             .sweep(&app.entity, "r3", app.sweep_deadline())

@@ -361,3 +361,47 @@ async fn a_busy_account_answers_502_account_busy_after_a_bounded_wait() {
     // Delayed until the holder's lease has ended.
     assert_eq!(app.queue_counts(&app.queue.queue_url).await.delayed, 1);
 }
+
+/// One canonical record whatever path fetched it: the object query with the v1 subscription
+/// list, the v1 calls, and the manual sync's one read per subscription all store the same bytes
+/// (before, object-query charges lacked price, currency and product name and SKU, so the manual
+/// sync rewrote them, and the next account sync rewrote them back).
+#[tokio::test]
+async fn every_path_stores_byte_identical_records() {
+    let mut stored = Vec::new();
+    for use_object_query in [true, false] {
+        let app = spawn_app_with(AppOptions {
+            use_object_query,
+            ..AppOptions::default()
+        })
+        .await;
+        let (status, body) = app.sync_subscription("A-S00000271").await;
+        assert_eq!(status, 200, "{body}");
+        let after_account_sync = app.mirror_dump().await;
+
+        let customer = body["owner"].as_str().unwrap();
+        let path = format!("/plugins/zuora/entities/default/sync/customers/{customer}");
+        let (status, body) = app.admin("POST", &path, None).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(
+            app.mirror_dump().await,
+            after_account_sync,
+            "object query: {use_object_query}: the manual sync rewrote records"
+        );
+        let records = app.mirror_records(ACCOUNT_ID).await;
+        let data: Vec<(String, String)> = records.into_values().map(|r| (r.sk, r.data)).collect();
+        let charge = data
+            .iter()
+            .find(|(sk, _)| sk == "SUB#A-S00000271")
+            .map(|(_, d)| serde_json::from_str::<serde_json::Value>(d).unwrap())
+            .unwrap();
+        let first = &charge["rate_plans"][0];
+        assert!(first["product_name"].is_string(), "{charge}");
+        assert!(first["charges"][0]["currency"].is_string(), "{charge}");
+        stored.push(data);
+    }
+    assert_eq!(
+        stored[0], stored[1],
+        "object query and v1 store the same records"
+    );
+}

@@ -45,38 +45,79 @@ fn snapshot(n: u32) -> AccountSnapshot {
     serde_json::from_value(json).unwrap()
 }
 
-#[tokio::test(start_paused = true)]
-async fn the_account_list_pages_in_update_order() {
-    let z = FakeZuora::new();
-    z.set_page_size(2);
-    for n in 1..=5 {
-        z.put_account(snapshot(n));
-        // Account 1 was updated last.
-        let minute = if n == 1 { 9 } else { n };
-        z.set_updated(&format!("id{n}"), &format!("2026-01-01T00:0{minute}:00Z"));
-    }
+async fn read_all(z: &FakeZuora, list: ChangeList, query: ChangeQuery) -> Vec<String> {
     let ctx = CallContext::default();
     let mut seen = Vec::new();
     let mut cursor: Option<String> = None;
     loop {
         let page = z
-            .accounts_page(None, cursor.as_deref(), &ctx)
+            .changes_page(list, &query, cursor.as_deref(), &ctx)
             .await
             .unwrap();
-        seen.extend(page.accounts.into_iter().map(|a| a.id));
+        seen.extend(
+            page.records
+                .into_iter()
+                .map(|r| format!("{}@{}", r.id, r.account)),
+        );
         cursor = page.next;
         if cursor.is_none() {
-            break;
+            return seen;
         }
     }
-    assert_eq!(seen, ["id2", "id3", "id4", "id5", "id1"]);
-    let after = z
-        .accounts_page(Some("2026-01-01T00:04:30Z"), None, &ctx)
-        .await
-        .unwrap();
-    let ids: Vec<&str> = after.accounts.iter().map(|a| a.id.as_str()).collect();
-    assert_eq!(ids, ["id5", "id1"]);
-    assert_eq!(z.calls_to(ACCOUNTS_PAGE), 4);
+}
+
+#[tokio::test(start_paused = true)]
+async fn change_lists_page_in_update_order_and_ties_by_id() {
+    let z = FakeZuora::new();
+    z.set_page_size(2);
+    for n in 1..=5 {
+        z.put_account(snapshot(n));
+        // Account 1 was updated last; 4 and 5 at the same time.
+        let minute = match n {
+            1 => 9,
+            5 => 4,
+            n => n,
+        };
+        z.set_updated(&format!("id{n}"), &format!("2026-01-01T00:0{minute}:00Z"));
+    }
+    let after = |at: &str| ChangeQuery::After { at: at.into() };
+    let all = read_all(&z, ChangeList::Accounts, after("2000-01-01T00:00:00Z")).await;
+    assert_eq!(all, ["id2@A2", "id3@A3", "id4@A4", "id5@A5", "id1@A1"]);
+    let later = read_all(&z, ChangeList::Accounts, after("2026-01-01T00:04:00Z")).await;
+    assert_eq!(later, ["id1@A1"], "after, not at");
+    let ties = ChangeQuery::Ties {
+        at: "2026-01-01T00:04:00Z".into(),
+        after_id: Some("id4".into()),
+    };
+    assert_eq!(read_all(&z, ChangeList::Accounts, ties).await, ["id5@A5"]);
+    assert_eq!(z.calls_to(CHANGES_PAGE), 5);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_child_edit_lists_the_child_not_the_account() {
+    let z = FakeZuora::new();
+    let mut with_card = snapshot(1);
+    with_card.payment_methods = vec![
+        serde_json::from_value(serde_json::json!({
+            "id": "pm1", "method_type": "CreditCard", "is_default": true,
+        }))
+        .unwrap(),
+    ];
+    z.put_account(with_card);
+    z.set_updated("id1", "2026-01-01T00:01:00Z");
+    z.touch(ChangeList::PaymentMethods, "pm1", "2026-01-01T00:05:00Z");
+    let since = ChangeQuery::After {
+        at: "2026-01-01T00:02:00Z".into(),
+    };
+    assert!(
+        read_all(&z, ChangeList::Accounts, since.clone())
+            .await
+            .is_empty()
+    );
+    assert_eq!(
+        read_all(&z, ChangeList::PaymentMethods, since).await,
+        ["pm1@id1"]
+    );
 }
 
 #[tokio::test(start_paused = true)]
