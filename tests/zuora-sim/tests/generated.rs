@@ -190,6 +190,52 @@ async fn generated_accounts_page_through_object_query_lists() {
     assert_eq!(page["data"].as_array().unwrap().len(), 1);
 }
 
+/// The account children as lists of their own, as reconciliation reads them: each record
+/// names its account, and filters and sorts apply to the record's own fields.
+#[tokio::test]
+async fn children_are_listed_on_their_own_with_their_account() {
+    let sim = start().await;
+    sim.handle.generate_accounts(30, "KID").unwrap();
+    for list in ["subscriptions", "payment-methods", "contacts"] {
+        let (status, page) = sim
+            .get_json(&format!(
+                "/object-query/{list}?filter[]=updatedDate.GT:2025-01-01T00:10:00Z&sort[]=updatedDate.ASC&pageSize=99"
+            ))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{list}: {page}");
+        let data = page["data"].as_array().unwrap();
+        assert!(!data.is_empty(), "{list}");
+        assert!(data.iter().all(|r| r["accountId"].is_string()), "{list}");
+        let times: Vec<&str> = data
+            .iter()
+            .map(|r| r["updatedDate"].as_str().unwrap())
+            .collect();
+        assert!(
+            times.windows(2).all(|w| w[0] <= w[1]),
+            "{list} sorted: {times:?}"
+        );
+    }
+    // Ties by id, after a given id.
+    let (_, all) = sim
+        .get_json("/object-query/contacts?sort[]=id.ASC&pageSize=99")
+        .await;
+    let ids: Vec<&str> = all["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    let (_, after) = sim
+        .get_json(&format!(
+            "/object-query/contacts?filter[]=id.GT:{}&sort[]=id.ASC&pageSize=99",
+            ids[0]
+        ))
+        .await;
+    assert_eq!(after["data"].as_array().unwrap().len(), ids.len() - 1);
+    let (status, _) = sim.get_json("/object-query/unknownthings").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
 #[tokio::test]
 async fn generating_again_replaces_and_prefixes_do_not_collide() {
     let sim = start().await;

@@ -195,4 +195,38 @@ mod tests {
         );
         assert_eq!(item_session(&item).unwrap().failures, ["A1: gone"]);
     }
+
+    #[test]
+    fn reconciliation_marks_round_trip_and_an_older_watermark_starts_every_list() {
+        let mut marks = ReconcileMarks::default();
+        marks.lists.insert(
+            "contacts".into(),
+            crate::model::ScanMark {
+                at: "2026-01-01T00:00:00Z".into(),
+                after_id: Some("c9".into()),
+                caught_up: false,
+            },
+        );
+        marks.deep_started = Some(EpochMillis(7));
+        let mut item = Item::new();
+        item.insert(
+            "reconcile".into(),
+            serde_dynamo::to_attribute_value(&marks).unwrap(),
+        );
+        assert_eq!(state_of(&item).unwrap().reconcile, marks);
+
+        let mut older = Item::new();
+        older.insert(
+            "watermark".into(),
+            AttributeValue::S("2025-05-05T00:00:00Z".into()),
+        );
+        let upgraded = state_of(&older).unwrap().reconcile;
+        assert_eq!(upgraded.lists.len(), 4);
+        assert!(
+            upgraded
+                .lists
+                .values()
+                .all(|m| m.at == "2025-05-05T00:00:00Z")
+        );
+    }
 }

@@ -357,7 +357,7 @@ async fn account_sync() {
         ms(sync) / (ms(call) + ms(write))
     );
     println!(
-        "  Zuora calls per account sync, object query       {:>8}     (goal 1)",
+        "  Zuora calls per account sync, object query       {:>8}     (goal 2, concurrent: account, subscriptions)",
         oq_calls
     );
     println!(
