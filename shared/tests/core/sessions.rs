@@ -283,6 +283,84 @@ async fn the_sweep_starts_a_max_time_session_only_when_due() {
     assert_eq!(env.store.sessions(&env.entity).len(), 1);
 }
 
+/// M5: a max-time session takes at most `MAX_SESSION_CHANGES` changes, so reading them and
+/// queueing their accounts fits one sweep; a larger backlog that is due is cut a session at a
+/// time in the same sweep. (Before: one session of all 2,500.)
+#[tokio::test(start_paused = true)]
+async fn a_backlog_larger_than_a_session_is_cut_into_bounded_sessions() {
+    let env = Env::new();
+    env.configure(|s| {
+        s.sync_mode = SyncMode::Scheduled;
+        s.max_minutes_between_syncs = 60;
+    })
+    .await;
+    let now = env.now();
+    for i in 1..=2_500 {
+        env.store
+            .record_change(&env.entity, &format!("evt-{i}"), &account_number(i), now)
+            .await
+            .unwrap();
+    }
+    sleep(Duration::from_secs(60 * 60)).await;
+    let mut sweeps = 0;
+    while env
+        .store
+        .realtime_state(&env.entity)
+        .await
+        .unwrap()
+        .waiting()
+        > 0
+    {
+        sweeps += 1;
+        assert!(sweeps <= 5, "the backlog is not being cut");
+        env.realtime
+            .sweep(&env.entity, "sweep", env.now().plus_ms(DEADLINE_MS))
+            .await
+            .unwrap();
+        sleep(Duration::from_secs(60)).await;
+    }
+    let sessions = env.store.sessions(&env.entity);
+    let max = zuora_sync::core::realtime::MAX_SESSION_CHANGES;
+    assert!(
+        sessions.iter().all(|s| s.to_seq - s.from_seq <= max),
+        "{:?}",
+        sessions
+            .iter()
+            .map(|s| (s.from_seq, s.to_seq))
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(sessions.iter().map(|s| s.total).sum::<u64>(), 2_500);
+    assert_eq!(sweeps, 1, "all of it was due: cut in one sweep");
+}
+
+/// Before the max time, a burst of at least a session's worth is cut in bounded sessions; what
+/// is left waits for the max time as usual.
+#[tokio::test(start_paused = true)]
+async fn a_burst_before_the_max_time_is_cut_in_whole_sessions() {
+    let env = Env::new();
+    env.configure(|s| {
+        s.sync_mode = SyncMode::Scheduled;
+        s.max_minutes_between_syncs = 60;
+    })
+    .await;
+    let sweep = || {
+        env.realtime
+            .sweep(&env.entity, "sweep", env.now().plus_ms(DEADLINE_MS))
+    };
+    sweep().await.unwrap(); // The max-time clock starts.
+    let now = env.now();
+    for i in 1..=2_500 {
+        env.store
+            .record_change(&env.entity, &format!("evt-{i}"), &account_number(i), now)
+            .await
+            .unwrap();
+    }
+    sleep(Duration::from_secs(60)).await;
+    sweep().await.unwrap().expect("a session's worth waits");
+    let state = env.store.realtime_state(&env.entity).await.unwrap();
+    assert_eq!((state.last_cut, state.waiting()), (2_000, 500));
+}
+
 #[tokio::test(start_paused = true)]
 async fn overlapping_sweeps_start_one_session() {
     let env = Env::new();

@@ -23,6 +23,9 @@ const FIRST_LOOK_BACK_MS: i64 = 60_000;
 /// How far before the newest update it saw a caught-up list is read again.
 const LOOK_BACK_OVERLAP_MS: i64 = 5 * 60_000;
 const DAY_MS: i64 = 24 * 3600 * 1000;
+/// Reconciliation stops reading with this much of the sweep's time left: what follows it (the
+/// marks, the deep look-back, cuts) must still fit (docs/ARCHITECTURE.md, "Deadlines").
+const RECONCILE_RESERVE_MS: i64 = 20_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum FullSyncError {
@@ -275,7 +278,7 @@ impl Realtime {
                 continue;
             };
             let scan = self
-                .scan_list(entity, zuora.as_ref(), list, mark, now, &ctx)
+                .scan_list(entity, zuora.as_ref(), list, mark, deadline, &ctx)
                 .await;
             found += scan.found;
             marks.lists.insert(list.to_string(), scan.mark);
@@ -303,9 +306,12 @@ impl Realtime {
         zuora: &dyn ZuoraApi,
         list: ChangeList,
         mark: ScanMark,
-        now: EpochMillis,
+        deadline: EpochMillis,
         ctx: &CallContext,
     ) -> Scan {
+        // Stops between records too: the mark moves only past whole pages, so what was not
+        // counted is read again by the next sweep.
+        let out_of_time = || deadline.0 - self.clock.now().0 < RECONCILE_RESERVE_MS;
         // A list that was caught up is read again from an overlap earlier (a record can become
         // visible after later ones: Zuora stamps the time when its transaction begins); the
         // newest time seen is kept so the mark never moves back.
@@ -322,6 +328,9 @@ impl Realtime {
         let mut scan = Scan::default();
         let mut ties = true;
         for _ in 0..RECONCILE_PAGES {
+            if out_of_time() {
+                break;
+            }
             let query = if ties {
                 ChangeQuery::Ties {
                     at: position.at.clone(),
@@ -337,7 +346,11 @@ impl Realtime {
                 Err(e) => return scan.stop(position, e.into()),
             };
             for record in &page.records {
-                match self.record_reconciled(entity, list, record, now).await {
+                if out_of_time() {
+                    scan.mark = position;
+                    return scan;
+                }
+                match self.record_reconciled(entity, list, record).await {
                     Ok(counted) => scan.found += u64::from(counted),
                     Err(e) => return scan.stop(position, e.into()),
                 }
@@ -392,8 +405,8 @@ impl Realtime {
         entity: &EntityId,
         list: ChangeList,
         record: &ChangedRecord,
-        now: EpochMillis,
     ) -> Result<bool, StoreError> {
+        let now = self.clock.now();
         let (Ok(account), Some(updated)) = (
             AccountKey::parse(&record.account),
             record.updated.as_deref().and_then(utc),

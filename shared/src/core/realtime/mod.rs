@@ -46,6 +46,10 @@ pub struct Realtime {
     notifier: Arc<dyn crate::ports::Notifier>,
 }
 
+/// Changes one session takes at most: reading them, sealing missing numbers and queueing their
+/// accounts must fit one sweep. A larger backlog (scheduled mode after a burst, or after an
+/// outage) is cut into several sessions, one after another (M5).
+pub const MAX_SESSION_CHANGES: u64 = 1_000;
 /// Cut attempts per caller; each lost attempt means another caller cut that range.
 const CUT_ATTEMPTS: usize = 50;
 /// How long a session waits for changes whose number is taken but not yet written (their
@@ -167,6 +171,38 @@ impl Realtime {
             if first.is_none() {
                 first = started;
             }
+            state = self.store.realtime_state(entity).await?;
+        }
+        Ok(first)
+    }
+
+    /// Cuts sessions of [`MAX_SESSION_CHANGES`] while at least that many wait (M5): a backlog
+    /// that large does not wait for the maximum time between syncs. Answers the first started.
+    async fn cut_backlog(
+        &self,
+        entity: &EntityId,
+        mut state: RealtimeState,
+        settings: &EntitySettings,
+        correlation_id: &str,
+        deadline: EpochMillis,
+    ) -> Result<Option<Session>, StoreError> {
+        let mut first = None;
+        for _ in 0..CUT_ATTEMPTS {
+            if state.waiting() < MAX_SESSION_CHANGES || !self.time_for_a_cut(deadline) {
+                break;
+            }
+            let range = (state.last_cut, state.last_cut + MAX_SESSION_CHANGES);
+            let started = self
+                .start(
+                    entity,
+                    range,
+                    SessionTrigger::MaxTime,
+                    None,
+                    settings,
+                    correlation_id,
+                )
+                .await?;
+            first = first.or(started);
             state = self.store.realtime_state(entity).await?;
         }
         Ok(first)
@@ -443,14 +479,15 @@ impl Realtime {
             }
         }
         // What changes without moving any updatedDate: every account, now and then.
-        if let Err(e) = self
-            .deep_look_back(
-                entity,
-                &mut marks,
-                settings.deep_reconcile_days,
-                correlation_id,
-            )
-            .await
+        if self.time_for_a_cut(deadline)
+            && let Err(e) = self
+                .deep_look_back(
+                    entity,
+                    &mut marks,
+                    settings.deep_reconcile_days,
+                    correlation_id,
+                )
+                .await
         {
             tracing::warn!(entity = %entity, error = %e, "could not start the deep look-back; the next sweep tries again");
         }
@@ -470,21 +507,43 @@ impl Realtime {
         };
         let max_ms = i64::from(settings.max_minutes_between_syncs) * 60_000;
         if now.0 < last.0 + max_ms {
-            return Ok(None);
+            // Not due, but a backlog larger than one session is cut now, a session at a time.
+            return self
+                .cut_backlog(entity, state, &settings, correlation_id, deadline)
+                .await;
         }
         if !self.time_for_a_cut(deadline) {
             return Ok(None);
         }
-        let due = state.last_session_at.unwrap_or(EpochMillis(0));
-        let range = (state.last_cut, state.seq);
-        self.start(
-            entity,
-            range,
-            SessionTrigger::MaxTime,
-            Some(due),
-            &settings,
-            correlation_id,
-        )
-        .await
+        // Everything waiting is due: cut it all, a bounded session at a time. Only the first
+        // cut needs the guard (no session started since it became due); the next ones follow
+        // it in this sweep, and each cut still requires the last cut it read.
+        let mut guard = state.last_session_at.or(Some(EpochMillis(0)));
+        let mut first = None;
+        for _ in 0..CUT_ATTEMPTS {
+            let range = (
+                state.last_cut,
+                state.seq.min(state.last_cut + MAX_SESSION_CHANGES),
+            );
+            let Some(started) = self
+                .start(
+                    entity,
+                    range,
+                    SessionTrigger::MaxTime,
+                    guard.take(),
+                    &settings,
+                    correlation_id,
+                )
+                .await?
+            else {
+                break; // Another sweep cut it.
+            };
+            first = first.or(Some(started));
+            state = self.store.realtime_state(entity).await?;
+            if state.waiting() == 0 || !self.time_for_a_cut(deadline) {
+                break;
+            }
+        }
+        Ok(first)
     }
 }
