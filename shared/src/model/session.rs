@@ -200,6 +200,10 @@ impl Session {
     }
 }
 
+/// Failure texts a session keeps at most (each up to 300 characters): its item must stay well
+/// under DynamoDB's 400 KB. The failed count stays exact; each job's event keeps its reason.
+pub const MAX_FAILURES_LISTED: usize = 100;
+
 /// How one job of a session ended, for its counters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum JobOutcome {

@@ -14,7 +14,10 @@ use super::session_item::*;
 use super::{DynamoStore, build_err, unavailable};
 use crate::model::EntityId;
 use crate::model::EpochMillis;
-use crate::model::{JobOutcome, PageRecord, RealtimeState, ReconcileMarks, Session, SessionStatus};
+use crate::model::{
+    JobOutcome, MAX_FAILURES_LISTED, PageRecord, RealtimeState, ReconcileMarks, Session,
+    SessionStatus,
+};
 use crate::ports::{RealtimeStore, StoreError};
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use sha2::{Digest, Sha256};
@@ -419,17 +422,17 @@ impl RealtimeStore for DynamoStore {
         // The marker makes counting idempotent: a job retried after its count was written
         // (the message came back) is not counted twice. Only a real outcome replaces a
         // `skipped` one (a duplicate delivery that coalesced must not hide it).
-        let count = JobCount {
-            counter,
-            written,
-            failure,
-        };
-        let counted = self
+        let count = JobCount { counter, written };
+        let mut counted = self
             .count_job(entity, session_id, account, &count, false)
             .await?;
         if !counted && outcome != JobOutcome::Skipped {
-            self.count_job(entity, session_id, account, &count, true)
+            counted = self
+                .count_job(entity, session_id, account, &count, true)
                 .await?;
+        }
+        if let Some(failure) = failure.filter(|_| counted) {
+            self.list_failure(entity, session_id, failure).await?;
         }
         self.get_session(entity, session_id)
             .await?
@@ -480,10 +483,44 @@ struct JobCount<'a> {
     /// The session attribute it counts in (`succeeded`, `failed`, `skipped`).
     counter: &'a str,
     written: u32,
-    failure: Option<&'a str>,
 }
 
 impl DynamoStore {
+    /// Adds a failure text to the session's set while it holds fewer than
+    /// [`MAX_FAILURES_LISTED`] (M5: the item must stay under DynamoDB's 400 KB whatever the
+    /// session's size). Apart from the count, which must always land: a crash between the two
+    /// loses one text, never a count.
+    async fn list_failure(
+        &self,
+        entity: &EntityId,
+        session_id: &str,
+        failure: &str,
+    ) -> Result<(), StoreError> {
+        let result = self
+            .client()
+            .update_item()
+            .table_name(&self.tables().state)
+            .key("pk", s(session_pk(entity, session_id)))
+            .update_expression("ADD failures :f")
+            .condition_expression(
+                "attribute_exists(pk) AND (attribute_not_exists(failures) OR size(failures) < :max)",
+            )
+            .expression_attribute_values(":f", AttributeValue::Ss(vec![failure.to_string()]))
+            .expression_attribute_values(":max", n(MAX_FAILURES_LISTED))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|x| x.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
     /// One job's count on its session, with its marker, as one transaction: a first count
     /// (the marker must not exist), or with `over_skipped` the replacement of a `skipped` count
     /// (the marker must say `skipped`). `false` when the marker's condition failed.
@@ -495,11 +532,7 @@ impl DynamoStore {
         count: &JobCount<'_>,
         over_skipped: bool,
     ) -> Result<bool, StoreError> {
-        let JobCount {
-            counter,
-            written,
-            failure,
-        } = *count;
+        let JobCount { counter, written } = *count;
         let now = crate::adapters::clock::SystemClock.now_secs();
         let mut marker = Put::builder()
             .table_name(&self.tables().state)
@@ -530,13 +563,10 @@ impl DynamoStore {
         if over_skipped {
             count = count.expression_attribute_values(":minus", n(-1));
         }
-        count = match failure {
-            Some(f) => count
-                .update_expression(format!("ADD {adds}, failures :f"))
-                .expression_attribute_values(":f", AttributeValue::Ss(vec![f.to_string()])),
-            None => count.update_expression(format!("ADD {adds}")),
-        };
-        let count = count.build().map_err(build_err)?;
+        let count = count
+            .update_expression(format!("ADD {adds}"))
+            .build()
+            .map_err(build_err)?;
         self.write_pair(
             TransactWriteItem::builder().put(marker).build(),
             TransactWriteItem::builder().update(count).build(),

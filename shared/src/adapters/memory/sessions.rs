@@ -39,10 +39,13 @@ impl Counter {
     }
 }
 
-/// `Failures` is a DynamoDB string set: one copy of each text, in no promised order.
+/// `Failures` is a DynamoDB string set: one copy of each text, in no promised order, and at
+/// most [`MAX_FAILURES_LISTED`] of them.
 fn add_failure(session: &mut Session, failure: &str) {
     let mut set: BTreeSet<String> = session.failures.drain(..).collect();
-    set.insert(failure.to_string());
+    if set.len() < crate::model::MAX_FAILURES_LISTED {
+        set.insert(failure.to_string());
+    }
     session.failures = set.into_iter().collect();
 }
 

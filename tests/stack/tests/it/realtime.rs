@@ -734,3 +734,44 @@ async fn a_real_outcome_replaces_a_skipped_count_once() {
         (1, 0, 0, 3)
     );
 }
+
+/// M5: a session's failure texts are a DynamoDB string set on its item. A full sync's thousands
+/// of failures used to grow it past DynamoDB's 400 KB item limit, after which every count of the
+/// session failed and it could never complete. Now the count always lands and at most
+/// `MAX_FAILURES_LISTED` texts are kept (the failed count stays exact; each job's event keeps its
+/// own reason).
+#[tokio::test]
+async fn thousands_of_failures_cannot_stop_a_session_from_counting() {
+    use zuora_sync::model::{JobOutcome, Session, SessionTrigger};
+    let app = spawn_app().await;
+    let store = app.services.realtime.store();
+    let jobs = 1_500u64;
+    let session = Session::new(SessionTrigger::Full, EpochMillis(0), (0, 0), jobs);
+    store.create_session(&app.entity, &session).await.unwrap();
+    let reason = "x".repeat(290);
+    let mut last = None;
+    for i in 0..jobs {
+        let account = format!("A{i:08}");
+        let counted = store
+            .finish_job(
+                &app.entity,
+                &session.id,
+                &account,
+                JobOutcome::Failed,
+                0,
+                Some(&format!("{account}: {reason}")),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("count {i} failed: {e}"));
+        last = Some(counted);
+    }
+    let last = last.unwrap();
+    assert_eq!(last.failed, jobs);
+    assert!(last.is_finished());
+    let max = zuora_sync::model::MAX_FAILURES_LISTED;
+    assert!(
+        !last.failures.is_empty() && last.failures.len() <= max,
+        "{} failure texts kept",
+        last.failures.len()
+    );
+}
