@@ -21,6 +21,8 @@ pub struct RealtimeState {
     /// the write that starts it and leaves once its jobs are sent, so a crash or an SQS
     /// failure in between leaves it here for the sweep to queue again.
     pub unqueued: Vec<String>,
+    /// Sessions started and not yet done: the sweep reaps those past [`SESSION_EXPIRY_MS`].
+    pub running: Vec<String>,
 }
 
 /// Where reconciliation's scan of each change list stands, and when its last deep look-back
@@ -108,7 +110,14 @@ pub enum SessionTrigger {
 pub enum SessionStatus {
     Running,
     Done,
+    /// Reaped by the sweep: a job never ended within [`SESSION_EXPIRY_MS`] (its message was
+    /// lost or left the DLQ unredriven), so the counts do not add up.
+    Expired,
 }
+
+/// A session still running this long after it started never will finish: past the DLQ's 14
+/// days, a job that has not ended has no message left to end it.
+pub const SESSION_EXPIRY_MS: i64 = 15 * 24 * 3600 * 1000;
 
 named!(SessionTrigger);
 named!(SessionStatus);

@@ -58,8 +58,9 @@ pub enum ChangeQuery {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChangedRecord {
     pub id: String,
-    /// The account's id (its number for the accounts list, when given).
-    pub account: String,
+    /// The account's id (its number for the accounts list, when given); `None` for a record
+    /// that names none (it still moves the scan's position).
+    pub account: Option<String>,
     /// `updatedDate` as Zuora wrote it.
     pub updated: Option<String>,
 }

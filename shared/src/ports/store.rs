@@ -220,6 +220,17 @@ pub trait RealtimeStore: Send + Sync {
     async fn set_delivery(&self, entity: &EntityId, id: &str, note: &str)
     -> Result<(), StoreError>;
 
+    /// The session ended (done or expired): it leaves [`RealtimeState::running`].
+    async fn session_ended(&self, entity: &EntityId, id: &str) -> Result<(), StoreError>;
+
+    /// Marks a still-running session expired (M5); `false` if it was not running.
+    async fn expire_session(
+        &self,
+        entity: &EntityId,
+        id: &str,
+        now: EpochMillis,
+    ) -> Result<bool, StoreError>;
+
     /// Marks a session done with its notification decision; `false` if it already was.
     async fn complete_session(
         &self,

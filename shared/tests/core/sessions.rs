@@ -361,6 +361,65 @@ async fn a_burst_before_the_max_time_is_cut_in_whole_sessions() {
     assert_eq!((state.last_cut, state.waiting()), (2_000, 500));
 }
 
+/// M5: a session whose job never ends (its message lost) is not left running for ever: once
+/// past `SESSION_EXPIRY_MS` the sweep marks it expired. A session that completes leaves the
+/// running set at once.
+#[tokio::test(start_paused = true)]
+async fn a_session_that_can_never_finish_is_reaped_as_expired() {
+    let env = Env::new();
+    env.seed_accounts(2);
+    realtime(&env, 2).await;
+    for i in 1..=2 {
+        env.realtime
+            .callout(
+                &env.entity,
+                &format!("evt-{i}"),
+                &key(&account_number(i)),
+                "c",
+                env.now().plus_ms(DEADLINE_MS),
+            )
+            .await
+            .unwrap();
+    }
+    let state = env.store.realtime_state(&env.entity).await.unwrap();
+    assert_eq!(state.running.len(), 1);
+    let id = state.running[0].clone();
+    // One job runs; the other's message is lost.
+    let jobs = env.queue.receive_all();
+    assert_eq!(jobs.len(), 2);
+    env.work(&jobs[0]).await;
+    let sweep = || {
+        env.realtime
+            .sweep(&env.entity, "sweep", env.now().plus_ms(DEADLINE_MS))
+    };
+    sleep(Duration::from_secs(14 * 24 * 3600)).await;
+    sweep().await.unwrap();
+    let session = env
+        .store
+        .get_session(&env.entity, &id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        session.status,
+        SessionStatus::Running,
+        "not before its expiry"
+    );
+
+    sleep(Duration::from_secs(24 * 3600)).await;
+    sweep().await.unwrap();
+    let session = env
+        .store
+        .get_session(&env.entity, &id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(session.status, SessionStatus::Expired);
+    assert_eq!((session.total, session.finished_jobs()), (2, 1));
+    let state = env.store.realtime_state(&env.entity).await.unwrap();
+    assert!(!state.running.contains(&id), "{:?}", state.running);
+}
+
 #[tokio::test(start_paused = true)]
 async fn overlapping_sweeps_start_one_session() {
     let env = Env::new();

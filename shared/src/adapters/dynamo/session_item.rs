@@ -46,6 +46,9 @@ struct StateItem {
     /// A string set.
     #[serde(default)]
     unqueued: Vec<String>,
+    /// A string set.
+    #[serde(default)]
+    running: Vec<String>,
 }
 
 /// An older version's one watermark: every list starts from it.
@@ -81,6 +84,7 @@ pub(super) fn state_of(item: &Item) -> Result<RealtimeState, StoreError> {
             .or_else(|| stored.watermark.map(legacy_marks))
             .unwrap_or_default(),
         unqueued: stored.unqueued,
+        running: stored.running,
     })
 }
 

@@ -143,7 +143,7 @@ impl RealtimeStore for DynamoStore {
         }
         let cut = cut
             .update_expression(
-                "SET last_cut = :to, last_session_at = :now, last_session_id = :sid ADD unqueued :sids",
+                "SET last_cut = :to, last_session_at = :now, last_session_id = :sid ADD unqueued :sids, running :sids",
             )
             .expression_attribute_values(":sids", AttributeValue::Ss(vec![session.id.clone()]))
             .condition_expression(condition)
@@ -243,7 +243,7 @@ impl RealtimeStore for DynamoStore {
             .table_name(&self.tables().state)
             .key("pk", s(realtime_pk(entity)))
             .update_expression(
-                "SET last_session_at = :now, last_session_id = :sid ADD unqueued :sids",
+                "SET last_session_at = :now, last_session_id = :sid ADD unqueued :sids, running :sids",
             )
             .expression_attribute_values(":now", n(session.started_at.0))
             .expression_attribute_values(":sid", s(&session.id))
@@ -356,6 +356,50 @@ impl RealtimeStore for DynamoStore {
         Ok(landed)
     }
 
+    async fn session_ended(&self, entity: &EntityId, id: &str) -> Result<(), StoreError> {
+        self.client()
+            .update_item()
+            .table_name(&self.tables().state)
+            .key("pk", s(realtime_pk(entity)))
+            .update_expression("DELETE running :sid")
+            .expression_attribute_values(":sid", AttributeValue::Ss(vec![id.to_string()]))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(unavailable)
+    }
+
+    async fn expire_session(
+        &self,
+        entity: &EntityId,
+        id: &str,
+        now: EpochMillis,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .client()
+            .update_item()
+            .table_name(&self.tables().state)
+            .key("pk", s(session_pk(entity, id)))
+            .update_expression("SET #status = :expired, finished_at = :now")
+            .condition_expression("#status = :running")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":expired", s(SessionStatus::Expired.as_str()))
+            .expression_attribute_values(":running", s(SessionStatus::Running.as_str()))
+            .expression_attribute_values(":now", n(now.0))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
     async fn session_queued(&self, entity: &EntityId, id: &str) -> Result<(), StoreError> {
         self.client()
             .update_item()
@@ -431,8 +475,11 @@ impl RealtimeStore for DynamoStore {
                 .count_job(entity, session_id, account, &count, true)
                 .await?;
         }
-        if let Some(failure) = failure.filter(|_| counted) {
-            self.list_failure(entity, session_id, failure).await?;
+        if let Some(failure) = failure.filter(|_| counted)
+            && let Err(e) = self.list_failure(entity, session_id, failure).await
+        {
+            // The count landed; the text is only a summary's detail (the job's event has it).
+            tracing::warn!(session = session_id, error = %e, "could not list a session failure");
         }
         self.get_session(entity, session_id)
             .await?

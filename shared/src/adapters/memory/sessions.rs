@@ -23,6 +23,7 @@ struct Counter {
     reconcile: ReconcileMarks,
     /// A string set in DynamoDB.
     unqueued: BTreeSet<String>,
+    running: BTreeSet<String>,
 }
 
 impl Counter {
@@ -35,6 +36,7 @@ impl Counter {
             last_session_id: self.last_session_id.clone(),
             reconcile: self.reconcile.clone(),
             unqueued: self.unqueued.iter().cloned().collect(),
+            running: self.running.iter().cloned().collect(),
         }
     }
 }
@@ -138,6 +140,7 @@ impl RealtimeTable {
         counter.last_session_at = Some(session.started_at);
         counter.last_session_id = Some(session.id.clone());
         counter.unqueued.insert(session.id.clone());
+        counter.running.insert(session.id.clone());
         self.sessions
             .insert((entity.clone(), session.id.clone()), session.clone());
         true
@@ -155,6 +158,7 @@ impl RealtimeTable {
         counter.last_session_at = Some(session.started_at);
         counter.last_session_id = Some(session.id.clone());
         counter.unqueued.insert(session.id.clone());
+        counter.running.insert(session.id.clone());
         Ok(())
     }
 
@@ -378,6 +382,41 @@ impl RealtimeStore for MemoryStore {
     async fn skip_missing(&self, entity: &EntityId, seqs: &[u64]) -> Result<Vec<u64>, StoreError> {
         self.call(|s| Ok(s.realtime.skip_missing(entity, seqs)))
             .await
+    }
+
+    async fn session_ended(&self, entity: &EntityId, id: &str) -> Result<(), StoreError> {
+        self.call(|s| {
+            if let Some(counter) = s.realtime.counters.get_mut(entity) {
+                counter.running.remove(id);
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn expire_session(
+        &self,
+        entity: &EntityId,
+        id: &str,
+        now: EpochMillis,
+    ) -> Result<bool, StoreError> {
+        self.call(|s| {
+            Ok(
+                match s
+                    .realtime
+                    .sessions
+                    .get_mut(&(entity.clone(), id.to_string()))
+                {
+                    Some(session) if session.status == SessionStatus::Running => {
+                        session.status = SessionStatus::Expired;
+                        session.finished_at = Some(now);
+                        true
+                    }
+                    _ => false,
+                },
+            )
+        })
+        .await
     }
 
     async fn session_queued(&self, entity: &EntityId, id: &str) -> Result<(), StoreError> {

@@ -261,7 +261,9 @@ impl ZState {
                     .into_iter()
                     .filter(|(t, _, _)| t.is_some_and(|t| t > at))
                     .collect();
-                after.sort();
+                // Oldest first; Zuora promises no order among equal times: here the reverse of
+                // the ids, so a scan that trusted it would miss some.
+                after.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| b.1.cmp(&a.1)));
                 after
             }
         };
@@ -283,7 +285,7 @@ impl ZState {
                 };
                 ChangedRecord {
                     id,
-                    account,
+                    account: Some(account).filter(|a| !a.is_empty()),
                     updated,
                 }
             })

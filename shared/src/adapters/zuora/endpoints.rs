@@ -233,20 +233,21 @@ impl ZuoraApi for ZuoraClient {
             .await?;
         let records = rows
             .into_iter()
-            .filter_map(|row| {
+            .map(|row| {
                 // An account is named by its number when the list gives one.
                 let account = match list {
-                    ChangeList::Accounts => row
-                        .account_number
-                        .filter(|n| !n.is_empty())
-                        .unwrap_or_else(|| row.id.clone()),
-                    _ => row.account_id?,
+                    ChangeList::Accounts => Some(
+                        row.account_number
+                            .filter(|n| !n.is_empty())
+                            .unwrap_or_else(|| row.id.clone()),
+                    ),
+                    _ => row.account_id.filter(|id| !id.is_empty()),
                 };
-                Some(ChangedRecord {
+                ChangedRecord {
                     id: row.id,
                     account,
                     updated: row.updated_date,
-                })
+                }
             })
             .collect();
         Ok(ChangePage { records, next })

@@ -116,12 +116,22 @@ impl Realtime {
         trigger: SessionTrigger,
         correlation_id: &str,
     ) -> Result<Session, FullSyncError> {
+        let session = self.create_enumeration(entity, trigger).await?;
+        self.queue_first_page(entity, &session, correlation_id)
+            .await?;
+        Ok(session)
+    }
+
+    /// Records a full sync session, in the outbox until its first page job is sent.
+    async fn create_enumeration(
+        &self,
+        entity: &EntityId,
+        trigger: SessionTrigger,
+    ) -> Result<Session, FullSyncError> {
         let mut session = Session::new(trigger, self.clock.now(), (0, 0), 0);
         session.enumerating = true;
         self.store.create_session(entity, &session).await?;
         tracing::info!(entity = %entity, session = %session.id, %trigger, "full sync started");
-        self.queue_first_page(entity, &session, correlation_id)
-            .await?;
         Ok(session)
     }
 
@@ -282,9 +292,10 @@ impl Realtime {
                 .await;
             found += scan.found;
             marks.lists.insert(list.to_string(), scan.mark);
+            // One list failing (a permission on one object, say) must not stop the others.
             if let Some(e) = scan.error {
-                failed = Some(e);
-                break;
+                tracing::warn!(entity = %entity, %list, error = %e, "a change list could not be read");
+                failed = failed.or(Some(e));
             }
         }
         if *marks != before {
@@ -314,7 +325,8 @@ impl Realtime {
         let out_of_time = || deadline.0 - self.clock.now().0 < RECONCILE_RESERVE_MS;
         // A list that was caught up is read again from an overlap earlier (a record can become
         // visible after later ones: Zuora stamps the time when its transaction begins); the
-        // newest time seen is kept so the mark never moves back.
+        // newest time seen is kept when the overlap is read to the end. A re-read that runs out
+        // of queries goes on from where it got to next time (only re-reading, never skipping).
         let mut newest = mark.caught_up.then(|| mark.at.clone());
         let mut position = if mark.caught_up {
             ScanMark {
@@ -355,11 +367,17 @@ impl Realtime {
                     Err(e) => return scan.stop(position, e.into()),
                 }
             }
-            let last = page
-                .records
-                .iter()
-                .rev()
-                .find_map(|r| Some((r.id.clone(), r.updated.as_deref().and_then(utc)?)));
+            // The position comes from every row listed, whether or not it could be counted.
+            let last = if ties {
+                page.records
+                    .last()
+                    .map(|r| (r.id.clone(), position.at.clone()))
+            } else {
+                page.records
+                    .iter()
+                    .rev()
+                    .find_map(|r| Some((r.id.clone(), r.updated.as_deref().and_then(utc)?)))
+            };
             match (ties, last) {
                 // More ties than a page: go on after the last one.
                 (true, Some((id, _))) if page.next.is_some() => position.after_id = Some(id),
@@ -407,8 +425,8 @@ impl Realtime {
         record: &ChangedRecord,
     ) -> Result<bool, StoreError> {
         let now = self.clock.now();
-        let (Ok(account), Some(updated)) = (
-            AccountKey::parse(&record.account),
+        let (Some(Ok(account)), Some(updated)) = (
+            record.account.as_deref().map(AccountKey::parse),
             record.updated.as_deref().and_then(utc),
         ) else {
             return Ok(false);
@@ -443,14 +461,17 @@ impl Realtime {
         if now.0 - started.0 < i64::from(days) * DAY_MS {
             return Ok(None);
         }
-        // Started, then recorded: a crash between the two starts a second one (harmless)
-        // rather than none.
+        // Created, then recorded, then queued: a crash between the first two starts a second
+        // one (harmless) rather than none; a queue failure leaves the session in the outbox
+        // (the sweep queues it again) and must not start another each minute.
         let session = self
-            .start_enumeration(entity, SessionTrigger::Deep, correlation_id)
+            .create_enumeration(entity, SessionTrigger::Deep)
             .await?;
         marks.deep_started = Some(now);
         self.store.set_reconcile_marks(entity, marks).await?;
         tracing::info!(entity = %entity, session = %session.id, days, "deep look-back started");
+        self.queue_first_page(entity, &session, correlation_id)
+            .await?;
         Ok(Some(session))
     }
 }

@@ -17,7 +17,8 @@ use crate::core::settings::SettingsCache;
 use crate::core::tenants::ZuoraTenants;
 use crate::model::SyncJob;
 use crate::model::{
-    AccountKey, EntityId, JobOutcome, RealtimeState, Session, SessionStatus, SessionTrigger,
+    AccountKey, EntityId, JobOutcome, RealtimeState, SESSION_EXPIRY_MS, Session, SessionStatus,
+    SessionTrigger,
 };
 use crate::model::{EntitySettings, SyncMode};
 use crate::ports::Clock;
@@ -365,6 +366,42 @@ impl Realtime {
         Ok(())
     }
 
+    /// M5: a session whose jobs cannot all end any more (past [`SESSION_EXPIRY_MS`]) is marked
+    /// expired rather than left running for ever; one already done (its completer died before
+    /// taking it out of the set) just leaves it.
+    async fn reap_sessions(
+        &self,
+        entity: &EntityId,
+        state: &RealtimeState,
+        deadline: EpochMillis,
+    ) -> Result<(), StoreError> {
+        for id in &state.running {
+            if !self.time_for_a_cut(deadline) {
+                break;
+            }
+            let now = self.clock.now();
+            let session = self.store.get_session(entity, id).await?;
+            let expired = match &session {
+                Some(s) if s.status == SessionStatus::Running => {
+                    if now.0 - s.started_at.0 < SESSION_EXPIRY_MS {
+                        continue;
+                    }
+                    self.store.expire_session(entity, id, now).await?
+                }
+                _ => false,
+            };
+            if expired {
+                let s = session.as_ref().expect("a running session");
+                tracing::warn!(
+                    entity = %entity, session = %id, total = s.total,
+                    ended = s.finished_jobs(), "sync session expired with jobs that never ended"
+                );
+            }
+            self.store.session_ended(entity, id).await?;
+        }
+        Ok(())
+    }
+
     /// Counts one finished job; the job that finishes the session completes it.
     pub async fn job_finished(
         &self,
@@ -431,6 +468,7 @@ impl Realtime {
             )
             .await?;
         if done {
+            self.store.session_ended(entity, &session.id).await?;
             tracing::info!(
                 entity = %entity, session = %session.id, succeeded = session.succeeded,
                 failed = session.failed, skipped = session.skipped, written = session.written,
@@ -465,6 +503,8 @@ impl Realtime {
         // Sessions whose starter died before queueing their jobs.
         self.requeue_sessions(entity, &state, &settings, correlation_id, deadline)
             .await?;
+        // Sessions that can no longer finish.
+        self.reap_sessions(entity, &state, deadline).await?;
         // Lost callouts, so their changes join whatever session starts now. Zuora being down
         // only delays that: the max-time session still starts.
         let mut marks = state.reconcile.clone();
@@ -478,7 +518,11 @@ impl Realtime {
                 tracing::warn!(entity = %entity, error = %e, "reconciliation failed; the next sweep tries again")
             }
         }
-        // What changes without moving any updatedDate: every account, now and then.
+        let started = self
+            .cut_what_waits(entity, state, &settings, correlation_id, deadline)
+            .await?;
+        // What changes without moving any updatedDate: every account, now and then. After the
+        // cuts: its session moves the entity's latest-session time, which they go by.
         if self.time_for_a_cut(deadline)
             && let Err(e) = self
                 .deep_look_back(
@@ -491,10 +535,23 @@ impl Realtime {
         {
             tracing::warn!(entity = %entity, error = %e, "could not start the deep look-back; the next sweep tries again");
         }
+        Ok(started)
+    }
+
+    /// The sweep's cuts: crossings no callout cut, a backlog, and whatever waits once the
+    /// maximum time between syncs passed. Answers the first session started.
+    async fn cut_what_waits(
+        &self,
+        entity: &EntityId,
+        mut state: RealtimeState,
+        settings: &EntitySettings,
+        correlation_id: &str,
+        deadline: EpochMillis,
+    ) -> Result<Option<Session>, StoreError> {
         // Crossings no callout cut (its caller ran out of time or died after counting).
         if settings.sync_mode == SyncMode::Realtime
             && let Some(session) = self
-                .cut_crossings(entity, state.clone(), &settings, correlation_id, deadline)
+                .cut_crossings(entity, state.clone(), settings, correlation_id, deadline)
                 .await?
         {
             return Ok(Some(session));
@@ -509,21 +566,24 @@ impl Realtime {
         if now.0 < last.0 + max_ms {
             // Not due, but a backlog larger than one session is cut now, a session at a time.
             return self
-                .cut_backlog(entity, state, &settings, correlation_id, deadline)
+                .cut_backlog(entity, state, settings, correlation_id, deadline)
                 .await;
         }
         if !self.time_for_a_cut(deadline) {
             return Ok(None);
         }
-        // Everything waiting is due: cut it all, a bounded session at a time. Only the first
-        // cut needs the guard (no session started since it became due); the next ones follow
-        // it in this sweep, and each cut still requires the last cut it read.
+        // Everything waiting when it became due is cut, a bounded session at a time (what
+        // arrives meanwhile waits for the next: cutting it now would only make tiny sessions
+        // of numbers still being written). Only the first cut needs the guard (no session
+        // started since it became due); the next ones follow it in this sweep, and each cut
+        // still requires the last cut it read.
+        let end = state.seq;
         let mut guard = state.last_session_at.or(Some(EpochMillis(0)));
         let mut first = None;
         for _ in 0..CUT_ATTEMPTS {
             let range = (
                 state.last_cut,
-                state.seq.min(state.last_cut + MAX_SESSION_CHANGES),
+                end.min(state.last_cut + MAX_SESSION_CHANGES),
             );
             let Some(started) = self
                 .start(
@@ -531,7 +591,7 @@ impl Realtime {
                     range,
                     SessionTrigger::MaxTime,
                     guard.take(),
-                    &settings,
+                    settings,
                     correlation_id,
                 )
                 .await?
@@ -540,7 +600,7 @@ impl Realtime {
             };
             first = first.or(Some(started));
             state = self.store.realtime_state(entity).await?;
-            if state.waiting() == 0 || !self.time_for_a_cut(deadline) {
+            if state.last_cut >= end || !self.time_for_a_cut(deadline) {
                 break;
             }
         }

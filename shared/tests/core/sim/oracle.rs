@@ -170,6 +170,10 @@ async fn sessions_done(sim: &Sim, out: &mut Vec<String>) {
             state.last_cut + 1,
             state.seq
         )),
+        Ok(state) if !state.running.is_empty() => out.push(format!(
+            "sessions {:?} are done but still listed as running",
+            state.running
+        )),
         Ok(_) => {}
         Err(e) => out.push(format!("realtime state unreadable: {e}")),
     }
