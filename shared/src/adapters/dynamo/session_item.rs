@@ -12,6 +12,11 @@ use sha2::{Digest, Sha256};
 
 /// Callout markers are kept this long: Zuora retries for at most a few hours.
 pub(super) const CALLOUT_MARKER_SECS: i64 = 7 * 24 * 3600;
+/// What a session relies on — changes, sealed numbers, recorded full-sync pages, job count
+/// markers — is kept this long, past a session's 15-day expiry (M5): a change expired before its
+/// cut would be sealed as skipped, a page read again could disagree with its recorded total, and
+/// a job redriven from the DLQ after its marker expired would be counted twice.
+pub(super) const CHANGE_SECS: i64 = 30 * 24 * 3600;
 
 pub(super) fn realtime_pk(entity: &EntityId) -> String {
     format!("{entity}#realtime")

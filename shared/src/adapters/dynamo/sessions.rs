@@ -39,6 +39,7 @@ impl RealtimeStore for DynamoStore {
         now: EpochMillis,
     ) -> Result<Option<RealtimeState>, StoreError> {
         let ttl = now.to_secs().0 + CALLOUT_MARKER_SECS;
+        let change_ttl = now.to_secs().0 + CHANGE_SECS;
         // 1. A retry seen before stops here, taking no number. 2. A number and 3. the change
         //    under it: a number a cutter sealed meanwhile is given up for the next. 4. Only then
         //    the marker, so a caller that dies before it leaves none and Zuora's retry is
@@ -57,7 +58,10 @@ impl RealtimeStore for DynamoStore {
         }
         for _ in 0..NUMBER_ATTEMPTS {
             let state = self.take_number(entity, now).await?;
-            if !self.put_change(entity, state.seq, account, ttl).await? {
+            if !self
+                .put_change(entity, state.seq, account, change_ttl)
+                .await?
+            {
                 continue;
             }
             let claimed = self
@@ -277,7 +281,7 @@ impl RealtimeStore for DynamoStore {
                 "accounts",
                 AttributeValue::L(page.accounts.iter().map(s).collect()),
             )
-            .item("expires_at", n(now + CALLOUT_MARKER_SECS))
+            .item("expires_at", n(now + CHANGE_SECS))
             .condition_expression("attribute_not_exists(pk)");
         let grow = Update::builder()
             .table_name(&self.tables().state)
@@ -329,7 +333,7 @@ impl RealtimeStore for DynamoStore {
     }
 
     async fn skip_missing(&self, entity: &EntityId, seqs: &[u64]) -> Result<Vec<u64>, StoreError> {
-        let ttl = crate::adapters::clock::SystemClock.now_secs() + CALLOUT_MARKER_SECS;
+        let ttl = crate::adapters::clock::SystemClock.now_secs() + CHANGE_SECS;
         let mut landed = Vec::new();
         for seq in seqs {
             let sealed = self
@@ -588,7 +592,7 @@ impl DynamoStore {
                 s(format!("{}#{account}", session_pk(entity, session_id))),
             )
             .item("outcome", s(counter))
-            .item("expires_at", n(now + CALLOUT_MARKER_SECS));
+            .item("expires_at", n(now + CHANGE_SECS));
         marker = if over_skipped {
             marker
                 .condition_expression("outcome = :skipped")

@@ -775,3 +775,42 @@ async fn thousands_of_failures_cannot_stop_a_session_from_counting() {
         last.failures.len()
     );
 }
+
+/// M5: what a session relies on outlives the session's 15-day expiry: a change kept only 7
+/// days and not cut by then (a sweep outage) was sealed as skipped and its account never
+/// synced; a job count marker gone before a DLQ redrive counted the job twice.
+#[tokio::test]
+async fn a_change_outlives_a_session_expiry() {
+    let app = spawn_app().await;
+    settings(&app, json!({"sync_mode": "scheduled"})).await;
+    let (code, body) = app
+        .call_with_body(
+            "POST",
+            CALLOUTS,
+            Some(&basic()),
+            Some(json!({"AccountNumber": "A00000001", "EventId": "ttl-1"})),
+        )
+        .await;
+    assert_eq!(code, 200, "{body}");
+    let item = app
+        .aws
+        .dynamodb
+        .get_item()
+        .table_name(&app.tables().state)
+        .key(
+            "pk",
+            aws_sdk_dynamodb::types::AttributeValue::S(format!("{}#change#{:012}", app.entity, 1)),
+        )
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap();
+    let item = item.item().expect("the change is stored");
+    let expires: i64 = item["expires_at"].as_n().unwrap().parse().unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let days = (expires - now) / 86_400;
+    assert!(days >= 29, "kept {days} days");
+}
