@@ -9,6 +9,12 @@ use zuora_sync::core::sync::{AccountOutcome, Enqueued, OnBusy};
 use zuora_sync::model::{EventStatus, JobTarget, Trigger};
 use zuora_sync::ports::{EventStore, LockStore};
 
+fn on_demand_by_id(n: u32) -> JobTarget {
+    JobTarget::Account {
+        account: key(&account_id(n)),
+    }
+}
+
 fn on_demand(n: u32) -> JobTarget {
     JobTarget::Account {
         account: key(&account_number(n)),
@@ -250,4 +256,48 @@ async fn a_mark_whose_job_was_never_sent_strands_no_request() {
     env.run(&job).await.unwrap();
     let event = env.store.get_event(&env.entity, &event_id).await.unwrap();
     assert_eq!(event.unwrap().status, EventStatus::Succeeded);
+}
+
+/// Seeds 558 and 1565 of the simulation: a request folds into a running manual sync as a wish,
+/// but its check job cannot be sent (its caller is answered an error); the manual sync then
+/// fails on a Zuora timeout and releases with the wish still recorded. Nothing came back for it.
+/// Now the failed synchronous run queues a follow-up that serves it.
+#[tokio::test(start_paused = true)]
+async fn a_wish_left_on_a_failed_synchronous_sync_is_served_by_a_queued_follow_up() {
+    let env = Env::new();
+    env.seed_accounts(1);
+    env.sync_now(&key(&account_number(1))).await;
+    // The manual sync's read is answered a timeout, 5 s later.
+    env.zuora.set_delay(Duration::from_secs(5));
+    env.zuora
+        .fail_next(1, zuora_sync::ports::ZuoraError::Timeout { attempts: 1 });
+    let manual = {
+        let sync = env.sync.clone();
+        let req = env.req(Trigger::Manual);
+        tokio::spawn(async move { sync.sync_customer(&req, &key(&account_number(1))).await })
+    };
+    sleep(Duration::from_secs(1)).await;
+    // The wish is recorded, then its check job fails to send.
+    env.queue.fail_next(1);
+    let folded = env
+        .sync
+        .enqueue(&env.req(Trigger::OnDemand), &on_demand(1), None)
+        .await;
+    assert!(folded.is_err(), "{folded:?}");
+    let lock = env.lock_key(&account_id(1));
+    assert_eq!(env.store.lock_item(&lock).unwrap().pending, Some(1));
+    // The running sync times out.
+    env.zuora
+        .fail_next(1, zuora_sync::ports::ZuoraError::Timeout { attempts: 1 });
+    assert!(manual.await.unwrap().is_err());
+
+    let queued = env.queue.queued();
+    assert_eq!(queued.len(), 1, "one follow-up job");
+    assert_eq!(queued[0].job.target, on_demand_by_id(1));
+    env.work_all().await;
+    assert_eq!(
+        env.store.lock_item(&lock).unwrap().pending,
+        Some(0),
+        "the wish was served"
+    );
 }

@@ -147,6 +147,7 @@ impl SyncService {
             Ok(done) => done,
             Err(e) => {
                 self.release_after_failure(lock, &e).await;
+                self.follow_up_after_failure(req, lock, &e).await;
                 return Err(e);
             }
         };
@@ -207,6 +208,25 @@ impl SyncService {
         event.updated_at = self.clock.now();
         if let Err(e) = self.events.start_event(event).await {
             tracing::warn!(event_id = %event.id, error = %e, "could not record the sync as running");
+        }
+    }
+
+    /// A synchronous caller's run failed with wishes recorded on its lock: a queued follow-up
+    /// serves them once the trouble passes. Their wisher's check may never have been queued (it
+    /// failed to send, and its own caller was answered an error), and nothing else would come
+    /// back for them. A queued job needs none: SQS retries it, and its retry serves them.
+    async fn follow_up_after_failure(&self, req: &SyncRequest, lock: &HeldLock, error: &SyncError) {
+        if !req.trigger.is_synchronous() || !error.is_transient() {
+            return;
+        }
+        match self.locks.peek(&lock.key).await {
+            Ok(Some(s)) if s.pending > 0 && s.fence == lock.fence => {
+                self.queue_follow_up(req, lock).await;
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(account = %lock.key.account_id, error = %e, "could not read the wishes left on a failed sync's lock");
+            }
         }
     }
 

@@ -108,6 +108,12 @@ fn seeds() {
 #[test]
 fn replay() {
     let seed = env_u64("SEED").unwrap_or(1);
+    if std::env::var_os("SIM_LOG").is_some() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new("zuora_sync=debug"))
+            .with_test_writer()
+            .try_init();
+    }
     let (violations, trace) = run(seed);
     println!("{}", trace.join("\n"));
     assert!(
