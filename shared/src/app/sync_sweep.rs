@@ -47,8 +47,10 @@ pub async fn run(sweep: Sweep) -> Result<(), Error> {
     let sweep = &sweep;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let deadline = EpochMillis(event.context.deadline as i64);
-        let report = sweep_event(&sweep.realtime, &sweep.entities, &event.payload, deadline);
-        Ok::<Value, Error>(report.await)
+        // A failed entity fails the invocation, so the platform counts it (Errors metric).
+        sweep_event(&sweep.realtime, &sweep.entities, &event.payload, deadline)
+            .await
+            .map_err(Error::from)
     }))
     .await
 }

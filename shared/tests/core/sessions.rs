@@ -730,3 +730,26 @@ async fn a_duplicate_delivery_does_not_hide_the_real_outcome() {
         (1, 0, SessionStatus::Done)
     );
 }
+
+/// C1 (in part): a sweep that fails for an entity fails the invocation, so the platform counts
+/// it (before, the function returned normally and an entity failing every minute went unseen);
+/// the other entities are still swept.
+#[tokio::test(start_paused = true)]
+async fn a_failed_entity_sweep_fails_the_invocation_and_the_others_still_run() {
+    let env = Env::new();
+    realtime(&env, 10).await;
+    let other = zuora_sync::model::EntityId::parse("other").unwrap();
+    env.store.fail_next(1);
+    let result = zuora_sync::handlers::sweep::sweep_event(
+        &env.realtime,
+        &[env.entity.clone(), other],
+        &serde_json::json!({"id": "tick"}),
+        env.now().plus_ms(DEADLINE_MS),
+    )
+    .await;
+    let failed = result.expect_err("the first entity's store call failed");
+    assert_eq!(failed.failed, [env.entity.to_string()]);
+    let lines = failed.report["entities"].as_array().unwrap();
+    assert_eq!(lines.len(), 2, "{}", failed.report);
+    assert!(lines[0]["error"].is_string() && lines[1]["error"].is_null());
+}

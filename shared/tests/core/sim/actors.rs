@@ -565,10 +565,8 @@ impl Sim {
                     ),
                 )
                 .await;
-            if let Some(out) = out
-                && out.to_string().contains("error")
-            {
-                self.note(format!("sweep: {out}"));
+            if let Some(Err(failed)) = out {
+                self.note(format!("sweep: {failed}"));
             }
         }
     }

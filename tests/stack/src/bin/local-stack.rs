@@ -78,7 +78,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                     let event = serde_json::json!({"id": format!("local-sweep-{}", uuid::Uuid::new_v4())});
                     // The sweep function's 60 s timeout.
                     let deadline = zuora_sync::ports::Clock::now(&zuora_sync::adapters::clock::SystemClock).plus_ms(60_000);
-                    zuora_sync::handlers::sweep::sweep_event(&realtime, &entities, &event, deadline).await;
+                    if let Err(e) = zuora_sync::handlers::sweep::sweep_event(&realtime, &entities, &event, deadline).await {
+                        eprintln!("{e}");
+                    }
                 }
             }
         }
