@@ -146,6 +146,12 @@ impl JwtVerifier {
         }
     }
 
+    /// The same verifier with its JWKS cache timed otherwise (tests).
+    pub fn with_jwks_cache(mut self, jwks: JwksCache) -> Self {
+        self.jwks = jwks;
+        self
+    }
+
     fn algorithm(&self) -> Algorithm {
         self.validation.algorithms[0]
     }

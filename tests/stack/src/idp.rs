@@ -9,11 +9,17 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
 use serde_json::{Value, json};
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 /// A test identity provider: an RSA key pair and a JWKS endpoint serving its public half.
 pub struct Idp {
     pub key: KeyPair,
     pub jwks_url: String,
+    /// While set, the JWKS endpoint answers 503 (an IdP outage).
+    pub down: Arc<AtomicBool>,
+    /// Requests the JWKS endpoint received.
+    pub fetches: Arc<AtomicU64>,
 }
 
 fn pem(label: &str, der: &[u8]) -> String {
@@ -39,11 +45,20 @@ impl Idp {
             "n": URL_SAFE_NO_PAD.encode(public.modulus().big_endian_without_leading_zero()),
             "e": URL_SAFE_NO_PAD.encode(public.exponent().big_endian_without_leading_zero()),
         }]});
+        let down = Arc::new(AtomicBool::new(false));
+        let fetches = Arc::new(AtomicU64::new(0));
+        let (is_down, counter) = (down.clone(), fetches.clone());
         let app = axum::Router::new().route(
             "/.well-known/jwks.json",
             axum::routing::get(move || {
                 let jwks = jwks.clone();
-                async move { axum::Json(jwks) }
+                counter.fetch_add(1, Ordering::SeqCst);
+                let answer = if is_down.load(Ordering::SeqCst) {
+                    Err(axum::http::StatusCode::SERVICE_UNAVAILABLE)
+                } else {
+                    Ok(axum::Json(jwks))
+                };
+                async move { answer }
             }),
         );
         let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
@@ -54,6 +69,8 @@ impl Idp {
         Self {
             key,
             jwks_url: format!("http://{addr}/.well-known/jwks.json"),
+            down,
+            fetches,
         }
     }
 

@@ -182,3 +182,74 @@ async fn an_unreachable_jwks_is_not_blamed_on_the_caller() {
     assert_eq!(status, 502, "{body}");
     assert_eq!(body["code"], "auth_keys_unavailable");
 }
+
+/// M4: an IdP outage does not break valid tokens. The keys fetched before stay in use
+/// (stale-if-error), and a failed fetch is remembered, so requests neither wait on the dead
+/// endpoint nor hammer it; a flood of unknown key ids fetches nothing more. (Before, once the
+/// keys were stale every request refetched and was answered 502.)
+#[tokio::test]
+async fn an_idp_outage_keeps_valid_tokens_working_without_hammering_it() {
+    use std::sync::atomic::Ordering;
+    let idp = Idp::start().await;
+    // Keys go stale at once; fetches at most every minute.
+    let verifier = JwtVerifier::new(
+        KeySource::Jwks(url::Url::parse(&idp.jwks_url).unwrap()),
+        ISSUER,
+        AUDIENCE,
+    )
+    .with_jwks_cache(zuora_sync::auth::JwksCache::with_timing(
+        Duration::ZERO,
+        Duration::from_secs(60),
+    ));
+    let token = idp.sign(&claims(300, ISSUER, AUDIENCE));
+    verifier.verify(&token).await.expect("keys fetched");
+    assert_eq!(idp.fetches.load(Ordering::SeqCst), 1);
+
+    idp.down.store(true, Ordering::SeqCst);
+    for _ in 0..20 {
+        verifier
+            .verify(&token)
+            .await
+            .expect("the stale keys still verify");
+    }
+    assert_eq!(
+        idp.fetches.load(Ordering::SeqCst),
+        1,
+        "no fetch within a minute of the last one"
+    );
+    let mut header = jsonwebtoken::Header::new(Algorithm::RS256);
+    header.kid = Some("random-kid".into());
+    let key = EncodingKey::from_rsa_pem(Idp::private_pem(&idp.key).as_bytes()).unwrap();
+    let unknown = encode(&header, &claims(300, ISSUER, AUDIENCE), &key).unwrap();
+    for _ in 0..20 {
+        let refused = verifier.verify(&unknown).await.unwrap_err();
+        assert!(
+            matches!(refused, zuora_sync::auth::AuthError::Rejected(_)),
+            "{refused:?}"
+        );
+    }
+    assert_eq!(idp.fetches.load(Ordering::SeqCst), 1);
+}
+
+/// M4: with no keys ever fetched, an unreachable IdP is the service's trouble (502), and the
+/// failure is remembered: the next requests do not each wait on it.
+#[tokio::test]
+async fn a_failed_first_fetch_is_remembered() {
+    use std::sync::atomic::Ordering;
+    let idp = Idp::start().await;
+    idp.down.store(true, Ordering::SeqCst);
+    let verifier = JwtVerifier::new(
+        KeySource::Jwks(url::Url::parse(&idp.jwks_url).unwrap()),
+        ISSUER,
+        AUDIENCE,
+    );
+    let token = idp.sign(&claims(300, ISSUER, AUDIENCE));
+    for _ in 0..5 {
+        let e = verifier.verify(&token).await.unwrap_err();
+        assert!(
+            matches!(e, zuora_sync::auth::AuthError::KeysUnavailable(_)),
+            "{e:?}"
+        );
+    }
+    assert_eq!(idp.fetches.load(Ordering::SeqCst), 1);
+}
