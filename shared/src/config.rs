@@ -121,6 +121,8 @@ struct EntityJson {
     #[serde(default)]
     max_concurrency: Option<usize>,
     #[serde(default)]
+    object_query_page_size: Option<usize>,
+    #[serde(default)]
     callout_basic_user: Option<String>,
     #[serde(default)]
     callout_basic_password: Option<String>,
@@ -226,6 +228,12 @@ fn apply_common<F: Fn(&str) -> Option<String>>(
             "must be at least 1",
         ));
     }
+    if !(1..=99).contains(&zuora.object_query_page_size) {
+        return Err(invalid(
+            "ZUORA_OBJECT_QUERY_PAGE_SIZE/object_query_page_size",
+            "must be 1 to 99",
+        ));
+    }
     Ok(())
 }
 
@@ -241,6 +249,7 @@ fn single_entity<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<ZuoraCon
     zuora.entity_header = env.optional("ZUORA_ENTITY_HEADER");
     zuora.use_object_query = env.parsed("ZUORA_USE_OBJECT_QUERY", true)?;
     zuora.max_concurrency = env.parsed("ZUORA_MAX_CONCURRENCY", 20usize)?;
+    zuora.object_query_page_size = env.parsed("ZUORA_OBJECT_QUERY_PAGE_SIZE", 99usize)?;
     apply_common(env, &mut zuora)?;
     Ok(zuora)
 }
@@ -275,6 +284,7 @@ fn entities_from_json<F: Fn(&str) -> Option<String>>(
             zuora.entity_header = e.entity_header;
             zuora.use_object_query = e.use_object_query.unwrap_or(true);
             zuora.max_concurrency = e.max_concurrency.unwrap_or(20);
+            zuora.object_query_page_size = e.object_query_page_size.unwrap_or(99);
             apply_common(env, &mut zuora)?;
             let callout = callout_auth(
                 "ZUORA_ENTITIES",

@@ -65,6 +65,27 @@ fn names_the_bad_variable() {
 }
 
 #[test]
+fn the_object_query_page_size_is_1_to_99_per_entity() {
+    let mut pairs = BASE.to_vec();
+    pairs.push(("ZUORA_OBJECT_QUERY_PAGE_SIZE", "50"));
+    let c = Config::from_env(&env(&pairs)).unwrap();
+    assert_eq!(c.entities[0].zuora.object_query_page_size, 50);
+    pairs.pop();
+    pairs.push(("ZUORA_OBJECT_QUERY_PAGE_SIZE", "120"));
+    let err = Config::from_env(&env(&pairs)).unwrap_err();
+    assert!(
+        err.to_string().contains("ZUORA_OBJECT_QUERY_PAGE_SIZE"),
+        "{err}"
+    );
+    let json = r#"{"eu": {"base_url": "https://rest.eu.zuora.com", "client_id": "a", "client_secret": "b", "object_query_page_size": 40}}"#;
+    let mut pairs = BASE.to_vec();
+    pairs.push(("ZUORA_ENTITIES", json));
+    pairs.push(("ZUORA_ENTITY_ID", "eu"));
+    let c = Config::from_env(&env(&pairs)).unwrap();
+    assert_eq!(c.entities[0].zuora.object_query_page_size, 40);
+}
+
+#[test]
 fn several_entities_from_json_with_the_default_first() {
     let mut pairs = BASE.to_vec();
     let json = r#"{"eu": {"base_url": "https://rest.eu.zuora.com", "client_id": "a", "client_secret": "b"},

@@ -171,6 +171,12 @@ impl SimHandle {
         self.state.set_latency(latency);
     }
 
+    /// The largest object-query `pageSize` accepted; above it, a 400 naming `pageSize` (as
+    /// tenants that hold to the 50 of Zuora's SDK answer).
+    pub fn set_object_query_max_page(&self, max: usize) {
+        self.state.set_object_query_max_page(max);
+    }
+
     pub fn set_concurrency_limit(&self, limit: usize) {
         self.state.set_concurrency_limit(limit);
     }

@@ -46,7 +46,6 @@ const ROUTES: [(&str, &str); 11] = [
     ("/v1/catalog/products", "catalog_products"),
 ];
 
-const OBJECT_QUERY_MAX_PAGE: usize = 99;
 const V1_MAX_PAGE: usize = 40;
 const ZOQL_MAX_BATCH: usize = 2000;
 
@@ -381,7 +380,7 @@ async fn object_query_account(
     RawQuery(raw): RawQuery,
 ) -> ApiResult {
     let pairs = query_pairs(raw);
-    let page_size = int_param(&pairs, "pageSize", 10, 1..=OBJECT_QUERY_MAX_PAGE)?;
+    let page_size = int_param(&pairs, "pageSize", 10, 1..=state.object_query_max_page())?;
     let expand = expand_of(&pairs)?;
     let store = state.store();
     let account = store
@@ -460,7 +459,7 @@ async fn object_query_accounts(
     RawQuery(raw): RawQuery,
 ) -> ApiResult {
     let pairs = query_pairs(raw);
-    let page_size = int_param(&pairs, "pageSize", 10, 1..=OBJECT_QUERY_MAX_PAGE)?;
+    let page_size = int_param(&pairs, "pageSize", 10, 1..=state.object_query_max_page())?;
     let expand = expand_of(&pairs)?;
     let offset = match values(&pairs, &["cursor"]).last() {
         Some(cursor) => decode_cursor(cursor)?,
@@ -508,7 +507,7 @@ async fn object_query_list(
     RawQuery(raw): RawQuery,
 ) -> ApiResult {
     let pairs = query_pairs(raw);
-    let page_size = int_param(&pairs, "pageSize", 10, 1..=OBJECT_QUERY_MAX_PAGE)?;
+    let page_size = int_param(&pairs, "pageSize", 10, 1..=state.object_query_max_page())?;
     let offset = match values(&pairs, &["cursor"]).last() {
         Some(cursor) => decode_cursor(cursor)?,
         None => 0,

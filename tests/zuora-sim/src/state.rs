@@ -51,6 +51,8 @@ pub struct SimState {
     store: RwLock<Store>,
     not_found_style: Mutex<NotFoundStyle>,
     concurrency_limit: AtomicUsize,
+    /// The largest object-query `pageSize` accepted (99 in Zuora's reference; its SDK says 50).
+    object_query_max_page: AtomicUsize,
     latency: Mutex<Duration>,
     tokens: Mutex<HashMap<String, Instant>>,
     faults: Mutex<Vec<Fault>>,
@@ -79,6 +81,7 @@ impl SimState {
             store: RwLock::new(store),
             not_found_style: Mutex::new(config.not_found_style),
             concurrency_limit: AtomicUsize::new(config.concurrency_limit),
+            object_query_max_page: AtomicUsize::new(99),
             latency: Mutex::new(config.latency),
             tokens: Mutex::new(HashMap::new()),
             faults: Mutex::new(Vec::new()),
@@ -112,6 +115,14 @@ impl SimState {
 
     pub fn concurrency_limit(&self) -> usize {
         self.concurrency_limit.load(Ordering::SeqCst)
+    }
+
+    pub fn object_query_max_page(&self) -> usize {
+        self.object_query_max_page.load(Ordering::SeqCst)
+    }
+
+    pub fn set_object_query_max_page(&self, max: usize) {
+        self.object_query_max_page.store(max, Ordering::SeqCst);
     }
 
     pub fn set_concurrency_limit(&self, limit: usize) {

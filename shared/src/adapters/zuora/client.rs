@@ -12,7 +12,7 @@ use crate::ports::ZuoraError;
 use reqwest::Method;
 use serde::de::DeserializeOwned;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::sync::{Mutex, Semaphore};
 use tokio::time::Instant;
@@ -20,6 +20,8 @@ use url::Url;
 
 /// Object queries return at most 99 expanded children; ask for all of them.
 pub(super) const OQ_PAGE_SIZE: usize = 99;
+/// The page size Zuora's own SDK allows: used once Zuora refuses a larger one.
+const OQ_FALLBACK_PAGE_SIZE: usize = 50;
 /// The v1 subscriptions-by-account page size limit.
 pub(super) const V1_SUBSCRIPTION_PAGE_SIZE: usize = 40;
 /// The v1 catalog allows up to 40 products per page.
@@ -44,6 +46,10 @@ pub struct ZuoraConfig {
     pub use_object_query: bool,
     /// Cap on concurrent requests to this entity from this process.
     pub max_concurrency: usize,
+    /// Object-query `pageSize` (1–99): also where expanded children are cut off. Zuora's
+    /// reference says 99, its SDK refuses more than 50; a 400 naming `pageSize` drops it to 50
+    /// for the rest of the process (`ZuoraClient::object_query_page_size`).
+    pub object_query_page_size: usize,
     /// Per-request timeout.
     pub timeout: Duration,
     pub retry: RetryPolicy,
@@ -58,6 +64,7 @@ impl ZuoraConfig {
             entity_header: None,
             use_object_query: true,
             max_concurrency: 20,
+            object_query_page_size: OQ_PAGE_SIZE,
             timeout: Duration::from_secs(10),
             retry: RetryPolicy::default(),
         }
@@ -85,6 +92,8 @@ pub struct ZuoraClient {
     /// Shared by every call this client makes, so all in-flight syncs of the process together
     /// stay under the cap.
     permits: Arc<Semaphore>,
+    /// The object-query page size in use: the configured one, or 50 once Zuora refused it.
+    oq_page_size: AtomicUsize,
     pub stats: ClientStats,
 }
 
@@ -99,11 +108,37 @@ impl ZuoraClient {
             .build()?;
         Ok(Self {
             permits: Arc::new(Semaphore::new(config.max_concurrency.max(1))),
+            oq_page_size: AtomicUsize::new(config.object_query_page_size.clamp(1, OQ_PAGE_SIZE)),
             http,
             config,
             token: Mutex::new(None),
             stats: ClientStats::default(),
         })
+    }
+
+    /// The object-query page size in use.
+    pub(super) fn object_query_page_size(&self) -> usize {
+        self.oq_page_size.load(Ordering::Relaxed)
+    }
+
+    /// After a failed object query: if Zuora refused the page size (a 400 naming `pageSize`)
+    /// and it was above 50, uses 50 from now on and answers `true` (retry once).
+    pub(super) fn lower_page_size_after(&self, error: &ZuoraError) -> bool {
+        let refused = matches!(error, ZuoraError::Rejected { status: 400, reason, .. }
+            if reason.to_ascii_lowercase().contains("pagesize"));
+        if !refused {
+            return false;
+        }
+        let lowered = self
+            .oq_page_size
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                (n > OQ_FALLBACK_PAGE_SIZE).then_some(OQ_FALLBACK_PAGE_SIZE)
+            })
+            .is_ok();
+        if lowered {
+            tracing::warn!("Zuora refused the object-query page size; using 50 from now on");
+        }
+        lowered
     }
 
     pub(super) fn url(&self, path: &str) -> Url {

@@ -1,9 +1,7 @@
 //! The Zuora calls the sync makes: the account snapshot (one object query, or the v1 calls),
 //! subscriptions, the account list, the catalog and ZOQL queries.
 
-use super::client::{
-    ACCOUNT_EXPANDS, CATALOG_PAGE_SIZE, OQ_PAGE_SIZE, V1_SUBSCRIPTION_PAGE_SIZE, ZuoraClient,
-};
+use super::client::{ACCOUNT_EXPANDS, CATALOG_PAGE_SIZE, V1_SUBSCRIPTION_PAGE_SIZE, ZuoraClient};
 use super::wire::*;
 use crate::model::{
     AccountKey, AccountPage, AccountRef, AccountSnapshot, CallContext, ChangeList, ChangePage,
@@ -32,20 +30,42 @@ impl ZuoraClient {
             data: Vec<T>,
             next_page: Option<String>,
         }
-        let mut url = self.url(&format!("/object-query/{list}"));
-        {
-            let mut q = url.query_pairs_mut();
-            q.append_pair("pageSize", &OQ_PAGE_SIZE.to_string());
-            q.append_pair("sort[]", sort);
-            for filter in filters {
-                q.append_pair("filter[]", filter);
+        let url = |page_size: usize| {
+            let mut url = self.url(&format!("/object-query/{list}"));
+            {
+                let mut q = url.query_pairs_mut();
+                q.append_pair("pageSize", &page_size.to_string());
+                q.append_pair("sort[]", sort);
+                for filter in filters {
+                    q.append_pair("filter[]", filter);
+                }
+                if let Some(cursor) = cursor {
+                    q.append_pair("cursor", cursor);
+                }
             }
-            if let Some(cursor) = cursor {
-                q.append_pair("cursor", cursor);
-            }
-        }
-        let page: Page<T> = self.get_json(url, &format!("{list} list"), ctx).await?;
+            url
+        };
+        let page: Page<T> = self.object_query(url, &format!("{list} list"), ctx).await?;
         Ok((page.data, page.next_page.filter(|c| !c.is_empty())))
+    }
+
+    /// An object query at the page size in use; once more at 50 if Zuora refuses it.
+    async fn object_query<T: DeserializeOwned>(
+        &self,
+        url: impl Fn(usize) -> Url,
+        what: &str,
+        ctx: &CallContext,
+    ) -> Result<T, ZuoraError> {
+        match self
+            .get_json(url(self.object_query_page_size()), what, ctx)
+            .await
+        {
+            Err(e) if self.lower_page_size_after(&e) => {
+                self.get_json(url(self.object_query_page_size()), what, ctx)
+                    .await
+            }
+            other => other,
+        }
     }
 
     /// The account via object query, with its subscriptions from the v1 list at the same time
@@ -56,20 +76,23 @@ impl ZuoraClient {
         key: &AccountKey,
         ctx: &CallContext,
     ) -> Result<AccountSnapshot, ZuoraError> {
-        let mut url = self.url(&format!("/object-query/accounts/{}", key.as_str()));
-        {
-            let mut q = url.query_pairs_mut();
-            for expand in ACCOUNT_EXPANDS {
-                q.append_pair("expand[]", expand);
+        let url = |page_size: usize| {
+            let mut url = self.url(&format!("/object-query/accounts/{}", key.as_str()));
+            {
+                let mut q = url.query_pairs_mut();
+                for expand in ACCOUNT_EXPANDS {
+                    q.append_pair("expand[]", expand);
+                }
+                q.append_pair("pageSize", &page_size.to_string());
             }
-            q.append_pair("pageSize", &OQ_PAGE_SIZE.to_string());
-        }
+            url
+        };
         let what = format!("account {key}");
         let (account, subscriptions) = tokio::try_join!(
-            self.get_json::<OqAccount>(url, &what, ctx),
+            self.object_query::<OqAccount>(url, &what, ctx),
             self.all_subscriptions(key, ctx),
         )?;
-        let truncated = account.payment_methods_truncated(OQ_PAGE_SIZE);
+        let truncated = account.payment_methods_truncated(self.object_query_page_size());
         let mut snapshot = account.into_snapshot(subscriptions);
         if truncated {
             let id = AccountKey::parse(&snapshot.account.id).map_err(bad_id)?;

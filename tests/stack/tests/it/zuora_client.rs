@@ -148,3 +148,31 @@ async fn more_subscriptions_than_an_object_query_returns_are_read_through_v1() {
         "paged at 40"
     );
 }
+
+/// Zuora's reference allows object-query pages of 99; its SDK says 50 and some tenants answer
+/// 400 above it. A 400 naming `pageSize` is retried once at 50, and 50 is kept: the next calls
+/// go straight to it. (Before, every account sync of such a tenant failed.)
+#[tokio::test]
+async fn a_refused_page_size_falls_back_to_fifty_and_stays_there() {
+    let sim = sim().await;
+    sim.set_object_query_max_page(50);
+    let zuora = client(&sim, 20);
+    let key = AccountKey::parse("A00000001").unwrap();
+    let first = zuora.account_snapshot(&key, &ctx()).await.unwrap();
+    assert_eq!(first.account.account_number, "A00000001");
+    assert_eq!(
+        sim.stats().requests("object_query_account"),
+        2,
+        "refused, then at 50"
+    );
+    zuora.account_snapshot(&key, &ctx()).await.unwrap();
+    assert_eq!(
+        sim.stats().requests("object_query_account"),
+        3,
+        "50 from then on"
+    );
+    // A 400 for another reason is not retried.
+    sim.set_object_query_max_page(99);
+    let unknown = AccountKey::parse("NOPE0001").unwrap();
+    assert!(zuora.account_snapshot(&unknown, &ctx()).await.is_err());
+}
