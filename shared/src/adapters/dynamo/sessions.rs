@@ -19,6 +19,8 @@ use crate::model::{
     SessionStatus,
 };
 use crate::ports::{RealtimeStore, StoreError};
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use sha2::{Digest, Sha256};
 
@@ -361,16 +363,7 @@ impl RealtimeStore for DynamoStore {
     }
 
     async fn session_ended(&self, entity: &EntityId, id: &str) -> Result<(), StoreError> {
-        self.client()
-            .update_item()
-            .table_name(&self.tables().state)
-            .key("pk", s(realtime_pk(entity)))
-            .update_expression("DELETE running :sid")
-            .expression_attribute_values(":sid", AttributeValue::Ss(vec![id.to_string()]))
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(unavailable)
+        self.leave_set(entity, "running", id).await
     }
 
     async fn expire_session(
@@ -392,29 +385,11 @@ impl RealtimeStore for DynamoStore {
             .expression_attribute_values(":now", n(now.0))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(unavailable(e)),
-        }
+        applied(result)
     }
 
     async fn session_queued(&self, entity: &EntityId, id: &str) -> Result<(), StoreError> {
-        self.client()
-            .update_item()
-            .table_name(&self.tables().state)
-            .key("pk", s(realtime_pk(entity)))
-            .update_expression("DELETE unqueued :sid")
-            .expression_attribute_values(":sid", AttributeValue::Ss(vec![id.to_string()]))
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(unavailable)
+        self.leave_set(entity, "unqueued", id).await
     }
 
     async fn set_reconcile_marks(
@@ -515,16 +490,21 @@ impl RealtimeStore for DynamoStore {
             .expression_attribute_values(":level", s(level))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(unavailable(e)),
+        applied(result)
+    }
+}
+
+/// A conditional update's answer: `true` if it applied, `false` if its condition failed.
+fn applied<T>(result: Result<T, SdkError<UpdateItemError>>) -> Result<bool, StoreError> {
+    match result {
+        Ok(_) => Ok(true),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(UpdateItemError::is_conditional_check_failed_exception) =>
+        {
+            Ok(false)
         }
+        Err(e) => Err(unavailable(e)),
     }
 }
 
@@ -560,16 +540,21 @@ impl DynamoStore {
             .expression_attribute_values(":max", n(MAX_FAILURES_LISTED))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|x| x.is_conditional_check_failed_exception()) =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(unavailable(e)),
-        }
+        applied(result).map(|_| ())
+    }
+
+    /// Takes a session id out of one of the counter's sets (`unqueued`, `running`).
+    async fn leave_set(&self, entity: &EntityId, set: &str, id: &str) -> Result<(), StoreError> {
+        self.client()
+            .update_item()
+            .table_name(&self.tables().state)
+            .key("pk", s(realtime_pk(entity)))
+            .update_expression(format!("DELETE {set} :sid"))
+            .expression_attribute_values(":sid", AttributeValue::Ss(vec![id.to_string()]))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(unavailable)
     }
 
     /// One job's count on its session, with its marker, as one transaction: a first count

@@ -147,34 +147,15 @@ impl Realtime {
     async fn cut_crossings(
         &self,
         entity: &EntityId,
-        mut state: RealtimeState,
+        state: RealtimeState,
         settings: &EntitySettings,
         correlation_id: &str,
         deadline: EpochMillis,
     ) -> Result<Option<Session>, StoreError> {
         let threshold = u64::from(settings.max_events_before_sync);
-        let mut first = None;
-        for _ in 0..CUT_ATTEMPTS {
-            if state.waiting() < threshold || !self.time_for_a_cut(deadline) {
-                break;
-            }
-            let range = (state.last_cut, state.last_cut + threshold);
-            let started = self
-                .start(
-                    entity,
-                    range,
-                    SessionTrigger::Threshold,
-                    None,
-                    settings,
-                    correlation_id,
-                )
-                .await?;
-            if first.is_none() {
-                first = started;
-            }
-            state = self.store.realtime_state(entity).await?;
-        }
-        Ok(first)
+        let cut = (threshold, SessionTrigger::Threshold);
+        self.cut_whole_sessions(entity, state, cut, settings, correlation_id, deadline)
+            .await
     }
 
     /// Cuts sessions of [`MAX_SESSION_CHANGES`] while at least that many wait (M5): a backlog
@@ -182,26 +163,35 @@ impl Realtime {
     async fn cut_backlog(
         &self,
         entity: &EntityId,
+        state: RealtimeState,
+        settings: &EntitySettings,
+        correlation_id: &str,
+        deadline: EpochMillis,
+    ) -> Result<Option<Session>, StoreError> {
+        let cut = (MAX_SESSION_CHANGES, SessionTrigger::MaxTime);
+        self.cut_whole_sessions(entity, state, cut, settings, correlation_id, deadline)
+            .await
+    }
+
+    /// Cuts sessions of exactly `size` changes, as `trigger`, while that many wait and the
+    /// deadline allows. Answers the first session this caller started.
+    async fn cut_whole_sessions(
+        &self,
+        entity: &EntityId,
         mut state: RealtimeState,
+        (size, trigger): (u64, SessionTrigger),
         settings: &EntitySettings,
         correlation_id: &str,
         deadline: EpochMillis,
     ) -> Result<Option<Session>, StoreError> {
         let mut first = None;
         for _ in 0..CUT_ATTEMPTS {
-            if state.waiting() < MAX_SESSION_CHANGES || !self.time_for_a_cut(deadline) {
+            if state.waiting() < size || !self.time_for_a_cut(deadline) {
                 break;
             }
-            let range = (state.last_cut, state.last_cut + MAX_SESSION_CHANGES);
+            let range = (state.last_cut, state.last_cut + size);
             let started = self
-                .start(
-                    entity,
-                    range,
-                    SessionTrigger::MaxTime,
-                    None,
-                    settings,
-                    correlation_id,
-                )
+                .start(entity, range, trigger, None, settings, correlation_id)
                 .await?;
             first = first.or(started);
             state = self.store.realtime_state(entity).await?;
