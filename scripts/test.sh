@@ -99,6 +99,10 @@ run_workspace_tests() {
     if ((rc != 0 && failed_total == 0)); then failed_total=$((failed_total + 1)); fi
     return "$rc"
 }
+# Every test process records the AWS operations each function performs (tests/stack/src/aws_ops.rs);
+# the last step compares them with the functions' roles in template.yaml.
+export ZS_AWS_OPS_DIR="$PWD/target/aws-ops"
+rm -rf "$ZS_AWS_OPS_DIR"
 runner="cargo test"
 command -v cargo-nextest >/dev/null 2>&1 && runner="cargo nextest"
 step "workspace tests ($runner)" run_workspace_tests
@@ -154,6 +158,16 @@ fi
 
 if [[ "${ZS_SKIP_RUNTIME_TEST:-0}" != 1 ]]; then
     step "lambda runtime test (cargo lambda watch + invoke)" run_runtime_test
+fi
+
+# Only a whole run has exercised every path of every function.
+check_permissions() {
+    cargo run -q -p stack --bin check-permissions -- "$ZS_AWS_OPS_DIR" template.yaml
+}
+if ((${#extra_args[@]} == 0)) && [[ "${ZS_SKIP_FAULTS:-0}${ZS_SKIP_SCHEMATHESIS:-0}" == 00 ]]; then
+    step "permissions: each function's role in template.yaml = the AWS operations it performed" check_permissions
+else
+    summary+=("skipped permissions check (it needs the whole run: no filter, faults and schemathesis)")
 fi
 
 exit "$failed"

@@ -6,6 +6,7 @@ use crate::adapters::zuora::ZuoraConfig;
 use crate::auth::{AccessClaims, CalloutAuth, KeySource};
 use crate::core::sync::SyncSettings;
 use crate::model::EntityId;
+use crate::model::OutboundPolicy;
 use crate::model::Secret;
 use std::time::Duration;
 
@@ -105,6 +106,8 @@ pub struct Config {
     pub sync: SyncSettings,
     /// The sync queue's `maxReceiveCount` (the template's redrive policy).
     pub max_receives: u32,
+    /// Where settings may point outbound calls and email.
+    pub outbound: OutboundPolicy,
 }
 
 /// One entity in `ZUORA_ENTITIES`.
@@ -186,6 +189,7 @@ impl Config {
             event_retention_days: env.parsed("EVENT_RETENTION_DAYS", 90i64)?,
             sync: sync_settings(env)?,
             max_receives: env.parsed("SYNC_MAX_RECEIVES", 5u32)?,
+            outbound: outbound(env)?,
         })
     }
 }
@@ -322,6 +326,8 @@ pub struct LoginConfig {
     pub cognito_entity: EntityId,
     /// A prefix the hook route also answers under (`API_BASE_PATH`, as sync-api's routes).
     pub base_path: String,
+    /// Where login hooks' JWKS URLs may point.
+    pub outbound: OutboundPolicy,
 }
 
 impl LoginConfig {
@@ -360,8 +366,29 @@ impl LoginConfig {
             call_timeout: env.millis("LOGIN_CALL_TIMEOUT_MS", 500)?,
             cognito_entity,
             base_path: base_path(env)?,
+            outbound: outbound(env)?,
         })
     }
+}
+
+/// `NOTIFICATION_EMAIL_DOMAIN` (the SES identity emails are sent from) and, for local
+/// development only, `OUTBOUND_ALLOW_LOOPBACK=true` (webhooks and JWKS on this machine).
+fn outbound<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<OutboundPolicy, ConfigError> {
+    let email_domain = env
+        .optional("NOTIFICATION_EMAIL_DOMAIN")
+        .map(|d| d.to_ascii_lowercase());
+    if let Some(domain) = &email_domain
+        && (!domain.contains('.') || domain.contains(['@', '/', ' ']))
+    {
+        return Err(invalid(
+            "NOTIFICATION_EMAIL_DOMAIN",
+            "must be a domain name",
+        ));
+    }
+    Ok(OutboundPolicy {
+        allow_loopback: env.parsed("OUTBOUND_ALLOW_LOOPBACK", false)?,
+        email_domain,
+    })
 }
 
 /// `API_BASE_PATH`: a prefix every route also answers under (empty for none).

@@ -6,5 +6,6 @@ pub mod dynamo;
 #[cfg(any(test, feature = "testing"))]
 pub mod memory;
 pub mod notify;
+pub mod outbound;
 pub mod sqs;
 pub mod zuora;

@@ -170,6 +170,7 @@ fn notifier(config: &Config, ses: &aws_sdk_sesv2::Client) -> Arc<ChannelNotifier
             .iter()
             .filter_map(|e| e.webhook_secret.clone().map(|s| (e.id.clone(), s)))
             .collect(),
+        config.outbound.clone(),
     ))
 }
 

@@ -2,11 +2,12 @@
 //! route → queued hot syncs. It never calls Zuora or sends a notification, so it builds no Zuora
 //! client and no SES client, and its configuration holds no Zuora, callout or webhook secret.
 
-use super::SETTINGS_TTL;
+use super::{AwsClients, SETTINGS_TTL};
 use crate::adapters::clock::SystemClock;
 use crate::adapters::dynamo::DynamoStore;
 use crate::adapters::notify::NoNotifier;
 use crate::adapters::sqs::SqsQueue;
+use crate::auth::HookVerifiers;
 use crate::config::{Env, LoginConfig};
 use crate::core::login::LoginService;
 use crate::core::settings::SettingsCache;
@@ -18,6 +19,9 @@ use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::Value;
 use std::sync::Arc;
 
+/// The longest an IdP's JWKS fetch may take (inside Cognito's and the hook's budgets).
+const JWKS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+
 pub struct PostLoginFunction {
     pub handler: PostLogin,
     pub cognito_entity: EntityId,
@@ -26,16 +30,18 @@ pub struct PostLoginFunction {
 pub async fn from_env() -> Result<PostLoginFunction, Error> {
     let config = LoginConfig::from_env(&Env::process())?;
     // Every AWS call is bounded, so a slow DynamoDB or SQS cannot hold a sign-in.
-    let shared = super::aws_config(config.call_timeout).await;
+    let aws = AwsClients::from_shared(&super::aws_config(config.call_timeout).await);
+    Ok(assemble(config, &aws).await)
+}
+
+/// The function from its configuration and AWS clients (only DynamoDB's and SQS's are used).
+pub async fn assemble(config: LoginConfig, aws: &AwsClients) -> PostLoginFunction {
     let store = Arc::new(DynamoStore::new(
-        aws_sdk_dynamodb::Client::new(&shared),
+        aws.dynamodb.clone(),
         config.tables.clone(),
         config.event_retention_days,
     ));
-    let queue = Arc::new(SqsQueue::new(
-        aws_sdk_sqs::Client::new(&shared),
-        config.queue_url.clone(),
-    ));
+    let queue = Arc::new(SqsQueue::new(aws.sqs.clone(), config.queue_url.clone()));
     // Open both connections (TLS included) now, not on the first login.
     let (warm_store, warm_queue) = tokio::join!(store.warm_up(), queue.warm_up());
     if let Err(e) = warm_store {
@@ -54,13 +60,17 @@ pub async fn from_env() -> Result<PostLoginFunction, Error> {
         notifier: Arc::new(NoNotifier),
     };
     let sync = Arc::new(SyncService::new(ports, Arc::new(SystemClock), config.sync));
-    Ok(PostLoginFunction {
-        handler: PostLogin::with_base_path(
+    PostLoginFunction {
+        handler: PostLogin::with_verifiers(
             Arc::new(LoginService::new(sync, config.budget)),
             &config.base_path,
+            HookVerifiers::new(
+                crate::adapters::outbound::client(&config.outbound, JWKS_TIMEOUT),
+                config.outbound.clone(),
+            ),
         ),
         cognito_entity: config.cognito_entity,
-    })
+    }
 }
 
 pub async fn run(function: PostLoginFunction) -> Result<(), Error> {

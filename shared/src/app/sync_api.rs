@@ -13,8 +13,16 @@ pub async fn from_env() -> Result<Api, Error> {
     let env = Env::process();
     let config = Config::from_env(&env)?;
     let api_config = ApiConfig::from_env(&env)?;
-    let aws = AwsClients::from_env().await;
-    let services = build(&config, &aws)?;
+    assemble(&config, api_config, &AwsClients::from_env().await).await
+}
+
+/// The API from its configuration and AWS clients.
+pub async fn assemble(
+    config: &Config,
+    api_config: ApiConfig,
+    aws: &AwsClients,
+) -> Result<Api, Error> {
+    let services = build(config, aws)?;
     warm_up(&services.store).await;
     Ok(Api {
         sync: services.sync,
@@ -29,6 +37,7 @@ pub async fn from_env() -> Result<Api, Error> {
         default_timeout: api_config.default_timeout,
         realtime: services.realtime,
         callouts: config.callouts(),
+        outbound: config.outbound.clone(),
     })
 }
 

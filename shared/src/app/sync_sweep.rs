@@ -2,7 +2,7 @@
 //! It needs no sync service: only the real-time core, Zuora's account list, DynamoDB, SQS and
 //! the notifier.
 
-use super::{SETTINGS_TTL, dynamo_store, notifier, tenants, zuora_clients};
+use super::{AwsClients, SETTINGS_TTL, dynamo_store, notifier, tenants, zuora_clients};
 use crate::adapters::clock::SystemClock;
 use crate::adapters::sqs::SqsQueue;
 use crate::config::{Config, Env};
@@ -21,23 +21,20 @@ pub struct Sweep {
 
 pub async fn from_env() -> Result<Sweep, Error> {
     let config = Config::from_env(&Env::process())?;
-    let shared = super::aws_config(super::AWS_OPERATION_TIMEOUT).await;
-    let store = dynamo_store(
-        &aws_sdk_dynamodb::Client::new(&shared),
-        &config.tables,
-        config.event_retention_days,
-    );
-    let queue = Arc::new(SqsQueue::new(
-        aws_sdk_sqs::Client::new(&shared),
-        config.queue_url.clone(),
-    ));
+    assemble(&config, &AwsClients::from_env().await)
+}
+
+/// The sweep from its configuration and AWS clients.
+pub fn assemble(config: &Config, aws: &AwsClients) -> Result<Sweep, Error> {
+    let store = dynamo_store(&aws.dynamodb, &config.tables, config.event_retention_days);
+    let queue = Arc::new(SqsQueue::new(aws.sqs.clone(), config.queue_url.clone()));
     let realtime = Realtime::new(
         store.clone(),
         queue,
         Arc::new(SettingsCache::new(store, SETTINGS_TTL)),
         Arc::new(SystemClock),
-        Arc::new(tenants(&zuora_clients(&config)?)),
-        notifier(&config, &aws_sdk_sesv2::Client::new(&shared)),
+        Arc::new(tenants(&zuora_clients(config)?)),
+        notifier(config, &aws.ses),
     );
     let entities = config.entities.iter().map(|e| e.id.clone()).collect();
     Ok(Sweep { realtime, entities })

@@ -9,8 +9,12 @@ use lambda_runtime::{Error, LambdaEvent, service_fn};
 
 pub async fn from_env() -> Result<Worker, Error> {
     let config = Config::from_env(&Env::process())?;
-    let aws = AwsClients::from_env().await;
-    let services = build(&config, &aws)?;
+    assemble(&config, &AwsClients::from_env().await).await
+}
+
+/// The worker from its configuration and AWS clients.
+pub async fn assemble(config: &Config, aws: &AwsClients) -> Result<Worker, Error> {
+    let services = build(config, aws)?;
     warm_up(&services.store).await;
     Ok(services.worker(config.max_receives))
 }

@@ -62,6 +62,13 @@ impl JwksCache {
         }
     }
 
+    /// The same cache fetching with `http` (the composition root's client for admin-configured
+    /// URLs: no redirects, inward addresses refused when a name resolves).
+    pub fn using(mut self, http: reqwest::Client) -> Self {
+        self.http = http;
+        self
+    }
+
     /// Looks the key id up in the cached JWKS; stale keys or an unknown id refetch (key
     /// rotation), at most every `min_refetch`. The mutex is held across the fetch on purpose:
     /// concurrent callers wait for that one fetch instead of each making their own.

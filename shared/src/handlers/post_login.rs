@@ -4,6 +4,7 @@
 //! event is handled here, an API Gateway request goes through the HTTP router (the same router
 //! sync-api runs, mounting only the hook route).
 
+use crate::auth::HookVerifiers;
 use crate::core::login::{Login, LoginService};
 use crate::handlers::http::{HookRoute, InvalidBase64Body, Mount, router};
 use crate::model::EntityId;
@@ -33,7 +34,17 @@ impl PostLogin {
 
     /// The hook route also answers under `base_path` (`API_BASE_PATH`), like every route.
     pub fn with_base_path(login: Arc<LoginService>, base_path: &str) -> Self {
-        let hook = Arc::new(HookRoute::new(login.clone()));
+        Self::with_verifiers(login, base_path, HookVerifiers::default())
+    }
+
+    /// As [`with_base_path`](Self::with_base_path), with the hook route's token verifiers
+    /// (the composition root's: they fetch IdP keys with its guarded client).
+    pub fn with_verifiers(
+        login: Arc<LoginService>,
+        base_path: &str,
+        verifiers: HookVerifiers,
+    ) -> Self {
+        let hook = Arc::new(HookRoute::new(login.clone(), verifiers));
         let router = router(Mount {
             hook: Some(hook.clone()),
             base_path: base_path.to_string(),

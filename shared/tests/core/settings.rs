@@ -12,7 +12,9 @@ fn refused(body: Value) -> (String, Value) {
     let current = EntitySettings::default();
     let error = match SettingsUpdate::parse(&body) {
         Err(e) => e,
-        Ok(update) => update.apply(&current).expect_err("the update is refused"),
+        Ok(update) => update
+            .apply(&current, &Default::default())
+            .expect_err("the update is refused"),
     };
     (error.field, error.allowed)
 }
@@ -74,7 +76,7 @@ fn an_accepted_update_changes_only_its_fields() {
     .unwrap();
     assert_eq!(update.version, 3);
     let current = EntitySettings::default();
-    let next = update.apply(&current).unwrap();
+    let next = update.apply(&current, &Default::default()).unwrap();
     assert_eq!(next.sync_mode, SyncMode::Realtime);
     assert_eq!(next.max_events_before_sync, 20);
     assert_eq!(next.notification_level, NotificationLevel::ErrorsOnly);

@@ -1,6 +1,7 @@
 //! `spawn_app`: a whole zuora-sync against DynamoDB Local, moto's SQS and the Zuora simulator,
 //! with fresh tables and queues per call so tests never share state.
 
+use crate::aws_ops::{AwsOpRecorder, as_function};
 use crate::counter::DynamoCounter;
 use crate::schema::{Provisioned, provision};
 use crate::token::{DEV_AUDIENCE, DEV_ISSUER, DEV_SECRET, mint_hs256, mint_hs256_for};
@@ -54,19 +55,31 @@ pub async fn aws_clients_via(dynamodb_url: Option<&str>) -> (AwsClients, DynamoC
         .load()
         .await;
     let counter = DynamoCounter::default();
-    let mut dynamo_config =
-        aws_sdk_dynamodb::config::Builder::from(&shared).interceptor(counter.clone());
+    let mut dynamo_config = aws_sdk_dynamodb::config::Builder::from(&shared)
+        .interceptor(counter.clone())
+        .interceptor(AwsOpRecorder);
     if let Some(url) = dynamodb_url {
         dynamo_config = dynamo_config.endpoint_url(url);
     }
     let dynamo_config = dynamo_config.build();
     let clients = AwsClients {
         dynamodb: aws_sdk_dynamodb::Client::from_conf(dynamo_config),
-        sqs: aws_sdk_sqs::Client::new(&shared),
-        ses: aws_sdk_sesv2::Client::new(&shared),
+        sqs: aws_sdk_sqs::Client::from_conf(
+            aws_sdk_sqs::config::Builder::from(&shared)
+                .interceptor(AwsOpRecorder)
+                .build(),
+        ),
+        ses: aws_sdk_sesv2::Client::from_conf(
+            aws_sdk_sesv2::config::Builder::from(&shared)
+                .interceptor(AwsOpRecorder)
+                .build(),
+        ),
     };
     (clients, counter)
 }
+
+/// The domain notification emails are sent from (the template's `NotificationEmailDomain`).
+pub const TEST_EMAIL_DOMAIN: &str = "example.com";
 
 /// Callout credentials of the test entities: Basic for `default`, a secret header for others.
 pub const CALLOUT_USER: &str = "zuora-callouts";
@@ -141,6 +154,7 @@ pub fn local_config(
         event_retention_days: 90,
         sync: Default::default(),
         max_receives: crate::schema::MAX_RECEIVE_COUNT,
+        outbound: local_outbound(),
     })
 }
 
@@ -159,16 +173,18 @@ pub fn dev_api(services: &Services, config: &Config, base_path: &str) -> Api {
         default_timeout: Duration::from_secs(29),
         realtime: services.realtime.clone(),
         callouts: config.callouts(),
+        outbound: config.outbound.clone(),
     }
 }
 
-/// sync-api's router on this API: every route but the post-login hook, as sync-api mounts them.
+/// sync-api's router on this API: every route but the post-login hook, as sync-api mounts them
+/// (its AWS requests recorded as sync-api's).
 pub fn api_router(api: Arc<Api>) -> axum::Router {
-    router(Mount {
+    crate::aws_ops::attributed(router(Mount {
         base_path: api.base_path.clone(),
         api: Some(api),
         ..Mount::default()
-    })
+    }))
 }
 
 /// One request through a router, as Lambda or the local server hands it over.
@@ -238,12 +254,7 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
     let api = Arc::new(dev_api(&services, &config, &options.base_path));
     let router = api_router(api.clone());
     let worker = Arc::new(services.worker(config.max_receives));
-    let login = Arc::new(zuora_sync::handlers::post_login::PostLogin::new(Arc::new(
-        zuora_sync::core::login::LoginService::new(
-            services.sync.clone(),
-            Duration::from_millis(1500),
-        ),
-    )));
+    let login = Arc::new(local_login(services.sync.clone(), &config));
     dynamo_counter.reset();
     TestApp {
         sim,
@@ -312,10 +323,62 @@ fn test_config(
         event_retention_days: 90,
         sync: options.sync.clone(),
         max_receives: crate::schema::MAX_RECEIVE_COUNT,
+        outbound: local_outbound(),
     }
 }
 
+/// Local development's outbound rules: webhooks and IdPs on this machine are allowed (the
+/// test receivers and IdPs listen on loopback); emails come from [`TEST_EMAIL_DOMAIN`].
+pub fn local_outbound() -> zuora_sync::model::OutboundPolicy {
+    zuora_sync::model::OutboundPolicy {
+        allow_loopback: true,
+        email_domain: Some(TEST_EMAIL_DOMAIN.into()),
+    }
+}
+
+/// The post-login handler of the local stack (budget 1.5 s), fetching IdP keys like the
+/// post-login function does.
+pub fn local_login(
+    sync: Arc<zuora_sync::core::sync::SyncService>,
+    config: &Config,
+) -> zuora_sync::handlers::post_login::PostLogin {
+    zuora_sync::handlers::post_login::PostLogin::with_verifiers(
+        Arc::new(zuora_sync::core::login::LoginService::new(
+            sync,
+            Duration::from_millis(1500),
+        )),
+        "",
+        zuora_sync::auth::HookVerifiers::new(
+            zuora_sync::adapters::outbound::client(&config.outbound, Duration::from_secs(3)),
+            config.outbound.clone(),
+        ),
+    )
+}
+
 impl TestApp {
+    /// The sweep function's run for the default entity, invoked now.
+    pub async fn sweep(
+        &self,
+        correlation: &str,
+    ) -> Result<Option<zuora_sync::model::Session>, zuora_sync::ports::StoreError> {
+        let deadline = self.sweep_deadline();
+        as_function(
+            "sync-sweep",
+            self.services
+                .realtime
+                .sweep(&self.entity, correlation, deadline),
+        )
+        .await
+    }
+
+    /// The post-login hook route, as the post-login function answers it.
+    pub async fn login_hook(
+        &self,
+        request: aws_lambda_events::apigw::ApiGatewayV2httpRequest,
+    ) -> aws_lambda_events::apigw::ApiGatewayV2httpResponse {
+        as_function("post-login", self.login.hook(request)).await
+    }
+
     /// The deadline of a sweep invoked now (the function's 60 s), on the app's clock.
     pub fn sweep_deadline(&self) -> zuora_sync::model::EpochMillis {
         self.services.sync.now().plus_ms(60_000)

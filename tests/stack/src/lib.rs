@@ -3,10 +3,12 @@
 //! helper used by the integration tests and the benchmark.
 
 pub mod app;
+pub mod aws_ops;
 pub mod cli;
 pub mod counter;
 pub mod fault_proxy;
 pub mod idp;
 pub mod local;
+pub mod permissions;
 pub mod schema;
 pub mod token;

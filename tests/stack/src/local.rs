@@ -21,11 +21,11 @@ pub async fn serve_api(
 ) -> std::io::Result<SocketAddr> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;
-    let app = router(Mount {
+    let app = crate::aws_ops::attributed(router(Mount {
         base_path: api.base_path.clone(),
         api: Some(api),
         hook: login.map(|l| l.hook_route()),
-    });
+    }));
     tokio::spawn(async move {
         let stop = async move {
             while !*shutdown.borrow() {
@@ -93,7 +93,8 @@ pub async fn poll_once(
         .plus_ms(invocation_timeout.as_millis() as i64);
     let mut event = SqsEvent::default();
     event.records = records;
-    let response = worker.handle(event, deadline).await;
+    // The handler runs as sync-worker; the receive and delete around it are the platform's.
+    let response = crate::aws_ops::as_function("sync-worker", worker.handle(event, deadline)).await;
     let failed: Vec<&str> = response
         .batch_item_failures
         .iter()

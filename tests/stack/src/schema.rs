@@ -161,6 +161,35 @@ pub async fn create_table(
     Ok(())
 }
 
+/// A table is named `{prefix}-{suffix}`, the suffix being its logical id's first word.
+fn table_suffix(spec: &TableSpec) -> String {
+    spec.logical_id
+        .trim_end_matches("Table")
+        .to_ascii_lowercase()
+}
+
+const QUEUE_SUFFIX: &str = "-sync";
+const DLQ_SUFFIX: &str = "-sync-dlq";
+
+/// The template's logical id of a table [`provision`] created.
+pub fn logical_table(name: &str) -> Option<&'static str> {
+    ALL_TABLES
+        .iter()
+        .find(|spec| name.ends_with(&format!("-{}", table_suffix(spec))))
+        .map(|spec| spec.logical_id)
+}
+
+/// The template's logical id of a queue [`provision`] created.
+pub fn logical_queue(name: &str) -> Option<&'static str> {
+    if name.ends_with(DLQ_SUFFIX) {
+        Some("SyncDeadLetterQueue")
+    } else if name.ends_with(QUEUE_SUFFIX) {
+        Some("SyncQueue")
+    } else {
+        None
+    }
+}
+
 pub struct Provisioned {
     pub tables: Tables,
     pub queue_url: String,
@@ -174,11 +203,12 @@ pub async fn provision(
     prefix: &str,
     visibility_timeout_secs: u32,
 ) -> Result<Provisioned, String> {
+    let name = |spec: &TableSpec| format!("{prefix}-{}", table_suffix(spec));
     let tables = Tables {
-        mirror: format!("{prefix}-mirror"),
-        locks: format!("{prefix}-locks"),
-        events: format!("{prefix}-events"),
-        state: format!("{prefix}-state"),
+        mirror: name(&MIRROR),
+        locks: name(&LOCKS),
+        events: name(&EVENTS),
+        state: name(&STATE),
     };
     for (name, spec) in [
         (&tables.mirror, &MIRROR),
@@ -204,7 +234,7 @@ async fn create_queues(
     use aws_sdk_sqs::types::QueueAttributeName;
     let dlq = sqs
         .create_queue()
-        .queue_name(format!("{prefix}-sync-dlq"))
+        .queue_name(format!("{prefix}{DLQ_SUFFIX}"))
         .attributes(QueueAttributeName::MessageRetentionPeriod, "1209600")
         .send()
         .await
@@ -228,7 +258,7 @@ async fn create_queues(
     });
     let queue = sqs
         .create_queue()
-        .queue_name(format!("{prefix}-sync"))
+        .queue_name(format!("{prefix}{QUEUE_SUFFIX}"))
         .set_attributes(Some(HashMap::from([
             (QueueAttributeName::RedrivePolicy, redrive.to_string()),
             (

@@ -3,7 +3,9 @@
 //! allows.
 
 use super::validate::{InvalidSetting, invalid};
-use crate::model::{CalloutFields, Channel, ClaimConfig, ClaimKind, LoginHook, MAX_CLAIMS};
+use crate::model::{
+    CalloutFields, Channel, ClaimConfig, ClaimKind, LoginHook, MAX_CLAIMS, OutboundPolicy,
+};
 use serde_json::Value;
 
 /// A claim name: what IdPs use (`custom:zuora_account`, `https://example.com/acct`).
@@ -45,7 +47,10 @@ pub(super) fn claims(value: &Value) -> Result<Vec<ClaimConfig>, InvalidSetting> 
 /// At most this many IdPs per entity.
 pub const MAX_LOGIN_HOOKS: usize = 10;
 
-pub(super) fn login_hooks(value: &Value) -> Result<Vec<LoginHook>, InvalidSetting> {
+pub(super) fn login_hooks(
+    value: &Value,
+    outbound: &OutboundPolicy,
+) -> Result<Vec<LoginHook>, InvalidSetting> {
     let list = value.as_array().ok_or_else(|| {
         invalid(
             "login_hooks",
@@ -78,10 +83,10 @@ pub(super) fn login_hooks(value: &Value) -> Result<Vec<LoginHook>, InvalidSettin
                 ));
             }
         }
-        if !secure_url(&hook.jwks_url) {
+        if let Err(why) = outbound.check_url(&hook.jwks_url) {
             return Err(invalid(
                 &format!("login_hooks[{i}].jwks_url"),
-                "must be an https URL (http only for localhost)",
+                why,
                 Value::Null,
             ));
         }
@@ -132,7 +137,10 @@ fn email_like(text: &str) -> bool {
             && !text.chars().any(|c| c.is_whitespace() || c == '<' || c == '>'))
 }
 
-pub(super) fn channel(value: &Value) -> Result<Option<Channel>, InvalidSetting> {
+pub(super) fn channel(
+    value: &Value,
+    outbound: &OutboundPolicy,
+) -> Result<Option<Channel>, InvalidSetting> {
     use Channel;
     if value.is_null() {
         return Ok(None);
@@ -154,6 +162,9 @@ pub(super) fn channel(value: &Value) -> Result<Option<Channel>, InvalidSetting> 
                     Value::Null,
                 ));
             }
+            if let Err(why) = outbound.check_sender(from) {
+                return Err(invalid("notification_channel.from", why, Value::Null));
+            }
             if to.is_empty() || to.len() > 10 || !to.iter().all(|t| email_like(t)) {
                 return Err(invalid(
                     "notification_channel.to",
@@ -163,27 +174,12 @@ pub(super) fn channel(value: &Value) -> Result<Option<Channel>, InvalidSetting> 
             }
         }
         Channel::Webhook { url } => {
-            if !secure_url(url) {
-                return Err(invalid(
-                    "notification_channel.url",
-                    "must be an https URL (http only for localhost)",
-                    Value::Null,
-                ));
+            if let Err(why) = outbound.check_url(url) {
+                return Err(invalid("notification_channel.url", why, Value::Null));
             }
         }
     }
     Ok(Some(channel))
-}
-
-/// Keys are fetched from here, so they must come over TLS (plain http only on this machine).
-fn secure_url(raw: &str) -> bool {
-    match url::Url::parse(raw) {
-        Ok(u) if u.scheme() == "https" => u.host_str().is_some(),
-        Ok(u) if u.scheme() == "http" => {
-            matches!(u.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"))
-        }
-        _ => false,
-    }
 }
 
 fn claim(i: usize, value: &Value) -> Result<ClaimConfig, InvalidSetting> {

@@ -4,7 +4,7 @@
 use super::fields::{callout_fields, channel, claims, login_hooks};
 use crate::model::{
     DEEP_RECONCILE_DAYS, EVENT_RETENTION_DAYS, EVENT_THRESHOLDS, EntitySettings,
-    MAX_MINUTES_BETWEEN_SYNCS, MIN_ON_DEMAND_INTERVAL,
+    MAX_MINUTES_BETWEEN_SYNCS, MIN_ON_DEMAND_INTERVAL, OutboundPolicy,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -87,8 +87,12 @@ impl SettingsUpdate {
         Ok(Self { version, fields })
     }
 
-    /// The settings after this update, validated as a whole.
-    pub fn apply(&self, current: &EntitySettings) -> Result<EntitySettings, InvalidSetting> {
+    /// The settings after this update, validated as a whole; URLs and senders by `outbound`.
+    pub fn apply(
+        &self,
+        current: &EntitySettings,
+        outbound: &OutboundPolicy,
+    ) -> Result<EntitySettings, InvalidSetting> {
         let mut s = current.clone();
         for (name, value) in &self.fields {
             match name.as_str() {
@@ -127,8 +131,8 @@ impl SettingsUpdate {
                     })?
                 }
                 "claims" => s.claims = claims(value)?,
-                "login_hooks" => s.login_hooks = login_hooks(value)?,
-                "notification_channel" => s.notification_channel = channel(value)?,
+                "login_hooks" => s.login_hooks = login_hooks(value, outbound)?,
+                "notification_channel" => s.notification_channel = channel(value, outbound)?,
                 "callout_fields" => s.callout_fields = callout_fields(value)?,
                 _ => unreachable!("parse admits only known fields"),
             }

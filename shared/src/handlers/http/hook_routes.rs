@@ -27,11 +27,8 @@ pub struct HookRoute {
 }
 
 impl HookRoute {
-    pub fn new(login: Arc<LoginService>) -> Self {
-        Self {
-            login,
-            verifiers: HookVerifiers::default(),
-        }
+    pub fn new(login: Arc<LoginService>, verifiers: HookVerifiers) -> Self {
+        Self { login, verifiers }
     }
 }
 

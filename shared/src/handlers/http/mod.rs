@@ -50,6 +50,8 @@ pub struct Api {
     pub realtime: Arc<crate::core::realtime::Realtime>,
     /// How each entity's Zuora callouts authenticate (none: callouts are refused).
     pub callouts: std::collections::HashMap<EntityId, CalloutAuth>,
+    /// Where settings may point outbound calls and email (checked when settings are saved).
+    pub outbound: crate::model::OutboundPolicy,
 }
 
 impl Api {

@@ -136,7 +136,7 @@ pub(super) async fn update_settings(
     if current.version != update.version {
         return conflict(current.version, update.version);
     }
-    let next = match update.apply(&current.settings) {
+    let next = match update.apply(&current.settings, &api.outbound) {
         Ok(s) => s,
         Err(e) => return invalid_field(&e.field, &e.message, Some(e.allowed)),
     };

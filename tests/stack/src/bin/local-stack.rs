@@ -51,12 +51,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         &std::env::var("API_BASE_PATH").unwrap_or_default(),
     ));
     let worker = Arc::new(services.worker(config.max_receives));
-    let login = Arc::new(zuora_sync::handlers::post_login::PostLogin::new(Arc::new(
-        zuora_sync::core::login::LoginService::new(
-            services.sync.clone(),
-            Duration::from_millis(1500),
-        ),
-    )));
+    let login = Arc::new(stack::app::local_login(services.sync.clone(), &config));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let addr = serve_api(
         api,
@@ -78,7 +73,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                     let event = serde_json::json!({"id": format!("local-sweep-{}", uuid::Uuid::new_v4())});
                     // The sweep function's 60 s timeout.
                     let deadline = zuora_sync::ports::Clock::now(&zuora_sync::adapters::clock::SystemClock).plus_ms(60_000);
-                    if let Err(e) = zuora_sync::handlers::sweep::sweep_event(&realtime, &entities, &event, deadline).await {
+                    let sweep = zuora_sync::handlers::sweep::sweep_event(&realtime, &entities, &event, deadline);
+                    if let Err(e) = stack::aws_ops::as_function("sync-sweep", sweep).await {
                         eprintln!("{e}");
                     }
                 }

@@ -35,6 +35,7 @@ fn rs256_api(app: &TestApp, idp: &Idp) -> Arc<Api> {
         default_timeout: Duration::from_secs(29),
         realtime: app.services.realtime.clone(),
         callouts: Default::default(),
+        outbound: app.config.outbound.clone(),
     })
 }
 
@@ -169,6 +170,7 @@ async fn an_unreachable_jwks_is_not_blamed_on_the_caller() {
         default_timeout: Duration::from_secs(29),
         realtime: app.services.realtime.clone(),
         callouts: Default::default(),
+        outbound: app.config.outbound.clone(),
     });
     let idp = Idp::start().await;
     let (status, body, _) = call(

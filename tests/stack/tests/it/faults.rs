@@ -160,11 +160,7 @@ async fn a_callout_killed_between_the_cut_and_the_queueing_loses_nothing() {
     );
 
     clock.advance_ms(61_000);
-    app.services
-        .realtime
-        .sweep(&app.entity, "after-crash", app.sweep_deadline())
-        .await
-        .unwrap();
+    app.sweep("after-crash").await.unwrap();
     app.run_queued_jobs().await;
     let session = store
         .get_session(&app.entity, &lost)
@@ -270,11 +266,7 @@ async fn a_stopped_dynamodb_delays_but_loses_nothing() {
     }
     // Whatever the callouts could not finish, the sweep does (a minute later).
     clock.advance_ms(61_000);
-    app.services
-        .realtime
-        .sweep(&app.entity, "after-stall", app.sweep_deadline())
-        .await
-        .unwrap();
+    app.sweep("after-stall").await.unwrap();
     app.run_queued_jobs().await;
     clock.advance_ms(120_000);
     assert_converged(&app, &ACCOUNTS).await;

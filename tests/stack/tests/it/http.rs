@@ -5,6 +5,7 @@
 
 use serde_json::{Value, json};
 use stack::app::{AppOptions, TestApp, json_of, send, spawn_app, spawn_app_with};
+use stack::aws_ops::as_function;
 use zuora_sync::handlers::http::{Mount, router};
 use zuora_sync::handlers::post_login::PostLogin;
 
@@ -44,11 +45,11 @@ fn concrete(template: &str) -> String {
 
 /// One router with every route, as the local stack mounts them.
 fn full_router(app: &TestApp) -> axum::Router {
-    router(Mount {
+    stack::aws_ops::attributed(router(Mount {
         api: Some(app.api.clone()),
         hook: Some(app.login.hook_route()),
         base_path: app.api.base_path.clone(),
-    })
+    }))
 }
 
 async fn call(
@@ -291,6 +292,10 @@ async fn the_post_login_function_serves_the_hook_under_its_base_path() {
     ] {
         let mut req = hook(path);
         req.request_context.http.method = http::Method::GET;
-        assert_eq!(login.hook(req).await.status_code, 404, "{path}");
+        assert_eq!(
+            as_function("post-login", login.hook(req)).await.status_code,
+            404,
+            "{path}"
+        );
     }
 }

@@ -5,6 +5,7 @@ use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{Value, json};
 use stack::app::{TestApp, spawn_app};
+use stack::aws_ops::as_function;
 use stack::idp::Idp;
 use std::time::{Duration, Instant};
 use zuora_sim::{Fault, FaultKind};
@@ -48,7 +49,9 @@ fn option_b() -> Value {
 /// Runs the trigger like Lambda would and checks that Cognito gets its event back unchanged.
 async fn login(login: &PostLogin, app: &TestApp, event: Value) {
     let invocation = LambdaEvent::new(event.clone(), Context::default());
-    let answer = login.handle(invocation, &app.entity).await.unwrap();
+    let answer = as_function("post-login", login.handle(invocation, &app.entity))
+        .await
+        .unwrap();
     assert_eq!(answer, event, "the trigger returns the event unchanged");
 }
 
@@ -309,7 +312,7 @@ async fn the_hook_route_verifies_id_tokens_before_queueing() {
         ("garbage", "not.a.jwt".to_string()),
     ];
     for (what, token) in cases {
-        let answer = app.login.hook(hook_request(&token)).await;
+        let answer = app.login_hook(hook_request(&token)).await;
         assert_eq!(answer.status_code, 401, "{what}");
         assert_eq!(
             app.queue_counts(&app.queue.queue_url).await.visible,
@@ -319,7 +322,7 @@ async fn the_hook_route_verifies_id_tokens_before_queueing() {
     }
 
     let valid = idp.sign(&id_token_claims(300, ISSUER, AUDIENCE));
-    let answer = app.login.hook(hook_request(&valid)).await;
+    let answer = app.login_hook(hook_request(&valid)).await;
     assert_eq!(answer.status_code, 202);
     let body: Value = match answer.body {
         Some(aws_lambda_events::encodings::Body::Text(t)) => serde_json::from_str(&t).unwrap(),
@@ -342,7 +345,7 @@ async fn the_hook_route_verifies_id_tokens_before_queueing() {
     assert_eq!(answer["statusCode"], 202, "{answer}");
     let mut bad_body = hook_request(&valid);
     bad_body.body = Some("{".into());
-    assert_eq!(app.login.hook(bad_body).await.status_code, 400);
+    assert_eq!(app.login_hook(bad_body).await.status_code, 400);
 }
 
 #[tokio::test]

@@ -5,6 +5,7 @@ mod auth;
 mod entities;
 mod event_search;
 mod faults;
+mod functions;
 mod http;
 mod locks;
 mod login;

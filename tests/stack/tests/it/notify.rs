@@ -181,18 +181,12 @@ async fn an_empty_max_time_session_is_emailed_through_ses() {
                "notification_channel": {"type": "email", "from": "sync@example.com", "to": ["billing@example.com"]}}),
     )
     .await;
-    let realtime = &app.services.realtime;
-    realtime
-        .sweep(&app.entity, "e1", app.sweep_deadline())
-        .await
-        .unwrap();
+    app.sweep("e1").await.unwrap();
     clock.advance_ms(5 * 60_000);
-    let session = realtime
-        .sweep(&app.entity, "e2", app.sweep_deadline())
-        .await
-        .unwrap()
-        .expect("due");
-    let stored = realtime
+    let session = app.sweep("e2").await.unwrap().expect("due");
+    let stored = app
+        .services
+        .realtime
         .store()
         .get_session(&app.entity, &session.id)
         .await
@@ -234,4 +228,84 @@ async fn channels_are_validated() {
             "{body}"
         );
     }
+}
+
+/// sync-api (a manual sync) and sync-worker (a queued on-demand sync) email their summaries
+/// themselves, from the configured domain.
+#[tokio::test]
+async fn manual_and_on_demand_summaries_are_emailed_by_the_api_and_the_worker() {
+    let app = spawn_app().await;
+    app.aws
+        .ses
+        .create_email_identity()
+        .email_identity(stack::app::TEST_EMAIL_DOMAIN)
+        .send()
+        .await
+        .unwrap();
+    let from = format!("sync@{}", stack::app::TEST_EMAIL_DOMAIN);
+    settings(
+        &app,
+        json!({"notification_channel": {"type": "email", "from": from, "to": ["billing@example.com"]}}),
+    )
+    .await;
+    let (status, body) = app
+        .admin(
+            "POST",
+            "/plugins/zuora/entities/default/sync/customers/A00000001",
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = app
+        .admin(
+            "POST",
+            "/plugins/zuora/entities/default/sync/accounts",
+            Some(json!({"accounts": ["A00000002"]})),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(app.run_queued_jobs().await, 1);
+    let sent: Vec<String> = stack::aws_ops::recorded()
+        .into_iter()
+        .filter(|(_, p)| p.action == "ses:SendEmail")
+        .map(|(function, p)| format!("{function} {}", p.resource))
+        .collect();
+    let identity = format!("identity/{}", stack::app::TEST_EMAIL_DOMAIN);
+    assert_eq!(
+        sent,
+        vec![
+            format!("sync-api {identity}"),
+            format!("sync-worker {identity}")
+        ]
+    );
+}
+
+/// H10: what a failed delivery answered is not shown back through the API (the status route
+/// would otherwise tell an admin what listens where).
+#[tokio::test]
+async fn a_failed_webhook_delivery_is_recorded_without_the_remote_answer() {
+    let clock = Arc::new(ManualClock::new(EpochMillis(1_790_000_000_000)));
+    let app = spawn_app_with(AppOptions {
+        clock: clock.clone(),
+        ..AppOptions::default()
+    })
+    .await;
+    let (_receiver, url) = Receiver::start().await;
+    let missing = url.replace("/hook", "/no-such-path");
+    settings(
+        &app,
+        json!({"sync_mode": "scheduled", "max_minutes_between_syncs": 5,
+               "notification_channel": {"type": "webhook", "url": missing}}),
+    )
+    .await;
+    app.sweep("f1").await.unwrap();
+    clock.advance_ms(5 * 60_000);
+    app.sweep("f2").await.unwrap().expect("due");
+    let (status, body) = app
+        .admin("GET", "/plugins/zuora/entities/default/status", None)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let delivery = body["last_session"]["delivery"].as_str().unwrap();
+    assert!(delivery.starts_with("failed"), "{delivery}");
+    assert!(!delivery.contains("404"), "{delivery}");
 }

@@ -8,6 +8,7 @@ use stack::app::{
     AppOptions, CALLOUT_HEADER, CALLOUT_PASSWORD, CALLOUT_SECRET, CALLOUT_USER, TestApp, spawn_app,
     spawn_app_with,
 };
+use stack::aws_ops::as_function;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use zuora_sim::SimConfig;
@@ -88,7 +89,7 @@ async fn drain_jobs(app: &TestApp, run_pages: bool) -> Vec<(String, String)> {
                 let mut event = SqsEvent::default();
                 event.records = vec![message];
                 let deadline = EpochMillis(i64::MAX / 2);
-                let answer = app.worker.handle(event, deadline).await;
+                let answer = as_function("sync-worker", app.worker.handle(event, deadline)).await;
                 assert!(answer.batch_item_failures.is_empty(), "page failed: {body}");
             } else {
                 accounts.push((
@@ -318,11 +319,7 @@ async fn two_hundred_concurrent_callouts_start_exactly_one_session_per_crossing(
     }
     // A callout cuts only while its 20 s budget allows: on a loaded machine the last ones
     // leave crossings to the sweep, which runs every minute.
-    app.services
-        .realtime
-        .sweep(&app.entity, "after-burst", app.sweep_deadline())
-        .await
-        .unwrap();
+    app.sweep("after-burst").await.unwrap();
     // 200 changes at 10 each: exactly 20 crossings, so exactly 20 sessions. (A callout
     // answers with the first session it started; it may help start more.)
     let queued = queued_sessions(&app).await;
@@ -412,36 +409,19 @@ async fn the_sweep_starts_a_max_time_session_even_with_no_changes() {
         json!({"sync_mode": "scheduled", "max_minutes_between_syncs": 120}),
     )
     .await;
-    let realtime = &app.services.realtime;
-    assert!(
-        realtime
-            .sweep(&app.entity, "s1", app.sweep_deadline())
-            .await
-            .unwrap()
-            .is_none(),
-        "starts the clock"
-    );
+    assert!(app.sweep("s1").await.unwrap().is_none(), "starts the clock");
     assert_eq!(
         status(&app).await["message"],
         "At most 120 minutes until the next sync"
     );
 
     clock.advance_ms(119 * 60_000);
-    assert!(
-        realtime
-            .sweep(&app.entity, "s2", app.sweep_deadline())
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(app.sweep("s2").await.unwrap().is_none());
     assert_eq!(status(&app).await["minutes_left"], 1);
 
     clock.advance_ms(60_000);
     // Two overlapping sweeps: exactly one session.
-    let (a, b) = tokio::join!(
-        realtime.sweep(&app.entity, "s3", app.sweep_deadline()),
-        realtime.sweep(&app.entity, "s4", app.sweep_deadline())
-    );
+    let (a, b) = tokio::join!(app.sweep("s3"), app.sweep("s4"));
     let started: Vec<_> = [a.unwrap(), b.unwrap()].into_iter().flatten().collect();
     assert_eq!(started.len(), 1);
     let session = app
@@ -459,13 +439,7 @@ async fn the_sweep_starts_a_max_time_session_even_with_no_changes() {
         "all_including_zero reports empty sessions"
     );
     assert_eq!(status(&app).await["minutes_left"], 120);
-    assert!(
-        realtime
-            .sweep(&app.entity, "s5", app.sweep_deadline())
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(app.sweep("s5").await.unwrap().is_none());
 }
 
 #[tokio::test]
@@ -572,18 +546,14 @@ async fn reconciliation_syncs_a_change_whose_callout_was_lost() {
         json!({"sync_mode": "realtime", "max_events_before_sync": 1}),
     )
     .await;
-    let realtime = &app.services.realtime;
-    realtime
-        .sweep(&app.entity, "r1", app.sweep_deadline())
-        .await
-        .unwrap();
+    app.sweep("r1").await.unwrap();
     // A change in Zuora, and no callout for it.
     assert!(
         app.sim
             .set_field("A00000002", "name", json!("Renamed Without Callout"))
     );
-    let session = realtime
-        .sweep(&app.entity, "r2", app.sweep_deadline())
+    let session = app
+        .sweep("r2")
         .await
         .unwrap()
         .expect("the reconciled change crosses the threshold");
@@ -592,13 +562,7 @@ async fn reconciliation_syncs_a_change_whose_callout_was_lost() {
     let records = app.mirror_records("8a90a1b27c1f4e2d017c2b3c4d5e0002").await;
     assert_eq!(records["CUSTOMER"].attrs["name"], "Renamed Without Callout");
     // Seen once: the next sweep finds nothing new.
-    assert!(
-        realtime
-            .sweep(&app.entity, "r3", app.sweep_deadline())
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(app.sweep("r3").await.unwrap().is_none());
     assert_eq!(status(&app).await["changes"], 0);
 }
 
@@ -614,11 +578,7 @@ async fn reconciliation_finds_a_subscription_change_whose_account_did_not_move()
     .await;
     let (status_code, body) = app.sync_subscription("A-S00000271").await;
     assert_eq!(status_code, 200, "{body}");
-    let realtime = &app.services.realtime;
-    realtime
-        .sweep(&app.entity, "r1", app.sweep_deadline())
-        .await
-        .unwrap();
+    app.sweep("r1").await.unwrap();
     let account_before = app.sim.account("A00000001").unwrap()["updatedDate"].clone();
     assert!(app.sim.set_subscription_status("A-S00000271", "Cancelled"));
     assert_eq!(
@@ -626,8 +586,8 @@ async fn reconciliation_finds_a_subscription_change_whose_account_did_not_move()
         account_before,
         "as in Zuora, the account's own time did not move"
     );
-    let session = realtime
-        .sweep(&app.entity, "r2", app.sweep_deadline())
+    let session = app
+        .sweep("r2")
         .await
         .unwrap()
         .expect("the subscription's change crosses the threshold");
@@ -636,13 +596,7 @@ async fn reconciliation_finds_a_subscription_change_whose_account_did_not_move()
     let records = app.mirror_records(ACCOUNT_1).await;
     assert_eq!(records["SUB#A-S00000271"].attrs["status"], "Cancelled");
     // Seen once, although the next sweep reads it again in its look-back overlap.
-    assert!(
-        realtime
-            .sweep(&app.entity, "r3", app.sweep_deadline())
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(app.sweep("r3").await.unwrap().is_none());
     assert_eq!(status(&app).await["changes"], 0);
 }
 

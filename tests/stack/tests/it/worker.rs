@@ -3,6 +3,7 @@
 
 use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
 use stack::app::{AppOptions, spawn_app, spawn_app_with};
+use stack::aws_ops::as_function;
 use stack::local::poll_once;
 use std::time::Duration;
 use zuora_sim::{Fault, FaultKind};
@@ -57,7 +58,7 @@ async fn a_malformed_message_fails_alone() {
         message("good-2", &job("A00000002")),
     ]);
 
-    let response = app.worker.handle(batch, deadline()).await;
+    let response = as_function("sync-worker", app.worker.handle(batch, deadline())).await;
 
     assert_eq!(
         failed_ids(&response),

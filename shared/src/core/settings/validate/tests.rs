@@ -3,7 +3,11 @@ use crate::model::ClaimKind;
 use serde_json::json;
 
 fn apply(body: Value) -> Result<EntitySettings, InvalidSetting> {
-    SettingsUpdate::parse(&body)?.apply(&EntitySettings::default())
+    apply_with(&OutboundPolicy::default(), body)
+}
+
+fn apply_with(outbound: &OutboundPolicy, body: Value) -> Result<EntitySettings, InvalidSetting> {
+    SettingsUpdate::parse(&body)?.apply(&EntitySettings::default(), outbound)
 }
 
 #[test]
@@ -50,7 +54,16 @@ fn claim_configs_are_checked_field_by_field() {
 fn login_hooks_need_tls_and_distinct_issuers() {
     let hook = |url: &str| json!({"issuer": "https://idp", "jwks_url": url, "audience": "app"});
     assert!(apply(json!({"version": 0, "login_hooks": [hook("https://idp/jwks")]})).is_ok());
-    assert!(apply(json!({"version": 0, "login_hooks": [hook("http://127.0.0.1:9/jwks")]})).is_ok());
+    let local = OutboundPolicy {
+        allow_loopback: true,
+        email_domain: None,
+    };
+    let loopback = json!({"version": 0, "login_hooks": [hook("http://127.0.0.1:9/jwks")]});
+    assert!(apply_with(&local, loopback.clone()).is_ok());
+    assert!(
+        apply(loopback).is_err(),
+        "loopback only in local development"
+    );
     let err = apply(json!({"version": 0, "login_hooks": [hook("http://idp/jwks")]})).unwrap_err();
     assert_eq!(err.field, "login_hooks[0].jwks_url");
     let twice = json!({"version": 0, "login_hooks": [hook("https://a/j"), hook("https://b/j")]});
@@ -82,4 +95,40 @@ fn notification_levels_decide_as_designed() {
             "{level:?} {failed} {written}"
         );
     }
+}
+
+/// H10: an entity admin cannot point the product's outbound calls inward, nor send email from
+/// another identity of the AWS account.
+#[test]
+fn webhooks_and_jwks_cannot_point_inward_and_senders_stay_in_the_domain() {
+    for url in [
+        "https://169.254.169.254/latest/meta-data/iam/",
+        "http://127.0.0.1:9001/2018-06-01/runtime/invocation/next",
+        "https://[::ffff:a9fe:a9fe]/",
+        "https://10.0.0.5/hook",
+    ] {
+        let webhook =
+            json!({"version": 0, "notification_channel": {"type": "webhook", "url": url}});
+        let err = apply(webhook).unwrap_err();
+        assert_eq!(err.field, "notification_channel.url", "{url}");
+        let hook = json!({"version": 0, "login_hooks": [{"issuer": "https://idp", "jwks_url": url, "audience": "app"}]});
+        assert_eq!(
+            apply(hook).unwrap_err().field,
+            "login_hooks[0].jwks_url",
+            "{url}"
+        );
+    }
+    let domain = OutboundPolicy {
+        allow_loopback: false,
+        email_domain: Some("billing.example.com".into()),
+    };
+    let email = |from: &str| json!({"version": 0, "notification_channel": {"type": "email", "from": from, "to": ["ops@example.com"]}});
+    assert!(apply_with(&domain, email("sync@billing.example.com")).is_ok());
+    let err = apply_with(&domain, email("ceo@example.com")).unwrap_err();
+    assert_eq!(err.field, "notification_channel.from");
+    assert!(
+        err.message.contains("billing.example.com"),
+        "{}",
+        err.message
+    );
 }
