@@ -18,6 +18,13 @@ use std::time::Duration;
 /// Longer claim values are not looked up (no Zuora field holds more; it bounds the query).
 pub const MAX_LOOKUP_VALUE_BYTES: usize = 16 * 1024;
 
+/// At most this many syncs are queued per login, as many as one on-demand request may ask
+/// for: a claim listing hundreds of accounts cannot turn every login into a sync storm.
+pub const MAX_TARGETS_PER_LOGIN: usize = 10;
+
+/// An account claim longer than this is not read at all (ten account numbers fit many times).
+pub const MAX_ACCOUNT_CLAIM_BYTES: usize = 2 * 1024;
+
 /// One login: who, where, and the identity's claims (Cognito user attributes or ID token
 /// claims).
 #[derive(Debug, Clone)]
@@ -162,6 +169,12 @@ pub fn targets(
     for config in configs.iter().filter(|c| c.applies_to_zuora()) {
         let raw = claims.get(&config.claim);
         match (&config.kind, &config.account_field) {
+            (ClaimKind::Account, _) if claim_bytes(raw) > MAX_ACCOUNT_CLAIM_BYTES => {
+                skipped.push(format!(
+                    "claim {}: longer than {MAX_ACCOUNT_CLAIM_BYTES} bytes, not read",
+                    config.claim
+                ));
+            }
             (ClaimKind::Account, _) => {
                 for value in claim_values(raw) {
                     match AccountKey::parse(&value) {
@@ -169,6 +182,9 @@ pub fn targets(
                         Err(e) => skipped.push(format!("claim {}: {e}", config.claim)),
                     }
                 }
+            }
+            (ClaimKind::Lookup, Some(_)) if config.claim == "email" && !email_verified(claims) => {
+                skipped.push("claim email: not verified (email_verified is not true)".into());
             }
             (ClaimKind::Lookup, Some(field)) => {
                 // The whole value is one external id (an email may not be split).
@@ -193,13 +209,41 @@ pub fn targets(
             (ClaimKind::Lookup, None) => {}
         }
     }
+    // First occurrence kept, in claim order; a set keeps this linear in the claim's size.
+    let mut seen = std::collections::HashSet::new();
     let mut unique: Vec<JobTarget> = Vec::new();
+    let mut over = 0;
     for t in out {
-        if !unique.contains(&t) {
+        if !seen.insert(serde_json::to_string(&t).unwrap_or_default()) {
+            continue;
+        }
+        if unique.len() < MAX_TARGETS_PER_LOGIN {
             unique.push(t);
+        } else {
+            over += 1;
         }
     }
+    if over > 0 {
+        skipped.push(format!(
+            "{over} more account(s) not queued: at most {MAX_TARGETS_PER_LOGIN} per login"
+        ));
+    }
     (unique, skipped)
+}
+
+fn claim_bytes(value: Option<&Value>) -> usize {
+    match value {
+        Some(Value::String(s)) => s.len(),
+        Some(other) => other.to_string().len(),
+        None => 0,
+    }
+}
+
+/// Option B by email trusts the address only once the IdP verified it (Cognito and OIDC send
+/// `email_verified` as `true` or `"true"`).
+fn email_verified(claims: &Map<String, Value>) -> bool {
+    matches!(claims.get("email_verified"), Some(Value::Bool(true)))
+        || matches!(claims.get("email_verified"), Some(Value::String(s)) if s == "true")
 }
 
 #[cfg(test)]
@@ -247,7 +291,7 @@ mod tests {
             Some("LimioExternalId__c"),
             "zuora",
         )];
-        let claims = json!({"email": "o'brien, jr@example.com"});
+        let claims = json!({"email": "o'brien, jr@example.com", "email_verified": true});
         let (found, _) = targets(&configs, claims.as_object().unwrap());
         assert_eq!(
             found,
@@ -256,9 +300,52 @@ mod tests {
                 value: "o'brien, jr@example.com".into()
             }]
         );
-        let huge = json!({"email": "x".repeat(MAX_LOOKUP_VALUE_BYTES + 1)});
+        let huge = json!({"email": "x".repeat(MAX_LOOKUP_VALUE_BYTES + 1), "email_verified": true});
         let (found, skipped) = targets(&configs, huge.as_object().unwrap());
         assert!(found.is_empty());
         assert_eq!(skipped.len(), 1);
+    }
+
+    /// M3: a login queues at most MAX_TARGETS_PER_LOGIN syncs, reads no huge account claim and
+    /// looks up no unverified email.
+    #[test]
+    fn a_login_cannot_amplify() {
+        let configs = [config(
+            "custom:zuora_account",
+            ClaimKind::Account,
+            None,
+            "zuora",
+        )];
+        let many: Vec<String> = (1..=200).map(|i| format!("A{i:08}")).collect();
+        let claims = json!({"custom:zuora_account": many.join(",")});
+        let (found, skipped) = targets(&configs, claims.as_object().unwrap());
+        assert_eq!(found.len(), MAX_TARGETS_PER_LOGIN);
+        assert_eq!(
+            skipped,
+            ["190 more account(s) not queued: at most 10 per login"]
+        );
+
+        let huge = json!({"custom:zuora_account": "A00000001,".repeat(400)});
+        let (found, skipped) = targets(&configs, huge.as_object().unwrap());
+        assert!(found.is_empty());
+        assert_eq!(skipped.len(), 1, "{skipped:?}");
+
+        let by_email = [config(
+            "email",
+            ClaimKind::Lookup,
+            Some("Email__c"),
+            "zuora",
+        )];
+        for (verified, expected) in [(json!(false), 0), (json!("true"), 1), (json!(true), 1)] {
+            let claims = json!({"email": "jane@example.com", "email_verified": verified});
+            let (found, _) = targets(&by_email, claims.as_object().unwrap());
+            assert_eq!(found.len(), expected, "email_verified {verified}");
+        }
+        let unverified = json!({"email": "jane@example.com"});
+        assert!(
+            targets(&by_email, unverified.as_object().unwrap())
+                .0
+                .is_empty()
+        );
     }
 }

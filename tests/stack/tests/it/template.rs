@@ -326,3 +326,32 @@ fn only_the_functions_that_finish_jobs_may_send_email() {
     );
     assert!(!login.contains("ses:"));
 }
+
+/// M3: the attributes that name a user's Zuora account are written by admins only: every app
+/// client of the login pool lists its writable attributes, and none of them is custom.
+#[test]
+fn users_cannot_write_the_attributes_that_name_their_account() {
+    let t = template();
+    let resources = t["Resources"].as_mapping().unwrap();
+    let custom: Vec<String> = t["Resources"]["LoginUserPool"]["Properties"]["Schema"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|a| format!("custom:{}", a["Name"].as_str().unwrap()))
+        .collect();
+    assert!(custom.contains(&"custom:zuora_account".to_string()));
+    let clients: Vec<&Value> = resources
+        .values()
+        .filter(|r| r["Type"].as_str() == Some("AWS::Cognito::UserPoolClient"))
+        .collect();
+    assert!(!clients.is_empty(), "the login pool has an app client");
+    for client in clients {
+        let writable = client["Properties"]["WriteAttributes"]
+            .as_sequence()
+            .expect("WriteAttributes is listed (without it every attribute is writable)");
+        for attribute in writable {
+            let name = attribute.as_str().unwrap();
+            assert!(!custom.iter().any(|c| c == name), "users may write {name}");
+        }
+    }
+}
