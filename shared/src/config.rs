@@ -124,6 +124,8 @@ struct EntityJson {
     #[serde(default)]
     max_concurrency: Option<usize>,
     #[serde(default)]
+    concurrency_budget: Option<usize>,
+    #[serde(default)]
     object_query_page_size: Option<usize>,
     #[serde(default)]
     callout_basic_user: Option<String>,
@@ -241,6 +243,63 @@ fn apply_common<F: Fn(&str) -> Option<String>>(
     Ok(())
 }
 
+/// One Zuora tenant's concurrency budget, held across every instance of every function: each
+/// function owns a share of it (`ZUORA_BUDGET_SHARE_PERCENT`) and runs at most
+/// `ZUORA_BUDGET_INSTANCES` instances at once (the template enforces that with reserved
+/// concurrency or the SQS event source's maximum concurrency), so one process may have
+/// `budget × share ÷ instances` requests in flight (docs/ARCHITECTURE.md, Zuora budget).
+fn apply_budget<F: Fn(&str) -> Option<String>>(
+    env: &Env<F>,
+    budget: Option<usize>,
+    zuora: &mut ZuoraConfig,
+) -> Result<(), ConfigError> {
+    let Some(budget) = budget else {
+        return Ok(());
+    };
+    let share: usize = env.parsed("ZUORA_BUDGET_SHARE_PERCENT", 100usize)?;
+    let instances: usize = env.parsed("ZUORA_BUDGET_INSTANCES", 1usize)?;
+    if !(1..=100).contains(&share) || instances == 0 || budget == 0 {
+        return Err(invalid(
+            "ZUORA_CONCURRENCY_BUDGET/ZUORA_BUDGET_SHARE_PERCENT/ZUORA_BUDGET_INSTANCES",
+            "the budget and instances must be at least 1, the share 1 to 100",
+        ));
+    }
+    let cap = per_instance_cap(budget, share, instances);
+    if cap == 0 {
+        return Err(invalid(
+            "ZUORA_CONCURRENCY_BUDGET",
+            format!(
+                "{share}% of {budget} requests is less than one per instance for {instances} instances"
+            ),
+        ));
+    }
+    zuora.max_concurrency = cap;
+    Ok(())
+}
+
+/// Applies `ZUORA_CONCURRENCY_BUDGET` (with this function's share and instance cap) to a
+/// connection configured otherwise, as [`Config::from_env`] does (the local stack's processes).
+pub fn apply_env_budget<F: Fn(&str) -> Option<String>>(
+    env: &Env<F>,
+    zuora: &mut ZuoraConfig,
+) -> Result<(), ConfigError> {
+    apply_budget(env, env_budget(env)?, zuora)
+}
+
+/// `ZUORA_CONCURRENCY_BUDGET`, when set.
+fn env_budget<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Option<usize>, ConfigError> {
+    match env.optional("ZUORA_CONCURRENCY_BUDGET") {
+        Some(_) => env.parsed("ZUORA_CONCURRENCY_BUDGET", 0usize).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// Requests one instance may have in flight: its function's share of the budget, split
+/// evenly over the instances that may run at once (rounded down, so the sum never exceeds it).
+pub fn per_instance_cap(budget: usize, share_percent: usize, instances: usize) -> usize {
+    budget * share_percent / 100 / instances
+}
+
 /// The one-entity form: `ZUORA_BASE_URL`, `ZUORA_CLIENT_ID`, `ZUORA_CLIENT_SECRET`.
 fn single_entity<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<ZuoraConfig, ConfigError> {
     let base_url = env.required("ZUORA_BASE_URL")?;
@@ -254,6 +313,7 @@ fn single_entity<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<ZuoraCon
     zuora.use_object_query = env.parsed("ZUORA_USE_OBJECT_QUERY", true)?;
     zuora.max_concurrency = env.parsed("ZUORA_MAX_CONCURRENCY", 20usize)?;
     zuora.object_query_page_size = env.parsed("ZUORA_OBJECT_QUERY_PAGE_SIZE", 99usize)?;
+    apply_budget(env, env_budget(env)?, &mut zuora)?;
     apply_common(env, &mut zuora)?;
     Ok(zuora)
 }
@@ -289,6 +349,11 @@ fn entities_from_json<F: Fn(&str) -> Option<String>>(
             zuora.use_object_query = e.use_object_query.unwrap_or(true);
             zuora.max_concurrency = e.max_concurrency.unwrap_or(20);
             zuora.object_query_page_size = e.object_query_page_size.unwrap_or(99);
+            let budget = match e.concurrency_budget {
+                Some(b) => Some(b),
+                None => env_budget(env)?,
+            };
+            apply_budget(env, budget, &mut zuora)?;
             apply_common(env, &mut zuora)?;
             let callout = callout_auth(
                 "ZUORA_ENTITIES",

@@ -124,3 +124,33 @@ fn api_needs_exactly_one_key_source() {
     ]);
     assert_eq!(ApiConfig::from_env(&hs).unwrap().base_path, "/api");
 }
+
+/// H6: one tenant budget split over functions and their instances, never rounded up.
+#[test]
+fn the_zuora_budget_is_split_over_the_functions_instances() {
+    let mut vars = BASE.to_vec();
+    vars.extend([
+        ("ZUORA_CONCURRENCY_BUDGET", "40"),
+        ("ZUORA_BUDGET_SHARE_PERCENT", "50"),
+        ("ZUORA_BUDGET_INSTANCES", "4"),
+    ]);
+    let c = Config::from_env(&env(&vars)).unwrap();
+    assert_eq!(c.entities[0].zuora.max_concurrency, 5);
+    // An entity's own budget wins over the deployment's.
+    let mut several = vars.clone();
+    several.push((
+        "ZUORA_ENTITIES",
+        r#"{"default": {"base_url": "https://a", "client_id": "i", "client_secret": "s", "concurrency_budget": 16}}"#,
+    ));
+    let c = Config::from_env(&env(&several)).unwrap();
+    assert_eq!(c.entities[0].zuora.max_concurrency, 2);
+    // A share too small for the instances is refused, not rounded up past the budget.
+    let mut small = BASE.to_vec();
+    small.extend([
+        ("ZUORA_CONCURRENCY_BUDGET", "4"),
+        ("ZUORA_BUDGET_SHARE_PERCENT", "10"),
+        ("ZUORA_BUDGET_INSTANCES", "2"),
+    ]);
+    assert!(Config::from_env(&env(&small)).is_err());
+    assert_eq!(per_instance_cap(40, 40, 8), 2);
+}

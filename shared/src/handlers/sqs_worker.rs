@@ -22,6 +22,9 @@ const BATCH_CONCURRENCY: usize = 5;
 /// instead of timing out the whole batch (which SQS would redeliver whole).
 pub const MIN_TIME_TO_START: Duration = Duration::from_secs(15);
 
+/// SQS's longest visibility timeout.
+const MAX_VISIBILITY: Duration = Duration::from_secs(12 * 3600);
+
 pub struct Worker {
     pub sync: Arc<SyncService>,
     pub realtime: Arc<Realtime>,
@@ -201,6 +204,9 @@ impl Worker {
                 MessageResult::Done
             }
             Err(f) if f.error.is_transient() || f.unrecorded => {
+                if let Some(wait) = f.error.retry_after() {
+                    self.defer(message, wait).await;
+                }
                 tracing::warn!(message_id, correlation_id = %job.correlation_id, error = %f.error, "sync failed; SQS will retry it");
                 MessageResult::Retry(f.error.to_string())
             }
@@ -215,6 +221,18 @@ impl Worker {
 }
 
 impl Worker {
+    /// Zuora asked for a long wait (its concurrency 429 says 120 s): the message comes back
+    /// after that, plus up to a quarter more so the messages it turned away do not all return
+    /// at once, instead of after the queue's fixed visibility timeout.
+    async fn defer(&self, message: &SqsMessage, wait: Duration) {
+        let spread = wait.mul_f64(rand::random::<f64>() / 4.0);
+        let after = (wait + spread).min(MAX_VISIBILITY);
+        let receipt = message.receipt_handle.as_deref().unwrap_or("");
+        if let Err(e) = self.sync.hand_back_after(receipt, after).await {
+            tracing::warn!(message_id = ?message.message_id, error = %e, "could not defer the message; it returns after the visibility timeout");
+        }
+    }
+
     fn receipts(&self, message: &SqsMessage) -> u32 {
         message
             .attributes

@@ -79,6 +79,13 @@ pub enum ZuoraError {
     Auth { reason: String },
     #[error("could not reach Zuora after {attempts} attempt(s): {detail}")]
     Transport { detail: String, attempts: u32 },
+    /// Zuora asked for a longer wait than a call may take (its concurrency limit's 429 asks
+    /// for 120 s): the work is handed back for that long instead of failing at once.
+    #[error("Zuora asked to wait {retry_after_secs} s before the next request ({reason})")]
+    Busy {
+        retry_after_secs: u64,
+        reason: String,
+    },
 }
 
 fn code_suffix(code: Option<u64>) -> String {
@@ -96,6 +103,7 @@ impl ZuoraError {
             Self::BadResponse { .. } => "zuora_bad_response",
             Self::Auth { .. } => "zuora_auth_failed",
             Self::Transport { .. } => "zuora_unreachable",
+            Self::Busy { .. } => "zuora_busy",
         }
     }
 
@@ -103,10 +111,21 @@ impl ZuoraError {
     /// redelivers it, then the DLQ keeps it for a redrive) rather than acknowledged. Besides
     /// Zuora being unavailable, slow or garbled, that includes refused credentials and
     /// permissions: an incident an operator fixes, after which the work must still run.
+    /// How long Zuora asked the caller to wait, when that is why it failed.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            Self::Busy {
+                retry_after_secs, ..
+            } => Some(std::time::Duration::from_secs(*retry_after_secs)),
+            _ => None,
+        }
+    }
+
     pub fn is_transient(&self) -> bool {
         matches!(
             self,
-            Self::Unavailable { .. }
+            Self::Busy { .. }
+                | Self::Unavailable { .. }
                 | Self::Timeout { .. }
                 | Self::BadResponse { .. }
                 | Self::Transport { .. }

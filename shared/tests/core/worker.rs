@@ -137,3 +137,36 @@ async fn a_message_without_time_to_start_is_handed_back_unrun() {
     let result = worker(&env).handle_message(&last, late).await;
     assert_eq!(result, MessageResult::Done, "the last receipt runs");
 }
+
+/// H6: Zuora's concurrency 429 asks for 120 s. The job is handed back for that long (plus up
+/// to a quarter, so the turned-away jobs do not return together), not failed, not retried at
+/// once and not after the queue's fixed visibility timeout.
+#[tokio::test(start_paused = true)]
+async fn a_long_zuora_wait_hands_the_job_back_for_that_long() {
+    let env = Env::new();
+    enqueue(&env).await;
+    let delivery = env
+        .queue
+        .receive_batch(1, std::time::Duration::from_secs(360), 5)
+        .pop()
+        .expect("the job");
+    env.zuora.fail_next(
+        1,
+        ZuoraError::Busy {
+            retry_after_secs: 120,
+            reason: "HTTP 429: too many concurrent requests".into(),
+        },
+    );
+    let mut m = message(&delivery.message, 1);
+    m.receipt_handle = Some(delivery.receipt.to_string());
+    let result = worker(&env)
+        .handle_message(&m, env.now().plus_ms(DEADLINE_MS))
+        .await;
+    assert!(matches!(result, MessageResult::Retry(_)), "{result:?}");
+    let back_at = env.queue.next_visible().expect("the job is still queued");
+    let wait = back_at.0 - env.now().0;
+    assert!(
+        (120_000..=150_000).contains(&wait),
+        "handed back for {wait} ms"
+    );
+}

@@ -104,6 +104,8 @@ pub struct AppOptions {
     pub zuora_base_url: Option<String>,
     /// Reach DynamoDB through this URL (a fault proxy) instead of the emulator directly.
     pub dynamodb_url: Option<String>,
+    /// The Zuora requests this process may have in flight (the client's default otherwise).
+    pub zuora_max_concurrency: Option<usize>,
 }
 
 impl Default for AppOptions {
@@ -123,6 +125,7 @@ impl Default for AppOptions {
             queue_visibility_secs: 30,
             zuora_base_url: None,
             dynamodb_url: None,
+            zuora_max_concurrency: None,
         }
     }
 }
@@ -283,6 +286,9 @@ fn zuora_config(sim: &SimHandle, options: &AppOptions) -> ZuoraConfig {
     zuora.retry.max_attempts = options.zuora_max_attempts;
     zuora.retry.base_delay = Duration::from_millis(20);
     zuora.retry.max_delay = Duration::from_millis(200);
+    if let Some(n) = options.zuora_max_concurrency {
+        zuora.max_concurrency = n;
+    }
     zuora
 }
 

@@ -266,6 +266,13 @@ impl ZuoraClient {
             let Some(wait_hint) = wait_hint else {
                 return Err(not_found_named(error, what));
             };
+            if wait_hint > policy.max_server_wait {
+                // Waiting that long would outlive the caller: it hands the work back instead.
+                return Err(ZuoraError::Busy {
+                    retry_after_secs: wait_hint.as_secs_f64().ceil() as u64,
+                    reason: error.to_string(),
+                });
+            }
             if attempt >= policy.max_attempts {
                 return Err(with_attempts(error, attempt));
             }

@@ -187,6 +187,14 @@ pub enum SyncError {
 }
 
 impl SyncError {
+    /// How long Zuora asked to be left alone, when that is why the sync failed.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            Self::Zuora(e) => e.retry_after(),
+            _ => None,
+        }
+    }
+
     pub fn code(&self) -> &'static str {
         match self {
             Self::Zuora(e) => e.code(),

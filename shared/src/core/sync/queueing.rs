@@ -294,6 +294,11 @@ impl SyncService {
         self.queue.hand_back(receipt, Duration::ZERO).await
     }
 
+    /// Hands a received message back to come again after `after` (Zuora asked to wait).
+    pub async fn hand_back_after(&self, receipt: &str, after: Duration) -> Result<(), QueueError> {
+        self.queue.hand_back(receipt, after).await
+    }
+
     /// After a queued job ran: removes its mark if the lock acquisition did not (a job keyed
     /// by an account number the mirror did not know yet marks under that number), and moves
     /// the on-demand time to the account id, so the minimum interval holds across the switch.

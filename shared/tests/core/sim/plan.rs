@@ -175,10 +175,10 @@ impl FaultPlan for SeededPlan {
             ZuoraFault::Crash
         } else if s.rng.random_bool(self.rates.zuora_fail) {
             ZuoraFault::Fail(match s.rng.random_range(0..5) {
-                0 => ZuoraError::Unavailable {
-                    status: 429,
+                // Zuora's concurrency 429, as the client reports it: wait 120 s.
+                0 => ZuoraError::Busy {
+                    retry_after_secs: 120,
                     reason: "The total number of concurrent requests has exceeded the limit".into(),
-                    attempts: 4,
                 },
                 1 => ZuoraError::Unavailable {
                     status: 503,

@@ -14,7 +14,8 @@ queue-worker: one worker process of the fault-injection suite; polls the sync qu
 usage: queue-worker
 
 environment: ZS_TABLE_PREFIX, ZS_QUEUE_URL, ZS_ZUORA_URL, ZS_INVOCATION_MS (60000),
-AWS_ENDPOINT_URL_DYNAMODB, AWS_ENDPOINT_URL_SQS";
+ZUORA_CONCURRENCY_BUDGET + ZUORA_BUDGET_SHARE_PERCENT + ZUORA_BUDGET_INSTANCES (the worker's
+share of the Zuora budget), AWS_ENDPOINT_URL_DYNAMODB, AWS_ENDPOINT_URL_SQS";
 
 fn var(name: &str) -> Result<String, String> {
     std::env::var(name).map_err(|_| format!("{name} is not set\n\n{USAGE}"))
@@ -31,7 +32,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         events: format!("{prefix}-events"),
         state: format!("{prefix}-state"),
     };
-    let config = local_config(&var("ZS_ZUORA_URL")?, tables, var("ZS_QUEUE_URL")?)?;
+    let mut config = local_config(&var("ZS_ZUORA_URL")?, tables, var("ZS_QUEUE_URL")?)?;
+    // ZUORA_CONCURRENCY_BUDGET, ZUORA_BUDGET_SHARE_PERCENT, ZUORA_BUDGET_INSTANCES: this
+    // process's share of the tenant budget, as sync-worker's configuration reads them.
+    for entity in &mut config.entities {
+        zuora_sync::config::apply_env_budget(
+            &zuora_sync::config::Env::process(),
+            &mut entity.zuora,
+        )?;
+    }
     let invocation = std::env::var("ZS_INVOCATION_MS")
         .ok()
         .and_then(|v| v.parse().ok())

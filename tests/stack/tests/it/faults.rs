@@ -372,3 +372,112 @@ async fn killed_worker_processes_lose_no_job() {
     let pairs: Vec<(&str, &str)> = ids.iter().map(|i| (i.as_str(), i.as_str())).collect();
     assert_converged(&app, &pairs).await;
 }
+
+/// H6: one Zuora budget across instances. Three worker processes (Lambda instances behind
+/// the SQS event source, `ZUORA_BUDGET_INSTANCES` 3) and the API each take their function's
+/// share of a 12-request budget against a simulator that answers 429 above 12 in flight:
+/// in-flight requests never pass the budget, nothing is turned away or dead-lettered, and the
+/// public route answers throughout.
+#[tokio::test]
+#[ignore = "worker processes: scripts/test.sh runs it alone"]
+async fn worker_processes_and_the_api_share_one_zuora_budget() {
+    const BUDGET: usize = 12;
+    let app = spawn_app_with(AppOptions {
+        // sync-api's share for one instance, as its configuration computes it.
+        zuora_max_concurrency: Some(zuora_sync::config::per_instance_cap(BUDGET, 40, 1)),
+        queue_visibility_secs: 30,
+        ..AppOptions::default()
+    })
+    .await;
+    let ids = app.sim.generate_accounts(40, "B").expect("accounts");
+    app.sim.set_latency(Duration::from_millis(100));
+    app.sim.set_concurrency_limit(BUDGET);
+    let prefix = app.tables().mirror.trim_end_matches("-mirror").to_string();
+    let spawn_worker = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_queue-worker"))
+            .env("ZS_TABLE_PREFIX", &prefix)
+            .env("ZS_QUEUE_URL", &app.queue.queue_url)
+            .env("ZS_ZUORA_URL", &app.sim.base_url)
+            .env("ZUORA_CONCURRENCY_BUDGET", BUDGET.to_string())
+            .env("ZUORA_BUDGET_SHARE_PERCENT", "50")
+            .env("ZUORA_BUDGET_INSTANCES", "3")
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("a worker process")
+    };
+    let mut acked = Vec::new();
+    for id in &ids {
+        let req = zuora_sync::core::sync::SyncRequest::new(
+            app.entity.clone(),
+            zuora_sync::model::Trigger::OnDemand,
+            "budget-test",
+            app.services.sync.now().plus_ms(30_000),
+        );
+        let target = zuora_sync::model::JobTarget::Account {
+            account: AccountKey::parse(id).unwrap(),
+        };
+        match app.services.sync.enqueue(&req, &target, None).await {
+            Ok(zuora_sync::core::sync::Enqueued::Queued { event_id }) => acked.push(event_id),
+            other => panic!("{id}: {other:?}"),
+        }
+    }
+    app.sim.reset_stats();
+    let mut workers = vec![spawn_worker(), spawn_worker(), spawn_worker()];
+
+    let events = app.services.sync.events();
+    let drained = async {
+        let mut public = Vec::new();
+        loop {
+            // The public route, while the workers drain the queue.
+            let started = std::time::Instant::now();
+            let (status, body) = app.sync_subscription("A-S00000271").await;
+            public.push((status, started.elapsed(), body));
+            let mut open = 0;
+            for id in &acked {
+                let event = events.get_event(&app.entity, id).await.unwrap();
+                let ended = event.is_some_and(|e| {
+                    matches!(
+                        e.status,
+                        zuora_sync::model::EventStatus::Succeeded
+                            | zuora_sync::model::EventStatus::Coalesced
+                    )
+                });
+                open += usize::from(!ended);
+            }
+            let counts = app.queue_counts(&app.queue.queue_url).await;
+            if open == 0 && counts.visible + counts.delayed + counts.in_flight == 0 {
+                return public;
+            }
+        }
+    };
+    let within = tokio::time::timeout(Duration::from_secs(120), drained).await;
+    for w in &mut workers {
+        let _ = w.kill();
+        let _ = w.wait();
+    }
+    let stats = app.sim.stats();
+    let public = within.expect("every queued sync ran within 120 s");
+    assert!(
+        stats.max_in_flight <= BUDGET,
+        "at most {BUDGET} Zuora requests in flight, saw {}",
+        stats.max_in_flight
+    );
+    assert_eq!(stats.responses_429, 0, "Zuora turned nothing away");
+    for (status, took, body) in &public {
+        assert_eq!(*status, 200, "the public route answers: {body}");
+        assert!(*took < Duration::from_secs(5), "answered in {took:?}");
+    }
+    let dlq = app.queue_counts(&app.queue.dlq_url).await;
+    assert_eq!(
+        dlq.visible + dlq.delayed + dlq.in_flight,
+        0,
+        "nothing dead-lettered"
+    );
+    eprintln!(
+        "budget {BUDGET}: max in flight {}, {} public syncs while {} queued ran",
+        stats.max_in_flight,
+        public.len(),
+        acked.len()
+    );
+}

@@ -355,3 +355,82 @@ fn users_cannot_write_the_attributes_that_name_their_account() {
         }
     }
 }
+
+/// H6: the template's budget arithmetic. Each function calling Zuora owns a share of
+/// `ZuoraConcurrencyBudget`, its instance count in `ZUORA_BUDGET_INSTANCES` is the one the
+/// platform enforces (reserved concurrency, or the SQS event source's maximum concurrency), and
+/// for any budget and instance caps the instances' requests together never exceed the budget.
+#[test]
+fn the_zuora_budget_holds_across_every_instance_of_every_function() {
+    let t = template();
+    let resources = t["Resources"].as_mapping().unwrap();
+    let mut shares = Vec::new();
+    for (id, r) in resources {
+        if r["Type"].as_str() != Some("AWS::Serverless::Function") {
+            continue;
+        }
+        let props = &r["Properties"];
+        let vars = &props["Environment"]["Variables"];
+        let uses_zuora = !vars["ZUORA_BASE_URL"].is_null();
+        let share = vars["ZUORA_BUDGET_SHARE_PERCENT"].as_str();
+        if !uses_zuora {
+            assert!(share.is_none(), "{id:?} calls no Zuora and needs no share");
+            continue;
+        }
+        let share: usize = share
+            .unwrap_or_else(|| panic!("{id:?} calls Zuora without a budget share"))
+            .parse()
+            .unwrap();
+        // The instance cap the function divides by is the one the platform enforces.
+        let instances = &vars["ZUORA_BUDGET_INSTANCES"];
+        let reserved = &props["ReservedConcurrentExecutions"];
+        let sqs_max = props["Events"]
+            .as_mapping()
+            .into_iter()
+            .flatten()
+            .find(|(_, e)| e["Type"].as_str() == Some("SQS"))
+            .map(|(_, e)| e["Properties"]["ScalingConfig"]["MaximumConcurrency"].clone());
+        let enforced = sqs_max.unwrap_or_else(|| reserved.clone());
+        let same = match (instances, &enforced) {
+            (Value::String(n), Value::Number(m)) => n == &m.to_string(),
+            (a, b) => a == b,
+        };
+        assert!(
+            same,
+            "{id:?}: ZUORA_BUDGET_INSTANCES {instances:?} is not the enforced {enforced:?}"
+        );
+        // A fixed count, or the parameter that sets it.
+        let instances = match instances {
+            Value::String(n) => Err(n.parse::<usize>().unwrap()),
+            other => Ok(format!("{other:?}")),
+        };
+        shares.push((share, instances));
+    }
+    assert_eq!(
+        shares.len(),
+        3,
+        "sync-api, sync-worker and sync-sweep call Zuora"
+    );
+    assert!(shares.iter().map(|s| s.0).sum::<usize>() <= 100);
+    for budget in 4..=120 {
+        for api in 1..=20 {
+            for worker in 2..=20 {
+                let total: usize = shares
+                    .iter()
+                    .map(|(share, instances)| {
+                        let n = match instances {
+                            Err(fixed) => *fixed,
+                            Ok(p) if p.contains("ApiMaxInstances") => api,
+                            Ok(_) => worker,
+                        };
+                        n * zuora_sync::config::per_instance_cap(budget, *share, n)
+                    })
+                    .sum();
+                assert!(
+                    total <= budget,
+                    "budget {budget}, {api} api, {worker} workers: {total}"
+                );
+            }
+        }
+    }
+}
