@@ -343,6 +343,7 @@ emulators_start() {
     export AWS_ENDPOINT_URL_SQS="http://127.0.0.1:$moto_port"
     export AWS_ENDPOINT_URL_SES="http://127.0.0.1:$moto_port"
     export AWS_ENDPOINT_URL_SESV2="http://127.0.0.1:$moto_port"
+    export AWS_ENDPOINT_URL_SECRETS_MANAGER="http://127.0.0.1:$moto_port"
     export AWS_ACCESS_KEY_ID=local
     export AWS_SECRET_ACCESS_KEY=local
     unset AWS_SESSION_TOKEN AWS_PROFILE

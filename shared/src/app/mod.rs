@@ -4,6 +4,7 @@
 //! process plays every function.
 
 pub mod post_login;
+pub mod secrets;
 pub mod sync_api;
 pub mod sync_sweep;
 pub mod sync_worker;
@@ -48,6 +49,20 @@ pub async fn aws_config(timeout: Duration) -> aws_config::SdkConfig {
         .timeout_config(timeouts)
         .load()
         .await
+}
+
+/// The SDK configuration (each request bounded by [`AWS_OPERATION_TIMEOUT`]) and the process
+/// environment with the function's secrets (`SECRETS_ARNS`), read once at init.
+pub async fn environment() -> Result<
+    (
+        aws_config::SdkConfig,
+        crate::config::Env<impl Fn(&str) -> Option<String> + use<>>,
+    ),
+    secrets::SecretsError,
+> {
+    let shared = aws_config(AWS_OPERATION_TIMEOUT).await;
+    let env = secrets::process_env(&aws_sdk_secretsmanager::Client::new(&shared)).await?;
+    Ok((shared, env))
 }
 
 impl AwsClients {
@@ -133,13 +148,56 @@ pub fn build_with(
     })
 }
 
-/// One Zuora client per configured entity (its own token and concurrency cap).
+/// One Zuora client per configured entity (its own token and concurrency cap). The process's
+/// first set is also the one its invocations report metrics for ([`emit_zuora_metrics`]).
 fn zuora_clients(config: &Config) -> Result<Vec<(EntityId, Arc<ZuoraClient>)>, reqwest::Error> {
-    config
+    let clients: Vec<(EntityId, Arc<ZuoraClient>)> = config
         .entities
         .iter()
         .map(|e| Ok((e.id.clone(), Arc::new(ZuoraClient::new(e.zuora.clone())?))))
-        .collect()
+        .collect::<Result<_, reqwest::Error>>()?;
+    let _ = METERED.set(ZuoraMeter {
+        clients: clients.clone(),
+        reported: std::sync::Mutex::default(),
+    });
+    Ok(clients)
+}
+
+/// The Zuora clients whose requests and 429s each invocation reports.
+static METERED: std::sync::OnceLock<ZuoraMeter> = std::sync::OnceLock::new();
+
+struct ZuoraMeter {
+    clients: Vec<(EntityId, Arc<ZuoraClient>)>,
+    /// (requests, 429s) already reported, per entity.
+    reported: std::sync::Mutex<std::collections::HashMap<EntityId, (u64, u64)>>,
+}
+
+/// Reports the Zuora requests and 429 answers since the last report as EMF metrics
+/// (`ZuoraRequests`, `ZuoraThrottled`); each function's run loop calls it after every
+/// invocation.
+pub fn emit_zuora_metrics(function: &str) {
+    use std::sync::atomic::Ordering;
+    let Some(meter) = METERED.get() else {
+        return;
+    };
+    let mut metrics = crate::handlers::metrics::Metrics::default();
+    let mut reported = meter.reported.lock().expect("meter lock");
+    for (entity, client) in &meter.clients {
+        let now = (
+            client.stats.requests.load(Ordering::Relaxed),
+            client.stats.throttled.load(Ordering::Relaxed),
+        );
+        let before = reported.insert(entity.clone(), now).unwrap_or((0, 0));
+        if now.0 > before.0 {
+            metrics.count(entity.as_str(), "ZuoraRequests", now.0 - before.0);
+        }
+        if now.1 > before.1 {
+            metrics.count(entity.as_str(), "ZuoraThrottled", now.1 - before.1);
+        }
+    }
+    if !metrics.is_empty() {
+        metrics.emit(function);
+    }
 }
 
 fn tenants(clients: &[(EntityId, Arc<ZuoraClient>)]) -> ZuoraTenants {

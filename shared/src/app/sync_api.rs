@@ -3,17 +3,17 @@
 
 use super::{AwsClients, build, warm_up};
 use crate::auth::JwtVerifier;
-use crate::config::{ApiConfig, Config, Env};
+use crate::config::{ApiConfig, Config};
 use crate::handlers::http::{Api, Mount, router};
 use lambda_http::Error;
 use std::sync::Arc;
 
 /// The API with every port it uses (Zuora, DynamoDB, SQS, SES), connections opened.
 pub async fn from_env() -> Result<Api, Error> {
-    let env = Env::process();
+    let (shared, env) = super::environment().await?;
     let config = Config::from_env(&env)?;
     let api_config = ApiConfig::from_env(&env)?;
-    assemble(&config, api_config, &AwsClients::from_env().await).await
+    assemble(&config, api_config, &AwsClients::from_shared(&shared)).await
 }
 
 /// The API from its configuration and AWS clients.
@@ -47,6 +47,13 @@ pub async fn run(api: Api) -> Result<(), Error> {
         api: Some(Arc::new(api)),
         base_path,
         ..Mount::default()
-    });
+    })
+    .layer(axum::middleware::from_fn(
+        |request: axum::extract::Request, next: axum::middleware::Next| async move {
+            let response = next.run(request).await;
+            super::emit_zuora_metrics("sync-api");
+            response
+        },
+    ));
     lambda_http::run(router).await
 }

@@ -5,7 +5,7 @@
 use super::{AwsClients, SETTINGS_TTL, dynamo_store, notifier, tenants, zuora_clients};
 use crate::adapters::clock::SystemClock;
 use crate::adapters::sqs::SqsQueue;
-use crate::config::{Config, Env};
+use crate::config::Config;
 use crate::core::realtime::Realtime;
 use crate::core::settings::SettingsCache;
 use crate::handlers::sweep::sweep_event;
@@ -20,8 +20,9 @@ pub struct Sweep {
 }
 
 pub async fn from_env() -> Result<Sweep, Error> {
-    let config = Config::from_env(&Env::process())?;
-    assemble(&config, &AwsClients::from_env().await)
+    let (shared, env) = super::environment().await?;
+    let config = Config::from_env(&env)?;
+    assemble(&config, &AwsClients::from_shared(&shared))
 }
 
 /// The sweep from its configuration and AWS clients.
@@ -45,9 +46,9 @@ pub async fn run(sweep: Sweep) -> Result<(), Error> {
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let deadline = EpochMillis(event.context.deadline as i64);
         // A failed entity fails the invocation, so the platform counts it (Errors metric).
-        sweep_event(&sweep.realtime, &sweep.entities, &event.payload, deadline)
-            .await
-            .map_err(Error::from)
+        let report = sweep_event(&sweep.realtime, &sweep.entities, &event.payload, deadline).await;
+        super::emit_zuora_metrics("sync-sweep");
+        report.map_err(Error::from)
     }))
     .await
 }

@@ -3,6 +3,7 @@
 //! into core calls and answers; they never see an adapter.
 
 pub mod http;
+pub mod metrics;
 pub mod post_login;
 pub mod sqs_worker;
 pub mod sweep;

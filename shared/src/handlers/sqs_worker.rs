@@ -6,6 +6,7 @@ use crate::core::realtime::Realtime;
 use crate::core::sync::{
     AccountOutcome, Failure, LookupOutcome, OnBusy, PendingOutcome, SyncRequest, SyncService,
 };
+use crate::handlers::metrics::Metrics;
 use crate::model::EpochMillis;
 use crate::model::JobOutcome;
 use crate::model::{JobTarget, SyncJob};
@@ -96,15 +97,32 @@ pub enum MessageResult {
 }
 
 impl Worker {
+    /// Runs a batch and writes its metrics (EMF) to the log.
     pub async fn handle(&self, event: SqsEvent, deadline: EpochMillis) -> SqsBatchResponse {
+        let (response, metrics) = self.handle_counted(event, deadline).await;
+        if !metrics.is_empty() {
+            metrics.emit("sync-worker");
+        }
+        response
+    }
+
+    /// Runs a batch: the failed messages SQS must retry, and what happened, counted.
+    pub async fn handle_counted(
+        &self,
+        event: SqsEvent,
+        deadline: EpochMillis,
+    ) -> (SqsBatchResponse, Metrics) {
+        let counted = std::sync::Mutex::new(Metrics::default());
+        let metrics = &counted;
         let results: Vec<(Option<String>, MessageResult)> = futures::stream::iter(event.records)
             .map(|message| async move {
                 let id = message.message_id.clone();
-                (id, self.handle_message(&message, deadline).await)
+                (id, self.observed(&message, deadline, metrics).await)
             })
             .buffer_unordered(BATCH_CONCURRENCY)
             .collect()
             .await;
+        let metrics = counted.into_inner().expect("metrics lock");
         let mut response = SqsBatchResponse::default();
         for (id, result) in results {
             if let MessageResult::Retry(_) = result {
@@ -113,13 +131,26 @@ impl Worker {
                 response.batch_item_failures.push(failure);
             }
         }
-        response
+        (response, metrics)
     }
 
     pub async fn handle_message(
         &self,
         message: &SqsMessage,
         deadline: EpochMillis,
+    ) -> MessageResult {
+        self.observed(message, deadline, &std::sync::Mutex::default())
+            .await
+    }
+
+    /// [`handle_message`](Self::handle_message), counting what happened into `metrics`:
+    /// syncs by outcome (`SyncSucceeded`, `SyncCoalesced` — the account's lock was held —,
+    /// `SyncSkipped`, `SyncFailed`, `SyncRetried`), `ZuoraBusy`, and the queue age.
+    async fn observed(
+        &self,
+        message: &SqsMessage,
+        deadline: EpochMillis,
+        metrics: &std::sync::Mutex<Metrics>,
     ) -> MessageResult {
         let message_id = message.message_id.as_deref().unwrap_or("");
         if let Some(handed_back) = self.hand_back_if_late(message, deadline).await {
@@ -134,6 +165,14 @@ impl Worker {
                 return MessageResult::Retry(e.to_string());
             }
         };
+        if let Some(sent) = message
+            .attributes
+            .get("SentTimestamp")
+            .and_then(|v| v.parse::<i64>().ok())
+        {
+            let age = self.sync.now().0 - sent;
+            lock(metrics).duration_ms(job.entity.as_str(), "QueueAge", age);
+        }
         let mut req = SyncRequest::new(
             job.entity.clone(),
             job.trigger,
@@ -198,13 +237,22 @@ impl Worker {
                 }
             }
         }
+        let entity = job.entity.as_str();
         match result {
             Ok(outcome) => {
                 log_outcome(message_id, &job, &outcome);
+                let name = match outcome {
+                    JobResult::Ran(AccountOutcome::Synced(_)) => "SyncSucceeded",
+                    JobResult::Ran(AccountOutcome::Coalesced { .. }) => "SyncCoalesced",
+                    _ => "SyncSkipped",
+                };
+                lock(metrics).count(entity, name, 1);
                 MessageResult::Done
             }
             Err(f) if f.error.is_transient() || f.unrecorded => {
+                lock(metrics).count(entity, "SyncRetried", 1);
                 if let Some(wait) = f.error.retry_after() {
+                    lock(metrics).count(entity, "ZuoraBusy", 1);
                     self.defer(message, wait).await;
                 }
                 tracing::warn!(message_id, correlation_id = %job.correlation_id, error = %f.error, "sync failed; SQS will retry it");
@@ -214,6 +262,7 @@ impl Worker {
                 // Retrying cannot help (e.g. Zuora does not know the account); the failure
                 // is on record as an event.
                 tracing::warn!(message_id, correlation_id = %job.correlation_id, event_id = %f.event_id, error = %f.error, "sync failed permanently");
+                lock(metrics).count(entity, "SyncFailed", 1);
                 MessageResult::Done
             }
         }
@@ -295,6 +344,10 @@ impl Worker {
             }
         }
     }
+}
+
+fn lock(metrics: &std::sync::Mutex<Metrics>) -> std::sync::MutexGuard<'_, Metrics> {
+    metrics.lock().expect("metrics lock")
 }
 
 fn log_outcome(message_id: &str, job: &SyncJob, outcome: &JobResult) {

@@ -29,19 +29,26 @@ pub async fn sweep_event(
         .to_string();
     let mut report = Vec::new();
     let mut failed = Vec::new();
+    let mut metrics = crate::handlers::metrics::Metrics::default();
     for entity in entities {
         let outcome = match realtime.sweep(entity, &correlation, deadline).await {
             Ok(Some(session)) => {
+                metrics.count(entity.as_str(), "SessionsStarted", 1);
+                metrics.count(entity.as_str(), "SessionAccounts", session.total);
                 serde_json::json!({"entity": entity, "session": session.id, "accounts": session.total})
             }
             Ok(None) => serde_json::json!({"entity": entity, "session": null}),
             Err(e) => {
                 tracing::error!(entity = %entity, error = %e, "sweep failed for this entity");
                 failed.push(entity.to_string());
+                metrics.count(entity.as_str(), "SweepFailed", 1);
                 serde_json::json!({"entity": entity, "error": e.to_string()})
             }
         };
         report.push(outcome);
+    }
+    if !metrics.is_empty() {
+        metrics.emit("sync-sweep");
     }
     let report = serde_json::json!({ "entities": report });
     if failed.is_empty() {

@@ -170,3 +170,52 @@ async fn a_long_zuora_wait_hands_the_job_back_for_that_long() {
         "handed back for {wait} ms"
     );
 }
+
+/// Observability: a batch counts its syncs by outcome, Zuora's long waits and the queue age
+/// (what `Worker::handle` writes as EMF metrics and the template's alarms watch).
+#[tokio::test(start_paused = true)]
+async fn a_batch_counts_its_outcomes() {
+    let env = Env::new();
+    enqueue(&env).await;
+    env.zuora.put_account(account(2));
+    let target = JobTarget::Account {
+        account: key(&account_id(2)),
+    };
+    env.sync
+        .enqueue(&env.req(Trigger::OnDemand), &target, None)
+        .await
+        .unwrap();
+    let deliveries = env
+        .queue
+        .receive_batch(10, std::time::Duration::from_secs(360), 5);
+    assert_eq!(deliveries.len(), 2);
+    // The first Zuora call answers the concurrency 429.
+    env.zuora.fail_next(
+        1,
+        ZuoraError::Busy {
+            retry_after_secs: 120,
+            reason: "HTTP 429".into(),
+        },
+    );
+    let mut event = aws_lambda_events::sqs::SqsEvent::default();
+    event.records = deliveries
+        .iter()
+        .map(|d| {
+            let mut m = message(&d.message, 1);
+            m.receipt_handle = Some(d.receipt.to_string());
+            m.attributes
+                .insert("SentTimestamp".into(), (env.now().0 - 2_000).to_string());
+            m
+        })
+        .collect();
+    let (response, metrics) = worker(&env)
+        .handle_counted(event, env.now().plus_ms(DEADLINE_MS))
+        .await;
+    assert_eq!(response.batch_item_failures.len(), 1);
+    let line: serde_json::Value =
+        serde_json::from_str(&metrics.lines("sync-worker", 0)[0]).unwrap();
+    assert_eq!(line["SyncSucceeded"], 1.0, "{line}");
+    assert_eq!(line["SyncRetried"], 1.0, "{line}");
+    assert_eq!(line["ZuoraBusy"], 1.0, "{line}");
+    assert_eq!(line["QueueAge"], 2_000.0, "{line}");
+}

@@ -78,6 +78,23 @@ pub async fn aws_clients_via(dynamodb_url: Option<&str>) -> (AwsClients, DynamoC
     (clients, counter)
 }
 
+/// A Secrets Manager client on the emulator (moto), recording like the others.
+pub async fn secrets_client() -> aws_sdk_secretsmanager::Client {
+    require_emulators();
+    let shared = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "local", "local", None, None, "local",
+        ))
+        .load()
+        .await;
+    aws_sdk_secretsmanager::Client::from_conf(
+        aws_sdk_secretsmanager::config::Builder::from(&shared)
+            .interceptor(AwsOpRecorder)
+            .build(),
+    )
+}
+
 /// The domain notification emails are sent from (the template's `NotificationEmailDomain`).
 pub const TEST_EMAIL_DOMAIN: &str = "example.com";
 

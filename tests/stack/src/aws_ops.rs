@@ -151,6 +151,12 @@ pub fn permissions_of(
     if let Some(op) = target.and_then(|t| t.strip_prefix("AmazonSQS.")) {
         return vec![Permission::new(sqs_action(op), queue(&json["QueueUrl"]))];
     }
+    if let Some(op) = target.and_then(|t| t.strip_prefix("secretsmanager.")) {
+        return vec![Permission::new(
+            format!("secretsmanager:{op}"),
+            secret(json["SecretId"].as_str().unwrap_or("?")),
+        )];
+    }
     let path = uri.split('?').next().unwrap_or(uri);
     if method == "POST" && path.ends_with("/v2/email/outbound-emails") {
         let from = json["FromEmailAddress"].as_str().unwrap_or("");
@@ -234,6 +240,27 @@ fn queue(url: &Value) -> String {
         .to_string()
 }
 
+/// The template parameter holding a secret's ARN: the local stack names its secrets
+/// `{prefix}-zuora` (Zuora and webhook secrets) and `{prefix}-callouts`; an ARN ends with
+/// the name and a 6-character suffix.
+fn secret(id: &str) -> String {
+    let name = match id.split_once(":secret:") {
+        Some((_, rest)) => rest.rsplit_once('-').map_or(rest, |(name, _)| name),
+        None => id,
+    };
+    if name.ends_with(ZUORA_SECRET_SUFFIX) {
+        "ZuoraSecretArn".into()
+    } else if name.ends_with(CALLOUT_SECRET_SUFFIX) {
+        "CalloutSecretArn".into()
+    } else {
+        name.to_string()
+    }
+}
+
+/// Name suffixes of the local stack's secrets (see [`secret`]).
+pub const ZUORA_SECRET_SUFFIX: &str = "-zuora";
+pub const CALLOUT_SECRET_SUFFIX: &str = "-callouts";
+
 /// SES authorises a send on the verified identity; the product sends only from addresses of
 /// the one configured domain, so that domain is the resource.
 fn ses_identity(from: &str) -> String {
@@ -315,6 +342,21 @@ mod tests {
                 body.to_string().as_bytes()
             ),
             vec![Permission::new("ses:SendEmail", "identity/example.com")]
+        );
+    }
+
+    #[test]
+    fn secrets_are_named_by_their_template_parameter() {
+        let arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:t1-zuora-AbC123";
+        assert_eq!(
+            one(
+                "secretsmanager.GetSecretValue",
+                serde_json::json!({"SecretId": arn})
+            ),
+            vec![Permission::new(
+                "secretsmanager:GetSecretValue",
+                "ZuoraSecretArn"
+            )]
         );
     }
 

@@ -171,6 +171,10 @@ fn reference(v: &Value) -> Result<String, String> {
 fn resource_name(v: &Value) -> Result<String, String> {
     match v {
         Value::String(s) => Ok(s.clone()),
+        // A parameter holding an ARN (a secret): named by the parameter.
+        Value::Tagged(t) if t.tag == "Ref" => {
+            t.value.as_str().map(str::to_string).ok_or(format!("{v:?}"))
+        }
         Value::Tagged(t) if t.tag == "GetAtt" => {
             let target = t.value.as_str().ok_or(format!("{v:?}"))?;
             Ok(target.strip_suffix(".Arn").unwrap_or(target).to_string())

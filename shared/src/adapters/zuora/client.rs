@@ -83,6 +83,8 @@ pub struct ClientStats {
     pub requests: AtomicU64,
     pub token_fetches: AtomicU64,
     pub retries: AtomicU64,
+    /// Answers with HTTP 429 (rate or concurrency limit).
+    pub throttled: AtomicU64,
 }
 
 pub struct ZuoraClient {
@@ -190,6 +192,9 @@ impl ZuoraClient {
             .await
             .map_err(|e| transport_attempt(&e, 0))?;
         let status = response.status();
+        if status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+            self.stats.throttled.fetch_add(1, Ordering::Relaxed);
+        }
         let headers = response.headers().clone();
         let body = response
             .bytes()

@@ -276,39 +276,56 @@ fn the_sweep_is_scheduled_with_a_narrow_role() {
     }
 }
 
-/// Secrets go only where they are used: never in Globals, and none to post-login, which
-/// neither calls Zuora nor sends notifications.
+/// M7: no secret is an environment variable (readable with `lambda:GetFunctionConfiguration`):
+/// each function names the Secrets Manager secrets it reads at init in `SECRETS_ARNS` —
+/// sync-api the Zuora and callout secrets, the worker and the sweep the Zuora secret only,
+/// post-login none — and no parameter is NoEcho (a secret passed to CloudFormation).
 #[test]
-fn post_login_gets_no_zuora_callout_or_webhook_secret() {
+fn functions_read_only_their_own_secrets_and_none_is_a_variable() {
     let t = template();
-    let secret_params = [
-        "ZuoraClientSecret",
-        "ZuoraEntitiesJson",
-        "WebhookSecret",
-        "CalloutBasicPassword",
-    ];
+    let params = t["Parameters"].as_mapping().unwrap();
+    for (name, p) in params {
+        assert!(p["NoEcho"].is_null(), "{name:?} is a secret parameter");
+    }
     let globals = format!("{:?}", t["Globals"]["Function"]["Environment"]);
-    let login = format!(
-        "{:?}",
-        t["Resources"]["PostLoginFunction"]["Properties"]["Environment"]
-    );
-    for param in secret_params {
-        assert!(
-            !globals.contains(param),
-            "Globals hand {param} to every function"
-        );
-        assert!(!login.contains(param), "post-login gets {param}");
+    let expected = [
+        (
+            "SyncApiFunction",
+            vec!["ZuoraSecretArn", "CalloutSecretArn"],
+        ),
+        ("SyncWorkerFunction", vec!["ZuoraSecretArn"]),
+        ("SyncSweepFunction", vec!["ZuoraSecretArn"]),
+        ("PostLoginFunction", vec![]),
+    ];
+    for (function, secrets) in expected {
+        let vars = &t["Resources"][function]["Properties"]["Environment"]["Variables"];
+        for name in zuora_sync::app::secrets::SECRET_VARS {
+            assert!(vars[name].is_null(), "{function} gets {name} as a variable");
+            assert!(
+                !globals.contains(name),
+                "Globals hand {name} to every function"
+            );
+        }
+        let arns = format!("{:?}", vars["SECRETS_ARNS"]);
+        for param in ["ZuoraSecretArn", "CalloutSecretArn"] {
+            assert_eq!(
+                arns.contains(param),
+                secrets.contains(&param),
+                "{function} reads {param}: {arns}"
+            );
+        }
     }
-    for function in ["SyncApiFunction", "SyncWorkerFunction", "SyncSweepFunction"] {
-        let env = format!(
-            "{:?}",
-            t["Resources"][function]["Properties"]["Environment"]
-        );
-        assert!(env.contains("ZuoraClientSecret"), "{function} calls Zuora");
-    }
+    let login = format!("{:?}", t["Resources"]["PostLoginFunction"]["Properties"]);
     assert!(
         login.contains("ZuoraEntityIds"),
         "post-login knows the entity ids"
+    );
+    assert!(
+        t["Parameters"]["ZuoraBaseUrl"]["AllowedPattern"]
+            .as_str()
+            .unwrap()
+            .starts_with("^https://"),
+        "the OAuth secret never travels over plain http"
     );
 }
 
@@ -433,4 +450,50 @@ fn the_zuora_budget_holds_across_every_instance_of_every_function() {
             }
         }
     }
+}
+
+/// Observability: the alarms the README's Deploy section explains exist, notify the alarm
+/// topic, and the ones on the product's own metrics watch metrics it writes.
+#[test]
+fn every_alarm_notifies_the_topic_and_watches_a_real_metric() {
+    let t = template();
+    let resources = t["Resources"].as_mapping().unwrap();
+    let mut names = Vec::new();
+    for (id, r) in resources {
+        if r["Type"].as_str() != Some("AWS::CloudWatch::Alarm") {
+            continue;
+        }
+        let id = id.as_str().unwrap().to_string();
+        let props = &r["Properties"];
+        assert_eq!(
+            format!("{:?}", props["AlarmActions"]),
+            format!(
+                "{:?}",
+                serde_norway::from_str::<Value>("[!Ref AlarmTopic]").unwrap()
+            ),
+            "{id}"
+        );
+        if props["Namespace"].as_str() == Some(zuora_sync::handlers::metrics::NAMESPACE) {
+            let metric = props["MetricName"].as_str().unwrap();
+            assert!(
+                zuora_sync::handlers::metrics::NAMES.contains(&metric),
+                "{id} watches {metric}, which nothing writes"
+            );
+        }
+        names.push(id);
+    }
+    for expected in [
+        "DeadLetterQueueAlarm",
+        "OldestJobAlarm",
+        "SweepFailuresAlarm",
+        "WorkerErrorsAlarm",
+        "ZuoraThrottledAlarm",
+    ] {
+        assert!(names.iter().any(|n| n == expected), "{expected} is missing");
+    }
+    let throttling = &t["Resources"]["SyncHttpApi"]["Properties"]["DefaultRouteSettings"];
+    assert!(
+        !throttling["ThrottlingRateLimit"].is_null(),
+        "API Gateway throttles every route"
+    );
 }
