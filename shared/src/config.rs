@@ -479,6 +479,9 @@ pub struct ApiConfig {
     pub audience: String,
     /// The token claims naming the caller's entities and roles.
     pub access: AccessClaims,
+    /// `JWT_AUDIENCE_CLAIM=client_id`: Cognito access tokens (no `aud`; `client_id` and
+    /// `token_use: access` are checked instead).
+    pub audience_in_client_id: bool,
     /// Deadline used when a request carries no Lambda context (the local server).
     pub default_timeout: Duration,
 }
@@ -522,6 +525,17 @@ impl ApiConfig {
                 roles: env
                     .optional("JWT_ROLES_CLAIM")
                     .unwrap_or_else(|| AccessClaims::default().roles),
+                scope_prefix: env.optional("JWT_SCOPE_PREFIX"),
+            },
+            audience_in_client_id: match env.optional("JWT_AUDIENCE_CLAIM").as_deref() {
+                None | Some("aud") => false,
+                Some("client_id") => true,
+                Some(_) => {
+                    return Err(ConfigError::Invalid {
+                        name: "JWT_AUDIENCE_CLAIM",
+                        why: "must be aud or client_id (Cognito access tokens)".into(),
+                    });
+                }
             },
             default_timeout: env.millis("API_TIMEOUT_MS", 29_000)?,
         })

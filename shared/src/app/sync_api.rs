@@ -24,13 +24,17 @@ pub async fn assemble(
 ) -> Result<Api, Error> {
     let services = build(config, aws)?;
     warm_up(&services.store).await;
+    let mut auth = JwtVerifier::new(
+        api_config.key_source,
+        &api_config.issuer,
+        &api_config.audience,
+    );
+    if api_config.audience_in_client_id {
+        auth = auth.audience_in_client_id();
+    }
     Ok(Api {
         sync: services.sync,
-        auth: JwtVerifier::new(
-            api_config.key_source,
-            &api_config.issuer,
-            &api_config.audience,
-        ),
+        auth,
         access: api_config.access,
         default_entity: config.default_entity().clone(),
         base_path: api_config.base_path,

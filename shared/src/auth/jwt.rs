@@ -64,6 +64,11 @@ impl Role {
 pub struct AccessClaims {
     pub entities: String,
     pub roles: String,
+    /// With a prefix (Cognito's resource server identifier plus `/`, or an Okta scope
+    /// prefix), the standard `scope` claim grants too: `<prefix>sync`, `<prefix>admin`, and
+    /// `<prefix>entity:<id>` (`<prefix>entity:*` for every entity). Tokens of ordinary OAuth
+    /// servers (client credentials) carry no custom claims.
+    pub scope_prefix: Option<String>,
 }
 
 impl Default for AccessClaims {
@@ -71,6 +76,7 @@ impl Default for AccessClaims {
         Self {
             entities: "zuora_entities".into(),
             roles: "zuora_roles".into(),
+            scope_prefix: None,
         }
     }
 }
@@ -89,8 +95,20 @@ fn claim_values(value: Option<&serde_json::Value>) -> Vec<String> {
 
 impl Principal {
     pub fn from_claims(claims: &Claims, names: &AccessClaims) -> Self {
-        let entities = claim_values(claims.other.get(&names.entities));
-        let roles = claim_values(claims.other.get(&names.roles))
+        let mut entities = claim_values(claims.other.get(&names.entities));
+        let mut roles = claim_values(claims.other.get(&names.roles));
+        if let Some(prefix) = &names.scope_prefix {
+            for scope in claim_values(claims.other.get("scope")) {
+                let Some(granted) = scope.strip_prefix(prefix.as_str()) else {
+                    continue;
+                };
+                match granted.strip_prefix("entity:") {
+                    Some(entity) => entities.push(entity.to_string()),
+                    None => roles.push(granted.to_string()),
+                }
+            }
+        }
+        let roles = roles
             .iter()
             .filter_map(|r| match r.as_str() {
                 "sync" => Some(Role::Sync),
@@ -124,6 +142,9 @@ pub enum KeySource {
 pub struct JwtVerifier {
     source: KeySource,
     validation: Validation,
+    /// Cognito access tokens carry no `aud`: their `client_id` must be this instead, and
+    /// `token_use` must be `access` (an ID token is not an access token).
+    client_id: Option<String>,
     /// Only used with `KeySource::Jwks`.
     jwks: JwksCache,
 }
@@ -138,12 +159,24 @@ impl JwtVerifier {
         validation.set_issuer(&[issuer]);
         validation.set_audience(&[audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud"]);
+        validation.validate_nbf = true;
         validation.leeway = 30;
         Self {
             source,
             validation,
+            client_id: None,
             jwks: JwksCache::new(),
         }
+    }
+
+    /// Cognito's access tokens: the audience is checked against `client_id` (they have no
+    /// `aud`), and only access tokens (`token_use: access`) are accepted.
+    pub fn audience_in_client_id(mut self) -> Self {
+        let audience = self.validation.aud.clone().unwrap_or_default();
+        self.client_id = audience.into_iter().next();
+        self.validation.validate_aud = false;
+        self.validation.set_required_spec_claims(&["exp", "iss"]);
+        self
     }
 
     /// The same verifier with its JWKS cache timed otherwise (tests).
@@ -184,9 +217,19 @@ impl JwtVerifier {
             )));
         }
         let key = self.key_for(header.kid.as_deref()).await?;
-        decode::<Claims>(token, &key, &self.validation)
+        let claims = decode::<Claims>(token, &key, &self.validation)
             .map(|data| data.claims)
-            .map_err(describe)
+            .map_err(describe)?;
+        if let Some(client_id) = &self.client_id {
+            let text = |name: &str| claims.other.get(name).and_then(|v| v.as_str());
+            if text("client_id") != Some(client_id.as_str()) {
+                return Err(AuthError::Rejected("its client_id is not accepted".into()));
+            }
+            if text("token_use") != Some("access") {
+                return Err(AuthError::Rejected("it is not an access token".into()));
+            }
+        }
+        Ok(claims)
     }
 
     async fn key_for(&self, kid: Option<&str>) -> Result<DecodingKey, AuthError> {
@@ -323,5 +366,77 @@ mod tests {
             v.verify("garbage").await,
             Err(AuthError::Malformed(_))
         ));
+    }
+
+    /// Ordinary OAuth servers: roles and entities from the standard `scope` claim (Cognito
+    /// resource-server scopes), beside or instead of custom claims.
+    #[test]
+    fn scopes_with_the_configured_prefix_grant_roles_and_entities() {
+        let names = AccessClaims {
+            scope_prefix: Some("zuora-sync/".into()),
+            ..AccessClaims::default()
+        };
+        let claims: Claims = serde_json::from_value(serde_json::json!({
+            "sub": "svc", "scope": "openid zuora-sync/sync zuora-sync/entity:eu other/admin"
+        }))
+        .unwrap();
+        let p = Principal::from_claims(&claims, &names);
+        assert!(p.has_role(Role::Sync) && !p.has_role(Role::Admin));
+        assert!(p.may_use("eu") && !p.may_use("us"));
+        let all: Claims = serde_json::from_value(serde_json::json!({
+            "scope": "zuora-sync/admin zuora-sync/entity:*"
+        }))
+        .unwrap();
+        let p = Principal::from_claims(&all, &names);
+        assert!(p.has_role(Role::Admin) && p.may_use("anything"));
+        // Without a prefix configured, scopes grant nothing.
+        let p = Principal::from_claims(&all, &AccessClaims::default());
+        assert!(!p.has_role(Role::Sync) && !p.may_use("eu"));
+    }
+
+    fn hs256(claims: serde_json::Value) -> String {
+        jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(Algorithm::HS256),
+            &claims,
+            &jsonwebtoken::EncodingKey::from_secret(b"a-secret-of-enough-length"),
+        )
+        .unwrap()
+    }
+
+    /// Cognito access tokens have `client_id` and `token_use` instead of `aud`.
+    #[tokio::test]
+    async fn cognito_access_tokens_are_checked_by_client_id_and_token_use() {
+        let verifier = JwtVerifier::new(
+            KeySource::Hs256(Secret::new("a-secret-of-enough-length")),
+            "https://cognito-idp.eu-west-1.amazonaws.com/pool",
+            "client-123",
+        )
+        .audience_in_client_id();
+        let exp = 4_000_000_000u64;
+        let token = |client: &str, usage: &str| {
+            hs256(
+                serde_json::json!({"iss": "https://cognito-idp.eu-west-1.amazonaws.com/pool",
+                "exp": exp, "client_id": client, "token_use": usage, "scope": "zuora-sync/sync"}),
+            )
+        };
+        assert!(
+            verifier
+                .verify(&token("client-123", "access"))
+                .await
+                .is_ok()
+        );
+        assert!(
+            verifier
+                .verify(&token("other-client", "access"))
+                .await
+                .is_err()
+        );
+        assert!(verifier.verify(&token("client-123", "id")).await.is_err());
+        // nbf is checked too (L8).
+        let early = hs256(
+            serde_json::json!({"iss": "https://cognito-idp.eu-west-1.amazonaws.com/pool",
+            "exp": exp, "nbf": exp - 10, "client_id": "client-123", "token_use": "access"}),
+        );
+        assert!(verifier.verify(&early).await.is_err());
     }
 }
