@@ -18,6 +18,10 @@ pub enum StoreError {
     Unavailable(#[source] Cause),
     #[error("stored item is malformed: {0}")]
     Corrupt(String),
+    /// DynamoDB refused the write for its size (an item over 400 KB after compression):
+    /// retrying cannot help.
+    #[error("too large for DynamoDB: {0}")]
+    TooLarge(String),
     /// A pagination cursor that this store did not issue for this query.
     #[error("the cursor is not valid for this query: {0}")]
     InvalidCursor(String),

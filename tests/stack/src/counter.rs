@@ -17,6 +17,9 @@ pub struct Counts {
     pub requests: BTreeMap<&'static str, u64>,
     /// Put/Delete/Update actions per table, across single-item writes and transactions.
     pub table_writes: BTreeMap<String, u64>,
+    /// The largest `TransactWriteItems` request body sent (DynamoDB refuses over 4 MB, which
+    /// DynamoDB Local does not enforce).
+    pub max_transaction_bytes: usize,
 }
 
 impl Counts {
@@ -52,6 +55,25 @@ impl DynamoCounter {
 impl Intercept for DynamoCounter {
     fn name(&self) -> &'static str {
         "DynamoCounter"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef<'_>,
+        _components: &aws_sdk_dynamodb::config::RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let request = context.request();
+        if request
+            .headers()
+            .get("x-amz-target")
+            .is_some_and(|t| t.ends_with(".TransactWriteItems"))
+        {
+            let size = request.body().bytes().map_or(0, <[u8]>::len);
+            let mut counts = self.0.lock().expect("counter lock");
+            counts.max_transaction_bytes = counts.max_transaction_bytes.max(size);
+        }
+        Ok(())
     }
 
     fn read_before_execution(

@@ -89,7 +89,37 @@ pub fn created_sk(created_at: EpochMillis, id: &str) -> String {
     format!("{:013}#{id}", created_at.0.max(0))
 }
 
+/// A record's JSON longer than this is stored gzip-compressed (`data_gz`), so a subscription
+/// with a thousand charges fits DynamoDB's 400 KB item (its JSON compresses about tenfold).
+pub const COMPRESS_ABOVE: usize = 32 * 1024;
+
+fn gzip(text: &str) -> Vec<u8> {
+    use std::io::Write;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder
+        .write_all(text.as_bytes())
+        .and_then(|()| encoder.finish())
+        .expect("compressing into memory cannot fail")
+}
+
+fn gunzip(bytes: &[u8]) -> Result<String, StoreError> {
+    use std::io::Read;
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(bytes)
+        .read_to_string(&mut text)
+        .map_err(|e| StoreError::Corrupt(format!("compressed record data: {e}")))?;
+    Ok(text)
+}
+
 pub fn record_item(pk: &str, r: &MirrorRecord) -> Item {
+    let data = if r.data.len() > COMPRESS_ABOVE {
+        (
+            "data_gz".to_string(),
+            AttributeValue::B(aws_sdk_dynamodb::primitives::Blob::new(gzip(&r.data))),
+        )
+    } else {
+        ("data".to_string(), s(&r.data))
+    };
     let mut item = Item::from([
         ("pk".into(), s(pk)),
         ("sk".into(), s(&r.sk)),
@@ -97,7 +127,7 @@ pub fn record_item(pk: &str, r: &MirrorRecord) -> Item {
         ("id".into(), s(&r.id)),
         ("owner".into(), s(&r.owner)),
         ("zuora_id".into(), s(&r.zuora_id)),
-        ("data".into(), s(&r.data)),
+        data,
         ("hash".into(), s(&r.hash)),
     ]);
     if !r.attrs.is_empty() {
@@ -124,7 +154,10 @@ pub fn item_record(item: &Item) -> Result<MirrorRecord, StoreError> {
         owner: get_s(item, "owner")?.into(),
         zuora_id: get_s(item, "zuora_id")?.into(),
         attrs,
-        data: get_s(item, "data")?.into(),
+        data: match item.get("data_gz") {
+            Some(AttributeValue::B(blob)) => gunzip(blob.as_ref())?,
+            _ => get_s(item, "data")?.into(),
+        },
         hash: get_s(item, "hash")?.into(),
     })
 }

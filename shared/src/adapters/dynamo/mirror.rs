@@ -82,11 +82,7 @@ impl MirrorStore for DynamoStore {
         let data = self.data_items(entity, plan)?;
         // Each chunk carries the fence check, so a holder that lost its lock cannot write any
         // part. Chunks beyond the first are only needed for accounts with ~100+ records.
-        let per_chunk = MAX_TRANSACTION_ITEMS - 2;
-        let mut chunks: Vec<Vec<TransactWriteItem>> = data
-            .chunks(per_chunk)
-            .map(<[TransactWriteItem]>::to_vec)
-            .collect();
+        let mut chunks = chunked(data, event_bytes(event));
         let last = chunks.pop().unwrap_or_default();
         for chunk in chunks {
             let mut items = vec![self.lock_condition_item(lock, false, 0, now)?];
@@ -155,5 +151,116 @@ impl DynamoStore {
         let kind = RecordKind::parse(kind)
             .ok_or_else(|| StoreError::Corrupt(format!("unknown record kind {kind}")))?;
         Ok(Some((get_s(item, "account_id")?.to_string(), kind)))
+    }
+}
+
+/// What one transaction may carry besides the lock item and the event: DynamoDB allows 100
+/// actions and 4 MB, and its own accounting of a request is a little over ours, so the
+/// budget keeps half a megabyte back.
+const TRANSACTION_BYTES: usize = 3_500_000;
+
+/// The data writes in transaction-sized chunks, in order: at most 98 actions (the lock item
+/// and, in the last chunk, the event make 100) and [`TRANSACTION_BYTES`] each, the last chunk
+/// leaving room for the event.
+fn chunked(data: Vec<TransactWriteItem>, event: usize) -> Vec<Vec<TransactWriteItem>> {
+    let per_chunk = MAX_TRANSACTION_ITEMS - 2;
+    let mut chunks: Vec<Vec<TransactWriteItem>> = vec![Vec::new()];
+    let mut bytes = 0;
+    for item in data {
+        let size = write_bytes(&item);
+        let current = chunks.last_mut().expect("there is always a chunk");
+        if !current.is_empty() && (current.len() == per_chunk || bytes + size > TRANSACTION_BYTES) {
+            chunks.push(Vec::new());
+            bytes = 0;
+        }
+        chunks.last_mut().expect("just pushed").push(item);
+        bytes += size;
+    }
+    // The event rides in the last chunk: its last writes move to a chunk of their own (in
+    // order) until it fits.
+    let mut tail = Vec::new();
+    let last = chunks.last_mut().expect("there is always a chunk");
+    while bytes + event > TRANSACTION_BYTES && last.len() > 1 {
+        let moved = last.pop().expect("checked");
+        bytes -= write_bytes(&moved);
+        tail.insert(0, moved);
+    }
+    if !tail.is_empty() {
+        chunks.push(tail);
+    }
+    chunks
+}
+
+/// About what an item weighs in a request: attribute names and values.
+fn value_bytes(v: &aws_sdk_dynamodb::types::AttributeValue) -> usize {
+    use aws_sdk_dynamodb::types::AttributeValue as Av;
+    match v {
+        Av::S(s) | Av::N(s) => s.len(),
+        Av::B(b) => b.as_ref().len(),
+        Av::M(m) => {
+            3 + m
+                .iter()
+                .map(|(k, v)| k.len() + value_bytes(v) + 1)
+                .sum::<usize>()
+        }
+        Av::L(l) => 3 + l.iter().map(|v| value_bytes(v) + 1).sum::<usize>(),
+        Av::Ss(items) | Av::Ns(items) => items.iter().map(String::len).sum(),
+        _ => 1,
+    }
+}
+
+fn item_bytes(
+    item: &std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>,
+) -> usize {
+    item.iter().map(|(k, v)| k.len() + value_bytes(v)).sum()
+}
+
+/// A write's weight: a put's item, or a small fixed cost for a key and its expressions.
+fn write_bytes(write: &TransactWriteItem) -> usize {
+    const KEY_AND_EXPRESSIONS: usize = 1024;
+    KEY_AND_EXPRESSIONS + write.put().map_or(0, |p| item_bytes(p.item()))
+}
+
+fn event_bytes(event: &SyncEvent) -> usize {
+    serde_json::to_string(event).map_or(64 * 1024, |s| 2 * s.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_dynamodb::types::{AttributeValue, Put};
+
+    fn put(bytes: usize) -> TransactWriteItem {
+        let put = Put::builder()
+            .table_name("t")
+            .item("pk", AttributeValue::S("x".repeat(bytes)))
+            .build()
+            .unwrap();
+        TransactWriteItem::builder().put(put).build()
+    }
+
+    #[test]
+    fn chunks_hold_at_most_98_writes_and_the_byte_budget() {
+        let by_count = chunked((0..250).map(|_| put(10)).collect(), 100);
+        assert_eq!(
+            by_count.iter().map(Vec::len).collect::<Vec<_>>(),
+            [98, 98, 54]
+        );
+        // 120 writes of 50 KB: about 6 MB, over 4 MB in 98 writes.
+        let by_bytes = chunked((0..120).map(|_| put(50_000)).collect(), 100);
+        assert!(by_bytes.len() >= 2);
+        for chunk in &by_bytes {
+            let bytes: usize = chunk.iter().map(write_bytes).sum();
+            assert!(bytes <= TRANSACTION_BYTES, "{bytes}");
+        }
+        assert_eq!(
+            by_bytes.iter().map(Vec::len).sum::<usize>(),
+            120,
+            "in order, none lost"
+        );
+        // A big event moves the last write out of the last chunk.
+        let full = chunked((0..69).map(|_| put(50_000)).collect(), 200_000);
+        let last: usize = full.last().unwrap().iter().map(write_bytes).sum();
+        assert!(last + 200_000 <= TRANSACTION_BYTES);
     }
 }

@@ -58,6 +58,16 @@ where
     StoreError::Unavailable(Cause::with_source(text, e))
 }
 
+/// DynamoDB's refusal of a write for its size (`ValidationException`: an item over 400 KB, a
+/// transaction over 4 MB), which no retry can change.
+fn size_refusal(e: &SdkError<TransactWriteItemsError>) -> Option<String> {
+    use aws_sdk_dynamodb::error::ProvideErrorMetadata;
+    let service = e.as_service_error()?;
+    let message = service.message().unwrap_or_default();
+    let about_size = message.contains("size") || message.contains("4MB");
+    (service.code() == Some("ValidationException") && about_size).then(|| message.to_string())
+}
+
 pub(super) fn build_err(e: aws_sdk_dynamodb::error::BuildError) -> StoreError {
     StoreError::Unavailable(Cause::with_source("the request could not be built", e))
 }
@@ -252,6 +262,9 @@ impl DynamoStore {
         lock: &HeldLock,
         e: SdkError<TransactWriteItemsError>,
     ) -> Result<LockState, StoreError> {
+        if let Some(too_large) = size_refusal(&e) {
+            return Err(StoreError::TooLarge(too_large));
+        }
         let Some(TransactWriteItemsError::TransactionCanceledException(cancel)) =
             e.as_service_error()
         else {

@@ -199,6 +199,7 @@ impl SyncError {
         match self {
             Self::Zuora(e) => e.code(),
             Self::Store(StoreError::Fenced { .. }) => "lock_lost",
+            Self::Store(StoreError::TooLarge(_)) => "item_too_large",
             Self::Store(_) => "store_unavailable",
             Self::Queue(_) => "queue_unavailable",
             Self::Busy { .. } => "account_busy",
@@ -213,6 +214,7 @@ impl SyncError {
     pub fn is_transient(&self) -> bool {
         match self {
             Self::Zuora(e) => e.is_transient(),
+            Self::Store(StoreError::TooLarge(_)) => false,
             Self::Store(_) | Self::Queue(_) | Self::Busy { .. } => true,
             Self::NotMirrored { .. }
             | Self::WrongAccount { .. }

@@ -7,6 +7,7 @@ mod event_search;
 mod faults;
 mod functions;
 mod http;
+mod large;
 mod locks;
 mod login;
 mod manual;

@@ -1,0 +1,241 @@
+//! H5: DynamoDB's limits. An item holds at most 400 KB and a transaction 4 MB (and 100
+//! items); big subscriptions, accounts and catalogs must still mirror, each through the same
+//! fenced commit as any sync.
+
+use serde_json::{Value, json};
+use stack::app::{TestApp, spawn_app};
+use zuora_sync::model::RecordKind;
+
+const ACCOUNT: &str = "A00000001";
+
+/// A Zuora-style 32-hex id, distinct per (kind, n).
+fn id(kind: u32, n: usize) -> String {
+    format!("{kind:08x}{n:024x}")
+}
+
+async fn sync_public(app: &TestApp, subscription: &str) {
+    let (status, body) = app.sync_subscription(subscription).await;
+    assert_eq!(status, 200, "{body}");
+}
+
+async fn subscriptions_stored(app: &TestApp, account_id: &str) -> Vec<Value> {
+    app.mirror_records(account_id)
+        .await
+        .into_values()
+        .filter(|r| r.kind == RecordKind::Subscription)
+        .map(|r| serde_json::from_str(&r.data).unwrap())
+        .collect()
+}
+
+fn charges_in(subscription: &Value) -> usize {
+    subscription["ratePlans"]
+        .as_array()
+        .or_else(|| subscription["rate_plans"].as_array())
+        .into_iter()
+        .flatten()
+        .map(|rp| {
+            rp["ratePlanCharges"]
+                .as_array()
+                .or_else(|| rp["charges"].as_array())
+                .map_or(0, Vec::len)
+        })
+        .sum()
+}
+
+/// The account's first Active subscription (the demo data has expired ones too).
+fn active(account: &Value) -> usize {
+    account["subscriptions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .position(|s| s["status"] == "Active")
+        .expect("an active subscription")
+}
+
+/// About 720 KB of JSON in one subscription record (the item limit is 400 KB).
+#[tokio::test]
+async fn a_subscription_with_1200_charges_is_mirrored() {
+    let app = spawn_app().await;
+    let mut account = app.sim.account(ACCOUNT).unwrap();
+    let at = active(&account);
+    let sub = &mut account["subscriptions"][at];
+    let name = sub["name"].as_str().unwrap().to_string();
+    let template = sub["ratePlans"][0]["ratePlanCharges"][0].clone();
+    let charges: Vec<Value> = (0..1200)
+        .map(|n| {
+            let mut c = template.clone();
+            c["id"] = json!(id(0xc4a7, n));
+            c["originalId"] = c["id"].clone();
+            c["chargeNumber"] = json!(format!("C-{:08}", 10_000 + n));
+            c["name"] = json!(format!("Usage line {n}"));
+            c
+        })
+        .collect();
+    sub["ratePlans"][0]["ratePlanCharges"] = json!(charges);
+    let expected = charges_in(&account["subscriptions"][at]);
+    assert!(expected >= 1200);
+    app.sim.upsert_account(account.clone()).unwrap();
+    sync_public(&app, &name).await;
+    let account_id = account["id"].as_str().unwrap();
+    let stored = subscriptions_stored(&app, account_id).await;
+    let most = stored.iter().map(charges_in).max().unwrap_or(0);
+    assert_eq!(most, expected, "every charge is in the mirror");
+    // Unchanged, a re-sync writes nothing and still reads it back whole.
+    app.dynamo_counter.reset();
+    sync_public(&app, &name).await;
+    assert_eq!(
+        app.dynamo_counter
+            .snapshot()
+            .table_writes(&app.tables().mirror),
+        0
+    );
+}
+
+/// 150 subscriptions × 3 charges: over 98 records, so the commit takes several transactions.
+#[tokio::test]
+async fn an_account_with_150_subscriptions_is_mirrored_through_the_public_route() {
+    let app = spawn_app().await;
+    let mut account = app.sim.account(ACCOUNT).unwrap();
+    let template = account["subscriptions"][active(&account)].clone();
+    let charge = template["ratePlans"][0]["ratePlanCharges"][0].clone();
+    let subs: Vec<Value> = (0..150)
+        .map(|n| {
+            let mut s = template.clone();
+            s["id"] = json!(id(0x5b5, n));
+            s["originalId"] = s["id"].clone();
+            s["name"] = json!(format!("A-S9{n:07}"));
+            s["version"] = json!(1);
+            let charges: Vec<Value> = (0..3)
+                .map(|k| {
+                    let mut c = charge.clone();
+                    c["id"] = json!(id(0xc3, n * 3 + k));
+                    c["originalId"] = c["id"].clone();
+                    c["chargeNumber"] = json!(format!("C-9{:07}", n * 3 + k));
+                    c
+                })
+                .collect();
+            s["ratePlans"] = json!([{
+                "id": id(0x4a7e, n), "name": "Plan", "productId": template["ratePlans"][0]["productId"],
+                "productRatePlanId": template["ratePlans"][0]["productRatePlanId"],
+                "amendmentType": null, "lastChangeType": null,
+                "createdDate": template["createdDate"], "updatedDate": template["updatedDate"],
+                "ratePlanCharges": charges,
+            }]);
+            s
+        })
+        .collect();
+    account["subscriptions"] = json!(subs);
+    app.sim.upsert_account(account.clone()).unwrap();
+    sync_public(&app, "A-S90000042").await;
+    let account_id = account["id"].as_str().unwrap();
+    let stored = subscriptions_stored(&app, account_id).await;
+    assert_eq!(stored.len(), 150);
+    assert!(stored.iter().all(|s| charges_in(s) == 3));
+}
+
+/// A catalog over 4 MB: 120 products of 130 rate plans each (98 of them, one transaction, would be over 4 MB) (one transaction would be refused).
+#[tokio::test]
+async fn a_catalog_over_4_mb_is_mirrored() {
+    let app = spawn_app().await;
+    let mut total = 0;
+    for index in 0..120 {
+        let mut product = zuora_sim::generated_product(9_000 + index);
+        let plan = product["productRatePlans"][0].clone();
+        let plans: Vec<Value> = (0..130)
+            .map(|k| {
+                let mut p = plan.clone();
+                p["id"] = json!(id(0x9a7, index * 130 + k));
+                p["name"] = json!(format!("Plan {k} of product {index}"));
+                p["productRatePlanCharges"][0]["id"] = json!(id(0x9c, index * 130 + k));
+                p
+            })
+            .collect();
+        product["productRatePlans"] = json!(plans);
+        total += product.to_string().len();
+        app.sim.upsert_product(product).unwrap();
+    }
+    assert!(total > 4 * 1024 * 1024, "the catalog is {total} bytes");
+    app.dynamo_counter.reset();
+    let (status, body) = app
+        .admin("POST", "/plugins/zuora/entities/default/sync/catalog", None)
+        .await;
+    assert_eq!(status, 202, "{body}");
+    app.run_queued_jobs().await;
+    let path = format!(
+        "/plugins/zuora/entities/default/events/{}",
+        body["event_id"].as_str().unwrap()
+    );
+    let (_, event) = app.admin("GET", &path, None).await;
+    assert_eq!(event["status"], "succeeded", "{event}");
+    let products = app
+        .mirror_records(zuora_sync::model::CATALOG_ACCOUNT)
+        .await
+        .into_values()
+        .filter(|r| r.kind == RecordKind::Product)
+        .count();
+    assert!(products >= 120, "{products} products mirrored");
+    // DynamoDB refuses a transaction over 4 MB (DynamoDB Local does not): every commit stays
+    // under it.
+    let largest = app.dynamo_counter.snapshot().max_transaction_bytes;
+    assert!(
+        largest < 4_000_000,
+        "a transaction of {largest} bytes would be refused"
+    );
+}
+
+/// A record DynamoDB refuses even compressed fails for good with a clear code: the public
+/// route says so, and a queued job is acknowledged rather than retried into the DLQ.
+#[tokio::test]
+async fn a_record_too_large_even_compressed_fails_permanently_with_its_code() {
+    let app = spawn_app().await;
+    let mut account = app.sim.account(ACCOUNT).unwrap();
+    let at = active(&account);
+    let sub = &mut account["subscriptions"][at];
+    let name = sub["name"].as_str().unwrap().to_string();
+    let template = sub["ratePlans"][0]["ratePlanCharges"][0].clone();
+    // Names of random hex do not compress below 400 KB.
+    let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut noise = |len: usize| -> String {
+        (0..len)
+            .map(|_| {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                char::from_digit((seed % 16) as u32, 16).unwrap()
+            })
+            .collect()
+    };
+    let charges: Vec<Value> = (0..1000)
+        .map(|n| {
+            let mut c = template.clone();
+            c["id"] = json!(id(0xb16, n));
+            c["originalId"] = c["id"].clone();
+            c["chargeNumber"] = json!(format!("C-{:08}", 50_000 + n));
+            c["name"] = json!(noise(1_000));
+            c
+        })
+        .collect();
+    sub["ratePlans"][0]["ratePlanCharges"] = json!(charges);
+    app.sim.upsert_account(account).unwrap();
+    let (status, body) = app.sync_subscription(&name).await;
+    assert_eq!(status, 502, "{body}");
+    assert_eq!(body["code"], "item_too_large", "{body}");
+
+    let (status, queued) = app
+        .admin(
+            "POST",
+            "/plugins/zuora/entities/default/sync/accounts",
+            Some(json!({"accounts": [ACCOUNT]})),
+        )
+        .await;
+    assert_eq!(status, 202, "{queued}");
+    assert_eq!(app.run_queued_jobs().await, 1, "run once, not retried");
+    let path = format!(
+        "/plugins/zuora/entities/default/events/{}",
+        queued["accounts"][0]["event_id"].as_str().unwrap_or("")
+    );
+    let (_, event) = app.admin("GET", &path, None).await;
+    assert_eq!(event["code"], "item_too_large", "{event}");
+    let counts = app.queue_counts(&app.queue.queue_url).await;
+    assert_eq!(counts.visible + counts.in_flight + counts.delayed, 0);
+}
