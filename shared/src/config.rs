@@ -78,10 +78,13 @@ fn callout_auth(
 ) -> Result<Option<CalloutAuth>, ConfigError> {
     match (basic_user, basic_password, header, secret) {
         (None, None, None, None) => Ok(None),
-        (Some(user), Some(password), None, None) => Ok(Some(CalloutAuth::Basic {
-            user,
-            password: Secret::new(password),
-        })),
+        // As long as a header secret (L2): the callout route is on the internet.
+        (Some(user), Some(password), None, None) if password.len() >= 16 => {
+            Ok(Some(CalloutAuth::Basic {
+                user,
+                password: Secret::new(password),
+            }))
+        }
         (None, None, Some(name), Some(secret)) if secret.len() >= 16 => {
             Ok(Some(CalloutAuth::Header {
                 name: name.to_ascii_lowercase(),
@@ -90,7 +93,7 @@ fn callout_auth(
         }
         _ => Err(invalid(
             name,
-            "callouts need either a Basic user and password, or a header name and a secret of at least 16 characters",
+            "callouts need either a Basic user and a password of at least 16 characters, or a header name and a secret of at least 16 characters",
         )),
     }
 }

@@ -195,6 +195,11 @@ pub fn targets(
                 };
                 match value {
                     Some(v) if v.is_empty() => {}
+                    // Never sent into a ZOQL literal (L11).
+                    Some(v) if v.chars().any(char::is_control) => skipped.push(format!(
+                        "claim {}: contains control characters, not looked up",
+                        config.claim
+                    )),
                     Some(v) if v.len() > MAX_LOOKUP_VALUE_BYTES => skipped.push(format!(
                         "claim {}: longer than {MAX_LOOKUP_VALUE_BYTES} bytes, not looked up",
                         config.claim

@@ -117,12 +117,23 @@ impl Worker {
         let results: Vec<(Option<String>, MessageResult)> = futures::stream::iter(event.records)
             .map(|message| async move {
                 let id = message.message_id.clone();
-                (id, self.observed(&message, deadline, metrics).await)
+                // A panic in one job fails that message alone (SQS retries it, then the DLQ
+                // keeps it), not the batch (L4).
+                let run = std::panic::AssertUnwindSafe(self.observed(&message, deadline, metrics));
+                let result = futures::FutureExt::catch_unwind(run)
+                    .await
+                    .unwrap_or_else(|_| {
+                        tracing::error!(message_id = ?id, "the job panicked");
+                        MessageResult::Retry("the job panicked".into())
+                    });
+                (id, result)
             })
             .buffer_unordered(BATCH_CONCURRENCY)
             .collect()
             .await;
-        let metrics = counted.into_inner().expect("metrics lock");
+        let metrics = counted
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut response = SqsBatchResponse::default();
         for (id, result) in results {
             if let MessageResult::Retry(_) = result {
@@ -346,8 +357,11 @@ impl Worker {
     }
 }
 
+/// The batch's counts (still usable after a job panicked holding them).
 fn lock(metrics: &std::sync::Mutex<Metrics>) -> std::sync::MutexGuard<'_, Metrics> {
-    metrics.lock().expect("metrics lock")
+    metrics
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn log_outcome(message_id: &str, job: &SyncJob, outcome: &JobResult) {

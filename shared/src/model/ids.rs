@@ -33,6 +33,11 @@ fn check_key(what: &'static str, raw: &str, max: usize) -> Result<String, Invali
     {
         return Err(invalid("only letters, digits, '-' and '_' are allowed"));
     }
+    // The product's own keys (the catalog's `_catalog`, lookup marks' `lookup-…`) must not be
+    // reachable as an account or subscription (L5).
+    if raw.starts_with('_') || raw.to_ascii_lowercase().starts_with("lookup-") {
+        return Err(invalid("it may not start with '_' or 'lookup-' (reserved)"));
+    }
     Ok(raw.to_string())
 }
 
@@ -52,7 +57,11 @@ macro_rules! key_newtype {
             }
             /// A Zuora object id is 32 lower-case hex digits; anything else is a number.
             pub fn is_zuora_id(&self) -> bool {
-                self.0.len() == 32 && self.0.chars().all(|c| c.is_ascii_hexdigit())
+                self.0.len() == 32
+                    && self
+                        .0
+                        .chars()
+                        .all(|c| c.is_ascii_digit() || matches!(c, 'a'..='f'))
             }
         }
 
@@ -115,5 +124,19 @@ mod tests {
             let err = SubscriptionKey::parse(bad).unwrap_err();
             assert_eq!(err.what, "subscription id", "{bad}");
         }
+    }
+
+    /// L5, L6: reserved keys are refused, and only lower-case hex is an id (an upper-case one
+    /// is resolved as a number, as Zuora would).
+    #[test]
+    fn reserved_keys_are_refused_and_ids_are_lower_case() {
+        for reserved in ["_catalog", "lookup-3f2a", "LOOKUP-x"] {
+            assert!(AccountKey::parse(reserved).is_err(), "{reserved}");
+        }
+        assert!(AccountKey::parse("A00000001").is_ok());
+        let upper = AccountKey::parse("8A90A1B27C1F4E2D017C2B3C4D5E0001").unwrap();
+        assert!(!upper.is_zuora_id());
+        let lower = AccountKey::parse("8a90a1b27c1f4e2d017c2b3c4d5e0001").unwrap();
+        assert!(lower.is_zuora_id());
     }
 }

@@ -219,3 +219,62 @@ async fn a_batch_counts_its_outcomes() {
     assert_eq!(line["ZuoraBusy"], 1.0, "{line}");
     assert_eq!(line["QueueAge"], 2_000.0, "{line}");
 }
+
+/// Panics in the first Zuora call it sees, then lets every call through.
+#[derive(Debug, Default)]
+struct PanicOnce(std::sync::atomic::AtomicBool);
+
+impl zuora_sync::adapters::memory::FaultPlan for PanicOnce {
+    fn store_call(&self, _: &'static str) -> zuora_sync::adapters::memory::Fault {
+        zuora_sync::adapters::memory::Fault::Pass
+    }
+    fn queue_send(&self) -> zuora_sync::adapters::memory::Fault {
+        zuora_sync::adapters::memory::Fault::Pass
+    }
+    fn zuora_call(&self, _: &'static str) -> zuora_sync::adapters::memory::ZuoraFault {
+        if !self.0.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            panic!("a bug in one job");
+        }
+        zuora_sync::adapters::memory::ZuoraFault::Pass
+    }
+}
+
+/// L4: a panic in one job fails that message alone; the rest of the batch completes.
+#[tokio::test(start_paused = true)]
+async fn a_panicking_job_fails_alone() {
+    let env = Env::new();
+    enqueue(&env).await;
+    env.zuora.put_account(account(2));
+    let target = JobTarget::Account {
+        account: key(&account_id(2)),
+    };
+    env.sync
+        .enqueue(&env.req(Trigger::OnDemand), &target, None)
+        .await
+        .unwrap();
+    let deliveries = env
+        .queue
+        .receive_batch(10, std::time::Duration::from_secs(360), 5);
+    env.zuora
+        .set_fault_plan(std::sync::Arc::new(PanicOnce::default()));
+    let mut event = aws_lambda_events::sqs::SqsEvent::default();
+    event.records = deliveries
+        .iter()
+        .map(|d| {
+            let mut m = message(&d.message, 1);
+            m.message_id = Some(d.message.message_id.clone());
+            m
+        })
+        .collect();
+    let (response, metrics) = worker(&env)
+        .handle_counted(event, env.now().plus_ms(DEADLINE_MS))
+        .await;
+    assert_eq!(
+        response.batch_item_failures.len(),
+        1,
+        "only the panicking job"
+    );
+    let line: serde_json::Value =
+        serde_json::from_str(&metrics.lines("sync-worker", 0)[0]).unwrap();
+    assert_eq!(line["SyncSucceeded"], 1.0, "{line}");
+}
