@@ -23,6 +23,18 @@ pub struct HeldLock {
     /// Wishes pending when the lock was acquired. The holder's first fetch starts after them,
     /// so its commit serves (removes) exactly these; later ones wait for a follow-up.
     pub wishes: u64,
+    /// A previous holder's commit stopped between its transactions (an account too big for
+    /// one): this holder's commit, whatever its size, completes the account and clears the
+    /// mark (docs/ARCHITECTURE.md, The lock protocol).
+    pub torn: bool,
+}
+
+/// An account whose multi-transaction commit did not finish, as the sweep finds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TornCommit {
+    pub account_id: String,
+    /// The lease of the lock now: a live holder may still be finishing (or repairing) it.
+    pub lease_until: EpochMillis,
 }
 
 /// The state of someone else's lock, as returned by the failed conditional write.

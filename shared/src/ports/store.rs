@@ -6,7 +6,7 @@ use super::Cause;
 use crate::model::{
     Acquire, Commit, EntityId, EntitySettings, EpochMillis, EventPage, EventQuery, Fence, HeldLock,
     JobOutcome, LockKey, LockState, Mark, PageRecord, RealtimeState, ReconcileMarks, RecordKind,
-    Session, StoredAccount, SyncEvent, Versioned, Wish, WritePlan,
+    Session, StoredAccount, SyncEvent, TornCommit, Versioned, Wish, WritePlan,
 };
 
 #[derive(Debug, Clone, thiserror::Error, PartialEq)]
@@ -155,6 +155,10 @@ pub trait RealtimeStore: Send + Sync {
     async fn touch(&self, entity: &EntityId, now: EpochMillis) -> Result<(), StoreError>;
 
     async fn realtime_state(&self, entity: &EntityId) -> Result<RealtimeState, StoreError>;
+
+    /// Accounts whose commit stopped between its transactions (a holder died mid-way), each
+    /// with its lock's lease now. Entries whose lock no longer says so are dropped on the way.
+    async fn torn_commits(&self, entity: &EntityId) -> Result<Vec<TornCommit>, StoreError>;
 
     /// Cuts the changes `(from, session.to_seq]` into `session`, if the last cut is still
     /// `from` (and, with `due`, no session started after `due`), and enters it in

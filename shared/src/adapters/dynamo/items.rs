@@ -80,6 +80,11 @@ pub fn event_index_pk(entity: &EntityId, index: &str, value: &str) -> String {
     format!("{entity}#{index}#{}#{value}", value.len())
 }
 
+/// The state item listing an entity's accounts whose commit was cut between transactions.
+pub fn torn_pk(entity: &EntityId) -> String {
+    format!("{entity}#torn")
+}
+
 pub fn settings_pk(entity: &EntityId) -> String {
     format!("{entity}#settings")
 }

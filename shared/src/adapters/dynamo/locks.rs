@@ -63,6 +63,7 @@ impl LockStore for DynamoStore {
                     fence: Fence(get_n(item, "fence")?),
                     lease_until,
                     wishes: opt_n(item, "pending").unwrap_or(0),
+                    torn: item.contains_key("torn_at_ms"),
                 }))
             }
             Err(e) => match conditional_failure_item(&e) {

@@ -84,8 +84,15 @@ impl MirrorStore for DynamoStore {
         // part. Chunks beyond the first are only needed for accounts with ~100+ records.
         let mut chunks = chunked(data, event_bytes(event));
         let last = chunks.pop().unwrap_or_default();
-        for chunk in chunks {
-            let mut items = vec![self.lock_condition_item(lock, false, 0, now)?];
+        // Several transactions: the first marks the commit torn until the last completes it
+        // (also a previous holder's torn commit, which this one completes whatever its size).
+        let complete = !chunks.is_empty() || lock.torn;
+        for (i, chunk) in chunks.into_iter().enumerate() {
+            let mut items = if i == 0 {
+                self.torn_marks(lock, now)?.to_vec()
+            } else {
+                vec![self.lock_condition_item(lock, false, 0, now)?]
+            };
             items.extend(chunk);
             if let Err(state) = self.transact(lock, items).await? {
                 return Err(StoreError::Fenced {
@@ -94,19 +101,23 @@ impl MirrorStore for DynamoStore {
                 });
             }
         }
-        let mut items = vec![self.lock_condition_item(lock, release, served, now)?];
-        items.extend(last.iter().cloned());
-        items.push(self.event_put(event)?);
+        let finish = |release: bool, served: u64| -> Result<Vec<TransactWriteItem>, StoreError> {
+            let mut items = vec![self.lock_item(lock, release, served, now, complete)?];
+            if complete {
+                items.push(self.torn_list_item(lock, "DELETE")?);
+            }
+            items.extend(last.iter().cloned());
+            items.push(self.event_put(event)?);
+            Ok(items)
+        };
+        let items = finish(release, served)?;
         match self.transact(lock, items).await? {
             Ok(()) if release => Ok(Commit::Released),
             Ok(()) => Ok(Commit::KeptForWishes),
             Err(state) if release && state.fence == lock.fence && state.pending > served => {
                 // Wishes arrived during the sync: write without releasing (still removing the
                 // served ones); the caller runs the follow-up and releases after it.
-                let mut items = vec![self.lock_condition_item(lock, false, served, now)?];
-                items.extend(last);
-                items.push(self.event_put(event)?);
-                match self.transact(lock, items).await? {
+                match self.transact(lock, finish(false, served)?).await? {
                     Ok(()) => Ok(Commit::KeptForWishes),
                     Err(state) => Err(StoreError::Fenced {
                         held: lock.fence.0,
@@ -159,11 +170,12 @@ impl DynamoStore {
 /// budget keeps half a megabyte back.
 const TRANSACTION_BYTES: usize = 3_500_000;
 
-/// The data writes in transaction-sized chunks, in order: at most 98 actions (the lock item
-/// and, in the last chunk, the event make 100) and [`TRANSACTION_BYTES`] each, the last chunk
+/// The data writes in transaction-sized chunks, in order: at most 97 actions (the lock item,
+/// the torn-commit list and, in the last chunk, the event make 100) and [`TRANSACTION_BYTES`] each, the last chunk
 /// leaving room for the event.
 fn chunked(data: Vec<TransactWriteItem>, event: usize) -> Vec<Vec<TransactWriteItem>> {
-    let per_chunk = MAX_TRANSACTION_ITEMS - 2;
+    // Besides the data: the lock item, the torn-commit list item and (last) the event.
+    let per_chunk = MAX_TRANSACTION_ITEMS - 3;
     let mut chunks: Vec<Vec<TransactWriteItem>> = vec![Vec::new()];
     let mut bytes = 0;
     for item in data {
@@ -240,11 +252,11 @@ mod tests {
     }
 
     #[test]
-    fn chunks_hold_at_most_98_writes_and_the_byte_budget() {
+    fn chunks_hold_at_most_97_writes_and_the_byte_budget() {
         let by_count = chunked((0..250).map(|_| put(10)).collect(), 100);
         assert_eq!(
             by_count.iter().map(Vec::len).collect::<Vec<_>>(),
-            [98, 98, 54]
+            [97, 97, 56]
         );
         // 120 writes of 50 KB: about 6 MB, over 4 MB in 98 writes.
         let by_bytes = chunked((0..120).map(|_| put(50_000)).collect(), 100);

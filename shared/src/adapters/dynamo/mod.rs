@@ -121,14 +121,30 @@ impl DynamoStore {
         served: u64,
         now: EpochMillis,
     ) -> Result<TransactWriteItem, StoreError> {
+        self.lock_item(lock, release, served, now, false)
+    }
+
+    /// As [`lock_condition_item`](Self::lock_condition_item); with `complete`, the commit's
+    /// last transaction also clears the torn-commit mark (docs/ARCHITECTURE.md, The lock
+    /// protocol: commits of more than one transaction).
+    fn lock_item(
+        &self,
+        lock: &HeldLock,
+        release: bool,
+        served: u64,
+        now: EpochMillis,
+        complete: bool,
+    ) -> Result<TransactWriteItem, StoreError> {
         let key = lock_pk(&lock.key.entity, &lock.key.account_id);
+        let clear = if complete { " REMOVE torn_at_ms" } else { "" };
         let item = if release {
+            let remove = if complete { ", torn_at_ms" } else { "" };
             let update = Update::builder()
                 .table_name(&self.tables.locks)
                 .key("pk", s(key))
-                .update_expression(
-                    "SET lease_until_ms = :zero, released_at_ms = :now, pending = :zero REMOVE holder",
-                )
+                .update_expression(format!(
+                    "SET lease_until_ms = :zero, released_at_ms = :now, pending = :zero REMOVE holder{remove}"
+                ))
                 .condition_expression("fence = :fence AND pending = :served")
                 .expression_attribute_values(":fence", n(lock.fence.0))
                 .expression_attribute_values(":zero", n(0))
@@ -144,10 +160,23 @@ impl DynamoStore {
             let update = Update::builder()
                 .table_name(&self.tables.locks)
                 .key("pk", s(key))
-                .update_expression("ADD pending :taken")
+                .update_expression(format!("ADD pending :taken{clear}"))
                 .condition_expression("fence = :fence")
                 .expression_attribute_values(":fence", n(lock.fence.0))
                 .expression_attribute_values(":taken", n(-(served as i64)))
+                .return_values_on_condition_check_failure(
+                    ReturnValuesOnConditionCheckFailure::AllOld,
+                )
+                .build()
+                .map_err(build_err)?;
+            TransactWriteItem::builder().update(update).build()
+        } else if complete {
+            let update = Update::builder()
+                .table_name(&self.tables.locks)
+                .key("pk", s(key))
+                .update_expression("REMOVE torn_at_ms")
+                .condition_expression("fence = :fence")
+                .expression_attribute_values(":fence", n(lock.fence.0))
                 .return_values_on_condition_check_failure(
                     ReturnValuesOnConditionCheckFailure::AllOld,
                 )
@@ -168,6 +197,45 @@ impl DynamoStore {
             TransactWriteItem::builder().condition_check(check).build()
         };
         Ok(item)
+    }
+
+    /// The first transaction of a commit that takes several: marks the lock (fenced) and lists
+    /// the account under its entity's torn commits, both until the last transaction clears
+    /// them, so a commit cut half-way is found by the sweep and completed by the next holder.
+    fn torn_marks(
+        &self,
+        lock: &HeldLock,
+        now: EpochMillis,
+    ) -> Result<[TransactWriteItem; 2], StoreError> {
+        let mark = Update::builder()
+            .table_name(&self.tables.locks)
+            .key("pk", s(lock_pk(&lock.key.entity, &lock.key.account_id)))
+            .update_expression("SET torn_at_ms = :now")
+            .condition_expression("fence = :fence")
+            .expression_attribute_values(":fence", n(lock.fence.0))
+            .expression_attribute_values(":now", n(now.0))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .build()
+            .map_err(build_err)?;
+        Ok([
+            TransactWriteItem::builder().update(mark).build(),
+            self.torn_list_item(lock, "ADD")?,
+        ])
+    }
+
+    /// Adds the account to (`ADD`) or removes it from (`DELETE`) the entity's torn commits.
+    fn torn_list_item(&self, lock: &HeldLock, op: &str) -> Result<TransactWriteItem, StoreError> {
+        let update = Update::builder()
+            .table_name(&self.tables.state)
+            .key("pk", s(torn_pk(&lock.key.entity)))
+            .update_expression(format!("{op} accounts :account"))
+            .expression_attribute_values(
+                ":account",
+                aws_sdk_dynamodb::types::AttributeValue::Ss(vec![lock.key.account_id.clone()]),
+            )
+            .build()
+            .map_err(build_err)?;
+        Ok(TransactWriteItem::builder().update(update).build())
     }
 
     fn data_items(

@@ -33,6 +33,47 @@ const BATCH_GET: usize = 100;
 
 #[async_trait::async_trait]
 impl RealtimeStore for DynamoStore {
+    async fn torn_commits(
+        &self,
+        entity: &EntityId,
+    ) -> Result<Vec<crate::model::TornCommit>, StoreError> {
+        let list = self
+            .client
+            .get_item()
+            .table_name(&self.tables.state)
+            .key("pk", s(super::items::torn_pk(entity)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        let accounts = match list.item().and_then(|i| i.get("accounts")) {
+            Some(AttributeValue::Ss(accounts)) => accounts.clone(),
+            _ => return Ok(Vec::new()),
+        };
+        let mut out = Vec::new();
+        for account_id in accounts {
+            let lock = self
+                .client
+                .get_item()
+                .table_name(&self.tables.locks)
+                .key("pk", s(super::items::lock_pk(entity, &account_id)))
+                .consistent_read(true)
+                .send()
+                .await
+                .map_err(unavailable)?;
+            match lock.item().filter(|i| i.contains_key("torn_at_ms")) {
+                Some(item) => out.push(crate::model::TornCommit {
+                    lease_until: EpochMillis(
+                        super::items::opt_n(item, "lease_until_ms").unwrap_or(0),
+                    ),
+                    account_id,
+                }),
+                None => self.drop_torn_entry(entity, &account_id).await?,
+            }
+        }
+        Ok(out)
+    }
+
     async fn record_change(
         &self,
         entity: &EntityId,
@@ -608,5 +649,44 @@ impl DynamoStore {
             TransactWriteItem::builder().update(count).build(),
         )
         .await
+    }
+}
+
+impl DynamoStore {
+    /// Removes a listed account whose lock no longer marks a torn commit (its lock item
+    /// expired), only while that still holds: a commit that marks it again meanwhile keeps it.
+    async fn drop_torn_entry(&self, entity: &EntityId, account_id: &str) -> Result<(), StoreError> {
+        let check = aws_sdk_dynamodb::types::ConditionCheck::builder()
+            .table_name(&self.tables.locks)
+            .key("pk", s(super::items::lock_pk(entity, account_id)))
+            .condition_expression("attribute_not_exists(torn_at_ms)")
+            .build()
+            .map_err(build_err)?;
+        let remove = Update::builder()
+            .table_name(&self.tables.state)
+            .key("pk", s(super::items::torn_pk(entity)))
+            .update_expression("DELETE accounts :account")
+            .expression_attribute_values(
+                ":account",
+                AttributeValue::Ss(vec![account_id.to_string()]),
+            )
+            .build()
+            .map_err(build_err)?;
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().condition_check(check).build())
+            .transact_items(TransactWriteItem::builder().update(remove).build())
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            // Marked again meanwhile: it stays listed.
+            Err(e) if matches!(
+                e.as_service_error(),
+                Some(aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(_))
+            ) => Ok(()),
+            Err(e) => Err(unavailable(e)),
+        }
     }
 }

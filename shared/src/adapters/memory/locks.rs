@@ -124,6 +124,7 @@ impl LockTable {
             fence: Fence(fence),
             lease_until,
             wishes,
+            torn: false,
         }))
     }
 

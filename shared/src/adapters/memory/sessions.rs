@@ -282,6 +282,14 @@ impl MemoryStore {
 
 #[async_trait::async_trait]
 impl RealtimeStore for MemoryStore {
+    /// The memory store commits an account in one step: nothing is ever torn.
+    async fn torn_commits(
+        &self,
+        _entity: &EntityId,
+    ) -> Result<Vec<crate::model::TornCommit>, StoreError> {
+        Ok(Vec::new())
+    }
+
     async fn record_change(
         &self,
         entity: &EntityId,

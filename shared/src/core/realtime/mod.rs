@@ -477,6 +477,37 @@ impl Realtime {
         Ok(())
     }
 
+    /// Queues a sync of each account whose commit stopped between its transactions and whose
+    /// lock is free: that sync's commit completes the account and clears the mark (a live
+    /// holder is left to finish). A queueing failure is retried by the next sweep.
+    async fn repair_torn(&self, entity: &EntityId, correlation_id: &str) -> Result<(), StoreError> {
+        let now = self.clock.now();
+        for torn in self.store.torn_commits(entity).await? {
+            if torn.lease_until > now {
+                continue;
+            }
+            let Ok(account) = crate::model::AccountKey::parse(&torn.account_id) else {
+                continue;
+            };
+            let job = SyncJob::account(
+                entity.clone(),
+                account,
+                crate::model::Trigger::Sweep,
+                correlation_id.to_string(),
+                now,
+            );
+            match self.queue.send(&job, None).await {
+                Ok(()) => {
+                    tracing::warn!(entity = %entity, account = %torn.account_id, "a commit was cut between its transactions; its account is synced again")
+                }
+                Err(e) => {
+                    tracing::warn!(entity = %entity, account = %torn.account_id, error = %e, "could not queue the repair of a cut commit; the next sweep tries again")
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// The sweep for one entity: starts a session with whatever waits when the maximum time
     /// between syncs has passed (even with no changes), in `scheduled` and `realtime` modes.
     pub async fn sweep(
@@ -485,6 +516,8 @@ impl Realtime {
         correlation_id: &str,
         deadline: EpochMillis,
     ) -> Result<Option<Session>, StoreError> {
+        // Whatever the mode: an account left half-written is synced again.
+        self.repair_torn(entity, correlation_id).await?;
         let settings = self.settings.get(entity).await?.settings;
         if settings.sync_mode == SyncMode::None {
             return Ok(None);

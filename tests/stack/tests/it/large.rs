@@ -3,7 +3,8 @@
 //! fenced commit as any sync.
 
 use serde_json::{Value, json};
-use stack::app::{TestApp, spawn_app};
+use stack::app::{AppOptions, TestApp, spawn_app, spawn_app_with};
+use stack::fault_proxy::{Action, FaultProxy, Rule};
 use zuora_sync::model::RecordKind;
 
 const ACCOUNT: &str = "A00000001";
@@ -91,10 +92,9 @@ async fn a_subscription_with_1200_charges_is_mirrored() {
     );
 }
 
-/// 150 subscriptions × 3 charges: over 98 records, so the commit takes several transactions.
-#[tokio::test]
-async fn an_account_with_150_subscriptions_is_mirrored_through_the_public_route() {
-    let app = spawn_app().await;
+/// Account A00000001 with 150 subscriptions of 3 charges each, in the simulator: over 97
+/// records, so its commit takes several transactions. Answers the account id.
+fn with_150_subscriptions(app: &TestApp) -> String {
     let mut account = app.sim.account(ACCOUNT).unwrap();
     let template = account["subscriptions"][active(&account)].clone();
     let charge = template["ratePlans"][0]["ratePlanCharges"][0].clone();
@@ -126,11 +126,59 @@ async fn an_account_with_150_subscriptions_is_mirrored_through_the_public_route(
         .collect();
     account["subscriptions"] = json!(subs);
     app.sim.upsert_account(account.clone()).unwrap();
+    account["id"].as_str().unwrap().to_string()
+}
+
+/// 150 subscriptions × 3 charges through the public route.
+#[tokio::test]
+async fn an_account_with_150_subscriptions_is_mirrored_through_the_public_route() {
+    let app = spawn_app().await;
+    let account_id = with_150_subscriptions(&app);
     sync_public(&app, "A-S90000042").await;
-    let account_id = account["id"].as_str().unwrap();
-    let stored = subscriptions_stored(&app, account_id).await;
+    let stored = subscriptions_stored(&app, &account_id).await;
     assert_eq!(stored.len(), 150);
     assert!(stored.iter().all(|s| charges_in(s) == 3));
+}
+
+/// A commit cut between its transactions (here: DynamoDB fails every attempt of the second)
+/// leaves the account half-written, but marked: the sweep queues a sync of it once its lock
+/// is free, and that sync's commit completes it and clears the mark.
+#[tokio::test]
+async fn a_commit_cut_between_its_transactions_is_completed_after_the_sweep() {
+    let upstream = std::env::var("AWS_ENDPOINT_URL_DYNAMODB").expect("scripts/test.sh sets it");
+    let proxy = FaultProxy::spawn(&upstream)
+        .await
+        .expect("the proxy starts");
+    let app = spawn_app_with(AppOptions {
+        dynamodb_url: Some(proxy.url()),
+        ..AppOptions::default()
+    })
+    .await;
+    let account_id = with_150_subscriptions(&app);
+    // The second transaction of the commit and both of the SDK's retries of it.
+    for _ in 0..3 {
+        proxy.arm(Rule {
+            operation: "TransactWriteItems",
+            marker: Some(account_id.clone()),
+            nth: 2,
+            action: Action::Fail,
+        });
+    }
+    let (status, body) = app.sync_subscription("A-S90000042").await;
+    assert_eq!(status, 502, "{body}");
+    assert_eq!(proxy.fired(), 3);
+    let torn = subscriptions_stored(&app, &account_id).await.len();
+    assert!(torn < 150, "half-written: {torn} of 150");
+
+    app.sweep("repair-1").await.unwrap();
+    assert!(
+        app.run_queued_jobs().await >= 1,
+        "the sweep queued the repair"
+    );
+    assert_eq!(subscriptions_stored(&app, &account_id).await.len(), 150);
+    // Completed and cleared: the next sweep queues nothing.
+    app.sweep("repair-2").await.unwrap();
+    assert_eq!(app.run_queued_jobs().await, 0);
 }
 
 /// A catalog over 4 MB: 120 products of 130 rate plans each (98 of them, one transaction, would be over 4 MB) (one transaction would be refused).
@@ -238,4 +286,36 @@ async fn a_record_too_large_even_compressed_fails_permanently_with_its_code() {
     assert_eq!(event["code"], "item_too_large", "{event}");
     let counts = app.queue_counts(&app.queue.queue_url).await;
     assert_eq!(counts.visible + counts.in_flight + counts.delayed, 0);
+}
+
+/// A listed torn commit whose lock item is gone (it expired) is dropped, not repaired forever.
+#[tokio::test]
+async fn a_stale_torn_entry_is_dropped_by_the_sweep() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let app = spawn_app().await;
+    let stale = "0123456789abcdef0123456789abcdef".to_string();
+    app.aws
+        .dynamodb
+        .update_item()
+        .table_name(&app.tables().state)
+        .key("pk", AttributeValue::S("default#torn".into()))
+        .update_expression("ADD accounts :a")
+        .expression_attribute_values(":a", AttributeValue::Ss(vec![stale]))
+        .send()
+        .await
+        .unwrap();
+    app.sweep("stale").await.unwrap();
+    assert_eq!(app.run_queued_jobs().await, 0, "nothing to repair");
+    let list = app
+        .aws
+        .dynamodb
+        .get_item()
+        .table_name(&app.tables().state)
+        .key("pk", AttributeValue::S("default#torn".into()))
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap();
+    let left = list.item().and_then(|i| i.get("accounts")).cloned();
+    assert!(left.is_none(), "the stale entry is gone: {left:?}");
 }
