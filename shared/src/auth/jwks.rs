@@ -13,6 +13,7 @@ use tokio::sync::Mutex;
 use tokio::time::Instant;
 
 const JWKS_TTL: Duration = Duration::from_secs(600);
+const MAX_JWKS_BYTES: usize = 64 * 1024;
 const JWKS_MIN_REFETCH: Duration = Duration::from_secs(30);
 /// Keys older than this are not used even when the IdP cannot give newer ones.
 const JWKS_MAX_STALE: Duration = Duration::from_secs(24 * 3600);
@@ -127,9 +128,20 @@ impl JwksCache {
             .map_err(|e| {
                 AuthError::KeysUnavailable(format!("JWKS request failed: {}", e.without_url()))
             })?;
-        response
-            .json::<JwkSet>()
-            .await
+        let mut response = response;
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|e| {
+            AuthError::KeysUnavailable(format!("JWKS request failed: {}", e.without_url()))
+        })? {
+            // A key set is a few KB: a larger answer is not one (H10).
+            if body.len() + chunk.len() > MAX_JWKS_BYTES {
+                return Err(AuthError::KeysUnavailable(format!(
+                    "the JWKS answer is larger than {MAX_JWKS_BYTES} bytes"
+                )));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        serde_json::from_slice::<JwkSet>(&body)
             .map_err(|e| AuthError::KeysUnavailable(format!("JWKS is not valid: {e}")))
     }
 }

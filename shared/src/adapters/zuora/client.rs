@@ -78,6 +78,32 @@ struct Token {
 }
 
 /// Counts of what this client sent, for benchmarks and logs.
+/// The largest Zuora answer read (L9): an account with thousands of charges is a few MB; a
+/// body past this is refused rather than held in a 256 MB function's memory.
+const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
+
+/// The body, refused (as a bad response, retried) once it passes `max` bytes.
+async fn read_capped(mut response: reqwest::Response, max: usize) -> Result<Vec<u8>, Attempt> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| transport_attempt(&e, 1))?
+    {
+        if body.len() + chunk.len() > max {
+            return Err(Attempt::Retry {
+                error: ZuoraError::BadResponse {
+                    detail: format!("the answer is larger than {max} bytes"),
+                    attempts: 1,
+                },
+                wait_hint: None,
+            });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
 #[derive(Debug, Default)]
 pub struct ClientStats {
     pub requests: AtomicU64,
@@ -329,11 +355,11 @@ impl ZuoraClient {
         }
         let response = request.send().await.map_err(|e| transport_attempt(&e, 1))?;
         let status = response.status();
+        if status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+            self.stats.throttled.fetch_add(1, Ordering::Relaxed);
+        }
         let headers = response.headers().clone();
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| transport_attempt(&e, 1))?;
+        let bytes = read_capped(response, MAX_BODY_BYTES).await?;
         if status.is_success() {
             return Ok(bytes.to_vec());
         }

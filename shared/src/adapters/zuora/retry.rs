@@ -137,6 +137,17 @@ pub(super) fn server_wait(headers: &HeaderMap) -> Option<Duration> {
     if let Some(s) = secs("retry-after") {
         return Some(Duration::from_secs(s));
     }
+    // The other form Retry-After may take: an HTTP date (L9).
+    if let Some(at) = headers
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| httpdate::parse_http_date(v.trim()).ok())
+    {
+        return Some(
+            at.duration_since(std::time::SystemTime::now())
+                .unwrap_or_default(),
+        );
+    }
     if secs("ratelimit-remaining") == Some(0) {
         return secs("ratelimit-reset").map(Duration::from_secs);
     }
@@ -255,6 +266,22 @@ mod tests {
         assert_eq!(server_wait(&h), Some(Duration::from_secs(2)));
         h.insert("retry-after", HeaderValue::from_static("120"));
         assert_eq!(server_wait(&h), Some(Duration::from_secs(120)));
+    }
+
+    /// L9: Retry-After as an HTTP date is honoured too.
+    #[test]
+    fn retry_after_may_be_an_http_date() {
+        let at = std::time::SystemTime::now() + Duration::from_secs(90);
+        let mut h = HeaderMap::new();
+        h.insert(
+            "retry-after",
+            HeaderValue::from_str(&httpdate::fmt_http_date(at)).unwrap(),
+        );
+        let wait = server_wait(&h).unwrap();
+        assert!(
+            wait > Duration::from_secs(85) && wait <= Duration::from_secs(90),
+            "{wait:?}"
+        );
     }
 
     #[test]

@@ -255,3 +255,31 @@ async fn a_failed_first_fetch_is_remembered() {
     }
     assert_eq!(idp.fetches.load(Ordering::SeqCst), 1);
 }
+
+/// H10/L9: a JWKS answer larger than any key set (64 KB) is refused, not held in memory.
+#[tokio::test]
+async fn an_oversized_jwks_answer_is_refused() {
+    let app = axum::Router::new().route(
+        "/jwks",
+        axum::routing::get(|| async {
+            format!("{{\"keys\": [], \"pad\": \"{}\"}}", "x".repeat(200_000))
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let verifier = zuora_sync::auth::JwtVerifier::new(
+        zuora_sync::auth::KeySource::Jwks(url::Url::parse(&format!("http://{addr}/jwks")).unwrap()),
+        "https://issuer",
+        "aud",
+    );
+    // Any RS256 token with a kid makes the verifier fetch the keys.
+    let header = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(r#"{"alg":"RS256","typ":"JWT","kid":"k1"}"#);
+    let token = format!("{header}.e30.c2ln");
+    let err = verifier.verify(&token).await.unwrap_err();
+    assert!(
+        matches!(&err, zuora_sync::auth::AuthError::KeysUnavailable(why) if why.contains("larger than")),
+        "{err:?}"
+    );
+}
