@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 pub const NAMESPACE: &str = "ZuoraSync";
 
 /// Every metric the product writes (the template's alarms may watch only these).
-pub const NAMES: [&str; 12] = [
+pub const NAMES: [&str; 13] = [
     "SyncSucceeded",
     "SyncCoalesced",
     "SyncSkipped",
@@ -15,6 +15,7 @@ pub const NAMES: [&str; 12] = [
     "SyncRetried",
     "ZuoraBusy",
     "QueueAge",
+    "SessionLag",
     "ZuoraRequests",
     "ZuoraThrottled",
     "SessionsStarted",
@@ -95,8 +96,18 @@ impl Metrics {
 
     /// Writes the lines to stdout, where Lambda's log pipeline reads them, stamped now (the
     /// wall clock: CloudWatch files metrics by real time).
+    /// Only inside Lambda (or with `ZS_EMF=1`): elsewhere nothing reads the lines, and a local
+    /// stack or benchmark would only print them between its own output.
     pub fn emit(&self, function: &str) {
         use std::io::Write;
+        static IN_LAMBDA: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        let enabled = *IN_LAMBDA.get_or_init(|| {
+            std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some()
+                || std::env::var("ZS_EMF").is_ok_and(|v| v == "1")
+        });
+        if !enabled {
+            return;
+        }
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as i64);

@@ -249,6 +249,16 @@ impl Worker {
             }
         }
         let entity = job.entity.as_str();
+        // A session job's lag: from the cut that queued it (its requested time) to now.
+        if job.session_id.is_some()
+            && let Ok(cut) = time::OffsetDateTime::parse(
+                &job.requested_at,
+                &time::format_description::well_known::Rfc3339,
+            )
+        {
+            let cut_ms = (cut.unix_timestamp_nanos() / 1_000_000) as i64;
+            lock(metrics).duration_ms(entity, "SessionLag", self.sync.now().0 - cut_ms);
+        }
         match result {
             Ok(outcome) => {
                 log_outcome(message_id, &job, &outcome);
