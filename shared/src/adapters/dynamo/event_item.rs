@@ -58,6 +58,32 @@ struct EventItem {
     notify: Option<bool>,
 }
 
+/// An event keeps its first failures only, each reason cut short: the event rides in the
+/// sync's commit, and an item over 400 KB would fail the whole commit (L7).
+pub const MAX_FAILURES_STORED: usize = 100;
+const MAX_REASON_CHARS: usize = 1_000;
+
+fn cut(text: &str) -> String {
+    text.chars().take(MAX_REASON_CHARS).collect()
+}
+
+fn stored_failures(e: &SyncEvent) -> Option<String> {
+    if e.failures.is_empty() {
+        return None;
+    }
+    let kept: Vec<_> = e
+        .failures
+        .iter()
+        .take(MAX_FAILURES_STORED)
+        .map(|f| {
+            let mut f = f.clone();
+            f.reason = cut(&f.reason);
+            f
+        })
+        .collect();
+    Some(serde_json::to_string(&kept).expect("failures always serialise"))
+}
+
 pub fn event_item(e: &SyncEvent, expires_at_secs: i64) -> Item {
     // The Zuora id is canonical; before it is known, the key the caller gave.
     let account_key = e.account_id.as_ref().or(e.account.as_ref());
@@ -89,10 +115,9 @@ pub fn event_item(e: &SyncEvent, expires_at_secs: i64) -> Item {
         customer_id: e.customer_id.clone(),
         subject: e.subject.clone(),
         code: e.code.clone(),
-        reason: e.reason.clone(),
+        reason: e.reason.as_deref().map(cut),
         duration_ms: e.duration_ms,
-        failures: (!e.failures.is_empty())
-            .then(|| serde_json::to_string(&e.failures).expect("failures always serialise")),
+        failures: stored_failures(e),
         notification_level: e.notification_level.clone(),
         notify: e.notify,
     };
@@ -191,5 +216,26 @@ mod tests {
             "absent, not null: sparse index"
         );
         assert!(!item.contains_key("code"));
+    }
+
+    /// L7: however many subscriptions failed, the event item stays far under 400 KB.
+    #[test]
+    fn an_event_with_thousands_of_failures_stays_small() {
+        let mut e = event();
+        e.reason = Some("r".repeat(50_000));
+        e.failures = (0..5_000)
+            .map(|n| crate::model::SubscriptionFailure {
+                number: format!("A-S{n:08}"),
+                name: "Plan".into(),
+                code: "zuora_rejected".into(),
+                reason: "x".repeat(10_000),
+            })
+            .collect();
+        let item = event_item(&e, 0);
+        let bytes: usize = format!("{item:?}").len();
+        assert!(bytes < 200_000, "{bytes} bytes");
+        let back = item_event(&item).unwrap();
+        assert_eq!(back.failures.len(), MAX_FAILURES_STORED);
+        assert_eq!(back.failures[0].number, "A-S00000000");
     }
 }
