@@ -73,7 +73,9 @@ pub(super) async fn sync_subscription(
     };
     let mut sync_req = api.sync_request(&caller, Trigger::Api);
     sync_req.subscription = Some(key.to_string());
-    match api.sync.sync_subscription(&sync_req, &key).await {
+    let result = api.sync.sync_subscription(&sync_req, &key).await;
+    public_sync_metrics(caller.entity.as_str(), &result);
+    match result {
         Ok(done) => {
             tracing::info!(subscription = %key, id = %done.id, owner = %done.owner, event_id = %done.event_id, "subscription synced");
             let body = SubscriptionSynced {
@@ -84,6 +86,23 @@ pub(super) async fn sync_subscription(
             json_response(200, &body)
         }
         Err(failure) => json_response(502, &sync_failure(&failure)),
+    }
+}
+
+/// The public route's syncs by outcome (EMF, function sync-api): the same names as the
+/// worker's, so one metric per outcome covers both.
+fn public_sync_metrics<T>(entity: &str, result: &Result<T, Failure>) {
+    let mut metrics = crate::handlers::metrics::Metrics::default();
+    metrics.count(entity, outcome_metric(result), 1);
+    metrics.emit("sync-api");
+}
+
+fn outcome_metric<T>(result: &Result<T, Failure>) -> &'static str {
+    match result {
+        Ok(_) => "SyncSucceeded",
+        Err(f) if matches!(f.error, SyncError::Busy { .. }) => "SyncCoalesced",
+        Err(f) if f.error.retry_after().is_some() => "ZuoraBusy",
+        Err(_) => "SyncFailed",
     }
 }
 
@@ -349,5 +368,34 @@ pub(super) async fn sync_catalog(
     match api.sync.enqueue(&req, &JobTarget::Catalog, None).await {
         Ok(result) => json_response(202, &outcome(&Ok(result))),
         Err(f) => failure_response(&f),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failed(error: SyncError) -> Result<(), Failure> {
+        Err(Failure {
+            error,
+            event_id: "e".into(),
+            unrecorded: false,
+        })
+    }
+
+    #[test]
+    fn the_public_route_counts_its_syncs_by_outcome() {
+        assert_eq!(outcome_metric(&Ok::<(), Failure>(())), "SyncSucceeded");
+        let busy = failed(SyncError::Busy {
+            account: "A1".into(),
+        });
+        assert_eq!(outcome_metric(&busy), "SyncCoalesced");
+        let waited = failed(SyncError::Zuora(ZuoraError::Busy {
+            retry_after_secs: 120,
+            reason: "429".into(),
+        }));
+        assert_eq!(outcome_metric(&waited), "ZuoraBusy");
+        let gone = failed(SyncError::Zuora(ZuoraError::Timeout { attempts: 4 }));
+        assert_eq!(outcome_metric(&gone), "SyncFailed");
     }
 }
