@@ -171,12 +171,9 @@ async fn a_long_zuora_wait_hands_the_job_back_for_that_long() {
     );
 }
 
-/// Observability: a batch counts its syncs by outcome, Zuora's long waits and the queue age
-/// (what `Worker::handle` writes as EMF metrics and the template's alarms watch).
-#[tokio::test(start_paused = true)]
-async fn a_batch_counts_its_outcomes() {
-    let env = Env::new();
-    enqueue(&env).await;
+/// On-demand jobs for accounts 1 and 2, received in one batch.
+async fn two_jobs_received(env: &Env) -> Vec<zuora_sync::adapters::memory::Delivery> {
+    enqueue(env).await;
     env.zuora.put_account(account(2));
     let target = JobTarget::Account {
         account: key(&account_id(2)),
@@ -185,9 +182,16 @@ async fn a_batch_counts_its_outcomes() {
         .enqueue(&env.req(Trigger::OnDemand), &target, None)
         .await
         .unwrap();
-    let deliveries = env
-        .queue
-        .receive_batch(10, std::time::Duration::from_secs(360), 5);
+    env.queue
+        .receive_batch(10, std::time::Duration::from_secs(360), 5)
+}
+
+/// Observability: a batch counts its syncs by outcome, Zuora's long waits and the queue age
+/// (what `Worker::handle` writes as EMF metrics and the template's alarms watch).
+#[tokio::test(start_paused = true)]
+async fn a_batch_counts_its_outcomes() {
+    let env = Env::new();
+    let deliveries = two_jobs_received(&env).await;
     assert_eq!(deliveries.len(), 2);
     // The first Zuora call answers the concurrency 429.
     env.zuora.fail_next(
@@ -243,18 +247,7 @@ impl zuora_sync::adapters::memory::FaultPlan for PanicOnce {
 #[tokio::test(start_paused = true)]
 async fn a_panicking_job_fails_alone() {
     let env = Env::new();
-    enqueue(&env).await;
-    env.zuora.put_account(account(2));
-    let target = JobTarget::Account {
-        account: key(&account_id(2)),
-    };
-    env.sync
-        .enqueue(&env.req(Trigger::OnDemand), &target, None)
-        .await
-        .unwrap();
-    let deliveries = env
-        .queue
-        .receive_batch(10, std::time::Duration::from_secs(360), 5);
+    let deliveries = two_jobs_received(&env).await;
     env.zuora
         .set_fault_plan(std::sync::Arc::new(PanicOnce::default()));
     let mut event = aws_lambda_events::sqs::SqsEvent::default();

@@ -17,8 +17,7 @@ pub struct Counts {
     pub requests: BTreeMap<&'static str, u64>,
     /// Put/Delete/Update actions per table, across single-item writes and transactions.
     pub table_writes: BTreeMap<String, u64>,
-    /// The largest `TransactWriteItems` request body sent (DynamoDB refuses over 4 MB, which
-    /// DynamoDB Local does not enforce).
+    /// The largest `TransactWriteItems` request body sent (DynamoDB refuses over 4 MB).
     pub max_transaction_bytes: usize,
 }
 

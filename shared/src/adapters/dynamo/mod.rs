@@ -171,18 +171,7 @@ impl DynamoStore {
                 .map_err(build_err)?;
             TransactWriteItem::builder().update(update).build()
         } else if complete {
-            let update = Update::builder()
-                .table_name(&self.tables.locks)
-                .key("pk", s(key))
-                .update_expression("REMOVE torn_at_ms")
-                .condition_expression("fence = :fence")
-                .expression_attribute_values(":fence", n(lock.fence.0))
-                .return_values_on_condition_check_failure(
-                    ReturnValuesOnConditionCheckFailure::AllOld,
-                )
-                .build()
-                .map_err(build_err)?;
-            TransactWriteItem::builder().update(update).build()
+            self.fenced_lock_update(lock, "REMOVE torn_at_ms", now)?
         } else {
             let check = ConditionCheck::builder()
                 .table_name(&self.tables.locks)
@@ -207,20 +196,32 @@ impl DynamoStore {
         lock: &HeldLock,
         now: EpochMillis,
     ) -> Result<[TransactWriteItem; 2], StoreError> {
-        let mark = Update::builder()
-            .table_name(&self.tables.locks)
-            .key("pk", s(lock_pk(&lock.key.entity, &lock.key.account_id)))
-            .update_expression("SET torn_at_ms = :now")
-            .condition_expression("fence = :fence")
-            .expression_attribute_values(":fence", n(lock.fence.0))
-            .expression_attribute_values(":now", n(now.0))
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .build()
-            .map_err(build_err)?;
         Ok([
-            TransactWriteItem::builder().update(mark).build(),
+            self.fenced_lock_update(lock, "SET torn_at_ms = :now", now)?,
             self.torn_list_item(lock, "ADD")?,
         ])
+    }
+
+    /// An update of the holder's lock item, applied only while its fence stands (`:now` is
+    /// bound for the expression's use).
+    fn fenced_lock_update(
+        &self,
+        lock: &HeldLock,
+        expression: &str,
+        now: EpochMillis,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let mut update = Update::builder()
+            .table_name(&self.tables.locks)
+            .key("pk", s(lock_pk(&lock.key.entity, &lock.key.account_id)))
+            .update_expression(expression)
+            .condition_expression("fence = :fence")
+            .expression_attribute_values(":fence", n(lock.fence.0))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        if expression.contains(":now") {
+            update = update.expression_attribute_values(":now", n(now.0));
+        }
+        let update = update.build().map_err(build_err)?;
+        Ok(TransactWriteItem::builder().update(update).build())
     }
 
     /// Adds the account to (`ADD`) or removes it from (`DELETE`) the entity's torn commits.

@@ -309,23 +309,7 @@ async fn killed_worker_processes_lose_no_job() {
             .expect("a worker process")
     };
     let mut workers = vec![spawn_worker(), spawn_worker()];
-    let mut acked = Vec::new();
-    for id in &ids {
-        let req = zuora_sync::core::sync::SyncRequest::new(
-            app.entity.clone(),
-            zuora_sync::model::Trigger::OnDemand,
-            "kill-test",
-            app.services.sync.now().plus_ms(30_000),
-        );
-        let target = zuora_sync::model::JobTarget::Account {
-            account: AccountKey::parse(id).unwrap(),
-        };
-        let answer = app.services.sync.enqueue(&req, &target, None).await;
-        match answer.expect("accepted") {
-            zuora_sync::core::sync::Enqueued::Queued { event_id } => acked.push(event_id),
-            other => panic!("{id}: {other:?}"),
-        }
-    }
+    let acked = enqueue_on_demand(&app, &ids, "kill-test").await;
     // One instance dies mid-batch; a new one takes its place later.
     tokio::time::sleep(Duration::from_millis(700)).await;
     workers[0].kill().expect("kill -9");
@@ -333,23 +317,9 @@ async fn killed_worker_processes_lose_no_job() {
     workers[1].kill().expect("kill -9");
     workers.push(spawn_worker());
 
-    let events = app.services.sync.events();
     let served = async {
         loop {
-            let mut open = 0;
-            for id in &acked {
-                let event = events.get_event(&app.entity, id).await.unwrap();
-                // Served: synced, or folded into a sync that serves it (its check is queued
-                // until then, so the queue is not empty).
-                let ended = event.is_some_and(|e| {
-                    matches!(
-                        e.status,
-                        zuora_sync::model::EventStatus::Succeeded
-                            | zuora_sync::model::EventStatus::Coalesced
-                    )
-                });
-                open += usize::from(!ended);
-            }
+            let open = unserved(&app, &acked).await;
             let counts = app.queue_counts(&app.queue.queue_url).await;
             if open == 0 && counts.visible + counts.delayed + counts.in_flight == 0 {
                 return;
@@ -406,26 +376,10 @@ async fn worker_processes_and_the_api_share_one_zuora_budget() {
             .spawn()
             .expect("a worker process")
     };
-    let mut acked = Vec::new();
-    for id in &ids {
-        let req = zuora_sync::core::sync::SyncRequest::new(
-            app.entity.clone(),
-            zuora_sync::model::Trigger::OnDemand,
-            "budget-test",
-            app.services.sync.now().plus_ms(30_000),
-        );
-        let target = zuora_sync::model::JobTarget::Account {
-            account: AccountKey::parse(id).unwrap(),
-        };
-        match app.services.sync.enqueue(&req, &target, None).await {
-            Ok(zuora_sync::core::sync::Enqueued::Queued { event_id }) => acked.push(event_id),
-            other => panic!("{id}: {other:?}"),
-        }
-    }
+    let acked = enqueue_on_demand(&app, &ids, "budget-test").await;
     app.sim.reset_stats();
     let mut workers = vec![spawn_worker(), spawn_worker(), spawn_worker()];
 
-    let events = app.services.sync.events();
     let drained = async {
         let mut public = Vec::new();
         loop {
@@ -433,18 +387,7 @@ async fn worker_processes_and_the_api_share_one_zuora_budget() {
             let started = std::time::Instant::now();
             let (status, body) = app.sync_subscription("A-S00000271").await;
             public.push((status, started.elapsed(), body));
-            let mut open = 0;
-            for id in &acked {
-                let event = events.get_event(&app.entity, id).await.unwrap();
-                let ended = event.is_some_and(|e| {
-                    matches!(
-                        e.status,
-                        zuora_sync::model::EventStatus::Succeeded
-                            | zuora_sync::model::EventStatus::Coalesced
-                    )
-                });
-                open += usize::from(!ended);
-            }
+            let open = unserved(&app, &acked).await;
             let counts = app.queue_counts(&app.queue.queue_url).await;
             if open == 0 && counts.visible + counts.delayed + counts.in_flight == 0 {
                 return public;
@@ -480,4 +423,44 @@ async fn worker_processes_and_the_api_share_one_zuora_budget() {
         public.len(),
         acked.len()
     );
+}
+
+/// Queues an on-demand sync of each account, as the API does; answers their event ids.
+async fn enqueue_on_demand(app: &TestApp, ids: &[String], correlation: &str) -> Vec<String> {
+    let mut acked = Vec::new();
+    for id in ids {
+        let req = zuora_sync::core::sync::SyncRequest::new(
+            app.entity.clone(),
+            zuora_sync::model::Trigger::OnDemand,
+            correlation,
+            app.services.sync.now().plus_ms(30_000),
+        );
+        let target = zuora_sync::model::JobTarget::Account {
+            account: AccountKey::parse(id).unwrap(),
+        };
+        match app.services.sync.enqueue(&req, &target, None).await {
+            Ok(zuora_sync::core::sync::Enqueued::Queued { event_id }) => acked.push(event_id),
+            other => panic!("{id}: {other:?}"),
+        }
+    }
+    acked
+}
+
+/// How many of these events are not served yet: served is synced, or folded into a sync
+/// that serves it (its check is queued until then, so the queue is not empty).
+async fn unserved(app: &TestApp, acked: &[String]) -> usize {
+    let events = app.services.sync.events();
+    let mut open = 0;
+    for id in acked {
+        let event = events.get_event(&app.entity, id).await.unwrap();
+        let ended = event.is_some_and(|e| {
+            matches!(
+                e.status,
+                zuora_sync::model::EventStatus::Succeeded
+                    | zuora_sync::model::EventStatus::Coalesced
+            )
+        });
+        open += usize::from(!ended);
+    }
+    open
 }

@@ -53,29 +53,41 @@ fn active(account: &Value) -> usize {
         .expect("an active subscription")
 }
 
-/// About 720 KB of JSON in one subscription record (the item limit is 400 KB).
-#[tokio::test]
-async fn a_subscription_with_1200_charges_is_mirrored() {
-    let app = spawn_app().await;
+/// Gives the account's first active subscription `n` charges (its first rate plan's, named by
+/// `name`) in the simulator; answers the account, the subscription's number and its charges.
+fn with_charges(
+    app: &TestApp,
+    n: usize,
+    kind: u32,
+    mut name: impl FnMut(usize) -> String,
+) -> (Value, String, usize) {
     let mut account = app.sim.account(ACCOUNT).unwrap();
     let at = active(&account);
     let sub = &mut account["subscriptions"][at];
-    let name = sub["name"].as_str().unwrap().to_string();
+    let number = sub["name"].as_str().unwrap().to_string();
     let template = sub["ratePlans"][0]["ratePlanCharges"][0].clone();
-    let charges: Vec<Value> = (0..1200)
-        .map(|n| {
+    let charges: Vec<Value> = (0..n)
+        .map(|i| {
             let mut c = template.clone();
-            c["id"] = json!(id(0xc4a7, n));
+            c["id"] = json!(id(kind, i));
             c["originalId"] = c["id"].clone();
-            c["chargeNumber"] = json!(format!("C-{:08}", 10_000 + n));
-            c["name"] = json!(format!("Usage line {n}"));
+            c["chargeNumber"] = json!(format!("C-{kind:x}{i:07}"));
+            c["name"] = json!(name(i));
             c
         })
         .collect();
     sub["ratePlans"][0]["ratePlanCharges"] = json!(charges);
-    let expected = charges_in(&account["subscriptions"][at]);
-    assert!(expected >= 1200);
+    let total = charges_in(sub);
     app.sim.upsert_account(account.clone()).unwrap();
+    (account, number, total)
+}
+
+/// About 720 KB of JSON in one subscription record (the item limit is 400 KB).
+#[tokio::test]
+async fn a_subscription_with_1200_charges_is_mirrored() {
+    let app = spawn_app().await;
+    let (account, name, expected) = with_charges(&app, 1200, 0xc4a7, |n| format!("Usage line {n}"));
+    assert!(expected >= 1200);
     sync_public(&app, &name).await;
     let account_id = account["id"].as_str().unwrap();
     let stored = subscriptions_stored(&app, account_id).await;
@@ -222,8 +234,8 @@ async fn a_catalog_over_4_mb_is_mirrored() {
         .filter(|r| r.kind == RecordKind::Product)
         .count();
     assert!(products >= 120, "{products} products mirrored");
-    // DynamoDB refuses a transaction over 4 MB (DynamoDB Local does not): every commit stays
-    // under it.
+    // DynamoDB (and DynamoDB Local) refuses a transaction over 4 MB: every commit stays under
+    // it.
     let largest = app.dynamo_counter.snapshot().max_transaction_bytes;
     assert!(
         largest < 4_000_000,
@@ -236,11 +248,6 @@ async fn a_catalog_over_4_mb_is_mirrored() {
 #[tokio::test]
 async fn a_record_too_large_even_compressed_fails_permanently_with_its_code() {
     let app = spawn_app().await;
-    let mut account = app.sim.account(ACCOUNT).unwrap();
-    let at = active(&account);
-    let sub = &mut account["subscriptions"][at];
-    let name = sub["name"].as_str().unwrap().to_string();
-    let template = sub["ratePlans"][0]["ratePlanCharges"][0].clone();
     // Names of random hex do not compress below 400 KB.
     let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
     let mut noise = |len: usize| -> String {
@@ -253,18 +260,7 @@ async fn a_record_too_large_even_compressed_fails_permanently_with_its_code() {
             })
             .collect()
     };
-    let charges: Vec<Value> = (0..1000)
-        .map(|n| {
-            let mut c = template.clone();
-            c["id"] = json!(id(0xb16, n));
-            c["originalId"] = c["id"].clone();
-            c["chargeNumber"] = json!(format!("C-{:08}", 50_000 + n));
-            c["name"] = json!(noise(1_000));
-            c
-        })
-        .collect();
-    sub["ratePlans"][0]["ratePlanCharges"] = json!(charges);
-    app.sim.upsert_account(account).unwrap();
+    let (_, name, _) = with_charges(&app, 1000, 0xb16, |_| noise(1_000));
     let (status, body) = app.sync_subscription(&name).await;
     assert_eq!(status, 502, "{body}");
     assert_eq!(body["code"], "item_too_large", "{body}");
