@@ -65,6 +65,8 @@ pub struct EntityConfig {
     pub callout: Option<CalloutAuth>,
     /// Signs the entity's webhook notifications.
     pub webhook_secret: Option<Secret>,
+    /// The entity's Salesforce org, when its records are pushed there.
+    pub salesforce: Option<crate::adapters::salesforce::SalesforceConfig>,
 }
 
 /// Callout credentials from four optional values: Basic user and password, or a header name
@@ -140,6 +142,18 @@ struct EntityJson {
     callout_secret: Option<String>,
     #[serde(default)]
     webhook_secret: Option<String>,
+    #[serde(default)]
+    salesforce_url: Option<String>,
+    #[serde(default)]
+    salesforce_client_id: Option<String>,
+    #[serde(default)]
+    salesforce_client_secret: Option<String>,
+    #[serde(default)]
+    salesforce_jwt_key: Option<String>,
+    #[serde(default)]
+    salesforce_username: Option<String>,
+    #[serde(default)]
+    salesforce_audience: Option<String>,
 }
 
 fn invalid(name: &'static str, why: impl ToString) -> ConfigError {
@@ -177,6 +191,18 @@ impl Config {
                     env.optional("CALLOUT_SECRET"),
                 )?,
                 webhook_secret: env.optional("WEBHOOK_SECRET").map(Secret::new),
+                salesforce: salesforce(
+                    env,
+                    "SALESFORCE_URL",
+                    SalesforceParts {
+                        url: env.optional("SALESFORCE_URL"),
+                        client_id: env.optional("SALESFORCE_CLIENT_ID"),
+                        client_secret: env.optional("SALESFORCE_CLIENT_SECRET"),
+                        jwt_key: env.optional("SALESFORCE_JWT_KEY"),
+                        username: env.optional("SALESFORCE_USERNAME"),
+                        audience: env.optional("SALESFORCE_AUDIENCE"),
+                    },
+                )?,
             }],
         };
         let Some(pos) = entities.iter().position(|e| e.id == default_id) else {
@@ -365,14 +391,85 @@ fn entities_from_json<F: Fn(&str) -> Option<String>>(
                 e.callout_header,
                 e.callout_secret,
             )?;
+            let salesforce = salesforce(
+                env,
+                "ZUORA_ENTITIES",
+                SalesforceParts {
+                    url: e.salesforce_url,
+                    client_id: e.salesforce_client_id,
+                    client_secret: e.salesforce_client_secret,
+                    jwt_key: e.salesforce_jwt_key,
+                    username: e.salesforce_username,
+                    audience: e.salesforce_audience,
+                },
+            )?;
             Ok(EntityConfig {
                 id,
                 zuora,
                 callout,
                 webhook_secret: e.webhook_secret.map(Secret::new),
+                salesforce,
             })
         })
         .collect()
+}
+
+/// The parts of one Salesforce connection, from the environment or `ZUORA_ENTITIES`.
+struct SalesforceParts {
+    url: Option<String>,
+    client_id: Option<String>,
+    client_secret: Option<String>,
+    jwt_key: Option<String>,
+    username: Option<String>,
+    audience: Option<String>,
+}
+
+/// A Salesforce connection: the org's My Domain URL (https, or http only where loopback is
+/// allowed), the client id, and either a client secret (client credentials) or an RS256 key
+/// with the user to act as (JWT bearer). None when no URL is set.
+fn salesforce<F: Fn(&str) -> Option<String>>(
+    env: &Env<F>,
+    name: &'static str,
+    parts: SalesforceParts,
+) -> Result<Option<crate::adapters::salesforce::SalesforceConfig>, ConfigError> {
+    use crate::adapters::salesforce::{SalesforceAuth, SalesforceConfig};
+    let Some(url) = parts.url else {
+        return Ok(None);
+    };
+    let login_url = outbound(env)?
+        .check_url(&url)
+        .map_err(|e| invalid(name, format!("Salesforce URL: {e}")))?;
+    let client_id = parts
+        .client_id
+        .ok_or_else(|| invalid(name, "a Salesforce URL needs a client id"))?;
+    let auth = match (parts.client_secret, parts.jwt_key, parts.username) {
+        (Some(secret), None, _) => SalesforceAuth::ClientCredentials {
+            client_id,
+            secret: Secret::new(secret),
+        },
+        (None, Some(key), Some(username)) => SalesforceAuth::JwtBearer {
+            client_id,
+            username,
+            private_key_pem: Secret::new(key),
+            audience: parts
+                .audience
+                .unwrap_or_else(|| "https://login.salesforce.com".into()),
+        },
+        _ => {
+            return Err(invalid(
+                name,
+                "Salesforce needs either a client secret (client credentials) or a JWT key and a username (JWT bearer), not both",
+            ));
+        }
+    };
+    Ok(Some(SalesforceConfig {
+        login_url,
+        auth,
+        api_version: env
+            .optional("SALESFORCE_API_VERSION")
+            .unwrap_or_else(|| "62.0".into()),
+        timeout: env.millis("SALESFORCE_TIMEOUT_MS", 30_000)?,
+    }))
 }
 
 /// The post-login function's configuration. It never calls Zuora, so it holds no Zuora,

@@ -7,5 +7,6 @@ pub mod dynamo;
 pub mod memory;
 pub mod notify;
 pub mod outbound;
+pub mod salesforce;
 pub mod sqs;
 pub mod zuora;

@@ -90,6 +90,8 @@ pub struct Services {
     pub queue: Arc<SqsQueue>,
     pub realtime: Arc<crate::core::realtime::Realtime>,
     pub notifier: Arc<ChannelNotifier>,
+    /// The Salesforce push, when any entity has a connection.
+    pub push: Option<Arc<crate::core::push::PushService>>,
 }
 
 impl Services {
@@ -99,6 +101,7 @@ impl Services {
             sync: self.sync.clone(),
             realtime: self.realtime.clone(),
             max_receives,
+            push: self.push.clone(),
         }
     }
 }
@@ -128,14 +131,25 @@ pub fn build_with(
         settings: settings.clone(),
         notifier: notifier.clone(),
     };
-    let realtime = Arc::new(crate::core::realtime::Realtime::new(
+    let push = push_service(
+        config,
+        &store,
+        queue.clone(),
+        settings.clone(),
+        clock.clone(),
+    );
+    let mut realtime = crate::core::realtime::Realtime::new(
         store.clone(),
         queue.clone(),
         settings.clone(),
         clock.clone(),
         ports.zuora.clone(),
         notifier.clone(),
-    ));
+    );
+    if let Some(push) = &push {
+        realtime = realtime.with_push(push.clone());
+    }
+    let realtime = Arc::new(realtime);
     let sync = Arc::new(SyncService::new(ports, clock, config.sync.clone()));
     Ok(Services {
         sync,
@@ -145,7 +159,45 @@ pub fn build_with(
         queue,
         realtime,
         notifier,
+        push,
     })
+}
+
+/// The Salesforce push over each entity's connection; `None` when no entity has one.
+pub fn push_service(
+    config: &Config,
+    store: &Arc<DynamoStore>,
+    queue: Arc<SqsQueue>,
+    settings: Arc<SettingsCache>,
+    clock: Arc<dyn Clock>,
+) -> Option<Arc<crate::core::push::PushService>> {
+    use crate::adapters::salesforce::SalesforceClient;
+    use crate::core::push::{PushPorts, PushService, PushSettings, SalesforceTenants};
+    let salesforce: SalesforceTenants = config
+        .entities
+        .iter()
+        .filter_map(|e| {
+            let sf = e.salesforce.clone()?;
+            let client: Arc<dyn crate::ports::SalesforceApi> =
+                Arc::new(SalesforceClient::new(sf, config.outbound.clone()));
+            Some((e.id.clone(), client))
+        })
+        .collect();
+    if salesforce.is_empty() {
+        return None;
+    }
+    let ports = PushPorts {
+        salesforce,
+        store: store.clone(),
+        mirror: store.clone(),
+        queue,
+        settings,
+    };
+    Some(Arc::new(PushService::new(
+        ports,
+        clock,
+        PushSettings::default(),
+    )))
 }
 
 /// One Zuora client per configured entity (its own token and concurrency cap). The process's

@@ -8,8 +8,10 @@ use crate::config::Env;
 use std::collections::HashMap;
 
 /// The variables a secret may set.
-pub const SECRET_VARS: [&str; 6] = [
+pub const SECRET_VARS: [&str; 8] = [
     "ZUORA_CLIENT_SECRET",
+    "SALESFORCE_CLIENT_SECRET",
+    "SALESFORCE_JWT_KEY",
     "ZUORA_ENTITIES",
     "WEBHOOK_SECRET",
     "CALLOUT_BASIC_PASSWORD",

@@ -42,6 +42,7 @@ pub async fn assemble(
         realtime: services.realtime,
         callouts: config.callouts(),
         outbound: config.outbound.clone(),
+        push: services.push,
     })
 }
 

@@ -29,14 +29,27 @@ pub async fn from_env() -> Result<Sweep, Error> {
 pub fn assemble(config: &Config, aws: &AwsClients) -> Result<Sweep, Error> {
     let store = dynamo_store(&aws.dynamodb, &config.tables, config.event_retention_days);
     let queue = Arc::new(SqsQueue::new(aws.sqs.clone(), config.queue_url.clone()));
-    let realtime = Realtime::new(
+    let settings = Arc::new(SettingsCache::new(store.clone(), SETTINGS_TTL));
+    let clock = Arc::new(SystemClock);
+    let push = super::push_service(
+        config,
+        &store,
+        queue.clone(),
+        settings.clone(),
+        clock.clone(),
+    );
+    let mut realtime = Realtime::new(
         store.clone(),
         queue,
-        Arc::new(SettingsCache::new(store, SETTINGS_TTL)),
-        Arc::new(SystemClock),
+        settings,
+        clock,
         Arc::new(tenants(&zuora_clients(config)?)),
         notifier(config, &aws.ses),
     );
+    if let Some(push) = push {
+        // The sweep only queues pushes (it never calls Salesforce).
+        realtime = realtime.with_push(push);
+    }
     let entities = config.entities.iter().map(|e| e.id.clone()).collect();
     Ok(Sweep { realtime, entities })
 }

@@ -4,6 +4,7 @@
 pub mod deadline;
 pub mod login;
 pub mod notify;
+pub mod push;
 pub mod realtime;
 pub mod settings;
 pub mod sync;

@@ -32,6 +32,8 @@ pub struct Worker {
     /// The queue's `maxReceiveCount`: a job failing on its last receipt goes to the DLQ, so
     /// its session counts it as failed then.
     pub max_receives: u32,
+    /// The Salesforce push, where the function has connections.
+    pub push: Option<Arc<crate::core::push::PushService>>,
 }
 
 /// What one job did, whichever entry point ran it.
@@ -197,6 +199,14 @@ impl Worker {
             JobTarget::FullSyncPage { cursor } => {
                 return self
                     .full_sync_page(message_id, &job, cursor.as_deref(), deadline)
+                    .await;
+            }
+            JobTarget::SalesforcePush {
+                accounts,
+                retry_failed,
+            } => {
+                return self
+                    .salesforce_push(&job, accounts, *retry_failed, deadline, metrics)
                     .await;
             }
             _ if job.only_if_pending => self
@@ -392,5 +402,79 @@ fn log_outcome(message_id: &str, job: &SyncJob, outcome: &JobResult) {
             message_id, correlation_id = %job.correlation_id, event_id = %event_id, code = %code,
             "nothing to sync"
         ),
+    }
+}
+
+fn count_push(m: &mut Metrics, entity: &str, report: &crate::core::push::PushReport) {
+    m.count(entity, "SalesforceCalls", u64::from(report.calls));
+    for (_, counts, _) in &report.accounts {
+        let written = counts.created + counts.updated + counts.deleted;
+        m.count(entity, "SalesforceRecordsWritten", u64::from(written));
+        m.count(entity, "SalesforceRecordsFailed", u64::from(counts.failed));
+    }
+    if report.paused {
+        m.count(entity, "SalesforcePaused", 1);
+    }
+}
+
+impl Worker {
+    /// A Salesforce push job. Its accounts' waiting marks stay until their push completes, so
+    /// a job that ends without pushing (no connection, a pause, a lease held by another push)
+    /// loses nothing: the sweep queues them again.
+    async fn salesforce_push(
+        &self,
+        job: &SyncJob,
+        accounts: &[String],
+        retry_failed: bool,
+        deadline: EpochMillis,
+        metrics: &std::sync::Mutex<Metrics>,
+    ) -> MessageResult {
+        let entity = job.entity.as_str();
+        let Some(push) = &self.push else {
+            tracing::warn!(
+                entity,
+                "a Salesforce push job, but this function has no Salesforce connection"
+            );
+            return MessageResult::Done;
+        };
+        let report = push
+            .push(
+                &job.entity,
+                accounts,
+                retry_failed,
+                &job.correlation_id,
+                deadline,
+            )
+            .await;
+        match report {
+            Ok(report) => {
+                count_push(&mut lock(metrics), entity, &report);
+                if !report.busy.is_empty() {
+                    // Another push holds these accounts: look again shortly (it may have read
+                    // the mirror before the commit that queued this job).
+                    let retry = push
+                        .queue_after(
+                            &job.entity,
+                            report.busy,
+                            retry_failed,
+                            &job.correlation_id,
+                            Duration::from_secs(10),
+                        )
+                        .await;
+                    if let Err(e) = retry {
+                        tracing::warn!(entity, error = %e, "could not queue the push of busy accounts; the sweep will");
+                    }
+                }
+                MessageResult::Done
+            }
+            Err(e) if e.is_transient() => {
+                tracing::warn!(entity, error = %e, "Salesforce push failed; SQS will retry it");
+                MessageResult::Retry(e.to_string())
+            }
+            Err(e) => {
+                tracing::warn!(entity, code = e.code(), error = %e, "Salesforce push failed; its accounts wait for the sweep");
+                MessageResult::Done
+            }
+        }
     }
 }

@@ -31,6 +31,8 @@ pub enum Trigger {
     Realtime,
     Sweep,
     Full,
+    /// A push of the mirror to Salesforce (its event carries `salesforce` counts).
+    SalesforcePush,
 }
 
 impl Trigger {
@@ -128,6 +130,9 @@ pub struct SyncEvent {
     pub notification_level: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notify: Option<bool>,
+    /// A Salesforce push's counts (trigger `salesforce_push`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub salesforce: Option<crate::model::PushCounts>,
     /// Creation time, epoch milliseconds.
     #[schema(value_type = i64)]
     pub created_at: EpochMillis,
@@ -178,6 +183,7 @@ impl SyncEvent {
             failures: Vec::new(),
             notification_level: None,
             notify: None,
+            salesforce: None,
             created_at: now,
             updated_at: now,
             retention_days: None,

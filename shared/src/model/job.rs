@@ -24,6 +24,13 @@ pub enum JobTarget {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         cursor: Option<String>,
     },
+    /// Push these accounts (Zuora account ids) to Salesforce; with `retry_failed`, records
+    /// Salesforce refused before are sent again even if unchanged.
+    SalesforcePush {
+        accounts: Vec<String>,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        retry_failed: bool,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

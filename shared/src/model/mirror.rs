@@ -95,6 +95,9 @@ pub struct WritePlan {
     pub unchanged: u32,
     /// Subscription number → local id for every mirrored subscription.
     pub subscription_ids: BTreeMap<String, String>,
+    /// The commit also marks the account as waiting for a Salesforce push (the outbox of
+    /// docs/ARCHITECTURE.md, "The Salesforce push").
+    pub push: bool,
 }
 
 impl WritePlan {

@@ -165,6 +165,8 @@ pub struct EntitySettings {
     pub notification_channel: Option<crate::model::Channel>,
     /// The field names of this entity's callout bodies.
     pub callout_fields: CalloutFields,
+    /// Pushing the mirror to Salesforce (Zuora 360's objects).
+    pub salesforce: crate::model::SalesforceSettings,
 }
 
 /// The one integer setting whose values are a list, not a range: its schema lists them.
@@ -193,6 +195,7 @@ impl Default for EntitySettings {
             login_hooks: Vec::new(),
             notification_channel: None,
             callout_fields: CalloutFields::default(),
+            salesforce: crate::model::SalesforceSettings::default(),
         }
     }
 }

@@ -5,6 +5,7 @@ mod cause;
 mod clock;
 mod notify;
 mod queue;
+mod salesforce;
 mod store;
 mod zuora;
 
@@ -12,5 +13,6 @@ pub use cause::Cause;
 pub use clock::*;
 pub use notify::*;
 pub use queue::*;
+pub use salesforce::*;
 pub use store::*;
 pub use zuora::*;

@@ -10,6 +10,7 @@ mod locks;
 mod lookup;
 mod mirror;
 mod notify;
+mod push;
 mod queued;
 mod reconcile;
 mod sessions;

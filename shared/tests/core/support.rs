@@ -4,9 +4,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 use zuora_sync::adapters::memory::{
-    FakeZuora, Fault, FaultPlan, MemoryQueue, MemoryStore, QueuedJob, RecordingNotifier,
-    TokioClock, ZuoraFault,
+    FakeSalesforce, FakeZuora, Fault, FaultPlan, MemoryQueue, MemoryStore, QueuedJob,
+    RecordingNotifier, TokioClock, ZuoraFault,
 };
+use zuora_sync::core::push::{PushError, PushPorts, PushReport, PushService, PushSettings};
 use zuora_sync::core::realtime::Realtime;
 use zuora_sync::core::settings::SettingsCache;
 use zuora_sync::core::sync::{
@@ -18,7 +19,7 @@ use zuora_sync::model::{
     Account, AccountKey, AccountSnapshot, Contact, EntityId, EntitySettings, EpochMillis,
     JobOutcome, JobTarget, LockKey, PaymentMethod, Subscription, SubscriptionStatus, Trigger,
 };
-use zuora_sync::ports::{Clock, JobQueue, Notifier, SettingsStore, ZuoraApi};
+use zuora_sync::ports::{Clock, JobQueue, Notifier, SalesforceApi, SettingsStore, ZuoraApi};
 
 /// 2026-01-01T00:00:00Z.
 pub const START: EpochMillis = EpochMillis(1_767_225_600_000);
@@ -36,6 +37,8 @@ pub struct Env {
     pub settings: Arc<SettingsCache>,
     pub sync: Arc<SyncService>,
     pub realtime: Arc<Realtime>,
+    pub salesforce: Arc<FakeSalesforce>,
+    pub push: Arc<PushService>,
 }
 
 /// The services as `app::build_with` wires them, on the memory adapters. The settings cache
@@ -47,7 +50,13 @@ pub fn services(
     zuora: Arc<FakeZuora>,
     notifier: Arc<RecordingNotifier>,
     clock: Arc<TokioClock>,
-) -> (Arc<SyncService>, Arc<Realtime>, Arc<SettingsCache>) {
+) -> (
+    Arc<SyncService>,
+    Arc<Realtime>,
+    Arc<SettingsCache>,
+    Arc<FakeSalesforce>,
+    Arc<PushService>,
+) {
     let tenants = Arc::new(ZuoraTenants::new([(
         entity.clone(),
         zuora as Arc<dyn ZuoraApi>,
@@ -65,16 +74,31 @@ pub fn services(
         settings: settings.clone(),
         notifier: notifier.clone(),
     };
-    let realtime = Arc::new(Realtime::new(
-        store,
-        queue,
-        settings.clone(),
+    let salesforce = Arc::new(FakeSalesforce::new());
+    let push = Arc::new(PushService::new(
+        PushPorts {
+            salesforce: [(entity.clone(), salesforce.clone() as Arc<dyn SalesforceApi>)].into(),
+            store: store.clone(),
+            mirror: store.clone(),
+            queue: queue.clone(),
+            settings: settings.clone(),
+        },
         clock.clone(),
-        tenants,
-        notifier,
+        PushSettings::default(),
     ));
+    let realtime = Arc::new(
+        Realtime::new(
+            store,
+            queue,
+            settings.clone(),
+            clock.clone(),
+            tenants,
+            notifier,
+        )
+        .with_push(push.clone()),
+    );
     let sync = Arc::new(SyncService::new(ports, clock, SyncSettings::default()));
-    (sync, realtime, settings)
+    (sync, realtime, settings, salesforce, push)
 }
 
 /// What a job run did, whichever entry point ran it (as the worker sees it).
@@ -94,7 +118,7 @@ impl Env {
         let queue = Arc::new(MemoryQueue::new(clock.clone()));
         let zuora = Arc::new(FakeZuora::new());
         let notifier = Arc::new(RecordingNotifier::new());
-        let (sync, realtime, settings) = services(
+        let (sync, realtime, settings, salesforce, push) = services(
             &entity,
             store.clone(),
             queue.clone(),
@@ -112,6 +136,8 @@ impl Env {
             settings,
             sync,
             realtime,
+            salesforce,
+            push,
         }
     }
 
@@ -213,6 +239,7 @@ impl Env {
                     LookupOutcome::Skipped { code, .. } => Ran::Skipped { code },
                 }),
             JobTarget::FullSyncPage { .. } => panic!("page jobs go to Env::page"),
+            JobTarget::SalesforcePush { .. } => panic!("push jobs go to Env::push_job"),
         };
         let account_id = match &result {
             Ok(Ran::Account(AccountOutcome::Synced(r))) => Some(r.account_id.as_str()),
@@ -269,10 +296,34 @@ impl Env {
             .expect("the page is read and queued");
     }
 
+    /// One Salesforce push job, as the worker runs it; answers what it did (an error: SQS
+    /// would retry the job).
+    pub async fn push_job(&self, queued: &QueuedJob) -> Result<PushReport, PushError> {
+        let job = &queued.job;
+        let JobTarget::SalesforcePush {
+            accounts,
+            retry_failed,
+        } = &job.target
+        else {
+            panic!("not a push job: {job:?}");
+        };
+        self.push
+            .push(
+                &job.entity,
+                accounts,
+                *retry_failed,
+                &job.correlation_id,
+                self.now().plus_ms(DEADLINE_MS),
+            )
+            .await
+    }
+
     /// Runs any job.
     pub async fn work(&self, queued: &QueuedJob) {
         if matches!(queued.job.target, JobTarget::FullSyncPage { .. }) {
             self.page(queued).await;
+        } else if matches!(queued.job.target, JobTarget::SalesforcePush { .. }) {
+            let _ = self.push_job(queued).await;
         } else {
             let _ = self.run(queued).await;
         }

@@ -14,6 +14,7 @@ fn worker(env: &Env) -> Worker {
         sync: env.sync.clone(),
         realtime: env.realtime.clone(),
         max_receives: 5,
+        push: Some(env.push.clone()),
     }
 }
 

@@ -151,6 +151,7 @@ impl Default for AppOptions {
 /// the `default` entity on the Zuora simulator at `zuora_url`, the given tables and queue.
 pub fn local_config(
     zuora_url: &str,
+    salesforce_url: Option<&str>,
     tables: Tables,
     queue_url: String,
 ) -> Result<Config, Box<dyn std::error::Error>> {
@@ -168,6 +169,7 @@ pub fn local_config(
                 password: Secret::new(CALLOUT_PASSWORD),
             }),
             webhook_secret: Some(Secret::new(WEBHOOK_SECRET)),
+            salesforce: salesforce_url.map(local_salesforce).transpose()?,
         }],
         tables,
         queue_url,
@@ -175,6 +177,22 @@ pub fn local_config(
         sync: Default::default(),
         max_receives: crate::schema::MAX_RECEIVE_COUNT,
         outbound: local_outbound(),
+    })
+}
+
+/// The Salesforce simulator's org as a connection (client credentials).
+pub fn local_salesforce(
+    url: &str,
+) -> Result<zuora_sync::adapters::salesforce::SalesforceConfig, url::ParseError> {
+    let sim = salesforce_sim::SimConfig::zuora360();
+    Ok(zuora_sync::adapters::salesforce::SalesforceConfig {
+        login_url: url::Url::parse(url)?,
+        auth: zuora_sync::adapters::salesforce::SalesforceAuth::ClientCredentials {
+            client_id: sim.client_id,
+            secret: Secret::new(sim.client_secret),
+        },
+        api_version: "62.0".into(),
+        timeout: Duration::from_secs(10),
     })
 }
 
@@ -194,6 +212,7 @@ pub fn dev_api(services: &Services, config: &Config, base_path: &str) -> Api {
         realtime: services.realtime.clone(),
         callouts: config.callouts(),
         outbound: config.outbound.clone(),
+        push: services.push.clone(),
     }
 }
 
@@ -228,6 +247,9 @@ pub async fn json_of(response: http::Response<axum::body::Body>) -> serde_json::
 
 pub struct TestApp {
     pub sim: SimHandle,
+    /// The Salesforce simulator the default entity is connected to (pushes are off until the
+    /// entity's `salesforce.enabled` setting turns them on).
+    pub salesforce: salesforce_sim::SimHandle,
     /// The simulators of `AppOptions::other_entities`, in order.
     pub other_sims: Vec<(EntityId, SimHandle)>,
     pub aws: AwsClients,
@@ -259,6 +281,12 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
             .expect("the Zuora simulator starts");
         other_sims.push((EntityId::parse(id).expect("valid entity id"), handle));
     }
+    let salesforce = salesforce_sim::spawn(
+        salesforce_sim::SimConfig::zuora360(),
+        SocketAddr::from(([127, 0, 0, 1], 0)),
+    )
+    .await
+    .expect("the Salesforce simulator starts");
     let (aws, dynamo_counter) = aws_clients_via(options.dynamodb_url.as_deref()).await;
     let prefix = format!("t{}", uuid::Uuid::new_v4().simple());
     let queue = provision(
@@ -269,7 +297,7 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
     )
     .await
     .expect("tables and queues are created");
-    let config = test_config(&sim, &other_sims, &queue, &options);
+    let config = test_config(&sim, &salesforce, &other_sims, &queue, &options);
     let services = build_with(&config, &aws, options.clock.clone()).expect("services build");
     let api = Arc::new(dev_api(&services, &config, &options.base_path));
     let router = api_router(api.clone());
@@ -278,6 +306,7 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
     dynamo_counter.reset();
     TestApp {
         sim,
+        salesforce,
         other_sims,
         aws,
         dynamo_counter,
@@ -311,6 +340,7 @@ fn zuora_config(sim: &SimHandle, options: &AppOptions) -> ZuoraConfig {
 
 fn test_config(
     sim: &SimHandle,
+    salesforce: &salesforce_sim::SimHandle,
     others: &[(EntityId, SimHandle)],
     queue: &Provisioned,
     options: &AppOptions,
@@ -327,6 +357,7 @@ fn test_config(
             password: Secret::new(CALLOUT_PASSWORD),
         }),
         webhook_secret: Some(Secret::new(WEBHOOK_SECRET)),
+        salesforce: Some(local_salesforce(&salesforce.base_url).expect("simulator URL")),
     }];
     for (id, other) in others {
         entities.push(EntityConfig {
@@ -337,6 +368,7 @@ fn test_config(
                 secret: Secret::new(CALLOUT_SECRET),
             }),
             webhook_secret: None,
+            salesforce: None,
         });
     }
     Config {

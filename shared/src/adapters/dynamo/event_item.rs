@@ -56,6 +56,9 @@ struct EventItem {
     notification_level: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     notify: Option<bool>,
+    /// A Salesforce push's counts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    salesforce: Option<crate::model::PushCounts>,
 }
 
 /// An event keeps its first failures only, each reason cut short: the event rides in the
@@ -120,6 +123,7 @@ pub fn event_item(e: &SyncEvent, expires_at_secs: i64) -> Item {
         failures: stored_failures(e),
         notification_level: e.notification_level.clone(),
         notify: e.notify,
+        salesforce: e.salesforce,
     };
     serde_dynamo::to_item(item).expect("an event always maps to an item")
 }
@@ -154,6 +158,7 @@ pub fn item_event(item: &Item) -> Result<SyncEvent, StoreError> {
         failures,
         notification_level: stored.notification_level,
         notify: stored.notify,
+        salesforce: stored.salesforce,
         retention_days: None,
         created_at: stored.created_at,
         updated_at: stored.updated_at,

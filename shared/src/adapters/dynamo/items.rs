@@ -98,7 +98,7 @@ pub fn created_sk(created_at: EpochMillis, id: &str) -> String {
 /// with a thousand charges fits DynamoDB's 400 KB item (its JSON compresses about tenfold).
 pub const COMPRESS_ABOVE: usize = 32 * 1024;
 
-fn gzip(text: &str) -> Vec<u8> {
+pub fn gzip(text: &str) -> Vec<u8> {
     use std::io::Write;
     let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     encoder
@@ -107,7 +107,7 @@ fn gzip(text: &str) -> Vec<u8> {
         .expect("compressing into memory cannot fail")
 }
 
-fn gunzip(bytes: &[u8]) -> Result<String, StoreError> {
+pub fn gunzip(bytes: &[u8]) -> Result<String, StoreError> {
     use std::io::Read;
     let mut text = String::new();
     flate2::read::GzDecoder::new(bytes)

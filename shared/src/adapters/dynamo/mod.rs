@@ -10,6 +10,7 @@ mod events;
 mod items;
 mod locks;
 mod mirror;
+mod push;
 mod search;
 mod session_item;
 mod sessions;

@@ -109,6 +109,9 @@ impl State {
             ));
         }
         self.mirror.apply(entity, plan);
+        if plan.push {
+            self.push.mark(entity, &plan.account_id, now);
+        }
         self.events.put(event);
         self.locks.remove_wishes(&lock.key, served);
         if releases {

@@ -17,7 +17,9 @@ mod faults;
 mod locks;
 mod mirror;
 mod notify;
+mod push;
 mod queue;
+mod salesforce;
 mod sessions;
 mod settings;
 mod store;
@@ -29,6 +31,7 @@ pub use locks::LockItem;
 pub use mirror::MirrorWrite;
 pub use notify::{RecordingNotifier, SentSummary};
 pub use queue::{Delivery, MemoryQueue, QueuedJob};
+pub use salesforce::FakeSalesforce;
 pub use store::MemoryStore;
 pub use zuora::{
     ACCOUNT_SNAPSHOT, ACCOUNTS_BY_ID, CATALOG, CHANGES_PAGE, FakeZuora, QUERY, SUBSCRIPTION,

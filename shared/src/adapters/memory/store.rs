@@ -9,6 +9,7 @@ use super::events::EventTable;
 use super::faults::{Fault, FaultPlan, die, op_name};
 use super::locks::LockTable;
 use super::mirror::MirrorTable;
+use super::push::PushTable;
 use super::sessions::RealtimeTable;
 use super::settings::SettingsTable;
 use crate::ports::StoreError;
@@ -23,6 +24,7 @@ pub(super) struct State {
     pub(super) events: EventTable,
     pub(super) realtime: RealtimeTable,
     pub(super) settings: SettingsTable,
+    pub(super) push: PushTable,
 }
 
 /// The in-memory store: implements `LockStore`, `MirrorStore`, `EventStore`, `RealtimeStore`

@@ -45,6 +45,8 @@ pub struct Realtime {
     clock: Arc<dyn Clock>,
     zuora: Arc<ZuoraTenants>,
     notifier: Arc<dyn crate::ports::Notifier>,
+    /// The Salesforce push, whose waiting accounts each sweep queues (where configured).
+    push: Option<Arc<crate::core::push::PushService>>,
 }
 
 /// Changes one session takes at most: reading them, sealing missing numbers and queueing their
@@ -88,6 +90,7 @@ impl Realtime {
             clock,
             zuora,
             notifier,
+            push: None,
         }
     }
 
@@ -510,14 +513,45 @@ impl Realtime {
 
     /// The sweep for one entity: starts a session with whatever waits when the maximum time
     /// between syncs has passed (even with no changes), in `scheduled` and `realtime` modes.
+    /// Sweeps also queue the Salesforce pushes left waiting.
+    pub fn with_push(mut self, push: Arc<crate::core::push::PushService>) -> Self {
+        self.push = Some(push);
+        self
+    }
+
+    /// A failure fails the entity's sweep (so it is counted and alarmed on); the marks stay,
+    /// and the next sweep tries again.
+    async fn drain_pushes(
+        &self,
+        entity: &EntityId,
+        correlation_id: &str,
+    ) -> Result<(), StoreError> {
+        let Some(push) = &self.push else {
+            return Ok(());
+        };
+        match push.drain(entity, correlation_id).await {
+            Ok(0) => Ok(()),
+            Ok(n) => {
+                tracing::info!(entity = %entity, accounts = n, "queued Salesforce pushes left waiting");
+                Ok(())
+            }
+            Err(crate::core::push::PushError::Store(e)) => Err(e),
+            Err(e) => Err(StoreError::Unavailable(crate::ports::Cause::new(format!(
+                "queueing the waiting Salesforce pushes: {e}"
+            )))),
+        }
+    }
+
     pub async fn sweep(
         &self,
         entity: &EntityId,
         correlation_id: &str,
         deadline: EpochMillis,
     ) -> Result<Option<Session>, StoreError> {
-        // Whatever the mode: an account left half-written is synced again.
+        // Whatever the mode: an account left half-written is synced again, and accounts waiting
+        // for a Salesforce push (a lost job, a pause that ended) are queued.
         self.repair_torn(entity, correlation_id).await?;
+        self.drain_pushes(entity, correlation_id).await?;
         let settings = self.settings.get(entity).await?.settings;
         if settings.sync_mode == SyncMode::None {
             return Ok(None);

@@ -23,6 +23,10 @@ pub struct Status {
     pub minutes_left: Option<u64>,
     pub last_session: Option<Session>,
     pub message: String,
+    /// The Salesforce push, where a connection is configured: paused or not (and why), API
+    /// usage, accounts waiting, failures listed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub salesforce: Option<crate::core::push::SalesforceState>,
 }
 
 fn plural(n: u64, one: &str, many: &str) -> String {
@@ -78,7 +82,16 @@ impl Realtime {
                     .to_string(),
             ),
         };
+        let salesforce = match &self.push {
+            Some(push) if push.is_connected(entity) => match push.state(entity).await {
+                Ok(state) => Some(state),
+                Err(crate::core::push::PushError::Store(e)) => return Err(e),
+                Err(e) => return Err(StoreError::Unavailable(crate::ports::Cause::new(e.to_string()))),
+            },
+            _ => None,
+        };
         Ok(Status {
+            salesforce,
             entity: entity.to_string(),
             mode: settings.sync_mode,
             changes: state.waiting(),

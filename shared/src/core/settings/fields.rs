@@ -4,7 +4,8 @@
 
 use super::validate::{InvalidSetting, invalid};
 use crate::model::{
-    CalloutFields, Channel, ClaimConfig, ClaimKind, LoginHook, MAX_CLAIMS, OutboundPolicy,
+    CalloutFields, Channel, ClaimConfig, ClaimKind, LoginHook, MAX_API_SHARE_PERCENT, MAX_CLAIMS,
+    OutboundPolicy, SalesforceSettings, SfObject,
 };
 use serde_json::Value;
 
@@ -265,4 +266,105 @@ fn claim(i: usize, value: &Value) -> Result<ClaimConfig, InvalidSetting> {
         kind,
         account_field,
     })
+}
+
+/// The Salesforce settings: a partial object (the fields given replace the current ones), each
+/// field checked on its own, then the objects as a whole (a child needs its parent).
+pub(super) fn salesforce(
+    current: &SalesforceSettings,
+    value: &Value,
+) -> Result<SalesforceSettings, InvalidSetting> {
+    let Some(fields) = value.as_object() else {
+        return Err(invalid(
+            "salesforce",
+            "must be an object of {enabled, objects, subscription_key, max_api_share_percent}",
+            Value::Null,
+        ));
+    };
+    let mut out = current.clone();
+    for (name, v) in fields {
+        let field = format!("salesforce.{name}");
+        match name.as_str() {
+            "enabled" => {
+                out.enabled = v.as_bool().ok_or_else(|| {
+                    invalid(&field, "must be true or false", Value::from(vec![true, false]))
+                })?
+            }
+            "objects" => out.objects = sf_objects(&field, v)?,
+            "subscription_key" => {
+                out.subscription_key = serde_json::from_value(v.clone()).map_err(|_| {
+                    invalid(
+                        &field,
+                        format!("{v} is not an allowed value"),
+                        Value::from(vec!["version_id", "number"]),
+                    )
+                })?
+            }
+            "max_api_share_percent" => {
+                let (min, max) = MAX_API_SHARE_PERCENT;
+                let allowed = serde_json::json!({ "min": min, "max": max });
+                let n = v
+                    .as_u64()
+                    .filter(|n| (u64::from(min)..=u64::from(max)).contains(n))
+                    .ok_or_else(|| {
+                        invalid(&field, format!("{v} is outside {min}..={max}"), allowed)
+                    })?;
+                out.max_api_share_percent = n as u32;
+            }
+            _ => {
+                return Err(invalid(
+                    &field,
+                    "is not a Salesforce setting",
+                    Value::from(vec![
+                        "enabled",
+                        "objects",
+                        "subscription_key",
+                        "max_api_share_percent",
+                    ]),
+                ));
+            }
+        }
+    }
+    if let Some(orphan) = out.orphan() {
+        return Err(invalid(
+            "salesforce.objects",
+            format!(
+                "{} needs {}",
+                orphan.api_name(),
+                orphan.parent().map(SfObject::api_name).unwrap_or_default()
+            ),
+            all_objects(),
+        ));
+    }
+    Ok(out)
+}
+
+fn all_objects() -> Value {
+    Value::from(
+        SfObject::ALL
+            .iter()
+            .map(|o| o.api_name())
+            .collect::<Vec<_>>(),
+    )
+}
+
+fn sf_objects(field: &str, value: &Value) -> Result<Vec<SfObject>, InvalidSetting> {
+    let list = value
+        .as_array()
+        .ok_or_else(|| invalid(field, "must be an array of object names", all_objects()))?;
+    let mut out = Vec::new();
+    for (i, v) in list.iter().enumerate() {
+        let object = v.as_str().and_then(SfObject::parse).ok_or_else(|| {
+            invalid(
+                &format!("{field}[{i}]"),
+                format!("{v} is not an object this product writes"),
+                all_objects(),
+            )
+        })?;
+        if !out.contains(&object) {
+            out.push(object);
+        }
+    }
+    out.sort();
+    Ok(out)
 }

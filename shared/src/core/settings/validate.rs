@@ -1,7 +1,7 @@
 //! Settings updates: parsed from JSON by hand, field by field, so a bad value is refused with
 //! the field's name and the values it allows instead of a generic deserialisation error.
 
-use super::fields::{callout_fields, channel, claims, login_hooks};
+use super::fields::{callout_fields, channel, claims, login_hooks, salesforce};
 use crate::model::{
     DEEP_RECONCILE_DAYS, EVENT_RETENTION_DAYS, EVENT_THRESHOLDS, EntitySettings,
     MAX_MINUTES_BETWEEN_SYNCS, MIN_ON_DEMAND_INTERVAL, OutboundPolicy,
@@ -33,7 +33,8 @@ pub struct SettingsUpdate {
     pub fields: Map<String, Value>,
 }
 
-const FIELDS: [&str; 12] = [
+const FIELDS: [&str; 13] = [
+    "salesforce",
     "login_hooks",
     "callout_fields",
     "notification_channel",
@@ -134,6 +135,7 @@ impl SettingsUpdate {
                 "login_hooks" => s.login_hooks = login_hooks(value, outbound)?,
                 "notification_channel" => s.notification_channel = channel(value, outbound)?,
                 "callout_fields" => s.callout_fields = callout_fields(value)?,
+                "salesforce" => s.salesforce = salesforce(&s.salesforce, value)?,
                 _ => unreachable!("parse admits only known fields"),
             }
         }

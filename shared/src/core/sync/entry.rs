@@ -135,7 +135,9 @@ impl SyncService {
             JobTarget::Account { account } => (account.to_string(), Some(account), Scope::Account),
             JobTarget::Catalog => (CATALOG_ACCOUNT.to_string(), None, Scope::Catalog),
             // Lookups and full sync pages never hold a lock, so no wish can wait on one.
-            JobTarget::Lookup { .. } | JobTarget::FullSyncPage { .. } => {
+            JobTarget::Lookup { .. }
+            | JobTarget::FullSyncPage { .. }
+            | JobTarget::SalesforcePush { .. } => {
                 return Ok(PendingOutcome::NothingPending);
             }
         };

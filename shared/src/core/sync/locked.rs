@@ -4,7 +4,7 @@
 use super::*;
 use crate::model::{
     AccountKey, AccountSnapshot, Acquire, CATALOG_ACCOUNT, Commit, EntityId, EpochMillis,
-    EventStatus, Fence, HeldLock, LockKey, SyncEvent, Wish,
+    EventStatus, Fence, HeldLock, JobTarget, LockKey, SyncEvent, SyncJob, Trigger, Wish,
 };
 use crate::ports::StoreError;
 use std::time::Duration;
@@ -250,7 +250,11 @@ impl SyncService {
         served: u64,
         event: &mut SyncEvent,
     ) -> Result<(SyncReport, Commit), SyncError> {
-        let fetched = self.fetch_and_plan(run, scope, lock, prefetched).await?;
+        let mut fetched = self.fetch_and_plan(run, scope, lock, prefetched).await?;
+        // A full sync pushes every account, changed or not (Salesforce may never have had it).
+        fetched.plan.push = run.settings.salesforce.enabled
+            && scope != Scope::Catalog
+            && (!fetched.plan.is_noop() || run.trigger == Trigger::Full);
         let plan = &fetched.plan;
         let now = self.clock.now();
         event.status = EventStatus::Succeeded;
@@ -278,6 +282,9 @@ impl SyncService {
             .mirror
             .commit(lock, plan, event, true, served, now)
             .await?;
+        if plan.push && run.trigger != Trigger::Full {
+            self.queue_push(&lock.key, &run.call.correlation_id).await;
+        }
         let report = SyncReport {
             event_id: event.id.clone(),
             account_id: fetched.plan.account_id,
@@ -292,5 +299,26 @@ impl SyncService {
             failures: fetched.failures,
         };
         Ok((report, commit))
+    }
+}
+
+impl SyncService {
+    /// Queues the push of a commit that marked its account as waiting for one. Best effort:
+    /// the mark stays until a push completes, and the sweep queues marks left waiting (a full
+    /// sync's are packed by it into jobs of many accounts, so this is not called for them).
+    async fn queue_push(&self, key: &LockKey, correlation_id: &str) {
+        let job = SyncJob::new(
+            key.entity.clone(),
+            JobTarget::SalesforcePush {
+                accounts: vec![key.account_id.clone()],
+                retry_failed: false,
+            },
+            Trigger::SalesforcePush,
+            correlation_id.to_string(),
+            self.clock.now(),
+        );
+        if let Err(e) = self.queue.send(&job, None).await {
+            tracing::warn!(account = %key.account_id, error = %e, "could not queue the Salesforce push; the sweep will");
+        }
     }
 }

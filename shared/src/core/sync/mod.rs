@@ -66,6 +66,7 @@ struct Run {
     zuora: Arc<dyn ZuoraApi>,
     settings: EntitySettings,
     call: CallContext,
+    trigger: crate::model::Trigger,
 }
 
 impl SyncService {
@@ -117,6 +118,7 @@ impl SyncService {
             zuora,
             settings,
             call: CallContext::new(&req.correlation_id),
+            trigger: req.trigger,
         })
     }
 

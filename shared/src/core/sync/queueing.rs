@@ -68,8 +68,10 @@ impl SyncService {
         let lock_id = match target {
             JobTarget::Catalog => CATALOG_ACCOUNT.to_string(),
             JobTarget::Lookup { field, value } => lookup_key(field, value),
-            JobTarget::FullSyncPage { .. } => {
-                let error = QueueError("full sync pages are queued by their session only".into());
+            JobTarget::FullSyncPage { .. } | JobTarget::SalesforcePush { .. } => {
+                let error = QueueError(
+                    "full sync pages and pushes are queued by their own services only".into(),
+                );
                 return Err(self.record_failure(event, error.into()).await);
             }
             JobTarget::Account { account } => {

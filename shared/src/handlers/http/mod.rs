@@ -13,6 +13,7 @@ mod hook_routes;
 mod openapi;
 mod realtime_routes;
 mod router;
+mod salesforce_routes;
 mod settings_routes;
 mod sync_routes;
 
@@ -52,6 +53,8 @@ pub struct Api {
     pub callouts: std::collections::HashMap<EntityId, CalloutAuth>,
     /// Where settings may point outbound calls and email (checked when settings are saved).
     pub outbound: crate::model::OutboundPolicy,
+    /// The Salesforce push (its failure list), where connections are configured.
+    pub push: Option<Arc<crate::core::push::PushService>>,
 }
 
 impl Api {

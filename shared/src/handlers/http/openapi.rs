@@ -56,6 +56,7 @@ pub(crate) struct MethodNotAllowed(ErrorBody);
         (name = "events", description = "The sync event log (role `sync`)."),
         (name = "settings", description = "Per-entity settings (role `admin`)."),
         (name = "realtime", description = "Real-time sync: Zuora callouts and the entity's status."),
+        (name = "salesforce", description = "The Salesforce push's failure list (role `sync`)."),
         (name = "login", description = "Hot sync at login for IdPs other than Cognito (served by the post-login function; authenticated by the user's ID token, not a bearer token)."),
         (name = "meta", description = "This document (public)."),
     ),

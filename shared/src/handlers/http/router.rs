@@ -4,7 +4,7 @@
 
 use super::hook_routes::{self, HookRoute};
 use super::{
-    Api, customer_routes, error, event_routes, openapi, realtime_routes, settings_routes,
+    Api, customer_routes, error, event_routes, openapi, realtime_routes, salesforce_routes, settings_routes,
     sync_routes, truncate,
 };
 use axum::Router;
@@ -59,6 +59,9 @@ pub(super) fn api_routes() -> OpenApiRouter<Arc<Api>> {
             settings_routes::update_settings
         )))
         .routes(declared_only(routes!(realtime_routes::status)))
+        .routes(declared_only(routes!(salesforce_routes::list_failures)))
+        .routes(declared_only(routes!(salesforce_routes::retry_failures)))
+        .routes(declared_only(routes!(salesforce_routes::dismiss_failures)))
         .routes(declared_only(routes!(realtime_routes::callout)))
         .routes(declared_only(routes!(openapi::document)))
 }

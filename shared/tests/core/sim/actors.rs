@@ -92,6 +92,7 @@ impl Sim {
             sync: env.sync.clone(),
             realtime: env.realtime.clone(),
             max_receives: MAX_RECEIVES,
+            push: Some(env.push.clone()),
         };
         let sim = Self {
             env,

@@ -25,7 +25,7 @@ Started by scripts/dev.sh, which starts DynamoDB Local and moto first.
 
 usage: local-stack
 
-environment: API_PORT (3000), ZUORA_SIM_PORT (8081), API_BASE_PATH, AWS_ENDPOINT_URL_DYNAMODB,
+environment: API_PORT (3000), ZUORA_SIM_PORT (8081), SALESFORCE_SIM_PORT (8082), API_BASE_PATH, AWS_ENDPOINT_URL_DYNAMODB,
 AWS_ENDPOINT_URL_SQS, AWS_ENDPOINT_URL_SES";
 
 #[tokio::main]
@@ -39,12 +39,35 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         SocketAddr::from(([127, 0, 0, 1], sim_port)),
     )
     .await?;
+    let salesforce = salesforce_sim::spawn(
+        salesforce_sim::SimConfig::zuora360(),
+        SocketAddr::from(([127, 0, 0, 1], port("SALESFORCE_SIM_PORT", 8082))),
+    )
+    .await?;
     let (aws, _) = aws_clients().await;
     let prefix = format!("local-{}", std::process::id());
     let p = provision(&aws.dynamodb, &aws.sqs, &prefix, 60).await?;
 
-    let config = stack::app::local_config(&sim.base_url, p.tables.clone(), p.queue_url.clone())?;
+    let config = stack::app::local_config(
+        &sim.base_url,
+        Some(&salesforce.base_url),
+        p.tables.clone(),
+        p.queue_url.clone(),
+    )?;
     let services = build(&config, &aws)?;
+    // The default entity pushes to the Salesforce simulator from the first sync on.
+    let mut settings = zuora_sync::model::EntitySettings::default();
+    settings.salesforce.enabled = true;
+    zuora_sync::ports::SettingsStore::put_settings(
+        services.store.as_ref(),
+        config.default_entity(),
+        &settings,
+        0,
+        "local-stack",
+        zuora_sync::ports::Clock::now(&zuora_sync::adapters::clock::SystemClock),
+    )
+    .await?
+    .map_err(|v| format!("settings already at version {v}"))?;
     let api = Arc::new(dev_api(
         &services,
         &config,
@@ -95,6 +118,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 zuora-sync is running locally.
   sync API        http://{addr}
   Zuora simulator {sim}  (demo account A00000001, subscriptions A-S00000271..274)
+  Salesforce sim  {sf}  (the default entity pushes here; see its records below)
   tables          {m} / {l} / {e} / {s}
   queue           {q}
 
@@ -112,12 +136,18 @@ Every route (curl examples for each in README.md, "Sync API"):
   curl -s $API/plugins/zuora/openapi.json
   curl -s -H "Authorization: Bearer $TOKEN" $API/plugins/zuora/entities/default/status
   curl -s -u zuora-callouts:callout-password-for-tests -d '{{"AccountNumber":"A00000001","EventId":"evt-1"}}' $API/plugins/zuora/entities/default/callouts
+  curl -s -H "Authorization: Bearer $TOKEN" $API/plugins/zuora/entities/default/salesforce/failures
+
+What the first sync pushed to Salesforce (the simulator's records, no token needed):
+  curl -s {sf}/__sim__/records/Zuora__CustomerAccount__c
+  curl -s {sf}/__sim__/records/Zuora__Subscription__c
 
 The worker polls the queue, so queued syncs (accounts, catalog) run within a second or two;
 the sweep runs every minute; the post-login hook is served at /plugins/zuora/entities/default/hooks/post-login.
 
 Press Ctrl-C to stop."#,
         sim = sim.base_url,
+        sf = salesforce.base_url,
         m = p.tables.mirror,
         l = p.tables.locks,
         e = p.tables.events,

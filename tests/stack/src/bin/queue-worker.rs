@@ -13,7 +13,8 @@ queue-worker: one worker process of the fault-injection suite; polls the sync qu
 
 usage: queue-worker
 
-environment: ZS_TABLE_PREFIX, ZS_QUEUE_URL, ZS_ZUORA_URL, ZS_INVOCATION_MS (60000),
+environment: ZS_TABLE_PREFIX, ZS_QUEUE_URL, ZS_ZUORA_URL, ZS_SALESFORCE_URL (none: no pushes),
+ZS_INVOCATION_MS (60000),
 ZUORA_CONCURRENCY_BUDGET + ZUORA_BUDGET_SHARE_PERCENT + ZUORA_BUDGET_INSTANCES (the worker's
 share of the Zuora budget), AWS_ENDPOINT_URL_DYNAMODB, AWS_ENDPOINT_URL_SQS";
 
@@ -32,7 +33,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         events: format!("{prefix}-events"),
         state: format!("{prefix}-state"),
     };
-    let mut config = local_config(&var("ZS_ZUORA_URL")?, tables, var("ZS_QUEUE_URL")?)?;
+    let salesforce = std::env::var("ZS_SALESFORCE_URL").ok();
+    let mut config = local_config(
+        &var("ZS_ZUORA_URL")?,
+        salesforce.as_deref(),
+        tables,
+        var("ZS_QUEUE_URL")?,
+    )?;
     // ZUORA_CONCURRENCY_BUDGET, ZUORA_BUDGET_SHARE_PERCENT, ZUORA_BUDGET_INSTANCES: this
     // process's share of the tenant budget, as sync-worker's configuration reads them.
     for entity in &mut config.entities {

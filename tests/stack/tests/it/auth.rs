@@ -36,6 +36,7 @@ fn rs256_api(app: &TestApp, idp: &Idp) -> Arc<Api> {
         realtime: app.services.realtime.clone(),
         callouts: Default::default(),
         outbound: app.config.outbound.clone(),
+        push: None,
     })
 }
 
@@ -171,6 +172,7 @@ async fn an_unreachable_jwks_is_not_blamed_on_the_caller() {
         realtime: app.services.realtime.clone(),
         callouts: Default::default(),
         outbound: app.config.outbound.clone(),
+        push: None,
     });
     let idp = Idp::start().await;
     let (status, body, _) = call(

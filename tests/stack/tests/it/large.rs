@@ -104,7 +104,7 @@ async fn a_subscription_with_1200_charges_is_mirrored() {
     );
 }
 
-/// Account A00000001 with 150 subscriptions of 3 charges each, in the simulator: over 97
+/// Account A00000001 with 150 subscriptions of 3 charges each, in the simulator: over 96
 /// records, so its commit takes several transactions. Answers the account id.
 fn with_150_subscriptions(app: &TestApp) -> String {
     let mut account = app.sim.account(ACCOUNT).unwrap();

@@ -1,0 +1,227 @@
+//! The Salesforce push state in memory: push leases, pushed records, waiting marks (written by
+//! the mirror's commit), the failure list and each entity's status, with the conditions of
+//! `adapters/dynamo/push.rs`.
+
+use super::store::{MemoryStore, State};
+use crate::model::{EntityId, EpochMillis, PushFailure, PushStatus, PushedRecords};
+use crate::ports::{PushEnd, PushLease, PushStatusUpdate, PushStore, StoreError};
+use std::collections::{BTreeMap, HashMap};
+
+#[derive(Debug, Default, Clone)]
+struct PushItem {
+    fence: u64,
+    lease_until: Option<EpochMillis>,
+    pushed: PushedRecords,
+}
+
+#[derive(Debug, Default)]
+pub(super) struct PushTable {
+    items: HashMap<(EntityId, String), PushItem>,
+    /// Waiting marks per entity: account → mark time.
+    pending: HashMap<EntityId, BTreeMap<String, EpochMillis>>,
+    failures: HashMap<EntityId, BTreeMap<String, PushFailure>>,
+    status: HashMap<EntityId, PushStatus>,
+}
+
+impl PushTable {
+    /// The commit's mark (a put: a later commit's time replaces an earlier one's).
+    pub(super) fn mark(&mut self, entity: &EntityId, account: &str, now: EpochMillis) {
+        self.pending
+            .entry(entity.clone())
+            .or_default()
+            .insert(account.to_string(), now);
+    }
+
+    fn begin(
+        &mut self,
+        entity: &EntityId,
+        account: &str,
+        lease_until: EpochMillis,
+        now: EpochMillis,
+    ) -> Option<PushLease> {
+        let item = self
+            .items
+            .entry((entity.clone(), account.to_string()))
+            .or_default();
+        if item.lease_until.is_some_and(|until| until > now) {
+            return None;
+        }
+        item.fence += 1;
+        item.lease_until = Some(lease_until);
+        let pending_at = self
+            .pending
+            .get(entity)
+            .and_then(|p| p.get(account))
+            .copied();
+        Some(PushLease {
+            entity: entity.clone(),
+            account_id: account.to_string(),
+            fence: item.fence,
+            pushed: item.pushed.clone(),
+            pending_at,
+        })
+    }
+
+    fn end(&mut self, lease: &PushLease, end: &PushEnd) -> Result<(), StoreError> {
+        let key = (lease.entity.clone(), lease.account_id.clone());
+        let item = self.items.get_mut(&key).filter(|i| i.fence == lease.fence);
+        let Some(item) = item else {
+            return Err(StoreError::Fenced {
+                held: lease.fence,
+                current: self.items.get(&key).map(|i| i.fence),
+            });
+        };
+        item.pushed = end.pushed.clone();
+        item.lease_until = None;
+        let pending = self.pending.entry(lease.entity.clone()).or_default();
+        if end.complete && pending.get(&lease.account_id) == lease.pending_at.as_ref() {
+            pending.remove(&lease.account_id);
+        }
+        let failures = self.failures.entry(lease.entity.clone()).or_default();
+        for id in &end.resolved {
+            failures.remove(id);
+        }
+        for f in &end.failures {
+            failures.insert(f.id.clone(), f.clone());
+        }
+        Ok(())
+    }
+}
+
+impl MemoryStore {
+    /// What the store says was pushed for one account.
+    pub fn pushed_records(&self, entity: &EntityId, account: &str) -> PushedRecords {
+        self.with_state()
+            .push
+            .items
+            .get(&(entity.clone(), account.to_string()))
+            .map(|i| i.pushed.clone())
+            .unwrap_or_default()
+    }
+}
+
+#[async_trait::async_trait]
+impl PushStore for MemoryStore {
+    async fn begin_push(
+        &self,
+        entity: &EntityId,
+        account_id: &str,
+        lease_until: EpochMillis,
+        now: EpochMillis,
+    ) -> Result<Option<PushLease>, StoreError> {
+        self.call(|s| Ok(s.push.begin(entity, account_id, lease_until, now)))
+            .await
+    }
+
+    async fn end_push(&self, lease: &PushLease, end: &PushEnd) -> Result<(), StoreError> {
+        self.call(|s: &mut State| {
+            s.push.end(lease, end)?;
+            if let Some(event) = &end.event {
+                s.events.put(event);
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn mark_pending(
+        &self,
+        entity: &EntityId,
+        accounts: &[String],
+        now: EpochMillis,
+    ) -> Result<(), StoreError> {
+        self.call(|s| {
+            for a in accounts {
+                s.push.mark(entity, a, now);
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn pending_pushes(
+        &self,
+        entity: &EntityId,
+        upto: EpochMillis,
+        limit: usize,
+    ) -> Result<Vec<(String, EpochMillis)>, StoreError> {
+        self.call(|s| {
+            let mut out: Vec<(String, EpochMillis)> = s
+                .push
+                .pending
+                .get(entity)
+                .map(|p| {
+                    p.iter()
+                        .filter(|(_, at)| **at <= upto)
+                        .map(|(a, at)| (a.clone(), *at))
+                        .collect()
+                })
+                .unwrap_or_default();
+            out.sort_by_key(|(a, at)| (*at, a.clone()));
+            out.truncate(limit);
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn failures(
+        &self,
+        entity: &EntityId,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<PushFailure>, StoreError> {
+        self.call(|s| {
+            Ok(s.push
+                .failures
+                .get(entity)
+                .map(|f| {
+                    f.values()
+                        .filter(|f| after.is_none_or(|a| f.id.as_str() > a))
+                        .take(limit)
+                        .cloned()
+                        .collect()
+                })
+                .unwrap_or_default())
+        })
+        .await
+    }
+
+    async fn remove_failures(&self, entity: &EntityId, ids: &[String]) -> Result<(), StoreError> {
+        self.call(|s| {
+            if let Some(f) = s.push.failures.get_mut(entity) {
+                for id in ids {
+                    f.remove(id);
+                }
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn push_status(&self, entity: &EntityId) -> Result<PushStatus, StoreError> {
+        self.call(|s| Ok(s.push.status.get(entity).cloned().unwrap_or_default()))
+            .await
+    }
+
+    async fn update_push_status(
+        &self,
+        entity: &EntityId,
+        update: &PushStatusUpdate,
+    ) -> Result<(), StoreError> {
+        self.call(|s| {
+            let status = s.push.status.entry(entity.clone()).or_default();
+            if let Some(usage) = update.api_usage {
+                status.api_usage = Some(usage);
+            }
+            if let Some((until, reason)) = &update.paused {
+                status.paused_until = Some(*until);
+                status.pause_reason = Some(reason.clone());
+            }
+            if let Some(d) = update.drained_to {
+                status.drained_to = Some(d);
+            }
+            Ok(())
+        })
+        .await
+    }
+}
