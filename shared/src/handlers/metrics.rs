@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 pub const NAMESPACE: &str = "ZuoraSync";
 
 /// Every metric the product writes (the template's alarms may watch only these).
-pub const NAMES: [&str; 13] = [
+pub const NAMES: [&str; 17] = [
     "SyncSucceeded",
     "SyncCoalesced",
     "SyncSkipped",
@@ -21,6 +21,10 @@ pub const NAMES: [&str; 13] = [
     "SessionsStarted",
     "SessionAccounts",
     "SweepFailed",
+    "SalesforceCalls",
+    "SalesforceRecordsWritten",
+    "SalesforceRecordsFailed",
+    "SalesforcePaused",
 ];
 
 /// Counted events (`Count`) and durations (`Milliseconds`, the largest seen) of one

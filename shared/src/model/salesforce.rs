@@ -123,6 +123,16 @@ impl Default for SalesforceSettings {
 }
 
 impl SalesforceSettings {
+    /// Whether Salesforce must hear about every account again after a change from `before`:
+    /// pushes were turned on, or what they write changed (the objects, the subscription
+    /// keying) — accounts no commit touches would otherwise never be pushed.
+    pub fn needs_full_push(&self, before: &SalesforceSettings) -> bool {
+        self.enabled
+            && (!before.enabled
+                || before.objects != self.objects
+                || before.subscription_key != self.subscription_key)
+    }
+
     /// The first enabled object whose parent is not enabled, if any.
     pub fn orphan(&self) -> Option<SfObject> {
         self.objects
@@ -213,6 +223,19 @@ pub struct Pushed {
     /// operator retries (the failure list has why).
     #[serde(rename = "f", default, skip_serializing_if = "std::ops::Not::not")]
     pub failed: bool,
+}
+
+impl Pushed {
+    /// A record a push was about to create when it recorded its intent: it may exist in
+    /// Salesforce (its id unknown), and matches no fields, so a later push sends it again or,
+    /// if the mirror no longer has it, looks it up and deletes it.
+    pub fn intent() -> Self {
+        Self {
+            hash: String::new(),
+            sf_id: None,
+            failed: false,
+        }
+    }
 }
 
 /// The pushed state of one account: pushed-state key → what was pushed.

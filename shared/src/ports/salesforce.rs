@@ -160,6 +160,12 @@ pub trait PushStore: Send + Sync {
         now: EpochMillis,
     ) -> Result<Option<PushLease>, StoreError>;
 
+    /// Records, under the lease's fence, that records with these pushed-state keys are about to
+    /// be created: a push that dies after Salesforce created them leaves them known, so a later
+    /// push finds and deletes them if the mirror dropped them meanwhile. The next lease's
+    /// `pushed` holds them as [`crate::model::Pushed::intent`]; `end_push` clears them.
+    async fn record_intents(&self, lease: &PushLease, keys: &[String]) -> Result<(), StoreError>;
+
     /// Records what this push did and releases the lease, if the lease is still this one's
     /// (`Fenced` otherwise: nothing is written).
     async fn end_push(&self, lease: &PushLease, end: &PushEnd) -> Result<(), StoreError>;

@@ -10,14 +10,10 @@ use zuora_sync::ports::{EventStore, PushStore, SalesforceError};
 const SUB: SfObject = SfObject::Subscription;
 const ACCOUNT: SfObject = SfObject::CustomerAccount;
 
-fn crm(n: u32) -> String {
-    format!("001{n:015}")
-}
-
 /// Account `n` linked to a CRM account, with a rate plan of one charge.
 fn linked(n: u32) -> zuora_sync::model::AccountSnapshot {
     let mut a = account(n);
-    a.account.crm_id = Some(crm(n));
+    a.account.crm_id = Some(crm_id(n));
     a.subscriptions[0].rate_plans = vec![RatePlan {
         id: format!("rp-{n}"),
         name: Some("Gold".into()),
@@ -72,7 +68,7 @@ async fn a_changed_account_is_pushed_once_parents_first_and_an_unchanged_one_cos
         .salesforce
         .find(ACCOUNT, "Zuora__External_Id__c", &account_id(1))
         .unwrap();
-    assert_eq!(account["Zuora__Account__c"], crm(1).as_str());
+    assert_eq!(account["Zuora__Account__c"], crm_id(1).as_str());
     let sub = env
         .salesforce
         .find(SUB, "Zuora__SubscriptionNumber__c", &subscription_number(1))
@@ -345,7 +341,7 @@ async fn an_amendment_replaces_the_subscription_record_when_keyed_by_version() {
 #[tokio::test(start_paused = true)]
 async fn a_full_sync_pushes_every_account_packed_into_full_calls() {
     let env = Env::new();
-    for n in 1..=120 {
+    for n in 1..=400 {
         env.zuora.put_account(linked(n));
     }
     env.configure(|s| {
@@ -359,20 +355,20 @@ async fn a_full_sync_pushes_every_account_packed_into_full_calls() {
         .unwrap();
     // Pages and account jobs: no push per account.
     settle(&env).await;
-    assert_eq!(pending(&env).await, 120);
+    assert_eq!(pending(&env).await, 400);
     tokio::time::advance(std::time::Duration::from_secs(60)).await;
     env.realtime
         .sweep(&env.entity, "sweep", env.now().plus_ms(60_000))
         .await
         .unwrap();
     let jobs = push_jobs(&env);
-    assert_eq!(jobs.len(), 3, "120 accounts in jobs of 50");
+    assert_eq!(jobs.len(), 2, "400 accounts in jobs of 200");
     for job in &jobs {
         env.push_job(job).await.unwrap();
     }
     assert_eq!(pending(&env).await, 0);
-    assert_eq!(env.salesforce.records(ACCOUNT).len(), 120);
+    assert_eq!(env.salesforce.records(ACCOUNT).len(), 400);
     let per_call = env.salesforce.records_per_call();
     let average = per_call.iter().sum::<usize>() as f64 / per_call.len() as f64;
-    assert!(average >= 40.0, "{per_call:?}");
+    assert!(average >= 150.0, "{per_call:?}");
 }

@@ -162,6 +162,15 @@ impl Env {
         }
     }
 
+    /// The entity's settings now.
+    pub async fn settings(&self) -> EntitySettings {
+        self.store
+            .get_settings(&self.entity)
+            .await
+            .unwrap()
+            .settings
+    }
+
     /// Saves a change to the entity's settings (as an admin update would).
     pub async fn configure(&self, change: impl FnOnce(&mut EntitySettings)) {
         let current = self.store.get_settings(&self.entity).await.unwrap();
@@ -378,6 +387,11 @@ pub fn subscription(n: u32) -> Subscription {
 
 /// Account `n`: a customer, a bill-to address, a payment method and an active subscription
 /// (four mirror records).
+/// Account `n`'s CRM account (a well-formed Salesforce Account id).
+pub fn crm_id(n: u32) -> String {
+    format!("001{n:015}")
+}
+
 pub fn account(n: u32) -> AccountSnapshot {
     AccountSnapshot {
         account: Account {

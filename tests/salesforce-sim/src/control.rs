@@ -60,9 +60,14 @@ async fn faults(State(state): State<Arc<SimState>>) -> Json<Value> {
 async fn records(State(state): State<Arc<SimState>>, Path(object): Path<String>) -> Control {
     let store = state.store();
     if store.object(&object).is_none() {
-        return Err(error(StatusCode::NOT_FOUND, format!("unknown object {object}")));
+        return Err(error(
+            StatusCode::NOT_FOUND,
+            format!("unknown object {object}"),
+        ));
     }
-    Ok(Json(serde_json::to_value(store.records(&object)).unwrap_or_default()))
+    Ok(Json(
+        serde_json::to_value(store.records(&object)).unwrap_or_default(),
+    ))
 }
 
 async fn stats(State(state): State<Arc<SimState>>) -> Json<Value> {
@@ -98,7 +103,10 @@ struct AccountId {
 async fn deny_account(State(state): State<Arc<SimState>>, body: Bytes) -> Control {
     let AccountId { id } = parse(&body)?;
     if crate::ids::normalize(&id).is_none() {
-        return Err(error(StatusCode::BAD_REQUEST, format!("not a record id: {id}")));
+        return Err(error(
+            StatusCode::BAD_REQUEST,
+            format!("not a record id: {id}"),
+        ));
     }
     state.store().accounts.deny(&id);
     ok()

@@ -17,9 +17,10 @@ pub struct DeleteRequest {
 
 /// Reads `ids` (comma-separated, at most 200) and `allOrNone` from the query string.
 pub fn parse_query(raw: Option<&str>) -> Result<DeleteRequest, ApiError> {
-    let pairs: Vec<(String, String)> = url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes())
-        .into_owned()
-        .collect();
+    let pairs: Vec<(String, String)> =
+        url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes())
+            .into_owned()
+            .collect();
     let value = |name: &str| {
         pairs
             .iter()
@@ -40,7 +41,10 @@ pub fn parse_query(raw: Option<&str>) -> Result<DeleteRequest, ApiError> {
         ));
     }
     if ids.len() > MAX_RECORDS {
-        return Err(ApiError::bad_request("EXCEEDED_ID_LIMIT", RECORD_LIMIT_MESSAGE));
+        return Err(ApiError::bad_request(
+            "EXCEEDED_ID_LIMIT",
+            RECORD_LIMIT_MESSAGE,
+        ));
     }
     let all_or_none = value("allOrNone").is_some_and(|flag| flag.eq_ignore_ascii_case("true"));
     Ok(DeleteRequest { ids, all_or_none })
@@ -79,7 +83,10 @@ pub fn delete(state: &SimState, request: &DeleteRequest, target: &str) -> Vec<Va
 
 fn delete_one(tx: &mut Tx, state: &SimState, raw: &str, target: &str) -> Result<String, ItemError> {
     let Some(id) = ids::normalize(raw) else {
-        return Err(ItemError::new("MALFORMED_ID", format!("malformed id {raw}")));
+        return Err(ItemError::new(
+            "MALFORMED_ID",
+            format!("malformed id {raw}"),
+        ));
     };
     let Some(record) = tx.store().get(&id).cloned() else {
         return Err(if tx.store().was_deleted(&id) {

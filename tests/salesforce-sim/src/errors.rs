@@ -11,8 +11,7 @@ use serde_json::{Value, json};
 pub const NOT_FOUND_MESSAGE: &str = "The requested resource does not exist";
 pub const TOTAL_REQUESTS_MESSAGE: &str = "TotalRequests Limit exceeded.";
 pub const LONG_TXN_MESSAGE: &str = "ConcurrentPerOrgLongTxn Limit exceeded.";
-pub const ROLLED_BACK_MESSAGE: &str =
-    "Record rolled back because not all records were valid and the request was using AllOrNone header";
+pub const ROLLED_BACK_MESSAGE: &str = "Record rolled back because not all records were valid and the request was using AllOrNone header";
 pub const RECORD_LIMIT_MESSAGE: &str =
     "record limit reached. cannot submit more than 200 records into this call";
 

@@ -206,7 +206,7 @@ impl SimHandle {
         self.state.reset();
     }
 
-    /// Resolves once at least `count` data requests are in flight (to line up concurrent
+    /// Resolves once at least `count` admitted data requests are in flight (to line up concurrent
     /// requests in tests without sleeping).
     pub async fn wait_in_flight(&self, count: usize) {
         self.state.wait_in_flight(count).await;

@@ -14,7 +14,10 @@ use crate::state::SimState;
 pub const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 
 /// Audiences Salesforce accepts besides the instance's own URL.
-const LOGIN_AUDIENCES: [&str; 2] = ["https://login.salesforce.com", "https://test.salesforce.com"];
+const LOGIN_AUDIENCES: [&str; 2] = [
+    "https://login.salesforce.com",
+    "https://test.salesforce.com",
+];
 
 /// How far in the future `exp` may be (Salesforce: "within 3 minutes") ...
 const MAX_EXP_AHEAD_SECS: u64 = 180;
@@ -33,8 +36,8 @@ pub fn parse_form(
     body: &[u8],
 ) -> Result<Vec<(String, String)>, OAuthError> {
     let invalid = OAuthError::new("invalid_request", "invalid request");
-    let is_form = content_type
-        .is_none_or(|kind| kind.starts_with("application/x-www-form-urlencoded"));
+    let is_form =
+        content_type.is_none_or(|kind| kind.starts_with("application/x-www-form-urlencoded"));
     if !is_form || std::str::from_utf8(body).is_err() {
         return Err(invalid);
     }
@@ -73,7 +76,10 @@ fn client_credentials(
         return Err(INVALID_CLIENT_ID);
     }
     if client_secret != Some(state.config.client_secret.as_str()) {
-        return Err(OAuthError::new("invalid_client", "invalid client credentials"));
+        return Err(OAuthError::new(
+            "invalid_client",
+            "invalid client credentials",
+        ));
     }
     Ok(())
 }
@@ -132,7 +138,10 @@ fn check_expiry(exp: Option<u64>) -> Result<(), OAuthError> {
     let exp = exp.ok_or(INVALID_ASSERTION)?;
     let now = now_secs();
     if exp + SKEW_SECS < now {
-        return Err(OAuthError::new("invalid_grant", "expired authorization code"));
+        return Err(OAuthError::new(
+            "invalid_grant",
+            "expired authorization code",
+        ));
     }
     if exp > now + MAX_EXP_AHEAD_SECS + SKEW_SECS {
         return Err(INVALID_ASSERTION);

@@ -114,12 +114,9 @@ pub fn zuora360_objects() -> Vec<ObjectSpec> {
                 true,
             )
             .account_lookup(ACCOUNT_LOOKUP),
-        ObjectSpec::new(RATE_PLAN, "a0C").external_id(EXT).relationship(
-            "Zuora__Subscription__r",
-            SUBSCRIPTION,
-            SUBSCRIPTION,
-            true,
-        ),
+        ObjectSpec::new(RATE_PLAN, "a0C")
+            .external_id(EXT)
+            .relationship("Zuora__Subscription__r", SUBSCRIPTION, SUBSCRIPTION, true),
         ObjectSpec::new("Zuora__SubscriptionProductCharge__c", "a0D")
             .external_id(EXT)
             .relationship("Zuora__Subscription__r", SUBSCRIPTION, SUBSCRIPTION, true)
@@ -150,10 +147,13 @@ pub fn validate(objects: &[ObjectSpec]) -> Result<(), String> {
         if !names.insert(object.name.as_str()) {
             return Err(format!("object {} is configured twice", object.name));
         }
-        let prefix_ok =
-            object.key_prefix.len() == 3 && object.key_prefix.bytes().all(|b| b.is_ascii_alphanumeric());
+        let prefix_ok = object.key_prefix.len() == 3
+            && object.key_prefix.bytes().all(|b| b.is_ascii_alphanumeric());
         if !prefix_ok || !prefixes.insert(object.key_prefix.as_str()) {
-            return Err(format!("{}: key prefix must be 3 distinct alphanumerics", object.name));
+            return Err(format!(
+                "{}: key prefix must be 3 distinct alphanumerics",
+                object.name
+            ));
         }
     }
     for object in objects {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Path, RawQuery, Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, patch, post};
@@ -81,8 +81,11 @@ async fn data_gate(
     if !has_valid_token(&state, request.headers()) {
         return ApiError::invalid_session().into_response();
     }
-    let _flight = state.enter_flight();
+    let method = request.method().clone();
     let mut response = admit_and_serve(&state, route, request, next).await;
+    if response.status() == StatusCode::METHOD_NOT_ALLOWED {
+        response = method_not_allowed(route, &method);
+    }
     // Salesforce reports usage on every REST answer; a 401 comes before the org is known.
     if response.status() != StatusCode::UNAUTHORIZED {
         let usage = format!("api-usage={}/{}", state.api_usage(), state.daily_limit());
@@ -94,7 +97,8 @@ async fn data_gate(
 }
 
 /// Faults, then the limits (nothing is counted or done for a refused request), then latency
-/// and the handler.
+/// and the handler. A request counts as in flight only once admitted, so when
+/// `wait_in_flight(n)` resolves, those `n` requests hold their long-request slots already.
 async fn admit_and_serve(state: &SimState, route: &str, request: Request, next: Next) -> Response {
     let mut latency = state.latency();
     match state.take_request_fault(route, &request_target(&request)) {
@@ -119,10 +123,28 @@ async fn admit_and_serve(state: &SimState, route: &str, request: Request, next: 
     if route != "limits" && !state.try_count_api_call() {
         return ApiError::request_limit(false).into_response();
     }
+    let _flight = state.enter_flight();
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }
     next.run(request).await
+}
+
+/// axum answers a wrong method with an empty 405 (and adds `Allow` afterwards); Salesforce
+/// answers its error array.
+fn method_not_allowed(route: &str, method: &Method) -> Response {
+    let allowed = match route {
+        "upsert" => "PATCH",
+        "delete" => "DELETE",
+        _ => "GET,HEAD",
+    };
+    let message = format!("HTTP Method '{method}' not allowed. Allowed are {allowed}");
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "METHOD_NOT_ALLOWED",
+        message,
+    )
+    .into_response()
 }
 
 /// The decoded path and query, which `path_contains` faults match against.
@@ -173,7 +195,11 @@ fn collections_version(version: &str) -> Result<(), ApiError> {
 // Handlers
 // ---------------------------------------------------------------------------------------------
 
-async fn oauth_token(State(state): State<Arc<SimState>>, headers: HeaderMap, body: Bytes) -> Response {
+async fn oauth_token(
+    State(state): State<Arc<SimState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     state.count_call("oauth_token");
     match state.take_request_fault("oauth_token", "/services/oauth2/token") {
         Some(FaultKind::Status { status }) => return ApiError::injected(status).into_response(),
@@ -188,8 +214,8 @@ async fn oauth_token(State(state): State<Arc<SimState>>, headers: HeaderMap, bod
         .get(header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok());
     let base = client_base(&state, &headers);
-    let result = oauth::parse_form(content_type, &body)
-        .and_then(|form| oauth::token(&state, &base, &form));
+    let result =
+        oauth::parse_form(content_type, &body).and_then(|form| oauth::token(&state, &base, &form));
     match result {
         Ok(body) => Json(body).into_response(),
         Err(error) => error.into_response(),

@@ -52,7 +52,10 @@ fn tokenize(text: &str) -> Result<Vec<Token>, ApiError> {
             }
             c if c.is_alphanumeric() || c == '_' || c == '.' => {
                 let mut word = String::new();
-                while let Some(&c) = chars.peek().filter(|c| c.is_alphanumeric() || **c == '_' || **c == '.') {
+                while let Some(&c) = chars
+                    .peek()
+                    .filter(|c| c.is_alphanumeric() || **c == '_' || **c == '.')
+                {
                     word.push(c);
                     chars.next();
                 }
@@ -231,7 +234,10 @@ pub fn execute(store: &Store, query: &Query, version: &str) -> Result<Value, Api
             ),
         )
     })?;
-    let fields = query.fields.iter().chain(query.conditions.iter().map(|(f, _)| f));
+    let fields = query
+        .fields
+        .iter()
+        .chain(query.conditions.iter().map(|(f, _)| f));
     for field in fields {
         check_field(field, &spec.name)?;
     }
@@ -282,7 +288,9 @@ fn matches(record: &SfRecord, (field, values): &(String, Vec<String>)) -> bool {
     let Some(actual) = field_of(record, field).and_then(|(_, value)| key_of(value)) else {
         return false;
     };
-    values.iter().any(|value| value.to_lowercase() == actual.to_lowercase())
+    values
+        .iter()
+        .any(|value| value.to_lowercase() == actual.to_lowercase())
 }
 
 fn render(record: &SfRecord, fields: &[String], version: &str) -> Value {
@@ -291,7 +299,10 @@ fn render(record: &SfRecord, fields: &[String], version: &str) -> Value {
         "/services/data/{version}/sobjects/{}/{}",
         record.object, record.id
     );
-    out.insert("attributes".into(), json!({"type": record.object, "url": url}));
+    out.insert(
+        "attributes".into(),
+        json!({"type": record.object, "url": url}),
+    );
     for field in fields {
         if field.eq_ignore_ascii_case("Id") {
             out.insert("Id".into(), Value::String(record.id.clone()));
@@ -320,7 +331,10 @@ mod tests {
         assert_eq!(
             query.conditions,
             [
-                ("Ext__c".to_string(), vec!["a".to_string(), r"o'brien\x".to_string()]),
+                (
+                    "Ext__c".to_string(),
+                    vec!["a".to_string(), r"o'brien\x".to_string()]
+                ),
                 ("Name".to_string(), vec!["n".to_string()]),
             ]
         );

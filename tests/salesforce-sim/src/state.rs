@@ -27,9 +27,10 @@ pub struct Stats {
     pub daily_api_limit: u64,
     /// The number of records of each upsert that was accepted (answered 200), in order.
     pub records_per_call: Vec<usize>,
-    /// The most data requests in flight at once since the last reset.
+    /// The most data requests in flight (admitted and not yet answered) at once since the
+    /// last reset.
     pub max_concurrent: usize,
-    /// Data requests in flight now.
+    /// Data requests in flight now (admitted past auth, faults and limits, not yet answered).
     pub in_flight: usize,
     /// Long requests (latency ≥ the threshold) in flight now.
     pub long_in_flight: usize,
@@ -246,8 +247,8 @@ impl SimState {
 
     // --- concurrency ----------------------------------------------------------------------
 
-    /// Marks a data request in flight until the guard is dropped (also when the client goes
-    /// away mid-request).
+    /// Marks an admitted data request in flight until the guard is dropped (also when the client
+    /// goes away mid-request).
     pub fn enter_flight(&self) -> FlightGuard<'_> {
         let mut now = 0;
         self.in_flight.send_modify(|count| {

@@ -110,7 +110,11 @@ impl Store {
     pub fn children(&self, parent: &SfRecord) -> Vec<(String, String, bool)> {
         let mut children = Vec::new();
         for object in &self.objects {
-            for rel in object.relationships.iter().filter(|r| r.target == parent.object) {
+            for rel in object
+                .relationships
+                .iter()
+                .filter(|r| r.target == parent.object)
+            {
                 for stored in self.records.values() {
                     let record = &stored.record;
                     let points_here = record.object == object.name

@@ -167,8 +167,11 @@ fn upsert_one(
         return Err(ItemError::invalid_field("Id not specified in an upsert call").on_field("Id"));
     }
     let key = record.get(run.ext_field).and_then(key_of).ok_or_else(|| {
-        ItemError::new("MISSING_ARGUMENT", format!("{} not specified", run.ext_field))
-            .on_field(run.ext_field)
+        ItemError::new(
+            "MISSING_ARGUMENT",
+            format!("{} not specified", run.ext_field),
+        )
+        .on_field(run.ext_field)
     })?;
     if !seen.insert(key.clone()) {
         return Err(ItemError::new(
@@ -251,7 +254,11 @@ fn resolve_field(
 }
 
 /// Resolves `"Rel__r": {"ExtField": value}` to the parent record's id.
-fn resolve_reference(store: &Store, rel: &Relationship, value: &Value) -> Result<String, ItemError> {
+fn resolve_reference(
+    store: &Store,
+    rel: &Relationship,
+    value: &Value,
+) -> Result<String, ItemError> {
     let target = &rel.target;
     let Value::Object(nested) = value else {
         return Err(ItemError::invalid_field(format!(
@@ -339,7 +346,9 @@ fn check_unique(
             Some(owner) if Some(owner) != existing => {
                 return Err(ItemError::new(
                     "DUPLICATE_VALUE",
-                    format!("duplicate value found: {field} duplicates value on record with id: {owner}"),
+                    format!(
+                        "duplicate value found: {field} duplicates value on record with id: {owner}"
+                    ),
                 ));
             }
             _ => {}

@@ -297,7 +297,9 @@ pub fn account(prefix: &str, index: usize, catalog: &CatalogCharge) -> Value {
         "name": format!("Generated Customer {number}"),
         "status": "Active",
         "currency": "USD",
-        "crmId": format!("CRM-{number}"),
+        // A well-formed Salesforce Account id (15 characters, key prefix 001), so a push of
+        // generated accounts lands in the Salesforce simulator.
+        "crmId": format!("0015g{index:010}"),
         "batch": "Batch1",
         "billCycleDay": 1 + index % 28,
         "paymentTerm": "Due Upon Receipt",

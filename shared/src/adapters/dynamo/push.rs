@@ -13,7 +13,9 @@
 use super::counter::first_condition_failed;
 use super::items::{COMPRESS_ABOVE, gunzip, gzip, n, opt_n, opt_s, s};
 use super::{DynamoStore, MAX_TRANSACTION_ITEMS, build_err, unavailable};
-use crate::model::{ApiUsage, EntityId, EpochMillis, PushFailure, PushStatus, PushedRecords};
+use crate::model::{
+    ApiUsage, EntityId, EpochMillis, PushFailure, PushStatus, Pushed, PushedRecords,
+};
 use crate::ports::{PushEnd, PushLease, PushStatusUpdate, PushStore, StoreError};
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
@@ -246,13 +248,53 @@ impl PushStore for DynamoStore {
             Err(e) => return Err(unavailable(e)),
         };
         let item = out.attributes().cloned().unwrap_or_default();
+        let mut pushed = pushed_of(&item)?;
+        // Intents of a push that died: records it may have created.
+        if let Some(AttributeValue::Ss(keys)) = item.get("intents") {
+            for key in keys {
+                pushed.entry(key.clone()).or_insert_with(Pushed::intent);
+            }
+        }
         Ok(Some(PushLease {
             entity: entity.clone(),
             account_id: account_id.to_string(),
             fence: opt_n(&item, "fence").unwrap_or(1),
-            pushed: pushed_of(&item)?,
+            pushed,
             pending_at,
         }))
+    }
+
+    async fn record_intents(&self, lease: &PushLease, keys: &[String]) -> Result<(), StoreError> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let result = self
+            .client()
+            .update_item()
+            .table_name(&self.tables().mirror)
+            .key("pk", s(push_pk(&lease.entity, &lease.account_id)))
+            .key("sk", s(STATE_SK))
+            .update_expression("ADD intents :keys")
+            .condition_expression("fence = :fence")
+            .expression_attribute_values(":keys", AttributeValue::Ss(keys.to_vec()))
+            .expression_attribute_values(":fence", n(lease.fence))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e)
+                if matches!(
+                    e.as_service_error(),
+                    Some(UpdateItemError::ConditionalCheckFailedException(_))
+                ) =>
+            {
+                Err(StoreError::Fenced {
+                    held: lease.fence,
+                    current: None,
+                })
+            }
+            Err(e) => Err(unavailable(e)),
+        }
     }
 
     async fn end_push(&self, lease: &PushLease, end: &PushEnd) -> Result<(), StoreError> {

@@ -3,7 +3,7 @@
 //! error, or never. The plan belongs to the test (a seeded one makes a run replayable); the
 //! adapters only carry it out.
 
-use crate::ports::ZuoraError;
+use crate::ports::{SalesforceError, ZuoraError};
 use std::time::Duration;
 
 /// What becomes of one store or queue call.
@@ -32,12 +32,32 @@ pub enum ZuoraFault {
     Crash,
 }
 
+/// What becomes of one Salesforce call.
+#[derive(Debug, Clone)]
+pub enum SalesforceFault {
+    Pass,
+    /// The answer arrives this long after the call.
+    Delay(Duration),
+    /// The call fails whole (an outage, a limit, an expired session that re-auth did not mend).
+    Fail(SalesforceError),
+    /// Every record of the call is refused with `UNABLE_TO_LOCK_ROW` (a transient error).
+    LockRows,
+    /// The caller dies during the call; with `applied`, Salesforce carried it out first.
+    Crash {
+        applied: bool,
+    },
+}
+
 /// Decides the fate of each call. `op` names the port method (e.g. `commit`, `send`,
 /// `account_snapshot`), for the plan's trace and its choices.
 pub trait FaultPlan: Send + Sync + std::fmt::Debug {
     fn store_call(&self, op: &'static str) -> Fault;
     fn queue_send(&self) -> Fault;
     fn zuora_call(&self, method: &'static str) -> ZuoraFault;
+    /// `method` is the port's: `upsert`, `delete` or `find_ids`.
+    fn salesforce_call(&self, _method: &'static str) -> SalesforceFault {
+        SalesforceFault::Pass
+    }
 }
 
 /// Never answers: the task that awaits this is a dead invocation, dropped by its runner.

@@ -26,7 +26,7 @@ mod store;
 mod zuora;
 
 pub use clock::{ManualClock, TokioClock};
-pub use faults::{Fault, FaultPlan, ZuoraFault};
+pub use faults::{Fault, FaultPlan, SalesforceFault, ZuoraFault};
 pub use locks::LockItem;
 pub use mirror::MirrorWrite;
 pub use notify::{RecordingNotifier, SentSummary};

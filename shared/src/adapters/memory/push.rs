@@ -3,15 +3,16 @@
 //! `adapters/dynamo/push.rs`.
 
 use super::store::{MemoryStore, State};
-use crate::model::{EntityId, EpochMillis, PushFailure, PushStatus, PushedRecords};
+use crate::model::{EntityId, EpochMillis, PushFailure, PushStatus, Pushed, PushedRecords};
 use crate::ports::{PushEnd, PushLease, PushStatusUpdate, PushStore, StoreError};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 #[derive(Debug, Default, Clone)]
 struct PushItem {
     fence: u64,
     lease_until: Option<EpochMillis>,
     pushed: PushedRecords,
+    intents: BTreeSet<String>,
 }
 
 #[derive(Debug, Default)]
@@ -53,25 +54,35 @@ impl PushTable {
             .get(entity)
             .and_then(|p| p.get(account))
             .copied();
+        let mut pushed = item.pushed.clone();
+        for key in &item.intents {
+            pushed.entry(key.clone()).or_insert_with(Pushed::intent);
+        }
         Some(PushLease {
             entity: entity.clone(),
             account_id: account.to_string(),
             fence: item.fence,
-            pushed: item.pushed.clone(),
+            pushed,
             pending_at,
         })
     }
 
-    fn end(&mut self, lease: &PushLease, end: &PushEnd) -> Result<(), StoreError> {
+    fn fenced(&mut self, lease: &PushLease) -> Result<&mut PushItem, StoreError> {
         let key = (lease.entity.clone(), lease.account_id.clone());
-        let item = self.items.get_mut(&key).filter(|i| i.fence == lease.fence);
-        let Some(item) = item else {
-            return Err(StoreError::Fenced {
+        let current = self.items.get(&key).map(|i| i.fence);
+        match self.items.get_mut(&key) {
+            Some(item) if item.fence == lease.fence => Ok(item),
+            _ => Err(StoreError::Fenced {
                 held: lease.fence,
-                current: self.items.get(&key).map(|i| i.fence),
-            });
-        };
+                current,
+            }),
+        }
+    }
+
+    fn end(&mut self, lease: &PushLease, end: &PushEnd) -> Result<(), StoreError> {
+        let item = self.fenced(lease)?;
         item.pushed = end.pushed.clone();
+        item.intents.clear();
         item.lease_until = None;
         let pending = self.pending.entry(lease.entity.clone()).or_default();
         if end.complete && pending.get(&lease.account_id) == lease.pending_at.as_ref() {
@@ -111,6 +122,15 @@ impl PushStore for MemoryStore {
     ) -> Result<Option<PushLease>, StoreError> {
         self.call(|s| Ok(s.push.begin(entity, account_id, lease_until, now)))
             .await
+    }
+
+    async fn record_intents(&self, lease: &PushLease, keys: &[String]) -> Result<(), StoreError> {
+        self.call(|s| {
+            let item = s.push.fenced(lease)?;
+            item.intents.extend(keys.iter().cloned());
+            Ok(())
+        })
+        .await
     }
 
     async fn end_push(&self, lease: &PushLease, end: &PushEnd) -> Result<(), StoreError> {

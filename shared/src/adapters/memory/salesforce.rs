@@ -3,11 +3,12 @@
 //! failures (per record, per call). The stack's tests use the HTTP simulator
 //! (`tests/salesforce-sim`) instead.
 
+use super::faults::{FaultPlan, SalesforceFault, die};
 use crate::model::{ApiUsage, SfObject};
 use crate::ports::{RecordError, RecordResult, SalesforceApi, SalesforceError};
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 #[derive(Debug, Default)]
 struct Org {
@@ -22,6 +23,7 @@ struct Org {
     call_errors: VecDeque<SalesforceError>,
     records_per_call: Vec<usize>,
     calls: u64,
+    plan: Option<Arc<dyn FaultPlan>>,
 }
 
 /// The in-memory org. `Default` has a daily allocation of 100,000 calls.
@@ -48,6 +50,42 @@ impl FakeSalesforce {
 
     fn org(&self) -> std::sync::MutexGuard<'_, Org> {
         self.org.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// From now on, every call asks `plan` what becomes of it (the simulation's faults).
+    pub fn set_fault_plan(&self, plan: Arc<dyn FaultPlan>) {
+        self.org().plan = Some(plan);
+    }
+
+    /// Runs one call under the fault plan: `call` is carried out on the org unless the plan
+    /// fails it, or the caller dies before it (or after it, when applied). `locked` is the
+    /// answer when every record is refused with a row lock (`None`: the call has no records).
+    async fn call<T>(
+        &self,
+        method: &'static str,
+        call: impl FnOnce(&mut Org) -> Result<T, SalesforceError>,
+        locked: Option<T>,
+    ) -> Result<T, SalesforceError> {
+        let plan = self.org().plan.clone();
+        let fault = plan.map_or(SalesforceFault::Pass, |p| p.salesforce_call(method));
+        match (fault, locked) {
+            (SalesforceFault::Pass, _) | (SalesforceFault::LockRows, None) => call(&mut self.org()),
+            (SalesforceFault::Delay(wait), _) => {
+                tokio::time::sleep(wait).await;
+                call(&mut self.org())
+            }
+            (SalesforceFault::Fail(error), _) => Err(error),
+            (SalesforceFault::LockRows, Some(answer)) => {
+                Self::count(&mut self.org())?;
+                Ok(answer)
+            }
+            (SalesforceFault::Crash { applied }, _) => {
+                if applied {
+                    let _ = call(&mut self.org());
+                }
+                die().await
+            }
+        }
     }
 
     /// The records of one object, each as its fields (lookups resolved to record ids).
@@ -212,6 +250,14 @@ impl Org {
     }
 }
 
+fn locked(n: usize) -> Vec<RecordResult> {
+    let result = failed(
+        "UNABLE_TO_LOCK_ROW",
+        "unable to obtain exclusive access to this record".into(),
+    );
+    vec![result; n]
+}
+
 #[async_trait::async_trait]
 impl SalesforceApi for FakeSalesforce {
     async fn upsert(
@@ -220,30 +266,35 @@ impl SalesforceApi for FakeSalesforce {
         key_field: &str,
         records: &[Value],
     ) -> Result<Vec<RecordResult>, SalesforceError> {
-        let mut org = self.org();
-        Self::count(&mut org)?;
-        org.records_per_call.push(records.len());
-        Ok(records
-            .iter()
-            .map(|r| org.upsert_one(object, key_field, r))
-            .collect())
+        let upsert = |org: &mut Org| {
+            Self::count(org)?;
+            org.records_per_call.push(records.len());
+            Ok(records
+                .iter()
+                .map(|r| org.upsert_one(object, key_field, r))
+                .collect())
+        };
+        self.call("upsert", upsert, Some(locked(records.len())))
+            .await
     }
 
     async fn delete(&self, ids: &[String]) -> Result<Vec<RecordResult>, SalesforceError> {
-        let mut org = self.org();
-        Self::count(&mut org)?;
-        Ok(ids
-            .iter()
-            .map(|id| match org.records.remove(id) {
-                Some(_) => RecordResult {
-                    success: true,
-                    id: Some(id.clone()),
-                    created: false,
-                    errors: vec![],
-                },
-                None => failed("ENTITY_IS_DELETED", "entity is deleted".into()),
-            })
-            .collect())
+        let delete = |org: &mut Org| {
+            Self::count(org)?;
+            Ok(ids
+                .iter()
+                .map(|id| match org.records.remove(id) {
+                    Some(_) => RecordResult {
+                        success: true,
+                        id: Some(id.clone()),
+                        created: false,
+                        errors: vec![],
+                    },
+                    None => failed("ENTITY_IS_DELETED", "entity is deleted".into()),
+                })
+                .collect())
+        };
+        self.call("delete", delete, Some(locked(ids.len()))).await
     }
 
     async fn find_ids(
@@ -252,12 +303,14 @@ impl SalesforceApi for FakeSalesforce {
         key_field: &str,
         keys: &[String],
     ) -> Result<Vec<(String, String)>, SalesforceError> {
-        let mut org = self.org();
-        Self::count(&mut org)?;
-        Ok(keys
-            .iter()
-            .filter_map(|k| org.find_id(object, key_field, k).map(|id| (k.clone(), id)))
-            .collect())
+        let find = |org: &mut Org| {
+            Self::count(org)?;
+            Ok(keys
+                .iter()
+                .filter_map(|k| org.find_id(object, key_field, k).map(|id| (k.clone(), id)))
+                .collect())
+        };
+        self.call("find_ids", find, None).await
     }
 
     fn usage(&self) -> Option<ApiUsage> {

@@ -39,7 +39,7 @@ pub struct PushSettings {
     /// How long pushes pause on the concurrent long-request limit's 403.
     pub pause_concurrent: Duration,
     /// Accounts per queued push job (the sweep's, the full sync's): enough records to fill
-    /// 200-record calls.
+    /// 200-record calls — an account has one record of each object type or more.
     pub accounts_per_job: usize,
     /// A waiting mark older than this is queued by the sweep (its own job should have run).
     pub drain_after: Duration,
@@ -57,7 +57,7 @@ impl Default for PushSettings {
             record_backoff: Duration::from_millis(250),
             pause_daily: Duration::from_secs(15 * 60),
             pause_concurrent: Duration::from_secs(60),
-            accounts_per_job: 50,
+            accounts_per_job: 200,
             drain_after: Duration::from_secs(30),
             requeue_after: Duration::from_secs(10 * 60),
             drain_limit: 5_000,

@@ -11,11 +11,21 @@ use crate::model::{
 use crate::ports::{
     PushEnd, PushLease, PushStatusUpdate, RecordResult, SalesforceApi, SalesforceError, StoreError,
 };
+use futures::{StreamExt, stream};
 use std::collections::BTreeSet;
+use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Salesforce takes at most this many records (or ids) per collections call.
 pub const MAX_PER_CALL: usize = 200;
+
+/// Accounts whose lease, mirror read or final write run at once within one push.
+const STORE_CONCURRENCY: usize = 16;
+
+/// Kept after the last Salesforce call for the fenced writes that record the push: one per
+/// account, `STORE_CONCURRENCY` at once, each request within the SDK's 2 s operation timeout.
+pub const PUSH_STORE_RESERVE: Duration = Duration::from_secs(12);
 
 /// What a push did.
 #[derive(Debug, Default)]
@@ -60,6 +70,8 @@ struct Push<'a> {
     report: PushReport,
     /// Stop calling Salesforce (a limit, an outage): what is left waits for a later push.
     stopped: bool,
+    /// Salesforce calls end by then, leaving time to record what they did.
+    cutoff: EpochMillis,
 }
 
 impl PushService {
@@ -93,14 +105,25 @@ impl PushService {
             .plus_ms(self.tuning.lease_margin.as_millis() as i64);
         let mut works = Vec::new();
         let unique: BTreeSet<&String> = accounts.iter().collect();
-        for account in unique {
-            match self
-                .store
-                .begin_push(entity, account, lease_until, now)
-                .await?
-            {
+        // A job may hold hundreds of accounts: their leases are taken a few at a time
+        // concurrently (each is its own item), in a stable order.
+        // Owned values in each future: a future borrowing from the caller would make the
+        // worker's future not `Send` for every lifetime (rustc's higher-ranked limitation).
+        let leases: Vec<_> = stream::iter(unique.into_iter().cloned())
+            .map(|account| {
+                let (store, entity) = (Arc::clone(&self.store), entity.clone());
+                async move {
+                    let lease = store.begin_push(&entity, &account, lease_until, now).await;
+                    (account, lease)
+                }
+            })
+            .buffered(STORE_CONCURRENCY)
+            .collect()
+            .await;
+        for (account, lease) in leases {
+            match lease? {
                 Some(lease) => works.push(lease),
-                None => report.busy.push(account.clone()),
+                None => report.busy.push(account),
             }
         }
         let mut push = Push {
@@ -111,6 +134,7 @@ impl PushService {
             works: Vec::new(),
             report,
             stopped: false,
+            cutoff: deadline.plus_ms(-(PUSH_STORE_RESERVE.as_millis() as i64)),
         };
         let planned = push.plan(works, retry_failed).await;
         if let Err(e) = planned {
@@ -121,6 +145,7 @@ impl PushService {
             push.finish(correlation_id, now).await?;
             return Err(e);
         }
+        push.record_intents().await;
         push.upserts().await;
         push.deletes().await;
         push.finish(correlation_id, now).await?;
@@ -136,12 +161,19 @@ impl PushService {
 
 impl Push<'_> {
     async fn plan(&mut self, leases: Vec<PushLease>, retry_failed: bool) -> Result<(), PushError> {
-        for lease in leases {
-            let stored = self
-                .service
-                .mirror
-                .load_account(self.entity, &lease.account_id)
-                .await;
+        let loaded: Vec<_> = stream::iter(leases)
+            .map(|lease| {
+                let (mirror, entity) = (Arc::clone(&self.service.mirror), self.entity.clone());
+                async move {
+                    let stored = mirror.load_account(&entity, &lease.account_id).await;
+                    (lease, stored)
+                }
+            })
+            .buffered(STORE_CONCURRENCY)
+            .collect()
+            .await;
+        let mut first_error = None;
+        for (lease, stored) in loaded {
             let work = |plan: PushPlan, number: Option<String>, lease: PushLease| Work {
                 present: lease
                     .pushed
@@ -177,11 +209,65 @@ impl Push<'_> {
                     let mut w = work(PushPlan::default(), None, lease);
                     w.incomplete = true;
                     self.works.push(w);
-                    return Err(e.into());
+                    first_error.get_or_insert(e);
                 }
             }
         }
-        Ok(())
+        match first_error {
+            Some(e) => Err(e.into()),
+            None => Ok(()),
+        }
+    }
+
+    /// Before Salesforce may create a record, the account's push state says so (one fenced
+    /// write per account with new records): a push that dies after the create but before its
+    /// end would otherwise leave a record no later push knows to delete. An account whose
+    /// intents cannot be written sends nothing this time.
+    async fn record_intents(&mut self) {
+        let writes: Vec<(usize, PushLease, Vec<String>)> = self
+            .works
+            .iter()
+            .enumerate()
+            .filter_map(|(i, w)| {
+                let new: Vec<String> = w
+                    .plan
+                    .upserts
+                    .iter()
+                    .map(SfRecord::state_key)
+                    .filter(|key| !w.pushed.contains_key(key))
+                    .collect();
+                (!new.is_empty()).then(|| (i, w.lease.clone(), new))
+            })
+            .collect();
+        let results: Vec<_> = stream::iter(writes)
+            .map(|(i, lease, keys)| {
+                let store = Arc::clone(&self.service.store);
+                async move {
+                    let result = store.record_intents(&lease, &keys).await;
+                    (i, keys, result)
+                }
+            })
+            .buffered(STORE_CONCURRENCY)
+            .collect()
+            .await;
+        for (i, keys, result) in results {
+            let w = &mut self.works[i];
+            match result {
+                Ok(()) => {
+                    // Kept in what the push ends with unless the create's answer replaces
+                    // them, so an unanswered create is still known after this push.
+                    for key in keys {
+                        w.pushed.insert(key, Pushed::intent());
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(account = %w.lease.account_id, error = %e, "could not record the push's intents; the account waits for a later push");
+                    w.counts.deferred += w.plan.upserts.len() as u32;
+                    w.plan = PushPlan::default();
+                    w.incomplete = true;
+                }
+            }
+        }
     }
 
     /// Upserts, one object type at a time, parents first, so a child's nested reference finds
@@ -234,7 +320,8 @@ impl Push<'_> {
                 let wire: Vec<serde_json::Value> = chunk.iter().map(|(_, r)| r.wire()).collect();
                 self.report.calls += 1;
                 self.report.records_per_call.push(chunk.len());
-                match self.service_call(self.sf.upsert(object, key_field, &wire).await) {
+                let answer = self.bounded(self.sf.upsert(object, key_field, &wire)).await;
+                match self.service_call(answer) {
                     Some(results) if results.len() == chunk.len() => {
                         for ((i, record), result) in chunk.iter().zip(results) {
                             let last = attempt == tuning.record_attempts;
@@ -256,7 +343,7 @@ impl Push<'_> {
             }
             batch = again;
             if !batch.is_empty() && attempt < tuning.record_attempts {
-                tokio::time::sleep(wait).await;
+                self.back_off(wait).await;
                 wait *= 2;
             }
         }
@@ -385,7 +472,9 @@ impl Push<'_> {
                 .filter_map(|(_, k)| parse_state_key(k).map(|(_, _, key)| key.to_string()))
                 .collect();
             self.report.calls += 1;
-            let found = self.sf.find_ids(object, key_field, &keys).await;
+            let found = self
+                .bounded(self.sf.find_ids(object, key_field, &keys))
+                .await;
             let Some(found) = self.service_call(found) else {
                 for (i, _) in chunk {
                     self.works[*i].incomplete = true;
@@ -423,7 +512,7 @@ impl Push<'_> {
                 }
                 let ids: Vec<String> = chunk.iter().map(|(_, _, id)| id.clone()).collect();
                 self.report.calls += 1;
-                let results = self.sf.delete(&ids).await;
+                let results = self.bounded(self.sf.delete(&ids)).await;
                 let Some(results) = self.service_call(results) else {
                     for (i, _, _) in chunk {
                         self.works[*i].incomplete = true;
@@ -439,7 +528,7 @@ impl Push<'_> {
             }
             batch = again;
             if !batch.is_empty() && attempt < tuning.record_attempts {
-                tokio::time::sleep(wait).await;
+                self.back_off(wait).await;
                 wait *= 2;
             }
         }
@@ -487,6 +576,34 @@ impl Push<'_> {
         false
     }
 
+    /// A Salesforce call that ends by the cutoff: one still running then is dropped and
+    /// answers `Unavailable`, like a Salesforce that did not answer in time.
+    async fn bounded<T>(
+        &self,
+        call: impl Future<Output = Result<T, SalesforceError>>,
+    ) -> Result<T, SalesforceError> {
+        let left = self.cutoff.0 - self.service.clock.now().0;
+        let late = || SalesforceError::Unavailable("no time left in this invocation".into());
+        if left <= 0 {
+            return Err(late());
+        }
+        tokio::time::timeout(Duration::from_millis(left as u64), call)
+            .await
+            .unwrap_or_else(|_| Err(late()))
+    }
+
+    /// Waits before resending refused records, unless the wait would pass the cutoff (then
+    /// they wait for a later push).
+    async fn back_off(&mut self, wait: Duration) {
+        if self.service.clock.now().plus_ms(wait.as_millis() as i64) >= self.cutoff {
+            self.stop(SalesforceError::Unavailable(
+                "no time left in this invocation to retry locked rows".into(),
+            ));
+            return;
+        }
+        tokio::time::sleep(wait).await;
+    }
+
     /// A call's answer; on a call-level failure, stops the push (pausing the entity on a limit)
     /// and answers `None`. After every answer, the API share is checked.
     fn service_call<T>(&mut self, answer: Result<T, SalesforceError>) -> Option<T> {
@@ -526,7 +643,7 @@ impl Push<'_> {
     ) -> Result<(), PushError> {
         let now = self.service.clock.now();
         let works = std::mem::take(&mut self.works);
-        let mut first_error = None;
+        let mut ends = Vec::with_capacity(works.len());
         for mut w in works {
             let complete = !w.incomplete;
             let event = self.event(&w, complete, correlation_id, started, now);
@@ -540,12 +657,27 @@ impl Push<'_> {
                 resolved: std::mem::take(&mut w.resolved),
                 event: Some(event),
             };
-            match self.service.store.end_push(&w.lease, &end).await {
+            ends.push((w.lease, end));
+        }
+        let results: Vec<_> = stream::iter(ends)
+            .map(|(lease, end)| {
+                let store = Arc::clone(&self.service.store);
+                async move {
+                    let result = store.end_push(&lease, &end).await;
+                    (lease, result)
+                }
+            })
+            .buffer_unordered(STORE_CONCURRENCY)
+            .collect()
+            .await;
+        let mut first_error = None;
+        for (lease, result) in results {
+            match result {
                 Ok(()) => {}
                 Err(StoreError::Fenced { .. }) => {
                     // Our lease ran out and another push took over: it re-diffs from what
                     // was recorded, so at worst it sends some records again.
-                    tracing::warn!(account = %w.lease.account_id, "push lease was taken over; its results are not recorded");
+                    tracing::warn!(account = %lease.account_id, "push lease was taken over; its results are not recorded");
                 }
                 Err(e) => {
                     first_error.get_or_insert(e);

@@ -4,7 +4,7 @@
 use super::Realtime;
 use crate::core::deadline::{Bounded, zuora_cutoff};
 use crate::model::EpochMillis;
-use crate::model::{AccountKey, EntityId};
+use crate::model::{AccountKey, EntityId, EntitySettings, SyncMode};
 use crate::model::{AccountRef, CallContext, PageRecord};
 use crate::model::{ChangeList, ChangeQuery, ChangedRecord, ReconcileMarks, ScanMark};
 use crate::model::{JobTarget, SyncJob};
@@ -97,6 +97,24 @@ impl Realtime {
             zuora_cutoff(deadline),
             self.clock.clone(),
         )))
+    }
+
+    /// What an admin's settings change starts: switching to real time syncs every account
+    /// first, and so does a change of what Salesforce receives (a full sync's commits queue
+    /// every account's push, changed or not).
+    pub async fn after_settings_change(
+        &self,
+        entity: &EntityId,
+        before: &EntitySettings,
+        after: &EntitySettings,
+        correlation_id: &str,
+    ) -> Result<Option<Session>, FullSyncError> {
+        let to_realtime =
+            before.sync_mode != SyncMode::Realtime && after.sync_mode == SyncMode::Realtime;
+        if !to_realtime && !after.salesforce.needs_full_push(&before.salesforce) {
+            return Ok(None);
+        }
+        self.start_full_sync(entity, correlation_id).await.map(Some)
     }
 
     /// Starts a full sync: a session whose accounts the worker enumerates from Zuora, one

@@ -86,7 +86,11 @@ impl Realtime {
             Some(push) if push.is_connected(entity) => match push.state(entity).await {
                 Ok(state) => Some(state),
                 Err(crate::core::push::PushError::Store(e)) => return Err(e),
-                Err(e) => return Err(StoreError::Unavailable(crate::ports::Cause::new(e.to_string()))),
+                Err(e) => {
+                    return Err(StoreError::Unavailable(crate::ports::Cause::new(
+                        e.to_string(),
+                    )));
+                }
             },
             _ => None,
         };

@@ -287,7 +287,11 @@ pub(super) fn salesforce(
         match name.as_str() {
             "enabled" => {
                 out.enabled = v.as_bool().ok_or_else(|| {
-                    invalid(&field, "must be true or false", Value::from(vec![true, false]))
+                    invalid(
+                        &field,
+                        "must be true or false",
+                        Value::from(vec![true, false]),
+                    )
                 })?
             }
             "objects" => out.objects = sf_objects(&field, v)?,

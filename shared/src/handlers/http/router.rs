@@ -4,8 +4,8 @@
 
 use super::hook_routes::{self, HookRoute};
 use super::{
-    Api, customer_routes, error, event_routes, openapi, realtime_routes, salesforce_routes, settings_routes,
-    sync_routes, truncate,
+    Api, customer_routes, error, event_routes, openapi, realtime_routes, salesforce_routes,
+    settings_routes, sync_routes, truncate,
 };
 use axum::Router;
 use axum::extract::{MatchedPath, Request};

@@ -44,7 +44,10 @@ pub struct FailuresHandled {
     pub count: usize,
 }
 
-fn push_of<'a>(api: &'a Api, caller_entity: &crate::model::EntityId) -> Result<&'a Arc<PushService>, Response> {
+fn push_of<'a>(
+    api: &'a Api,
+    caller_entity: &crate::model::EntityId,
+) -> Result<&'a Arc<PushService>, Response> {
     match &api.push {
         Some(push) if push.is_connected(caller_entity) => Ok(push),
         _ => Err(error(
@@ -59,27 +62,63 @@ fn push_error(e: &PushError) -> Response {
     tracing::error!(error = %e, "Salesforce failure list request failed");
     match e {
         PushError::NotConnected(_) => error(404, "salesforce_not_connected", &e.to_string()),
-        PushError::Queue(_) => error(503, "queue_unavailable", "the retry could not be queued; try again"),
-        _ => error(503, "store_unavailable", "the failure list is unavailable; try again"),
+        PushError::Queue(_) => error(
+            503,
+            "queue_unavailable",
+            "the retry could not be queued; try again",
+        ),
+        _ => error(
+            503,
+            "store_unavailable",
+            "the failure list is unavailable; try again",
+        ),
     }
 }
 
 /// The failure ids of a retry or dismiss body.
 fn selection(body: &Value, allow_all: bool) -> Result<FailureSelection, Response> {
     let selection: FailureSelection = serde_json::from_value(body.clone()).map_err(|e| {
-        invalid_field("ids", &format!("the body must be {{\"ids\": [..]}}{}: {e}", if allow_all { " or {\"all\": true}" } else { "" }), Some(json!(if allow_all { vec!["ids", "all"] } else { vec!["ids"] })))
+        invalid_field(
+            "ids",
+            &format!(
+                "the body must be {{\"ids\": [..]}}{}: {e}",
+                if allow_all { " or {\"all\": true}" } else { "" }
+            ),
+            Some(json!(if allow_all {
+                vec!["ids", "all"]
+            } else {
+                vec!["ids"]
+            })),
+        )
     })?;
     if selection.all && !allow_all {
-        return Err(invalid_field("all", "is not a field of this request", Some(json!(["ids"]))));
+        return Err(invalid_field(
+            "all",
+            "is not a field of this request",
+            Some(json!(["ids"])),
+        ));
     }
     if !selection.all && selection.ids.is_empty() {
         return Err(invalid_field("ids", "name at least one failure id", None));
     }
     if selection.ids.len() > MAX_IDS {
-        return Err(invalid_field("ids", &format!("at most {MAX_IDS} ids per request"), None));
+        return Err(invalid_field(
+            "ids",
+            &format!("at most {MAX_IDS} ids per request"),
+            None,
+        ));
     }
-    if let Some((i, _)) = selection.ids.iter().enumerate().find(|(_, id)| !valid_id(id)) {
-        return Err(invalid_field(&format!("ids[{i}]"), "is not a failure id (account/object/key field/key)", None));
+    if let Some((i, _)) = selection
+        .ids
+        .iter()
+        .enumerate()
+        .find(|(_, id)| !valid_id(id))
+    {
+        return Err(invalid_field(
+            &format!("ids[{i}]"),
+            "is not a failure id (account/object/key field/key)",
+            None,
+        ));
     }
     Ok(selection)
 }
@@ -140,15 +179,31 @@ pub(super) async fn list_failures(
                 _ => return invalid_field("limit", "must be a whole number from 1 to 500", None),
             },
             other => {
-                return invalid_field(other, "is not a parameter of this request", Some(json!(["account", "code", "limit", "cursor"])));
+                return invalid_field(
+                    other,
+                    "is not a parameter of this request",
+                    Some(json!(["account", "code", "limit", "cursor"])),
+                );
             }
         }
     }
     let page = push
-        .failures(&caller.entity, cursor.as_deref(), limit, account.as_deref(), code.as_deref())
+        .failures(
+            &caller.entity,
+            cursor.as_deref(),
+            limit,
+            account.as_deref(),
+            code.as_deref(),
+        )
         .await;
     match page {
-        Ok((failures, next_cursor)) => json_response(200, &FailurePage { failures, next_cursor }),
+        Ok((failures, next_cursor)) => json_response(
+            200,
+            &FailurePage {
+                failures,
+                next_cursor,
+            },
+        ),
         Err(e) => push_error(&e),
     }
 }
@@ -202,7 +257,10 @@ pub(super) async fn retry_failures(
         Err(r) => return r,
     };
     let ids = (!selection.all).then_some(selection.ids);
-    match push.retry(&caller.entity, ids, &caller.correlation_id).await {
+    match push
+        .retry(&caller.entity, ids, &caller.correlation_id)
+        .await
+    {
         Ok(count) => json_response(202, &FailuresHandled { count }),
         Err(e) => push_error(&e),
     }
@@ -255,7 +313,12 @@ pub(super) async fn dismiss_failures(
         Err(r) => return r,
     };
     match push.dismiss(&caller.entity, &selection.ids).await {
-        Ok(()) => json_response(200, &FailuresHandled { count: selection.ids.len() }),
+        Ok(()) => json_response(
+            200,
+            &FailuresHandled {
+                count: selection.ids.len(),
+            },
+        ),
         Err(e) => push_error(&e),
     }
 }

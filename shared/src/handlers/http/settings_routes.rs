@@ -6,7 +6,7 @@ use super::openapi::{BodyTooLarge, Forbidden, Unauthorized};
 use super::{Api, error, invalid_field, json_body, json_response};
 use crate::core::StoreError;
 use crate::core::settings::SettingsUpdate;
-use crate::model::{EntityId, EpochMillis, SyncMode, Versioned};
+use crate::model::{EntityId, EpochMillis, Versioned};
 use axum::body::Body;
 use axum::extract::State;
 use axum::response::Response;
@@ -153,21 +153,23 @@ pub(super) async fn update_settings(
         Ok(Ok(v)) => {
             tracing::info!(entity = %caller.entity, version = v.version, by, "settings updated");
             cache.remember(&caller.entity, v.clone());
-            let switched_to_realtime = current.settings.sync_mode != SyncMode::Realtime
-                && v.settings.sync_mode == SyncMode::Realtime;
-            let mut answer = document(&caller.entity, v);
-            // Switching to real time first syncs every account (a full sync session).
-            if switched_to_realtime {
-                match api
-                    .realtime
-                    .start_full_sync(&caller.entity, &caller.correlation_id)
-                    .await
-                {
-                    Ok(session) => answer.full_sync_session = Some(session.id),
-                    Err(e) => {
-                        tracing::error!(entity = %caller.entity, error = %e, "could not start the full sync");
-                        answer.full_sync_error = Some(e.to_string());
-                    }
+            let mut answer = document(&caller.entity, v.clone());
+            // Switching to real time, or a change of what Salesforce receives, first syncs
+            // every account (a full sync session).
+            let started = api
+                .realtime
+                .after_settings_change(
+                    &caller.entity,
+                    &current.settings,
+                    &v.settings,
+                    &caller.correlation_id,
+                )
+                .await;
+            match started {
+                Ok(session) => answer.full_sync_session = session.map(|s| s.id),
+                Err(e) => {
+                    tracing::error!(entity = %caller.entity, error = %e, "could not start the full sync");
+                    answer.full_sync_error = Some(e.to_string());
                 }
             }
             json_response(200, &answer)

@@ -3,7 +3,7 @@
 //! schedule. Each Lambda invocation runs as its own task under its deadline; one that outlives
 //! it without a crash fault is an overrun (the platform would kill it).
 
-use super::plan::{INVOCATION, Rates, SeededPlan};
+use super::plan::{INVOCATION, Rates, SalesforceRates, SeededPlan};
 use crate::support::*;
 use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
 use rand::rngs::Xoshiro256PlusPlus;
@@ -21,6 +21,7 @@ use zuora_sync::model::{
     AccountKey, CalloutFields, ChangeList, JobTarget, SubscriptionKey, SubscriptionStatus,
     SyncMode, Trigger,
 };
+use zuora_sync::ports::PushStore;
 
 /// The functions' timeouts and the queue's settings, as in template.yaml.
 pub const API_TIMEOUT: Duration = Duration::from_secs(29);
@@ -64,6 +65,8 @@ pub struct Sim {
     pub plan: Arc<SeededPlan>,
     pub accounts: u32,
     pub mode: SyncMode,
+    /// The entity pushes to Salesforce.
+    pub salesforce: bool,
     worker: Worker,
     rng: Mutex<Xoshiro256PlusPlus>,
     log: Mutex<Log>,
@@ -78,11 +81,23 @@ impl Sim {
         let env = Env::new();
         let accounts = rng.random_range(3..=7);
         env.seed_accounts(accounts);
-        let rates = Rates::draw(&mut rng);
+        let mut rates = Rates::draw(&mut rng);
+        // Three runs in four push to Salesforce (their own generator: the other draws stay
+        // as they were).
+        let salesforce = seed % 4 != 0;
+        if salesforce {
+            rates.salesforce = SalesforceRates::draw(seed);
+            for n in 1..=accounts {
+                env.zuora.update_account(&account_id(n), |a| {
+                    a.account.crm_id = Some(crm_id(n));
+                });
+            }
+        }
         let plan = Arc::new(SeededPlan::new(seed, rates.clone()));
         env.store.set_fault_plan(plan.clone());
         env.queue.set_fault_plan(plan.clone());
         env.zuora.set_fault_plan(plan.clone());
+        env.salesforce.set_fault_plan(plan.clone());
         let mode = if rng.random_bool(0.8) {
             SyncMode::Realtime
         } else {
@@ -99,6 +114,7 @@ impl Sim {
             plan,
             accounts,
             mode,
+            salesforce,
             worker,
             rng: Mutex::new(rng),
             log: Mutex::new(Log::default()),
@@ -106,7 +122,7 @@ impl Sim {
             pending_callouts: AtomicU64::new(0),
         };
         sim.note(format!(
-            "seed {seed}: {accounts} accounts, {mode:?}, rates {rates:?}"
+            "seed {seed}: {accounts} accounts, {mode:?}, salesforce {salesforce}, rates {rates:?}"
         ));
         sim
     }
@@ -176,14 +192,28 @@ impl Sim {
         for n in 1..=self.accounts {
             self.env.sync_now(&key(&account_id(n))).await;
         }
-        let mode = self.mode;
+        let (mode, salesforce) = (self.mode, self.salesforce);
+        let before = self.env.settings().await;
         self.env
             .configure(|s| {
                 s.sync_mode = mode;
                 s.max_events_before_sync = 3;
                 s.max_minutes_between_syncs = 5;
+                s.salesforce.enabled = salesforce;
             })
             .await;
+        // What the settings route does next (a full sync when switching to real time or
+        // turning pushes on).
+        let after = self.env.settings().await;
+        let started = self
+            .env
+            .realtime
+            .after_settings_change(&self.env.entity, &before, &after, "sim-settings")
+            .await
+            .expect("no faults before the load");
+        if started.is_some() {
+            self.note("settings change started a full sync".into());
+        }
         let steps = self.rng(|r| r.random_range(20..60));
         for _ in 0..steps {
             let pause = self.rng(|r| r.random_range(0..15_000));
@@ -214,7 +244,8 @@ impl Sim {
             tokio::time::sleep(Duration::from_secs(30)).await;
             let idle = self.env.queue.is_empty()
                 && self.env.queue.in_flight() == 0
-                && self.deliveries_done();
+                && self.deliveries_done()
+                && self.pushes_done().await;
             if !idle {
                 idle_since = None;
                 continue;
@@ -241,6 +272,15 @@ impl Sim {
 
     fn deliveries_done(&self) -> bool {
         self.pending_callouts.load(Ordering::SeqCst) == 0
+    }
+
+    /// No account waits for a Salesforce push (one may wait out a pause first).
+    async fn pushes_done(&self) -> bool {
+        let env = &self.env;
+        env.store
+            .pending_pushes(&env.entity, env.now().plus_ms(1), 1)
+            .await
+            .is_ok_and(|p| p.is_empty())
     }
 }
 

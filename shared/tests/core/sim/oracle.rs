@@ -5,12 +5,17 @@
 
 use super::actors::Sim;
 use crate::support::*;
-use zuora_sync::model::{EventStatus, SessionStatus, plan_writes};
-use zuora_sync::ports::{EventStore, RealtimeStore};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use zuora_sync::model::{EventStatus, SessionStatus, SfObject, desired_records, plan_writes};
+use zuora_sync::ports::{EventStore, PushStore, RealtimeStore, SettingsStore};
 
 pub async fn check(sim: &Sim) -> Vec<String> {
     let mut out = Vec::new();
     mirror_equals_zuora(sim, &mut out);
+    if sim.salesforce {
+        salesforce_equals_mirror(sim, &mut out).await;
+    }
     nothing_left_on_locks(sim, &mut out);
     acknowledged_requests_served(sim, &mut out).await;
     sessions_done(sim, &mut out).await;
@@ -66,6 +71,92 @@ fn mirror_equals_zuora(sim: &Sim, out: &mut Vec<String>) {
                 ));
             }
         }
+    }
+}
+
+/// Salesforce holds exactly what the mirror says it should, field by field (a nested parent
+/// reference: the parent's record id), nothing waits for a push and nothing was refused.
+async fn salesforce_equals_mirror(sim: &Sim, out: &mut Vec<String>) {
+    let env = &sim.env;
+    let settings = env
+        .store
+        .get_settings(&env.entity)
+        .await
+        .unwrap()
+        .settings
+        .salesforce;
+    let mut expected: BTreeMap<SfObject, usize> = BTreeMap::new();
+    for n in 1..=sim.accounts {
+        let stored = env.store.stored_account(&env.entity, &account_id(n));
+        for record in desired_records(&stored, &settings) {
+            *expected.entry(record.object).or_default() += 1;
+            let Some(held) = env
+                .salesforce
+                .find(record.object, record.key_field, &record.key)
+            else {
+                out.push(format!("A{n}: Salesforce lacks {}", record.state_key()));
+                continue;
+            };
+            for (field, value) in &record.fields {
+                let (field, value) = match value {
+                    Value::Object(reference) => {
+                        let (key_field, key) = reference.iter().next().expect("one key");
+                        let parent = parent_object(field);
+                        let id = env
+                            .salesforce
+                            .find(parent, key_field, key.as_str().unwrap_or_default())
+                            .and_then(|p| p.get("Id").cloned());
+                        (field.replace("__r", "__c"), id.unwrap_or(Value::Null))
+                    }
+                    _ => (field.clone(), value.clone()),
+                };
+                let actual = held.get(&field).cloned().unwrap_or(Value::Null);
+                if actual != value {
+                    out.push(format!(
+                        "A{n}: Salesforce's {} has {field} = {actual}, the mirror says {value}",
+                        record.state_key()
+                    ));
+                    out.push(format!("  its events: {}", history(sim, n)));
+                }
+            }
+        }
+    }
+    for object in SfObject::ALL {
+        let held = env.salesforce.records(object).len();
+        let want = expected.get(&object).copied().unwrap_or(0);
+        if held != want {
+            out.push(format!(
+                "Salesforce holds {held} {} record(s), the mirror says {want}",
+                object.api_name()
+            ));
+        }
+    }
+    let far = env.now().plus_ms(86_400_000);
+    match env.store.pending_pushes(&env.entity, far, 100).await {
+        Ok(p) if !p.is_empty() => out.push(format!("accounts still waiting for a push: {p:?}")),
+        Ok(_) => {}
+        Err(e) => out.push(format!("push marks unreadable: {e}")),
+    }
+    if let Ok((failures, _)) = env.push.failures(&env.entity, None, 100, None, None).await
+        && !failures.is_empty()
+    {
+        out.push(format!(
+            "{} record(s) on the failure list though no fault refuses records for good: {:?}",
+            failures.len(),
+            failures
+                .iter()
+                .map(|f| format!("{} {}", f.id, f.code))
+                .collect::<Vec<_>>()
+        ));
+    }
+}
+
+/// The object a nested `…__r` reference points at.
+fn parent_object(relationship: &str) -> SfObject {
+    match relationship {
+        "Zuora__Subscription__r" => SfObject::Subscription,
+        "Zuora__SubscriptionRatePlan__r" => SfObject::SubscriptionRatePlan,
+        _ => SfObject::CustomerAccount,
     }
 }
 

@@ -8,8 +8,8 @@ use std::collections::BTreeSet;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
-use zuora_sync::adapters::memory::{Fault, FaultPlan, ZuoraFault};
-use zuora_sync::ports::ZuoraError;
+use zuora_sync::adapters::memory::{Fault, FaultPlan, SalesforceFault, ZuoraFault};
+use zuora_sync::ports::{SalesforceError, ZuoraError};
 
 tokio::task_local! {
     /// The invocation a task belongs to.
@@ -29,6 +29,29 @@ pub struct Rates {
     pub stall: f64,
     /// Crashes in one run at most, so runs still make progress.
     pub max_crashes: u32,
+    pub salesforce: SalesforceRates,
+}
+
+/// Salesforce's faults, drawn from their own generator so that runs without a Salesforce
+/// connection draw the same as before it existed.
+#[derive(Debug, Clone, Default)]
+pub struct SalesforceRates {
+    /// A call failing whole: an outage, an expired session, the daily or concurrency limit.
+    pub fail: f64,
+    pub delay: f64,
+    /// Every record of a call refused with `UNABLE_TO_LOCK_ROW`.
+    pub lock_rows: f64,
+}
+
+impl SalesforceRates {
+    pub fn draw(seed: u64) -> Self {
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed ^ 0x5a1e_5f0c);
+        Self {
+            fail: rng.random_range(0.0..0.12),
+            delay: rng.random_range(0.0..0.06),
+            lock_rows: rng.random_range(0.0..0.12),
+        }
+    }
 }
 
 impl Rates {
@@ -42,6 +65,7 @@ impl Rates {
             zuora_delay: rng.random_range(0.0..0.08),
             stall: rng.random_range(0.0..0.05),
             max_crashes: rng.random_range(0..=4),
+            salesforce: SalesforceRates::default(),
         }
     }
 }
@@ -202,6 +226,46 @@ impl FaultPlan for SeededPlan {
             ZuoraFault::Pass
         };
         if fault != ZuoraFault::Pass {
+            s.faults += 1;
+        }
+        fault
+    }
+
+    fn salesforce_call(&self, _method: &'static str) -> SalesforceFault {
+        let Some(invocation) = self.target() else {
+            return SalesforceFault::Pass;
+        };
+        let rates = &self.rates.salesforce;
+        let mut s = self.state();
+        let fault = if self.crash(&mut s, invocation) {
+            SalesforceFault::Crash {
+                applied: s.rng.random_bool(0.5),
+            }
+        } else if s.rng.random_bool(rates.fail) {
+            SalesforceFault::Fail(match s.rng.random_range(0..6) {
+                // The daily allocation: pushes pause for 15 minutes.
+                0 => SalesforceError::LimitExceeded {
+                    daily: true,
+                    message: "TotalRequests Limit exceeded.".into(),
+                },
+                1 => SalesforceError::LimitExceeded {
+                    daily: false,
+                    message: "ConcurrentPerOrgLongTxn Limit exceeded.".into(),
+                },
+                2 => {
+                    SalesforceError::AuthFailed("INVALID_SESSION_ID after re-authentication".into())
+                }
+                _ => SalesforceError::Unavailable("503 SERVER_UNAVAILABLE".into()),
+            })
+        } else if s.rng.random_bool(rates.lock_rows) {
+            SalesforceFault::LockRows
+        } else if s.rng.random_bool(rates.delay) {
+            // Up to a call that hangs past the worker's deadline.
+            SalesforceFault::Delay(Duration::from_millis(s.rng.random_range(200..70_000)))
+        } else {
+            SalesforceFault::Pass
+        };
+        if !matches!(fault, SalesforceFault::Pass) {
             s.faults += 1;
         }
         fault

@@ -135,18 +135,32 @@ fn webhooks_and_jwks_cannot_point_inward_and_senders_stay_in_the_domain() {
 
 #[test]
 fn salesforce_settings_are_checked_field_by_field_and_children_need_parents() {
-    let ok = apply(json!({"version": 1, "salesforce": {"enabled": true, "subscription_key": "number"}})).unwrap();
+    let ok =
+        apply(json!({"version": 1, "salesforce": {"enabled": true, "subscription_key": "number"}}))
+            .unwrap();
     assert!(ok.salesforce.enabled);
-    assert_eq!(ok.salesforce.subscription_key, crate::model::SubscriptionKeying::Number);
-    assert_eq!(ok.salesforce.objects.len(), 5, "the others keep their values");
+    assert_eq!(
+        ok.salesforce.subscription_key,
+        crate::model::SubscriptionKeying::Number
+    );
+    assert_eq!(
+        ok.salesforce.objects.len(),
+        5,
+        "the others keep their values"
+    );
     let err = apply(json!({"version": 1, "salesforce": {"max_api_share_percent": 0}})).unwrap_err();
     assert_eq!(err.field, "salesforce.max_api_share_percent");
     assert_eq!(err.allowed, json!({"min": 1, "max": 100}));
     let err = apply(json!({"version": 1, "salesforce": {"objects": ["Account"]}})).unwrap_err();
     assert_eq!(err.field, "salesforce.objects[0]");
-    let err = apply(json!({"version": 1, "salesforce": {"objects": ["Zuora__Subscription__c"]}})).unwrap_err();
+    let err = apply(json!({"version": 1, "salesforce": {"objects": ["Zuora__Subscription__c"]}}))
+        .unwrap_err();
     assert_eq!(err.field, "salesforce.objects");
-    assert!(err.message.contains("Zuora__CustomerAccount__c"), "{}", err.message);
+    assert!(
+        err.message.contains("Zuora__CustomerAccount__c"),
+        "{}",
+        err.message
+    );
     let err = apply(json!({"version": 1, "salesforce": {"colour": 1}})).unwrap_err();
     assert_eq!(err.field, "salesforce.colour");
 }
