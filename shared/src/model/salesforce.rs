@@ -639,7 +639,7 @@ pub fn plan_push(desired: Vec<SfRecord>, pushed: &PushedRecords, retry_failed: b
             Some((object, key.clone(), p.sf_id.clone()))
         })
         .collect();
-    deletes.sort_by(|a, b| b.0.cmp(&a.0));
+    deletes.sort_by_key(|d| std::cmp::Reverse(d.0));
     plan.deletes = deletes.into_iter().map(|(_, k, id)| (k, id)).collect();
     plan
 }

@@ -50,13 +50,7 @@ pub fn services(
     zuora: Arc<FakeZuora>,
     notifier: Arc<RecordingNotifier>,
     clock: Arc<TokioClock>,
-) -> (
-    Arc<SyncService>,
-    Arc<Realtime>,
-    Arc<SettingsCache>,
-    Arc<FakeSalesforce>,
-    Arc<PushService>,
-) {
+) -> Services {
     let tenants = Arc::new(ZuoraTenants::new([(
         entity.clone(),
         zuora as Arc<dyn ZuoraApi>,
@@ -98,7 +92,22 @@ pub fn services(
         .with_push(push.clone()),
     );
     let sync = Arc::new(SyncService::new(ports, clock, SyncSettings::default()));
-    (sync, realtime, settings, salesforce, push)
+    Services {
+        sync,
+        realtime,
+        settings,
+        salesforce,
+        push,
+    }
+}
+
+/// What [`services`] wires.
+pub struct Services {
+    pub sync: Arc<SyncService>,
+    pub realtime: Arc<Realtime>,
+    pub settings: Arc<SettingsCache>,
+    pub salesforce: Arc<FakeSalesforce>,
+    pub push: Arc<PushService>,
 }
 
 /// What a job run did, whichever entry point ran it (as the worker sees it).
@@ -118,7 +127,13 @@ impl Env {
         let queue = Arc::new(MemoryQueue::new(clock.clone()));
         let zuora = Arc::new(FakeZuora::new());
         let notifier = Arc::new(RecordingNotifier::new());
-        let (sync, realtime, settings, salesforce, push) = services(
+        let Services {
+            sync,
+            realtime,
+            settings,
+            salesforce,
+            push,
+        } = services(
             &entity,
             store.clone(),
             queue.clone(),

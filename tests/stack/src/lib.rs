@@ -10,5 +10,6 @@ pub mod fault_proxy;
 pub mod idp;
 pub mod local;
 pub mod permissions;
+pub mod salesforce;
 pub mod schema;
 pub mod token;

@@ -1,6 +1,6 @@
-//! One push of a set of accounts: leases, diffs, the upserts (parents first, up to 200 records
-//! of many accounts per call), the deletes (children first), and one fenced write per account
-//! with what each record became and the account's event.
+//! One push of a set of accounts: leases, diffs, the deletes (children first), the upserts
+//! (parents first, up to 200 records of many accounts per call), and one fenced write per
+//! account with what each record became and the account's event.
 
 use super::{PushError, PushService};
 use crate::model::{
@@ -145,9 +145,12 @@ impl PushService {
             push.finish(correlation_id, now).await?;
             return Err(e);
         }
+        // Deletes first: an amendment's new version may carry a value the old version's
+        // record holds in a unique field (the subscription number); Salesforce refuses the
+        // new record as a duplicate while the old one exists.
+        push.deletes().await;
         push.record_intents().await;
         push.upserts().await;
-        push.deletes().await;
         push.finish(correlation_id, now).await?;
         let report = push.report;
         match &report.error {

@@ -4,7 +4,7 @@
 use super::dto::{BadRequest, ErrorBody};
 use super::extract::{Bearer, SyncRole};
 use super::openapi::{BodyTooLarge, Forbidden, Unauthorized};
-use super::{Api, error, invalid_field, json_body, json_response, query_pairs};
+use super::{Api, Rejection, error, invalid_field, json_body, json_response, query_pairs};
 use crate::core::push::{PushError, PushService};
 use crate::model::PushFailure;
 use axum::body::Body;
@@ -47,14 +47,14 @@ pub struct FailuresHandled {
 fn push_of<'a>(
     api: &'a Api,
     caller_entity: &crate::model::EntityId,
-) -> Result<&'a Arc<PushService>, Response> {
+) -> Result<&'a Arc<PushService>, Rejection> {
     match &api.push {
         Some(push) if push.is_connected(caller_entity) => Ok(push),
-        _ => Err(error(
+        _ => Err(Box::new(error(
             404,
             "salesforce_not_connected",
             "the entity has no Salesforce connection configured",
-        )),
+        ))),
     }
 }
 
@@ -76,9 +76,9 @@ fn push_error(e: &PushError) -> Response {
 }
 
 /// The failure ids of a retry or dismiss body.
-fn selection(body: &Value, allow_all: bool) -> Result<FailureSelection, Response> {
+fn selection(body: &Value, allow_all: bool) -> Result<FailureSelection, Rejection> {
     let selection: FailureSelection = serde_json::from_value(body.clone()).map_err(|e| {
-        invalid_field(
+        Box::new(invalid_field(
             "ids",
             &format!(
                 "the body must be {{\"ids\": [..]}}{}: {e}",
@@ -89,24 +89,28 @@ fn selection(body: &Value, allow_all: bool) -> Result<FailureSelection, Response
             } else {
                 vec!["ids"]
             })),
-        )
+        ))
     })?;
     if selection.all && !allow_all {
-        return Err(invalid_field(
+        return Err(Box::new(invalid_field(
             "all",
             "is not a field of this request",
             Some(json!(["ids"])),
-        ));
+        )));
     }
     if !selection.all && selection.ids.is_empty() {
-        return Err(invalid_field("ids", "name at least one failure id", None));
+        return Err(Box::new(invalid_field(
+            "ids",
+            "name at least one failure id",
+            None,
+        )));
     }
     if selection.ids.len() > MAX_IDS {
-        return Err(invalid_field(
+        return Err(Box::new(invalid_field(
             "ids",
             &format!("at most {MAX_IDS} ids per request"),
             None,
-        ));
+        )));
     }
     if let Some((i, _)) = selection
         .ids
@@ -114,11 +118,11 @@ fn selection(body: &Value, allow_all: bool) -> Result<FailureSelection, Response
         .enumerate()
         .find(|(_, id)| !valid_id(id))
     {
-        return Err(invalid_field(
+        return Err(Box::new(invalid_field(
             &format!("ids[{i}]"),
             "is not a failure id (account/object/key field/key)",
             None,
-        ));
+        )));
     }
     Ok(selection)
 }
@@ -166,7 +170,7 @@ pub(super) async fn list_failures(
 ) -> Response {
     let push = match push_of(&api, &caller.entity) {
         Ok(p) => p,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let (mut account, mut code, mut cursor, mut limit) = (None, None, None, 50usize);
     for (name, value) in query_pairs(&uri) {
@@ -246,7 +250,7 @@ pub(super) async fn retry_failures(
 ) -> Response {
     let push = match push_of(&api, &caller.entity) {
         Ok(p) => p,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let body = match json_body(body).await {
         Ok(b) => b,
@@ -254,7 +258,7 @@ pub(super) async fn retry_failures(
     };
     let selection = match selection(&body, true) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let ids = (!selection.all).then_some(selection.ids);
     match push
@@ -302,7 +306,7 @@ pub(super) async fn dismiss_failures(
 ) -> Response {
     let push = match push_of(&api, &caller.entity) {
         Ok(p) => p,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let body = match json_body(body).await {
         Ok(b) => b,
@@ -310,7 +314,7 @@ pub(super) async fn dismiss_failures(
     };
     let selection = match selection(&body, false) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     match push.dismiss(&caller.entity, &selection.ids).await {
         Ok(()) => json_response(

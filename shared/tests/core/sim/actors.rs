@@ -84,7 +84,7 @@ impl Sim {
         let mut rates = Rates::draw(&mut rng);
         // Three runs in four push to Salesforce (their own generator: the other draws stay
         // as they were).
-        let salesforce = seed % 4 != 0;
+        let salesforce = !seed.is_multiple_of(4);
         if salesforce {
             rates.salesforce = SalesforceRates::draw(seed);
             for n in 1..=accounts {

@@ -14,6 +14,7 @@ mod manual;
 mod notify;
 mod on_demand;
 mod realtime;
+mod salesforce;
 mod settings;
 mod sync_api;
 mod template;
