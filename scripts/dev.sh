@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Starts the whole product locally: DynamoDB Local + moto (SQS, SES) on free ports, then the
-# stack's `local-stack` binary (provisioning, the Zuora simulator with demo data, the sync API on
-# localhost, the worker polling the queue; it prints how to call the API). Ctrl-C stops all.
+# stack's `local-stack` binary (provisioning, the Zuora simulator with demo data, the Salesforce
+# simulator the default entity pushes to, the sync API on localhost, the worker polling the
+# queue; it prints how to call the API). Ctrl-C stops all.
 #
 #   bash scripts/dev.sh [-- extra arguments for local-stack]
 set -euo pipefail

@@ -198,11 +198,13 @@ const USAGE: &str = "\
 bench: ratios measured in one run against the local stack (DynamoDB Local, moto, the Zuora
 simulator at 50 ms per call). Run it through scripts/bench.sh, which starts the emulators.
 
-usage: bench [logins | fullsync [ACCOUNTS] | all]
+usage: bench [logins | fullsync [ACCOUNTS] | salesforce [ACCOUNTS] | all]
 
-  logins              the post-login handler over 1,000 logins
-  fullsync [ACCOUNTS] a full sync of ACCOUNTS generated accounts (default 10000)
-  all                 account sync, logins and a 10,000-account full sync (the default)";
+  logins                the post-login handler over 1,000 logins
+  fullsync [ACCOUNTS]   a full sync of ACCOUNTS generated accounts (default 10000)
+  salesforce [ACCOUNTS] the Salesforce push: one account's push, the push latency after a
+                        commit, and a full sync of ACCOUNTS accounts pushed (default 10000)
+  all                   all of the above (the default)";
 
 #[tokio::main]
 async fn main() {
@@ -217,10 +219,19 @@ async fn main() {
                 std::process::exit(2);
             }
         },
+        Some("salesforce") => match args.positional(1).map(str::parse) {
+            None => salesforce_figures(10_000).await,
+            Some(Ok(n)) => salesforce_figures(n).await,
+            Some(Err(_)) => {
+                eprintln!("error: ACCOUNTS must be a number\n\n{USAGE}");
+                std::process::exit(2);
+            }
+        },
         None | Some("all") => {
             account_sync().await;
             login_figures().await;
             full_sync_figures(10_000).await;
+            salesforce_figures(10_000).await;
         }
         Some(other) => {
             eprintln!("error: unknown benchmark {other}\n\n{USAGE}");
@@ -479,5 +490,200 @@ async fn login_figures() {
         "  ratio login median / its raw round trips ({:.2} ms)   {:>6.2}",
         ms(floor),
         ms(login_median) / ms(floor)
+    );
+}
+
+/// The Salesforce simulator's latency per data call in the push benchmarks.
+const SF_LATENCY: Duration = Duration::from_millis(50);
+const PUSH_ROUNDS: usize = 50;
+
+/// The demo tenant with pushes on from the first sync (set as `local-stack` does: no full
+/// sync), Salesforce at `SF_LATENCY`.
+async fn push_app() -> TestApp {
+    let app = app(true).await;
+    app.salesforce.set_latency(SF_LATENCY);
+    let mut settings = zuora_sync::model::EntitySettings::default();
+    settings.salesforce.enabled = true;
+    settings.notification_level = zuora_sync::model::NotificationLevel::None;
+    zuora_sync::ports::SettingsStore::put_settings(
+        app.services.store.as_ref(),
+        &app.entity,
+        &settings,
+        0,
+        "bench",
+        SystemClock.now(),
+    )
+    .await
+    .expect("settings saved")
+    .expect("version 0");
+    app
+}
+
+/// Salesforce calls per account push, and the time from a commit to its push being done.
+async fn salesforce_push_figures() {
+    let app = push_app().await;
+    // A first push of a whole account: one call per object type it has records of.
+    let before = app.salesforce.stats().calls("upsert");
+    let (status, body) = app.sync_subscription("A-S00000271").await;
+    assert_eq!(status, 200, "{body}");
+    app.run_queued_jobs().await;
+    let first = app.salesforce.stats().calls("upsert") - before;
+    let objects = zuora_sync::model::SfObject::ALL
+        .iter()
+        .filter(|o| !app.salesforce.records(o.api_name()).is_empty())
+        .count();
+
+    // Then one changed field at a time: the commit, then the queued push job.
+    let mut latencies = Vec::new();
+    let mut calls = Vec::new();
+    for n in 0..PUSH_ROUNDS {
+        let name = format!("Bench Customer {n}");
+        app.sim
+            .set_field("A00000001", "name", serde_json::json!(name));
+        let (status, body) = app.sync_subscription("A-S00000271").await;
+        assert_eq!(status, 200, "{body}");
+        let committed = Instant::now();
+        let before = app.salesforce.stats().calls("upsert");
+        app.run_queued_jobs().await;
+        latencies.push(committed.elapsed());
+        calls.push(app.salesforce.stats().calls("upsert") - before);
+        let record = app
+            .salesforce
+            .find(
+                "Zuora__CustomerAccount__c",
+                "Zuora__External_Id__c",
+                "8a90a1b27c1f4e2d017c2b3c4d5e0001",
+            )
+            .expect("pushed");
+        assert_eq!(record.fields["Name"], name.as_str(), "the push landed");
+    }
+    let raw = raw_dynamodb_write(&app, 0).await;
+    let (p50, p99) = (median(latencies.clone()), percentile(latencies, 0.99));
+    println!(
+        "Salesforce push (simulator latency {} ms per data call, {PUSH_ROUNDS} rounds)",
+        SF_LATENCY.as_millis()
+    );
+    println!(
+        "  calls for a first push of A00000001              {first:>8}     (object types with records: {objects}; goal: one call each)"
+    );
+    println!(
+        "  calls per push of one changed field (max)        {:>8}     (goal 1)",
+        calls.iter().max().copied().unwrap_or(0)
+    );
+    println!(
+        "  commit -> pushed, p50 / p99                      {:>8.1} / {:.1} ms (SQS receive, lease, mirror read, 1 call, the end's transaction, delete)",
+        ms(p50),
+        ms(p99)
+    );
+    println!(
+        "  ratio p50 / (one Salesforce call + 3 DynamoDB round trips)  {:>6.2}",
+        ms(p50) / (ms(SF_LATENCY) + 3.0 * ms(raw))
+    );
+}
+
+async fn salesforce_figures(accounts: usize) {
+    salesforce_push_figures().await;
+    salesforce_full_sync_figures(accounts).await;
+}
+
+/// A full sync of `accounts` generated accounts with pushes on: the sync, then the sweep's
+/// drain of every account's push in jobs of 200 accounts.
+async fn salesforce_full_sync_figures(accounts: usize) {
+    let app = Arc::new(
+        spawn_app_with(AppOptions {
+            zuora_timeout: Duration::from_secs(10),
+            queue_visibility_secs: 300,
+            ..AppOptions::default()
+        })
+        .await,
+    );
+    app.sim
+        .generate_accounts(accounts, "F")
+        .expect("generate accounts");
+    app.sim.set_latency(LATENCY);
+    app.sim.set_concurrency_limit(SIM_CONCURRENCY);
+    app.salesforce.set_latency(SF_LATENCY);
+    let (status, body) = app
+        .admin(
+            "PATCH",
+            "/plugins/zuora/entities/default/settings",
+            Some(serde_json::json!({"version": 0, "sync_mode": "realtime", "notification_level": "none", "salesforce": {"enabled": true}})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let id = body["full_sync_session"]
+        .as_str()
+        .expect("a full sync")
+        .to_string();
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let pollers: Vec<_> = (0..POLLERS)
+        .map(|_| {
+            tokio::spawn(stack::local::poll_queue(
+                app.worker.clone(),
+                app.aws.sqs.clone(),
+                app.queue.queue_url.clone(),
+                Duration::from_secs(300),
+                stop_rx.clone(),
+            ))
+        })
+        .collect();
+    let store = app.services.realtime.store().clone();
+    let started = Instant::now();
+    loop {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let s = store
+            .get_session(&app.entity, &id)
+            .await
+            .expect("read the session")
+            .expect("the session exists");
+        if s.status == zuora_sync::model::SessionStatus::Done {
+            break;
+        }
+    }
+    let synced = started.elapsed();
+    // The sweep, every 5 s, queues the marks older than 30 s; the pollers run the pushes.
+    let push = app.services.push.clone().expect("a Salesforce connection");
+    let pushing = Instant::now();
+    loop {
+        app.sweep("bench").await.expect("the sweep runs");
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let state = push.state(&app.entity).await.expect("push state");
+        if state.pending == 0 {
+            break;
+        }
+    }
+    let pushed = pushing.elapsed();
+    let _ = stop_tx.send(true);
+    for p in pollers {
+        let _ = p.await;
+    }
+    let stats = app.salesforce.stats();
+    let per_call = &stats.records_per_call;
+    let records: usize = per_call.iter().sum();
+    let average = records as f64 / per_call.len().max(1) as f64;
+    let held = app.salesforce.records("Zuora__CustomerAccount__c").len();
+    println!(
+        "full sync of {accounts} accounts pushed to Salesforce (Zuora at {} ms, Salesforce at {} ms per call)",
+        LATENCY.as_millis(),
+        SF_LATENCY.as_millis()
+    );
+    println!(
+        "  full sync wall time                            {:>8.1} s",
+        synced.as_secs_f64()
+    );
+    println!(
+        "  push wall time after it (sweep every 5 s)      {:>8.1} s   ({:.0} accounts/s)",
+        pushed.as_secs_f64(),
+        accounts as f64 / pushed.as_secs_f64()
+    );
+    println!("  customer accounts in Salesforce               {held:>8}");
+    println!(
+        "  upsert calls / records                         {:>8} / {records}",
+        per_call.len()
+    );
+    println!("  records per call (average)                     {average:>8.1}   (goal >= 150)");
+    println!(
+        "  Salesforce calls per account                   {:>8.3}",
+        stats.api_usage as f64 / accounts.max(1) as f64
     );
 }
