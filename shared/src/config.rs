@@ -154,6 +154,7 @@ struct EntityJson {
     salesforce_username: Option<String>,
     #[serde(default)]
     salesforce_audience: Option<String>,
+    salesforce_package: Option<String>,
 }
 
 fn invalid(name: &'static str, why: impl ToString) -> ConfigError {
@@ -201,6 +202,7 @@ impl Config {
                         jwt_key: env.optional("SALESFORCE_JWT_KEY"),
                         username: env.optional("SALESFORCE_USERNAME"),
                         audience: env.optional("SALESFORCE_AUDIENCE"),
+                        package: env.optional("SALESFORCE_PACKAGE"),
                     },
                 )?,
             }],
@@ -401,6 +403,7 @@ fn entities_from_json<F: Fn(&str) -> Option<String>>(
                     jwt_key: e.salesforce_jwt_key,
                     username: e.salesforce_username,
                     audience: e.salesforce_audience,
+                    package: e.salesforce_package,
                 },
             )?;
             Ok(EntityConfig {
@@ -422,6 +425,8 @@ struct SalesforceParts {
     jwt_key: Option<String>,
     username: Option<String>,
     audience: Option<String>,
+    /// `zuora360` (the default) or `none`: custom objects without the package's namespace.
+    package: Option<String>,
 }
 
 /// A Salesforce connection: the org's My Domain URL (https, or http only where loopback is
@@ -462,9 +467,20 @@ fn salesforce<F: Fn(&str) -> Option<String>>(
             ));
         }
     };
+    let zuora360_package = match parts.package.as_deref() {
+        None | Some("zuora360") => true,
+        Some("none") => false,
+        Some(other) => {
+            return Err(invalid(
+                name,
+                format!("Salesforce package {other:?}: zuora360 or none"),
+            ));
+        }
+    };
     Ok(Some(SalesforceConfig {
         login_url,
         auth,
+        zuora360_package,
         api_version: env
             .optional("SALESFORCE_API_VERSION")
             .unwrap_or_else(|| "62.0".into()),

@@ -33,6 +33,10 @@ pub struct SalesforceConfig {
     /// The org's My Domain URL (`https://acme.my.salesforce.com`): the token endpoint's host.
     pub login_url: Url,
     pub auth: SalesforceAuth,
+    /// The org has the Zuora 360 package: objects and fields carry its `Zuora__` namespace.
+    /// Without it they are custom objects and fields of the same names without the prefix
+    /// (`CustomerAccount__c`, `External_Id__c`, …).
+    pub zuora360_package: bool,
     /// REST API version (collections upsert needs 46.0 or later).
     pub api_version: String,
     pub timeout: Duration,
@@ -331,6 +335,44 @@ pub fn soql_literal(text: &str) -> String {
     out
 }
 
+/// The Zuora 360 package's namespace, which the model's names carry.
+const PACKAGE_PREFIX: &str = "Zuora__";
+
+impl SalesforceClient {
+    /// An object or field name as the org knows it.
+    fn org_name<'a>(&self, name: &'a str) -> std::borrow::Cow<'a, str> {
+        match name.strip_prefix(PACKAGE_PREFIX) {
+            Some(bare) if !self.config.zuora360_package => bare.into(),
+            _ => name.into(),
+        }
+    }
+
+    /// A record as the org knows it: every field name, nested reference and
+    /// `attributes.type`.
+    fn org_names(&self, record: &Value) -> Value {
+        if self.config.zuora360_package {
+            return record.clone();
+        }
+        match record {
+            Value::Object(fields) => Value::Object(
+                fields
+                    .iter()
+                    .map(|(name, value)| {
+                        let value = match (name.as_str(), value) {
+                            ("type", Value::String(object)) => {
+                                Value::String(self.org_name(object).into_owned())
+                            }
+                            _ => self.org_names(value),
+                        };
+                        (self.org_name(name).into_owned(), value)
+                    })
+                    .collect(),
+            ),
+            other => other.clone(),
+        }
+    }
+}
+
 #[async_trait::async_trait]
 impl SalesforceApi for SalesforceClient {
     async fn upsert(
@@ -339,8 +381,13 @@ impl SalesforceApi for SalesforceClient {
         key_field: &str,
         records: &[Value],
     ) -> Result<Vec<RecordResult>, SalesforceError> {
+        let records: Vec<Value> = records.iter().map(|r| self.org_names(r)).collect();
         let body = json!({ "allOrNone": false, "records": records });
-        let path = format!("composite/sobjects/{}/{key_field}", object.api_name());
+        let path = format!(
+            "composite/sobjects/{}/{}",
+            self.org_name(object.api_name()),
+            self.org_name(key_field)
+        );
         let answer = self
             .call(reqwest::Method::PATCH, &path, &[], Some(&body))
             .await?;
@@ -366,9 +413,10 @@ impl SalesforceApi for SalesforceClient {
         }
         // The field name is one of ours (a constant), the keys are escaped literals.
         let list: Vec<String> = keys.iter().map(|k| soql_literal(k)).collect();
+        let key_field = self.org_name(key_field);
         let soql = format!(
             "SELECT Id, {key_field} FROM {} WHERE {key_field} IN ({})",
-            object.api_name(),
+            self.org_name(object.api_name()),
             list.join(", ")
         );
         let answer = self
@@ -382,7 +430,7 @@ impl SalesforceApi for SalesforceClient {
             .iter()
             .filter_map(|r| {
                 let id = r.get("Id")?.as_str()?;
-                let key = r.get(key_field)?.as_str()?;
+                let key = r.get(key_field.as_ref())?.as_str()?;
                 Some((key.to_string(), id.to_string()))
             })
             .collect())

@@ -154,3 +154,49 @@ fn the_zuora_budget_is_split_over_the_functions_instances() {
     assert!(Config::from_env(&env(&small)).is_err());
     assert_eq!(per_instance_cap(40, 40, 8), 2);
 }
+
+#[test]
+fn a_salesforce_connection_takes_one_auth_flow_and_a_known_package() {
+    let with = |extra: &[(&'static str, &'static str)]| {
+        let mut pairs = BASE.to_vec();
+        pairs.push(("SALESFORCE_URL", "https://acme.my.salesforce.com"));
+        pairs.push(("SALESFORCE_CLIENT_ID", "consumer-key"));
+        pairs.extend_from_slice(extra);
+        Config::from_env(&env(&pairs))
+    };
+    let c = with(&[("SALESFORCE_CLIENT_SECRET", "s")]).unwrap();
+    let sf = c.entities[0].salesforce.as_ref().expect("connected");
+    assert!(sf.zuora360_package);
+    assert!(matches!(
+        sf.auth,
+        crate::adapters::salesforce::SalesforceAuth::ClientCredentials { .. }
+    ));
+    let c = with(&[
+        ("SALESFORCE_CLIENT_SECRET", "s"),
+        ("SALESFORCE_PACKAGE", "none"),
+    ])
+    .unwrap();
+    assert!(!c.entities[0].salesforce.as_ref().unwrap().zuora360_package);
+    let err = with(&[
+        ("SALESFORCE_CLIENT_SECRET", "s"),
+        ("SALESFORCE_PACKAGE", "zuora"),
+    ])
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("zuora360 or none"), "{err}");
+    let err = with(&[]).unwrap_err().to_string();
+    assert!(err.contains("client secret"), "{err}");
+    let err = with(&[
+        ("SALESFORCE_CLIENT_SECRET", "s"),
+        ("SALESFORCE_JWT_KEY", "k"),
+        ("SALESFORCE_USERNAME", "u"),
+    ])
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("not both"), "{err}");
+    assert!(
+        Config::from_env(&env(&BASE)).unwrap().entities[0]
+            .salesforce
+            .is_none()
+    );
+}

@@ -85,6 +85,26 @@ impl SimConfig {
     }
 }
 
+impl SimConfig {
+    /// An org without the Zuora 360 package: the same objects and fields as custom ones,
+    /// without the package's `Zuora__` namespace (`CustomerAccount__c`, `External_Id__c`, …).
+    pub fn unpackaged() -> Self {
+        let bare = |name: &str| name.strip_prefix("Zuora__").unwrap_or(name).to_string();
+        let mut config = Self::zuora360();
+        for object in &mut config.objects {
+            object.name = bare(&object.name);
+            object.external_ids = object.external_ids.iter().map(|f| bare(f)).collect();
+            object.account_lookups = object.account_lookups.iter().map(|f| bare(f)).collect();
+            for rel in &mut object.relationships {
+                rel.name = bare(&rel.name);
+                rel.field = bare(&rel.field);
+                rel.target = bare(&rel.target);
+            }
+        }
+        config
+    }
+}
+
 impl Default for SimConfig {
     fn default() -> Self {
         Self::zuora360()

@@ -123,6 +123,9 @@ pub struct AppOptions {
     pub dynamodb_url: Option<String>,
     /// The Zuora requests this process may have in flight (the client's default otherwise).
     pub zuora_max_concurrency: Option<usize>,
+    /// The Salesforce org has the Zuora 360 package (otherwise: the same objects as custom
+    /// objects without its namespace).
+    pub salesforce_package: bool,
 }
 
 impl Default for AppOptions {
@@ -143,6 +146,7 @@ impl Default for AppOptions {
             zuora_base_url: None,
             dynamodb_url: None,
             zuora_max_concurrency: None,
+            salesforce_package: true,
         }
     }
 }
@@ -180,7 +184,8 @@ pub fn local_config(
     })
 }
 
-/// The Salesforce simulator's org as a connection (client credentials).
+/// The Salesforce simulator's org as a connection (client credentials), with the Zuora 360
+/// package.
 pub fn local_salesforce(
     url: &str,
 ) -> Result<zuora_sync::adapters::salesforce::SalesforceConfig, url::ParseError> {
@@ -191,6 +196,7 @@ pub fn local_salesforce(
             client_id: sim.client_id,
             secret: Secret::new(sim.client_secret),
         },
+        zuora360_package: true,
         api_version: "62.0".into(),
         timeout: Duration::from_secs(10),
     })
@@ -281,12 +287,14 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
             .expect("the Zuora simulator starts");
         other_sims.push((EntityId::parse(id).expect("valid entity id"), handle));
     }
-    let salesforce = salesforce_sim::spawn(
-        salesforce_sim::SimConfig::zuora360(),
-        SocketAddr::from(([127, 0, 0, 1], 0)),
-    )
-    .await
-    .expect("the Salesforce simulator starts");
+    let org = if options.salesforce_package {
+        salesforce_sim::SimConfig::zuora360()
+    } else {
+        salesforce_sim::SimConfig::unpackaged()
+    };
+    let salesforce = salesforce_sim::spawn(org, SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .expect("the Salesforce simulator starts");
     let (aws, dynamo_counter) = aws_clients_via(options.dynamodb_url.as_deref()).await;
     let prefix = format!("t{}", uuid::Uuid::new_v4().simple());
     let queue = provision(
@@ -357,7 +365,10 @@ fn test_config(
             password: Secret::new(CALLOUT_PASSWORD),
         }),
         webhook_secret: Some(Secret::new(WEBHOOK_SECRET)),
-        salesforce: Some(local_salesforce(&salesforce.base_url).expect("simulator URL")),
+        salesforce: Some(zuora_sync::adapters::salesforce::SalesforceConfig {
+            zuora360_package: options.salesforce_package,
+            ..local_salesforce(&salesforce.base_url).expect("simulator URL")
+        }),
     }];
     for (id, other) in others {
         entities.push(EntityConfig {

@@ -135,9 +135,9 @@ impl PushService {
         Ok(due.len())
     }
 
-    /// An operator's retry of failures (`None`: every one): their accounts are pushed again
-    /// with refused records resent, and the failures leave the list (a push that fails again
-    /// puts them back). Answers how many failures were retried.
+    /// An operator's retry of failures (`None`: every one; ids not on the list are ignored):
+    /// their accounts are pushed again with refused records resent, and the failures leave the
+    /// list (a push that fails again puts them back). Answers how many failures were retried.
     pub async fn retry(
         &self,
         entity: &EntityId,
@@ -147,15 +147,7 @@ impl PushService {
         if !self.is_connected(entity) {
             return Err(PushError::NotConnected(entity.clone()));
         }
-        let ids = match ids {
-            Some(ids) => ids,
-            None => self
-                .all_failures(entity)
-                .await?
-                .into_iter()
-                .map(|f| f.id)
-                .collect(),
-        };
+        let ids = self.on_the_list(entity, ids).await?;
         let accounts: BTreeSet<String> = ids
             .iter()
             .filter_map(|id| id.split_once('/').map(|(account, _)| account.to_string()))
@@ -175,8 +167,36 @@ impl PushService {
         Ok(ids.len())
     }
 
-    pub async fn dismiss(&self, entity: &EntityId, ids: &[String]) -> Result<(), PushError> {
-        Ok(self.store.remove_failures(entity, ids).await?)
+    /// Takes failures off the list without sending anything; answers how many were on it.
+    pub async fn dismiss(&self, entity: &EntityId, ids: Vec<String>) -> Result<usize, PushError> {
+        if !self.is_connected(entity) {
+            return Err(PushError::NotConnected(entity.clone()));
+        }
+        let ids = self.on_the_list(entity, Some(ids)).await?;
+        self.store.remove_failures(entity, &ids).await?;
+        Ok(ids.len())
+    }
+
+    /// The ids among `ids` (every one with `None`) that are on the failure list: an id that
+    /// is not (mistyped, dismissed meanwhile) is ignored rather than acted on.
+    async fn on_the_list(
+        &self,
+        entity: &EntityId,
+        ids: Option<Vec<String>>,
+    ) -> Result<Vec<String>, PushError> {
+        let listed: BTreeSet<String> = self
+            .all_failures(entity)
+            .await?
+            .into_iter()
+            .map(|f| f.id)
+            .collect();
+        Ok(match ids {
+            None => listed.into_iter().collect(),
+            Some(ids) => {
+                let wanted: BTreeSet<String> = ids.into_iter().collect();
+                wanted.intersection(&listed).cloned().collect()
+            }
+        })
     }
 
     /// One page of the failure list, filtered by account and code.

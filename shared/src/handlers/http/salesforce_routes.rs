@@ -18,6 +18,9 @@ use utoipa::ToSchema;
 /// At most this many failures per page, and per retry or dismiss call.
 const MAX_IDS: usize = 500;
 
+/// A cursor is a failure id: far shorter than this (DynamoDB keys end at 1 KB).
+const MAX_CURSOR: usize = 900;
+
 /// A page of the failure list, in id order (account, object, key).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct FailurePage {
@@ -26,16 +29,36 @@ pub struct FailurePage {
     pub next_cursor: Option<String>,
 }
 
-/// Which failures a retry or dismiss is about.
+/// Failures to dismiss, by id.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct FailureSelection {
-    /// Failure ids (at most 500).
-    #[serde(default)]
+pub struct FailureIds {
+    /// Failure ids (`id` in the list); ids not on the list are ignored.
+    #[schema(min_items = 1, max_items = 500)]
     pub ids: Vec<String>,
-    /// Every failure of the entity (retry only).
-    #[serde(default)]
+}
+
+/// Every failure of the entity.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AllFailures {
+    #[schema(schema_with = always_true)]
     pub all: bool,
+}
+
+fn always_true() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::Boolean)
+        .enum_values(Some([true]))
+        .build()
+}
+
+/// Which failures to retry: some by id, or all.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum RetrySelection {
+    Ids(FailureIds),
+    All(AllFailures),
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -75,60 +98,23 @@ fn push_error(e: &PushError) -> Response {
     }
 }
 
-/// The failure ids of a retry or dismiss body.
-fn selection(body: &Value, allow_all: bool) -> Result<FailureSelection, Rejection> {
-    let selection: FailureSelection = serde_json::from_value(body.clone()).map_err(|e| {
+/// A retry or dismiss body, with a message naming what is wrong.
+fn parse_body<T: serde::de::DeserializeOwned>(body: &Value, shape: &str) -> Result<T, Rejection> {
+    let ids = body.get("ids").and_then(Value::as_array);
+    if ids.is_some_and(|ids| ids.is_empty() || ids.len() > MAX_IDS) {
+        return Err(Box::new(invalid_field(
+            "ids",
+            &format!("name 1 to {MAX_IDS} failure ids"),
+            None,
+        )));
+    }
+    serde_json::from_value(body.clone()).map_err(|e| {
         Box::new(invalid_field(
             "ids",
-            &format!(
-                "the body must be {{\"ids\": [..]}}{}: {e}",
-                if allow_all { " or {\"all\": true}" } else { "" }
-            ),
-            Some(json!(if allow_all {
-                vec!["ids", "all"]
-            } else {
-                vec!["ids"]
-            })),
+            &format!("the body must be {shape}: {e}"),
+            None,
         ))
-    })?;
-    if selection.all && !allow_all {
-        return Err(Box::new(invalid_field(
-            "all",
-            "is not a field of this request",
-            Some(json!(["ids"])),
-        )));
-    }
-    if !selection.all && selection.ids.is_empty() {
-        return Err(Box::new(invalid_field(
-            "ids",
-            "name at least one failure id",
-            None,
-        )));
-    }
-    if selection.ids.len() > MAX_IDS {
-        return Err(Box::new(invalid_field(
-            "ids",
-            &format!("at most {MAX_IDS} ids per request"),
-            None,
-        )));
-    }
-    if let Some((i, _)) = selection
-        .ids
-        .iter()
-        .enumerate()
-        .find(|(_, id)| !valid_id(id))
-    {
-        return Err(Box::new(invalid_field(
-            &format!("ids[{i}]"),
-            "is not a failure id (account/object/key field/key)",
-            None,
-        )));
-    }
-    Ok(selection)
-}
-
-fn valid_id(id: &str) -> bool {
-    id.len() <= 512 && id.split('/').count() >= 4 && !id.chars().any(char::is_control)
+    })
 }
 
 /// Search the Salesforce failure list
@@ -175,9 +161,13 @@ pub(super) async fn list_failures(
     let (mut account, mut code, mut cursor, mut limit) = (None, None, None, 50usize);
     for (name, value) in query_pairs(&uri) {
         match name.as_str() {
-            "account" => account = Some(value),
-            "code" => code = Some(value),
-            "cursor" => cursor = Some(value),
+            // An empty filter is no filter.
+            "account" => account = Some(value).filter(|v| !v.is_empty()),
+            "code" => code = Some(value).filter(|v| !v.is_empty()),
+            "cursor" if value.len() > MAX_CURSOR => {
+                return invalid_field("cursor", "is not a cursor this list issued", None);
+            }
+            "cursor" => cursor = Some(value).filter(|v| !v.is_empty()),
             "limit" => match value.parse::<usize>() {
                 Ok(n) if (1..=MAX_IDS).contains(&n) => limit = n,
                 _ => return invalid_field("limit", "must be a whole number from 1 to 500", None),
@@ -229,7 +219,7 @@ pub(super) async fn list_failures(
     params(
         ("entity" = String, Path, example = "default", pattern = "^[A-Za-z0-9_-]{1,64}$", description = "The Zuora entity (percent-decoded): 1 to 64 letters, digits, `-` or `_`."),
     ),
-    request_body = FailureSelection,
+    request_body = RetrySelection,
     responses(
         (status = 202, description = "Queued.", body = FailuresHandled),
         (status = 400, description = "`invalid_request` naming the field, `invalid_json`, or `invalid_entity`.", body = BadRequest),
@@ -256,11 +246,18 @@ pub(super) async fn retry_failures(
         Ok(b) => b,
         Err(r) => return *r,
     };
-    let selection = match selection(&body, true) {
-        Ok(s) => s,
-        Err(r) => return *r,
+    let selection: RetrySelection =
+        match parse_body(&body, r#"{"ids": ["<failure id>", ..]} or {"all": true}"#) {
+            Ok(s) => s,
+            Err(r) => return *r,
+        };
+    let ids = match selection {
+        RetrySelection::Ids(FailureIds { ids }) => Some(ids),
+        RetrySelection::All(AllFailures { all: true }) => None,
+        RetrySelection::All(AllFailures { all: false }) => {
+            return invalid_field("all", "must be true (or name ids)", None);
+        }
     };
-    let ids = (!selection.all).then_some(selection.ids);
     match push
         .retry(&caller.entity, ids, &caller.correlation_id)
         .await
@@ -285,7 +282,7 @@ pub(super) async fn retry_failures(
     params(
         ("entity" = String, Path, example = "default", pattern = "^[A-Za-z0-9_-]{1,64}$", description = "The Zuora entity (percent-decoded): 1 to 64 letters, digits, `-` or `_`."),
     ),
-    request_body = FailureSelection,
+    request_body = FailureIds,
     responses(
         (status = 200, description = "Dismissed.", body = FailuresHandled),
         (status = 400, description = "`invalid_request` naming the field, `invalid_json`, or `invalid_entity`.", body = BadRequest),
@@ -312,17 +309,12 @@ pub(super) async fn dismiss_failures(
         Ok(b) => b,
         Err(r) => return *r,
     };
-    let selection = match selection(&body, false) {
+    let selection: FailureIds = match parse_body(&body, r#"{"ids": ["<failure id>", ..]}"#) {
         Ok(s) => s,
         Err(r) => return *r,
     };
-    match push.dismiss(&caller.entity, &selection.ids).await {
-        Ok(()) => json_response(
-            200,
-            &FailuresHandled {
-                count: selection.ids.len(),
-            },
-        ),
+    match push.dismiss(&caller.entity, selection.ids).await {
+        Ok(count) => json_response(200, &FailuresHandled { count }),
         Err(e) => push_error(&e),
     }
 }

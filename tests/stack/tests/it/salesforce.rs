@@ -309,6 +309,21 @@ async fn a_bad_crm_id_lands_in_the_failure_list_and_the_rest_of_the_batch_goes_i
     assert!(org.upserts() > before, "the retry called Salesforce");
     assert_eq!(org.failures().await.len(), 1);
 
+    // An id not on the list is ignored.
+    let (status, answer) = org
+        .app
+        .admin(
+            "POST",
+            &format!("{FAILURES}/retry"),
+            Some(json!({"ids": ["nobody/Zuora__CustomerAccount__c/Zuora__External_Id__c/x"]})),
+        )
+        .await;
+    assert_eq!(
+        (status, answer["count"].clone()),
+        (202, json!(0)),
+        "{answer}"
+    );
+
     // Dismissed: off the list.
     let id = org.failures().await[0]["id"].clone();
     let (status, answer) = org
@@ -469,6 +484,45 @@ async fn callout(app: &TestApp, account: &str, event_id: &str) -> (u16, Value) {
     .await
 }
 
+/// An org without the Zuora 360 package holds the same objects as custom objects without its
+/// namespace (`SALESFORCE_PACKAGE=none`): every object, field and reference is renamed.
+#[tokio::test]
+async fn an_org_without_the_package_gets_the_same_records_without_its_namespace() {
+    let now = zuora_sync::adapters::clock::SystemClock.now();
+    let clock = Arc::new(ManualClock::new(now));
+    let app = spawn_app_with(AppOptions {
+        clock: clock.clone(),
+        salesforce_package: false,
+        ..AppOptions::default()
+    })
+    .await;
+    let org = Connected { app, clock };
+    org.enable(json!({})).await;
+    let sf = &org.app.salesforce;
+    assert!(sf.records(ACCOUNT).is_empty());
+    let account = sf
+        .find("CustomerAccount__c", "External_Id__c", LINKED[0].1)
+        .expect("the account, under the custom object's name");
+    assert_eq!(account.fields["Name"], "Acme Robotics Ltd", "{account:?}");
+    assert_eq!(
+        account.fields["Account__c"].as_str().unwrap()[..15],
+        LINKED[0].2[..15]
+    );
+    let sub = sf
+        .find(
+            "Subscription__c",
+            "External_Id__c",
+            "8a90a1b27c1f4e2d017c2b3c4d5e9006",
+        )
+        .expect("A00000002's subscription");
+    let parent = sf
+        .find("CustomerAccount__c", "External_Id__c", LINKED[1].1)
+        .unwrap();
+    assert_eq!(sub.fields["CustomerAccount__c"], parent.id.as_str());
+    assert!(!sf.records("SubscriptionProductCharge__c").is_empty());
+    assert!(org.failures().await.is_empty());
+}
+
 #[tokio::test]
 async fn the_failure_routes_answer_404_without_a_connection_and_400_for_bad_bodies() {
     let app = spawn_app_with(AppOptions {
@@ -499,6 +553,23 @@ async fn the_failure_routes_answer_404_without_a_connection_and_400_for_bad_bodi
     assert_eq!(status, 400, "{answer}");
     let (status, answer) = app.admin("GET", &format!("{FAILURES}?limit=0"), None).await;
     assert_eq!(status, 400, "{answer}");
+    let (status, answer) = app
+        .admin(
+            "POST",
+            &format!("{FAILURES}/retry"),
+            Some(json!({"all": false})),
+        )
+        .await;
+    assert_eq!(
+        (status, answer["field"].clone()),
+        (400, json!("all")),
+        "{answer}"
+    );
+    // Empty filters are no filters.
+    let (status, answer) = app
+        .admin("GET", &format!("{FAILURES}?account=&code=&cursor="), None)
+        .await;
+    assert_eq!(status, 200, "{answer}");
     let (status, answer) = app
         .admin(
             "POST",

@@ -271,9 +271,28 @@ fn the_sweep_is_scheduled_with_a_narrow_role() {
         t["Resources"]["SyncSweepRole"]["Properties"]["Policies"]
     );
     assert!(policies.contains("StateTable") && policies.contains("SendMessage"));
-    for absent in ["MirrorTable", "EventsTable", "ReceiveMessage"] {
+    for absent in ["EventsTable", "ReceiveMessage"] {
         assert!(!policies.contains(absent), "the sweep needs no {absent}");
     }
+    // The mirror only to read the accounts waiting for a Salesforce push.
+    let statements = t["Resources"]["SyncSweepRole"]["Properties"]["Policies"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .flat_map(|p| {
+            p["PolicyDocument"]["Statement"]
+                .as_sequence()
+                .unwrap()
+                .clone()
+        })
+        .filter(|s| format!("{:?}", s["Resource"]).contains("MirrorTable"))
+        .collect::<Vec<_>>();
+    assert_eq!(statements.len(), 1, "{statements:?}");
+    let actions = format!("{:?}", statements[0]["Action"]);
+    assert!(
+        actions.contains("dynamodb:Query") && !actions.contains("Item"),
+        "{actions}"
+    );
 }
 
 /// M7: no secret is an environment variable (readable with `lambda:GetFunctionConfiguration`):
