@@ -579,3 +579,64 @@ async fn the_failure_routes_answer_404_without_a_connection_and_400_for_bad_bodi
         .await;
     assert_eq!(status, 400, "{answer}");
 }
+
+/// The product's client signs in with the JWT bearer flow (an RS256 assertion for the
+/// integration user), writes through the token's instance URL and is refused with a key the
+/// connected app does not know.
+#[tokio::test]
+async fn the_jwt_bearer_flow_signs_in_and_a_foreign_key_is_refused() {
+    use zuora_sync::adapters::salesforce::{SalesforceAuth, SalesforceClient, SalesforceConfig};
+    use zuora_sync::model::SfObject;
+    use zuora_sync::ports::{SalesforceApi, SalesforceError};
+    let keys = concat!(env!("CARGO_MANIFEST_DIR"), "/../salesforce-sim/tests/keys");
+    let read = |name: &str| std::fs::read_to_string(format!("{keys}/{name}")).expect("test key");
+    let mut org = salesforce_sim::SimConfig::zuora360();
+    org.jwt_public_key_pem = Some(read("public.pem"));
+    let sim = salesforce_sim::spawn(org.clone(), "127.0.0.1:0".parse().unwrap())
+        .await
+        .expect("the simulator starts");
+    let client = |key: &str| {
+        SalesforceClient::new(
+            SalesforceConfig {
+                login_url: url::Url::parse(&sim.base_url).unwrap(),
+                auth: SalesforceAuth::JwtBearer {
+                    client_id: org.client_id.clone(),
+                    username: org.username.clone(),
+                    private_key_pem: zuora_sync::model::Secret::new(read(key)),
+                    audience: "https://login.salesforce.com".into(),
+                },
+                zuora360_package: true,
+                api_version: "62.0".into(),
+                timeout: std::time::Duration::from_secs(5),
+            },
+            stack::app::local_outbound(),
+        )
+    };
+    let record = json!({
+        "attributes": {"type": ACCOUNT},
+        "Zuora__External_Id__c": "jwt-1",
+        "Name": "Signed In",
+    });
+    let results = client("private.pem")
+        .upsert(
+            SfObject::CustomerAccount,
+            "Zuora__External_Id__c",
+            std::slice::from_ref(&record),
+        )
+        .await
+        .expect("signed in with the app's key");
+    assert!(results[0].success && results[0].created, "{results:?}");
+    assert_eq!(sim.stats().tokens_issued, 1);
+    let refused = client("other-private.pem")
+        .upsert(
+            SfObject::CustomerAccount,
+            "Zuora__External_Id__c",
+            &[record],
+        )
+        .await
+        .expect_err("a key the app does not know");
+    assert!(
+        matches!(refused, SalesforceError::AuthFailed(ref m) if m.contains("invalid_grant")),
+        "{refused:?}"
+    );
+}
