@@ -727,6 +727,9 @@ pub struct PushStatus {
     /// before it were queued then.
     #[schema(value_type = Option<i64>)]
     pub drained_to: Option<EpochMillis>,
+    /// The last time the sweep queued again the marks that waited too long (epoch ms).
+    #[schema(value_type = Option<i64>)]
+    pub requeued_at: Option<EpochMillis>,
 }
 
 impl PushStatus {

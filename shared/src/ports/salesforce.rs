@@ -215,4 +215,5 @@ pub struct PushStatusUpdate {
     /// Pause until, and why.
     pub paused: Option<(EpochMillis, String)>,
     pub drained_to: Option<EpochMillis>,
+    pub requeued_at: Option<EpochMillis>,
 }

@@ -247,13 +247,42 @@ async fn an_outage_or_a_limit_only_delays_the_push_and_the_sweep_resumes_it() {
     env.zuora.put_account(linked(1));
     env.zuora.put_account(linked(2));
 
-    // An outage: the job fails (SQS retries it), the mark stays.
+    // An outage: pushes pause a minute (the job ends, no SQS retry storm), the mark stays,
+    // and the first sweep after the pause queues it.
     env.salesforce
         .fail_call(SalesforceError::Unavailable("down".into()));
     env.sync_now(&key(&account_number(1))).await;
     let job = push_jobs(&env).remove(0);
-    assert!(env.push_job(&job).await.is_err());
+    let report = env.push_job(&job).await.unwrap();
+    assert!(report.paused);
     assert_eq!(pending(&env).await, 1);
+    let state = env.push.state(&env.entity).await.unwrap();
+    assert!(
+        state
+            .status
+            .pause_reason
+            .unwrap()
+            .contains("salesforce_unavailable"),
+        "the status says why"
+    );
+    env.realtime
+        .sweep(&env.entity, "sweep", env.now().plus_ms(60_000))
+        .await
+        .unwrap();
+    assert!(push_jobs(&env).is_empty(), "nothing while paused");
+    tokio::time::advance(std::time::Duration::from_secs(61)).await;
+    env.realtime
+        .sweep(&env.entity, "sweep", env.now().plus_ms(60_000))
+        .await
+        .unwrap();
+    let jobs = push_jobs(&env);
+    assert_eq!(
+        jobs.len(),
+        1,
+        "the pause over, the sweep queues the waiting account"
+    );
+    env.push_job(&jobs[0]).await.unwrap();
+    assert_eq!(pending(&env).await, 0);
 
     // The daily limit mid-push: pushes pause; the job ends; the mark waits.
     env.salesforce.fail_call(SalesforceError::LimitExceeded {
@@ -265,7 +294,7 @@ async fn an_outage_or_a_limit_only_delays_the_push_and_the_sweep_resumes_it() {
     assert!(report.paused);
     let state = env.push.state(&env.entity).await.unwrap();
     assert!(state.paused);
-    assert_eq!(state.pending, 2);
+    assert_eq!(state.pending, 1);
     assert!(state.status.pause_reason.unwrap().contains("TotalRequests"));
     // While paused, the sweep queues nothing and a push sends nothing.
     env.realtime
@@ -274,7 +303,7 @@ async fn an_outage_or_a_limit_only_delays_the_push_and_the_sweep_resumes_it() {
         .unwrap();
     assert!(push_jobs(&env).is_empty());
 
-    // After the pause the sweep queues both, in one job, and Salesforce catches up.
+    // After the pause the sweep queues it, and Salesforce catches up.
     tokio::time::advance(std::time::Duration::from_secs(16 * 60)).await;
     env.realtime
         .sweep(&env.entity, "sweep", env.now().plus_ms(60_000))
@@ -371,4 +400,38 @@ async fn a_full_sync_pushes_every_account_packed_into_full_calls() {
     let per_call = env.salesforce.records_per_call();
     let average = per_call.iter().sum::<usize>() as f64 / per_call.len() as f64;
     assert!(average >= 150.0, "{per_call:?}");
+}
+
+/// A mark whose push keeps not happening (its jobs lost, say) is queued again once per
+/// `requeue_after`, not by every sweep: a backlog of old marks must not flood the queue with
+/// duplicate jobs each minute.
+#[tokio::test(start_paused = true)]
+async fn a_mark_that_keeps_waiting_is_queued_again_once_per_interval() {
+    let env = Env::new();
+    enable(&env).await;
+    env.zuora.put_account(linked(1));
+    env.sync_now(&key(&account_number(1))).await;
+    assert_eq!(push_jobs(&env).len(), 1, "its own job (then lost)");
+    let sweep = |env: &Env| {
+        let deadline = env.now().plus_ms(60_000);
+        let realtime = env.realtime.clone();
+        let entity = env.entity.clone();
+        async move { realtime.sweep(&entity, "sweep", deadline).await.unwrap() }
+    };
+    tokio::time::advance(std::time::Duration::from_secs(31)).await;
+    sweep(&env).await;
+    assert_eq!(push_jobs(&env).len(), 1, "the drain queues it once");
+    for _ in 0..9 {
+        tokio::time::advance(std::time::Duration::from_secs(60)).await;
+        sweep(&env).await;
+        assert!(push_jobs(&env).is_empty(), "not again before 10 minutes");
+    }
+    let mut requeued = 0;
+    for _ in 0..10 {
+        tokio::time::advance(std::time::Duration::from_secs(60)).await;
+        sweep(&env).await;
+        requeued += push_jobs(&env).len();
+    }
+    assert_eq!(requeued, 1, "once in the next 10 minutes, not every sweep");
+    assert_eq!(pending(&env).await, 1);
 }

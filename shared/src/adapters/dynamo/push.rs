@@ -462,6 +462,7 @@ impl PushStore for DynamoStore {
             pause_reason: opt_s(item, "pause_reason"),
             api_usage,
             drained_to: opt_n::<i64>(item, "drained_to").map(EpochMillis),
+            requeued_at: opt_n::<i64>(item, "requeued_at").map(EpochMillis),
         })
     }
 
@@ -485,6 +486,10 @@ impl PushStore for DynamoStore {
         if let Some(d) = update.drained_to {
             sets.push("drained_to = :drained");
             values.insert(":drained".to_string(), n(d.0));
+        }
+        if let Some(r) = update.requeued_at {
+            sets.push("requeued_at = :requeued");
+            values.insert(":requeued".to_string(), n(r.0));
         }
         if sets.is_empty() {
             return Ok(());

@@ -240,6 +240,9 @@ impl PushStore for MemoryStore {
             if let Some(d) = update.drained_to {
                 status.drained_to = Some(d);
             }
+            if let Some(r) = update.requeued_at {
+                status.requeued_at = Some(r);
+            }
             Ok(())
         })
         .await

@@ -112,9 +112,16 @@ impl PushService {
             .store
             .pending_pushes(entity, upto, self.tuning.drain_limit)
             .await?;
+        // Marks that waited too long are queued again once per `requeue_after`, not by
+        // every sweep (a backlog must not become a flood of duplicate jobs).
+        let requeue = status
+            .requeued_at
+            .is_none_or(|r| now.0 - r.0 >= self.tuning.requeue_after.as_millis() as i64);
         let due: Vec<String> = waiting
             .into_iter()
-            .filter(|(_, at)| status.drained_to.is_none_or(|d| *at > d) || *at <= stale)
+            .filter(|(_, at)| {
+                status.drained_to.is_none_or(|d| *at > d) || (requeue && *at <= stale)
+            })
             .map(|(account, _)| account)
             .collect();
         for accounts in due.chunks(self.tuning.accounts_per_job) {
@@ -129,6 +136,7 @@ impl PushService {
         }
         let update = PushStatusUpdate {
             drained_to: Some(upto),
+            requeued_at: requeue.then_some(now),
             ..PushStatusUpdate::default()
         };
         self.store.update_push_status(entity, &update).await?;

@@ -38,6 +38,9 @@ pub struct PushSettings {
     pub pause_daily: Duration,
     /// How long pushes pause on the concurrent long-request limit's 403.
     pub pause_concurrent: Duration,
+    /// How long pushes pause when Salesforce fails otherwise (down, refusing the credentials,
+    /// answering garbage).
+    pub pause_outage: Duration,
     /// Accounts per queued push job (the sweep's, the full sync's): enough records to fill
     /// 200-record calls — an account has one record of each object type or more.
     pub accounts_per_job: usize,
@@ -57,6 +60,7 @@ impl Default for PushSettings {
             record_backoff: Duration::from_millis(250),
             pause_daily: Duration::from_secs(15 * 60),
             pause_concurrent: Duration::from_secs(60),
+            pause_outage: Duration::from_secs(60),
             accounts_per_job: 200,
             drain_after: Duration::from_secs(30),
             requeue_after: Duration::from_secs(10 * 60),

@@ -15,6 +15,7 @@ use futures::{StreamExt, stream};
 use std::collections::BTreeSet;
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 /// Salesforce takes at most this many records (or ids) per collections call.
@@ -72,6 +73,8 @@ struct Push<'a> {
     stopped: bool,
     /// Salesforce calls end by then, leaving time to record what they did.
     cutoff: EpochMillis,
+    /// The push stopped at the cutoff (not a Salesforce failure: no pause).
+    out_of_time: AtomicBool,
 }
 
 impl PushService {
@@ -135,6 +138,7 @@ impl PushService {
             report,
             stopped: false,
             cutoff: deadline.plus_ms(-(PUSH_STORE_RESERVE.as_millis() as i64)),
+            out_of_time: AtomicBool::new(false),
         };
         let planned = push.plan(works, retry_failed).await;
         if let Err(e) = planned {
@@ -152,13 +156,9 @@ impl PushService {
         push.record_intents().await;
         push.upserts().await;
         push.finish(correlation_id, now).await?;
-        let report = push.report;
-        match &report.error {
-            Some(e @ (SalesforceError::Unavailable(_) | SalesforceError::BadResponse(_))) => {
-                Err(PushError::Salesforce(e.clone()))
-            }
-            _ => Ok(report),
-        }
+        // A Salesforce failure paused the entity's pushes (recorded by `finish`): the job is
+        // done, and the waiting marks are queued again when the pause ends.
+        Ok(push.report)
     }
 }
 
@@ -586,7 +586,10 @@ impl Push<'_> {
         call: impl Future<Output = Result<T, SalesforceError>>,
     ) -> Result<T, SalesforceError> {
         let left = self.cutoff.0 - self.service.clock.now().0;
-        let late = || SalesforceError::Unavailable("no time left in this invocation".into());
+        let late = || {
+            self.out_of_time.store(true, Ordering::SeqCst);
+            SalesforceError::Unavailable("no time left in this invocation".into())
+        };
         if left <= 0 {
             return Err(late());
         }
@@ -599,6 +602,7 @@ impl Push<'_> {
     /// they wait for a later push).
     async fn back_off(&mut self, wait: Duration) {
         if self.service.clock.now().plus_ms(wait.as_millis() as i64) >= self.cutoff {
+            self.out_of_time.store(true, Ordering::SeqCst);
             self.stop(SalesforceError::Unavailable(
                 "no time left in this invocation to retry locked rows".into(),
             ));
@@ -628,8 +632,12 @@ impl Push<'_> {
         }
     }
 
+    /// Stops calling Salesforce. A failure of Salesforce (a limit, an outage, refused
+    /// credentials, a garbled answer) pauses the entity's pushes — a circuit breaker: its jobs
+    /// end instead of failing over and over, and the sweep resumes them — but running out of
+    /// this invocation's time does not.
     fn stop(&mut self, error: SalesforceError) {
-        if matches!(error, SalesforceError::LimitExceeded { .. }) {
+        if !self.out_of_time.load(Ordering::SeqCst) {
             self.report.paused = true;
         }
         tracing::warn!(entity = %self.entity, error = %error, "Salesforce push stopped");
@@ -759,7 +767,12 @@ impl Push<'_> {
 
     /// The entity's status after the push: its API usage, and a pause if one is due.
     async fn record_status(&mut self, now: EpochMillis) -> Result<(), PushError> {
-        if self.report.calls == 0 && !self.report.paused {
+        let incomplete = self
+            .report
+            .accounts
+            .iter()
+            .any(|(_, _, complete)| !complete);
+        if self.report.calls == 0 && !self.report.paused && !incomplete {
             return Ok(());
         }
         let mut update = PushStatusUpdate {
@@ -776,7 +789,8 @@ impl Push<'_> {
                 Some(SalesforceError::LimitExceeded { message, .. }) => {
                     (tuning.pause_daily, message.clone())
                 }
-                _ => (
+                Some(e) => (tuning.pause_outage, format!("{} ({})", e, e.code())),
+                None => (
                     tuning.pause_daily,
                     format!(
                         "the pushes' share of the daily API allocation ({}%) is used",
@@ -785,6 +799,11 @@ impl Push<'_> {
                 ),
             };
             update.paused = Some((now.plus_ms(pause.as_millis() as i64), reason));
+        }
+        if incomplete {
+            // The first sweep after this (and after any pause) queues every waiting account
+            // again, not only those marked since its last run.
+            update.drained_to = Some(EpochMillis(0));
         }
         self.service
             .store

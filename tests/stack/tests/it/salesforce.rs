@@ -459,9 +459,21 @@ async fn a_salesforce_outage_during_a_realtime_session_only_delays_the_push() {
     assert_eq!(status["pending"], 4, "{status}");
     assert_ne!(org.account_record(0).unwrap().fields["Name"], "Outage 0");
 
+    assert_eq!(
+        status["paused"], true,
+        "an outage pauses pushes a minute: {status}"
+    );
+    assert!(
+        status["status"]["pause_reason"]
+            .as_str()
+            .unwrap()
+            .contains("salesforce_unavailable"),
+        "{status}"
+    );
+
     org.app.salesforce.clear_faults();
-    // The failed jobs come back after SQS's visibility timeout; the sweep does not wait for
-    // them (their marks are older than its wait).
+    // The pause over, the sweep queues every waiting account.
+    org.clock.advance_ms(61_000);
     org.drain().await;
     org.assert_converged().await;
     assert_eq!(org.account_record(0).unwrap().fields["Name"], "Outage 0");
