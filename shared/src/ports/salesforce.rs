@@ -178,11 +178,12 @@ pub trait PushStore: Send + Sync {
         now: EpochMillis,
     ) -> Result<(), StoreError>;
 
-    /// Accounts waiting for a push marked at or before `upto`, oldest mark first, at most
-    /// `limit`.
+    /// Accounts waiting for a push marked after `after` (if given) and at or before `upto`,
+    /// oldest mark first, at most `limit`.
     async fn pending_pushes(
         &self,
         entity: &EntityId,
+        after: Option<EpochMillis>,
         upto: EpochMillis,
         limit: usize,
     ) -> Result<Vec<(String, EpochMillis)>, StoreError>;

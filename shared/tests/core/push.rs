@@ -45,7 +45,7 @@ async fn settle(env: &Env) {
 
 async fn pending(env: &Env) -> usize {
     env.store
-        .pending_pushes(&env.entity, env.now().plus_ms(1), 10_000)
+        .pending_pushes(&env.entity, None, env.now().plus_ms(1), 10_000)
         .await
         .unwrap()
         .len()
@@ -434,4 +434,43 @@ async fn a_mark_that_keeps_waiting_is_queued_again_once_per_interval() {
     }
     assert_eq!(requeued, 1, "once in the next 10 minutes, not every sweep");
     assert_eq!(pending(&env).await, 1);
+}
+
+/// More marks than one sweep queues (5,000): the next sweep queues the rest, instead of
+/// leaving them until they are stale.
+#[tokio::test(start_paused = true)]
+async fn marks_beyond_one_sweeps_limit_are_queued_by_the_next_sweep() {
+    let env = Env::new();
+    enable(&env).await;
+    let accounts: Vec<String> = (0..5_100).map(|n| format!("acct-{n:05}")).collect();
+    for (i, chunk) in accounts.chunks(100).enumerate() {
+        env.store
+            .mark_pending(&env.entity, chunk, env.now().plus_ms(i as i64))
+            .await
+            .unwrap();
+    }
+    let queued = |jobs: Vec<QueuedJob>| -> usize {
+        jobs.iter()
+            .map(|j| match &j.job.target {
+                JobTarget::SalesforcePush { accounts, .. } => accounts.len(),
+                _ => 0,
+            })
+            .sum()
+    };
+    tokio::time::advance(std::time::Duration::from_secs(31)).await;
+    env.realtime
+        .sweep(&env.entity, "sweep", env.now().plus_ms(60_000))
+        .await
+        .unwrap();
+    assert_eq!(queued(push_jobs(&env)), 5_000, "one sweep's limit");
+    tokio::time::advance(std::time::Duration::from_secs(60)).await;
+    env.realtime
+        .sweep(&env.entity, "sweep", env.now().plus_ms(60_000))
+        .await
+        .unwrap();
+    let next = queued(push_jobs(&env));
+    assert!(
+        (100..=200).contains(&next),
+        "the rest (and at most the last millisecond's again): {next}"
+    );
 }

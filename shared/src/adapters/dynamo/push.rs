@@ -363,9 +363,11 @@ impl PushStore for DynamoStore {
     async fn pending_pushes(
         &self,
         entity: &EntityId,
+        after: Option<EpochMillis>,
         upto: EpochMillis,
         limit: usize,
     ) -> Result<Vec<(String, EpochMillis)>, StoreError> {
+        let after = after.unwrap_or(EpochMillis(i64::MIN));
         let mut out = Vec::new();
         let mut start = None;
         loop {
@@ -374,9 +376,10 @@ impl PushStore for DynamoStore {
                 .query()
                 .table_name(&self.tables().mirror)
                 .key_condition_expression("pk = :pk")
-                .filter_expression("#at <= :upto")
+                .filter_expression("#at > :after AND #at <= :upto")
                 .expression_attribute_names("#at", "at")
                 .expression_attribute_values(":pk", s(pending_pk(entity)))
+                .expression_attribute_values(":after", n(after.0))
                 .expression_attribute_values(":upto", n(upto.0))
                 .set_exclusive_start_key(start)
                 .send()

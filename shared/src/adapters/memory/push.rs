@@ -162,6 +162,7 @@ impl PushStore for MemoryStore {
     async fn pending_pushes(
         &self,
         entity: &EntityId,
+        after: Option<EpochMillis>,
         upto: EpochMillis,
         limit: usize,
     ) -> Result<Vec<(String, EpochMillis)>, StoreError> {
@@ -172,7 +173,7 @@ impl PushStore for MemoryStore {
                 .get(entity)
                 .map(|p| {
                     p.iter()
-                        .filter(|(_, at)| **at <= upto)
+                        .filter(|(_, at)| after.is_none_or(|a| **at > a) && **at <= upto)
                         .map(|(a, at)| (a.clone(), *at))
                         .collect()
                 })

@@ -107,23 +107,37 @@ impl PushService {
             return Ok(0);
         }
         let upto = now.plus_ms(-(self.tuning.drain_after.as_millis() as i64));
-        let stale = now.plus_ms(-(self.tuning.requeue_after.as_millis() as i64));
-        let waiting = self
+        let limit = self.tuning.drain_limit;
+        // Marks since the last drain, oldest first; cut at the limit, the next sweep goes on
+        // from the last one queued (its millisecond again, as marks may share it).
+        let fresh = self
             .store
-            .pending_pushes(entity, upto, self.tuning.drain_limit)
+            .pending_pushes(entity, status.drained_to, upto, limit)
             .await?;
-        // Marks that waited too long are queued again once per `requeue_after`, not by
-        // every sweep (a backlog must not become a flood of duplicate jobs).
+        let drained_to = match fresh.last() {
+            Some((_, last)) if fresh.len() >= limit => last.plus_ms(-1),
+            _ => upto,
+        };
+        // Marks that waited too long are queued again, once per `requeue_after` (not by every
+        // sweep: a backlog must not become a flood of duplicate jobs).
         let requeue = status
             .requeued_at
             .is_none_or(|r| now.0 - r.0 >= self.tuning.requeue_after.as_millis() as i64);
-        let due: Vec<String> = waiting
+        let stale = now.plus_ms(-(self.tuning.requeue_after.as_millis() as i64));
+        let old = match (requeue, status.drained_to) {
+            (true, Some(_)) => {
+                self.store
+                    .pending_pushes(entity, None, stale, limit)
+                    .await?
+            }
+            _ => Vec::new(),
+        };
+        let due: BTreeSet<String> = fresh
             .into_iter()
-            .filter(|(_, at)| {
-                status.drained_to.is_none_or(|d| *at > d) || (requeue && *at <= stale)
-            })
+            .chain(old)
             .map(|(account, _)| account)
             .collect();
+        let due: Vec<String> = due.into_iter().collect();
         for accounts in due.chunks(self.tuning.accounts_per_job) {
             self.queue(
                 entity,
@@ -135,7 +149,7 @@ impl PushService {
             .await?;
         }
         let update = PushStatusUpdate {
-            drained_to: Some(upto),
+            drained_to: Some(drained_to),
             requeued_at: requeue.then_some(now),
             ..PushStatusUpdate::default()
         };
@@ -260,7 +274,7 @@ impl PushService {
         let now = self.clock.now();
         let pending = self
             .store
-            .pending_pushes(entity, now.plus_ms(1), COUNT_CAP)
+            .pending_pushes(entity, None, now.plus_ms(1), COUNT_CAP)
             .await?
             .len();
         let failures = self.store.failures(entity, None, COUNT_CAP).await?.len();

@@ -278,7 +278,7 @@ impl Sim {
     async fn pushes_done(&self) -> bool {
         let env = &self.env;
         env.store
-            .pending_pushes(&env.entity, env.now().plus_ms(1), 1)
+            .pending_pushes(&env.entity, None, env.now().plus_ms(1), 1)
             .await
             .is_ok_and(|p| p.is_empty())
     }

@@ -132,7 +132,7 @@ async fn salesforce_equals_mirror(sim: &Sim, out: &mut Vec<String>) {
         }
     }
     let far = env.now().plus_ms(86_400_000);
-    match env.store.pending_pushes(&env.entity, far, 100).await {
+    match env.store.pending_pushes(&env.entity, None, far, 100).await {
         Ok(p) if !p.is_empty() => out.push(format!("accounts still waiting for a push: {p:?}")),
         Ok(_) => {}
         Err(e) => out.push(format!("push marks unreadable: {e}")),
