@@ -326,10 +326,18 @@ fn subscription_records(
             ));
         }
         if settings.writes(SfObject::SubscriptionProductCharge) {
+            // A charge names its rate plan too, when rate plans are written: that is then the
+            // parent it waits for (the rate plan waits for the subscription).
+            let with_rate_plan = settings.writes(SfObject::SubscriptionRatePlan);
+            let parent = if with_rate_plan {
+                state_key(SfObject::SubscriptionRatePlan, EXTERNAL_ID, &rp.id)
+            } else {
+                sub_key.clone()
+            };
             for charge in &rp.charges {
                 let mut fields = product_charge(charge, rp, crm_id);
                 fields.insert("Zuora__Subscription__r".into(), sub_ref.clone());
-                if settings.writes(SfObject::SubscriptionRatePlan) {
+                if with_rate_plan {
                     fields.insert(
                         "Zuora__SubscriptionRatePlan__r".into(),
                         json!({ EXTERNAL_ID: rp.id }),
@@ -340,11 +348,29 @@ fn subscription_records(
                     EXTERNAL_ID,
                     &charge.id,
                     fields,
-                    Some(sub_key.clone()),
+                    Some(parent.clone()),
                 ));
             }
         }
     }
+}
+
+/// The key of a mirror record [`desired_records`] reads but cannot parse (written by another
+/// version, say), if any: a push must not take such a record for absent — it would delete what
+/// Salesforce holds of it — so the account waits instead.
+pub fn unreadable_record(stored: &StoredAccount) -> Option<String> {
+    let parses = |kind: RecordKind, data: &str| match kind {
+        RecordKind::Customer => serde_json::from_str::<Account>(data).is_ok(),
+        RecordKind::Subscription => serde_json::from_str::<Subscription>(data).is_ok(),
+        RecordKind::PaymentMethod => serde_json::from_str::<PaymentMethod>(data).is_ok(),
+        RecordKind::Address => serde_json::from_str::<Contact>(data).is_ok(),
+        RecordKind::Product => true,
+    };
+    stored
+        .records
+        .iter()
+        .find(|(_, record)| !parses(record.kind, &record.data))
+        .map(|(sk, _)| sk.clone())
 }
 
 fn read<T: for<'de> Deserialize<'de>>(stored: &StoredAccount, sk: &str) -> Option<T> {

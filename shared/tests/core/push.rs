@@ -474,3 +474,79 @@ async fn marks_beyond_one_sweeps_limit_are_queued_by_the_next_sweep() {
         "the rest (and at most the last millisecond's again): {next}"
     );
 }
+
+/// An operator's retry that cannot run now (pushes paused) leaves the failure listed: it is
+/// taken off only by the push that gets the record in.
+#[tokio::test(start_paused = true)]
+async fn a_retry_that_cannot_run_leaves_the_failure_listed() {
+    let env = Env::new();
+    enable(&env).await;
+    env.zuora.put_account(linked(1));
+    env.salesforce.fail_record(
+        &account_id(1),
+        &["INSUFFICIENT_ACCESS_ON_CROSS_REFERENCE_ENTITY"],
+    );
+    env.sync_now(&key(&account_number(1))).await;
+    env.push_job(&push_jobs(&env)[0]).await.unwrap();
+    let listed = || async {
+        env.push
+            .failures(&env.entity, None, 50, None, None)
+            .await
+            .unwrap()
+            .0
+            .len()
+    };
+    assert_eq!(listed().await, 1);
+    env.salesforce.fail_call(SalesforceError::LimitExceeded {
+        daily: true,
+        message: "TotalRequests Limit exceeded.".into(),
+    });
+    assert_eq!(env.push.retry(&env.entity, None, "op").await.unwrap(), 1);
+    let report = env.push_job(&push_jobs(&env)[0]).await.unwrap();
+    assert!(report.paused);
+    assert_eq!(listed().await, 1, "still listed: nothing was resent");
+    // Retried once pushes resume: in, and off the list.
+    tokio::time::advance(std::time::Duration::from_secs(16 * 60)).await;
+    env.push.retry(&env.entity, None, "op").await.unwrap();
+    env.push_job(&push_jobs(&env)[0]).await.unwrap();
+    assert_eq!(listed().await, 0);
+    assert_eq!(env.salesforce.records(ACCOUNT).len(), 1);
+}
+
+/// An account with more new records than one push creates (1,000: their intents must fit the
+/// state item) goes in over several pushes, its mark kept until the last.
+#[tokio::test(start_paused = true)]
+async fn a_huge_account_goes_in_over_several_pushes() {
+    let env = Env::new();
+    enable(&env).await;
+    let mut a = linked(1);
+    let template = a.payment_methods[0].clone();
+    a.payment_methods = (0..1_200)
+        .map(|n| zuora_sync::model::PaymentMethod {
+            id: format!("pm-{n:04}"),
+            is_default: n == 0,
+            ..template.clone()
+        })
+        .collect();
+    env.zuora.put_account(a);
+    env.sync_now(&key(&account_number(1))).await;
+    let report = env.push_job(&push_jobs(&env)[0]).await.unwrap();
+    let counts = report.accounts[0].1;
+    assert_eq!(counts.created, 1_000, "{counts:?}");
+    assert!(!report.accounts[0].2, "not complete yet");
+    assert_eq!(pending(&env).await, 1);
+    let again = env
+        .push
+        .push(
+            &env.entity,
+            &[account_id(1)],
+            false,
+            "c",
+            env.now().plus_ms(60_000),
+        )
+        .await
+        .unwrap();
+    assert!(again.accounts[0].2, "{:?}", again.accounts[0]);
+    assert_eq!(env.salesforce.records(SfObject::PaymentMethod).len(), 1_200);
+    assert_eq!(pending(&env).await, 0);
+}

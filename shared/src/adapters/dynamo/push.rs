@@ -406,27 +406,40 @@ impl PushStore for DynamoStore {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<PushFailure>, StoreError> {
-        let mut query = self
-            .client()
-            .query()
-            .table_name(&self.tables().mirror)
-            .expression_attribute_values(":pk", s(failures_pk(entity)))
-            .limit(limit.clamp(1, 1000) as i32);
-        query = match after {
-            Some(after) => query
-                .key_condition_expression("pk = :pk AND sk > :after")
-                .expression_attribute_values(":after", s(after)),
-            None => query.key_condition_expression("pk = :pk"),
-        };
-        let page = query.send().await.map_err(unavailable)?;
-        page.items()
-            .iter()
-            .map(|item| {
+        // Query pages end at 1 MB: read on until `limit` items, so that a short answer means
+        // the end of the list.
+        let mut out = Vec::new();
+        let mut start: Option<String> = after.map(str::to_string);
+        while out.len() < limit {
+            let mut query = self
+                .client()
+                .query()
+                .table_name(&self.tables().mirror)
+                .consistent_read(true)
+                .expression_attribute_values(":pk", s(failures_pk(entity)))
+                .limit((limit - out.len()).min(1000) as i32);
+            query = match &start {
+                Some(after) => query
+                    .key_condition_expression("pk = :pk AND sk > :after")
+                    .expression_attribute_values(":after", s(after)),
+                None => query.key_condition_expression("pk = :pk"),
+            };
+            let page = query.send().await.map_err(unavailable)?;
+            for item in page.items() {
                 let data = opt_s(item, "data").unwrap_or_default();
-                serde_json::from_str(&data)
-                    .map_err(|e| StoreError::Corrupt(format!("failure item: {e}")))
-            })
-            .collect()
+                let failure: PushFailure = serde_json::from_str(&data)
+                    .map_err(|e| StoreError::Corrupt(format!("failure item: {e}")))?;
+                start = Some(failure.id.clone());
+                out.push(failure);
+            }
+            if page.last_evaluated_key().is_none() {
+                break;
+            }
+            if let Some(key) = page.last_evaluated_key().and_then(|k| opt_s(k, "sk")) {
+                start = Some(key);
+            }
+        }
+        Ok(out)
     }
 
     async fn remove_failures(&self, entity: &EntityId, ids: &[String]) -> Result<(), StoreError> {

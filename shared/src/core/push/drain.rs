@@ -158,8 +158,10 @@ impl PushService {
     }
 
     /// An operator's retry of failures (`None`: every one; ids not on the list are ignored):
-    /// their accounts are pushed again with refused records resent, and the failures leave the
-    /// list (a push that fails again puts them back). Answers how many failures were retried.
+    /// their accounts are pushed again with refused records resent. A failure stays on the list
+    /// until the push that resends it succeeds (its end takes it off) — so a retry that could
+    /// not run (pushes paused, the job lost) leaves it listed, never silently gone. Answers how
+    /// many failures were retried.
     pub async fn retry(
         &self,
         entity: &EntityId,
@@ -185,7 +187,6 @@ impl PushService {
             )
             .await?;
         }
-        self.store.remove_failures(entity, &ids).await?;
         Ok(ids.len())
     }
 

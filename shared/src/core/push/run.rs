@@ -6,7 +6,7 @@ use super::{PushError, PushService};
 use crate::model::{
     EntityId, EpochMillis, EventStatus, PushCounts, PushFailure, PushPlan, Pushed, PushedRecords,
     SalesforceSettings, SfObject, SfRecord, SyncEvent, Trigger, desired_records, new_event_id,
-    parse_state_key, plan_push,
+    parse_state_key, plan_push, unreadable_record,
 };
 use crate::ports::{
     PushEnd, PushLease, PushStatusUpdate, RecordResult, SalesforceApi, SalesforceError, StoreError,
@@ -59,6 +59,34 @@ struct Work {
     failures: Vec<PushFailure>,
     resolved: Vec<String>,
     incomplete: bool,
+}
+
+/// New records one push creates per account, at most: their intents live in the account's
+/// state item (about 90 bytes each), which DynamoDB caps at 400 KB. An account with more waits
+/// for the next push for the rest (its mark stays).
+const MAX_NEW_PER_PUSH: usize = 1_000;
+
+/// Keeps the first [`MAX_NEW_PER_PUSH`] new records of an account's plan (in plan order,
+/// parents first), deferring the others.
+fn limit_new_records(w: &mut Work) {
+    let mut new = 0;
+    let mut deferred = 0;
+    let pushed = &w.pushed;
+    w.plan.upserts.retain(|r| {
+        if pushed.contains_key(&r.state_key()) {
+            return true;
+        }
+        new += 1;
+        if new <= MAX_NEW_PER_PUSH {
+            return true;
+        }
+        deferred += 1;
+        false
+    });
+    if deferred > 0 {
+        w.counts.deferred += deferred;
+        w.incomplete = true;
+    }
 }
 
 /// The push's state across its calls.
@@ -198,6 +226,13 @@ impl Push<'_> {
                 incomplete: false,
             };
             match stored {
+                Ok(stored) if unreadable_record(&stored).is_some() => {
+                    let sk = unreadable_record(&stored).unwrap_or_default();
+                    tracing::error!(account = %lease.account_id, record = %sk, "a mirror record does not parse; the account's push waits");
+                    let mut w = work(PushPlan::default(), None, lease);
+                    w.incomplete = true;
+                    self.works.push(w);
+                }
                 Ok(stored) => {
                     let number = stored
                         .records
@@ -227,6 +262,9 @@ impl Push<'_> {
     /// end would otherwise leave a record no later push knows to delete. An account whose
     /// intents cannot be written sends nothing this time.
     async fn record_intents(&mut self) {
+        for w in &mut self.works {
+            limit_new_records(w);
+        }
         let writes: Vec<(usize, PushLease, Vec<String>)> = self
             .works
             .iter()
@@ -457,10 +495,26 @@ impl Push<'_> {
     async fn find_unknown(
         &mut self,
         object: SfObject,
-        unknown: Vec<(usize, String)>,
+        mut unknown: Vec<(usize, String)>,
         batch: &mut Vec<(usize, String, String)>,
     ) {
-        for chunk in unknown.chunks(MAX_PER_CALL) {
+        // One query per key field (subscriptions may be keyed both ways around a change of
+        // the keying): a chunk holds keys of one field only.
+        unknown.sort_by(|a, b| a.1.cmp(&b.1));
+        let mut chunks: Vec<Vec<(usize, String)>> = Vec::new();
+        for item in unknown {
+            let field = parse_state_key(&item.1).map(|(_, f, _)| f.to_string());
+            match chunks.last_mut() {
+                Some(last)
+                    if last.len() < MAX_PER_CALL
+                        && parse_state_key(&last[0].1).map(|(_, f, _)| f.to_string()) == field =>
+                {
+                    last.push(item)
+                }
+                _ => chunks.push(vec![item]),
+            }
+        }
+        for chunk in &chunks {
             if self.stopped {
                 for (i, _) in chunk {
                     self.works[*i].incomplete = true;
@@ -490,7 +544,10 @@ impl Push<'_> {
                     Some((_, id)) => batch.push((*i, key.clone(), id.clone())),
                     None => {
                         let w = &mut self.works[*i];
-                        w.pushed.remove(key);
+                        if w.pushed.remove(key).is_some_and(|p| p.failed) {
+                            w.resolved
+                                .push(PushFailure::id_for(&w.lease.account_id, key));
+                        }
                         w.counts.deleted += 1;
                     }
                 }

@@ -205,8 +205,8 @@ pub(super) async fn list_failures(
 /// Retry Salesforce failures
 ///
 /// Pushes the failures' accounts again with the refused records sent even if unchanged (after
-/// the cause was fixed in Salesforce or in Zuora); the failures leave the list, and a push that
-/// fails again puts them back. `{"ids": [...]}` or `{"all": true}`. Answers at once; the
+/// the cause was fixed in Salesforce or in Zuora); a failure leaves the list when its record
+/// goes in, and stays (with Salesforce's new answer) when it is refused again. `{"ids": [...]}` or `{"all": true}`. Answers at once; the
 /// pushes run on the worker and leave events (trigger `manual`).
 ///
 /// Requires a bearer JWT whose entities claim includes the entity (or `*`) and whose roles

@@ -145,7 +145,8 @@ fn an_account_maps_to_every_zuora_360_object_parents_first() {
     );
     assert_eq!(
         charge.parent.as_deref(),
-        Some("Zuora__Subscription__c/Zuora__External_Id__c/s1")
+        Some("Zuora__SubscriptionRatePlan__c/Zuora__External_Id__c/rp-s1"),
+        "a charge waits for its rate plan"
     );
     let wire = records[4].wire();
     assert_eq!(wire["attributes"]["type"], "Zuora__PaymentMethod__c");
@@ -246,4 +247,51 @@ fn the_limit_header_is_read_and_compared_with_the_share() {
     assert!(!usage.at_share(51));
     assert_eq!(ApiUsage::parse("per-app-api-usage=17/250(appName=x)"), None);
     assert_eq!(ApiUsage::parse("api-usage=x/1"), None);
+}
+
+#[test]
+fn a_charge_waits_for_its_rate_plan_when_rate_plans_are_written() {
+    let snap = snapshot(Some("001000000000001"), vec![subscription("s1", "S-1", 1)]);
+    let records = desired_records(&stored(&snap), &SalesforceSettings::default());
+    let charge = records
+        .iter()
+        .find(|r| r.object == SfObject::SubscriptionProductCharge)
+        .unwrap();
+    assert_eq!(
+        charge.parent.as_deref(),
+        Some("Zuora__SubscriptionRatePlan__c/Zuora__External_Id__c/rp-s1")
+    );
+    // Without rate plans, the subscription.
+    let settings = SalesforceSettings {
+        objects: vec![
+            SfObject::CustomerAccount,
+            SfObject::Subscription,
+            SfObject::SubscriptionProductCharge,
+        ],
+        ..SalesforceSettings::default()
+    };
+    let records = desired_records(&stored(&snap), &settings);
+    let charge = records
+        .iter()
+        .find(|r| r.object == SfObject::SubscriptionProductCharge)
+        .unwrap();
+    assert_eq!(
+        charge.parent.as_deref(),
+        Some("Zuora__Subscription__c/Zuora__External_Id__c/s1")
+    );
+}
+
+#[test]
+fn a_mirror_record_that_does_not_parse_is_named() {
+    let snap = snapshot(Some("001000000000001"), vec![subscription("s1", "S-1", 1)]);
+    let mut account = stored(&snap);
+    assert_eq!(unreadable_record(&account), None);
+    let sk = account
+        .records
+        .iter()
+        .find(|(_, r)| r.kind == RecordKind::Subscription)
+        .map(|(sk, _)| sk.clone())
+        .unwrap();
+    account.records.get_mut(&sk).unwrap().data = r#"{"id": 7}"#.into();
+    assert_eq!(unreadable_record(&account), Some(sk));
 }
