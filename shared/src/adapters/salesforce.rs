@@ -118,8 +118,14 @@ impl From<WireResult> for RecordResult {
     }
 }
 
+/// A transport failure: before the request was sent (nothing to reach), or after (no answer:
+/// Salesforce may carry it out anyway).
 fn unavailable(e: reqwest::Error) -> SalesforceError {
-    SalesforceError::Unavailable(Cause::with_source(e.to_string(), e))
+    if e.is_connect() || e.is_builder() {
+        SalesforceError::Unavailable(Cause::with_source(e.to_string(), e))
+    } else {
+        SalesforceError::NoAnswer(Cause::with_source(e.to_string(), e))
+    }
 }
 
 impl SalesforceClient {

@@ -77,9 +77,13 @@ pub enum SalesforceError {
         code: String,
         message: String,
     },
-    /// 5xx, timeouts, connection failures: try again later.
+    /// 5xx, or nothing to reach: try again later.
     #[error("Salesforce is unavailable: {0}")]
     Unavailable(#[source] Cause),
+    /// The request got no answer (timed out, connection lost on the way): Salesforce may have
+    /// carried it out, or may still.
+    #[error("Salesforce did not answer: {0}")]
+    NoAnswer(#[source] Cause),
     #[error("Salesforce's answer was not usable: {0}")]
     BadResponse(String),
 }
@@ -91,6 +95,7 @@ impl SalesforceError {
             Self::AuthFailed(_) => "salesforce_auth_failed",
             Self::Rejected { .. } => "salesforce_rejected",
             Self::Unavailable(_) => "salesforce_unavailable",
+            Self::NoAnswer(_) => "salesforce_no_answer",
             Self::BadResponse(_) => "salesforce_bad_response",
         }
     }
@@ -133,6 +138,9 @@ pub struct PushLease {
     /// The account's waiting mark as read when the lease was won (its time), if any: the end
     /// removes it only if no commit marked it again since.
     pub pending_at: Option<EpochMillis>,
+    /// The lease was not released by its last holder (it died, or held it after a call went
+    /// unanswered): what it sent may have landed without being recorded.
+    pub taken_over: bool,
 }
 
 /// What a push ends with, written in one transaction under the lease's fence.
@@ -146,6 +154,8 @@ pub struct PushEnd {
     /// Failure ids resolved by this push.
     pub resolved: Vec<String>,
     pub event: Option<SyncEvent>,
+    /// Keep the lease until then instead of releasing it (a call went unanswered).
+    pub hold_until: Option<EpochMillis>,
 }
 
 #[async_trait::async_trait]

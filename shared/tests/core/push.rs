@@ -550,3 +550,34 @@ async fn a_huge_account_goes_in_over_several_pushes() {
     assert_eq!(env.salesforce.records(SfObject::PaymentMethod).len(), 1_200);
     assert_eq!(pending(&env).await, 0);
 }
+
+/// A call whose answer is lost may still be carried out by Salesforce: the account's lease is
+/// held two minutes, so a later push cannot write the record first and be overwritten by it.
+#[tokio::test(start_paused = true)]
+async fn after_a_lost_answer_the_accounts_lease_is_held_a_while() {
+    let env = Env::new();
+    enable(&env).await;
+    env.zuora.put_account(linked(1));
+    env.salesforce
+        .fail_call(SalesforceError::NoAnswer("connection reset".into()));
+    env.sync_now(&key(&account_number(1))).await;
+    let report = env.push_job(&push_jobs(&env)[0]).await.unwrap();
+    assert!(!report.accounts[0].2, "incomplete");
+    let accounts = [account_id(1)];
+    let push_now = || {
+        env.push.push(
+            &env.entity,
+            &accounts,
+            false,
+            "c",
+            env.now().plus_ms(60_000),
+        )
+    };
+    tokio::time::advance(std::time::Duration::from_secs(61)).await;
+    let early = push_now().await.unwrap();
+    assert_eq!(early.busy, vec![account_id(1)], "held: {early:?}");
+    tokio::time::advance(std::time::Duration::from_secs(60)).await;
+    let late = push_now().await.unwrap();
+    assert!(late.accounts[0].2, "{late:?}");
+    assert_eq!(env.salesforce.records(ACCOUNT).len(), 1);
+}

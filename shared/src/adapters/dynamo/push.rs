@@ -19,7 +19,8 @@ use crate::model::{
 use crate::ports::{PushEnd, PushLease, PushStatusUpdate, PushStore, StoreError};
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, ConditionCheck, Delete, Put, ReturnValue, TransactWriteItem,
+    AttributeValue, ConditionCheck, Delete, Put, PutRequest, ReturnValue, TransactWriteItem,
+    WriteRequest,
 };
 use std::collections::HashMap;
 
@@ -232,7 +233,8 @@ impl PushStore for DynamoStore {
             .expression_attribute_values(":until", n(lease_until.0))
             .expression_attribute_values(":now", n(now.0))
             .expression_attribute_values(":one", n(1))
-            .return_values(ReturnValue::AllNew)
+            // The item as it was: whether its last holder released it, what was pushed.
+            .return_values(ReturnValue::AllOld)
             .send()
             .await;
         let out = match result {
@@ -258,9 +260,10 @@ impl PushStore for DynamoStore {
         Ok(Some(PushLease {
             entity: entity.clone(),
             account_id: account_id.to_string(),
-            fence: opt_n(&item, "fence").unwrap_or(1),
+            fence: opt_n::<u64>(&item, "fence").unwrap_or(0) + 1,
             pushed,
             pending_at,
+            taken_over: item.contains_key("lease_until"),
         }))
     }
 
@@ -299,13 +302,17 @@ impl PushStore for DynamoStore {
 
     async fn end_push(&self, lease: &PushLease, end: &PushEnd) -> Result<(), StoreError> {
         let (name, value) = pushed_attr(&end.pushed);
-        let state = Item::from([
+        let mut state = Item::from([
             ("pk".into(), s(push_pk(&lease.entity, &lease.account_id))),
             ("sk".into(), s(STATE_SK)),
             ("fence".into(), n(lease.fence)),
             (name, value),
         ]);
-        // The put releases the lease (no `lease_until`) and is the fence's condition.
+        if let Some(until) = end.hold_until {
+            state.insert("lease_until".into(), n(until.0));
+        }
+        // The put releases the lease (no `lease_until`, unless held) and is the fence's
+        // condition.
         let put = Put::builder()
             .table_name(&self.tables().mirror)
             .set_item(Some(state))
@@ -348,14 +355,44 @@ impl PushStore for DynamoStore {
         accounts: &[String],
         now: EpochMillis,
     ) -> Result<(), StoreError> {
-        for account in accounts {
-            self.client()
-                .put_item()
-                .table_name(&self.tables().mirror)
-                .set_item(Some(pending_item(entity, account, now)))
-                .send()
-                .await
-                .map_err(unavailable)?;
+        // 25 puts per request (BatchWriteItem's limit); what DynamoDB leaves unprocessed is
+        // sent again.
+        for chunk in accounts.chunks(25) {
+            let mut writes: Vec<WriteRequest> = chunk
+                .iter()
+                .map(|account| {
+                    let put = PutRequest::builder()
+                        .set_item(Some(pending_item(entity, account, now)))
+                        .build()
+                        .map_err(build_err)?;
+                    Ok(WriteRequest::builder().put_request(put).build())
+                })
+                .collect::<Result<_, StoreError>>()?;
+            for attempt in 0..8u32 {
+                if writes.is_empty() {
+                    break;
+                }
+                if attempt > 0 {
+                    tokio::time::sleep(std::time::Duration::from_millis(50 << attempt)).await;
+                }
+                let out = self
+                    .client()
+                    .batch_write_item()
+                    .request_items(&self.tables().mirror, writes)
+                    .send()
+                    .await
+                    .map_err(unavailable)?;
+                writes = out
+                    .unprocessed_items()
+                    .and_then(|u| u.get(&self.tables().mirror))
+                    .cloned()
+                    .unwrap_or_default();
+            }
+            if !writes.is_empty() {
+                return Err(StoreError::Unavailable(
+                    "DynamoDB left waiting marks unprocessed".into(),
+                ));
+            }
         }
         Ok(())
     }

@@ -42,6 +42,8 @@ pub enum SalesforceFault {
     Fail(SalesforceError),
     /// Every record of the call is refused with `UNABLE_TO_LOCK_ROW` (a transient error).
     LockRows,
+    /// Salesforce carries the call out, but its answer is lost (`NoAnswer`).
+    LostAnswer,
     /// The caller dies during the call; with `applied`, Salesforce carried it out first.
     Crash {
         applied: bool,

@@ -47,6 +47,7 @@ impl PushTable {
         if item.lease_until.is_some_and(|until| until > now) {
             return None;
         }
+        let taken_over = item.lease_until.is_some();
         item.fence += 1;
         item.lease_until = Some(lease_until);
         let pending_at = self
@@ -64,6 +65,7 @@ impl PushTable {
             fence: item.fence,
             pushed,
             pending_at,
+            taken_over,
         })
     }
 
@@ -83,7 +85,7 @@ impl PushTable {
         let item = self.fenced(lease)?;
         item.pushed = end.pushed.clone();
         item.intents.clear();
-        item.lease_until = None;
+        item.lease_until = end.hold_until;
         let pending = self.pending.entry(lease.entity.clone()).or_default();
         if end.complete && pending.get(&lease.account_id) == lease.pending_at.as_ref() {
             pending.remove(&lease.account_id);

@@ -75,6 +75,10 @@ impl FakeSalesforce {
                 call(&mut self.org())
             }
             (SalesforceFault::Fail(error), _) => Err(error),
+            (SalesforceFault::LostAnswer, _) => {
+                let _ = call(&mut self.org());
+                Err(SalesforceError::NoAnswer("the answer was lost".into()))
+            }
             (SalesforceFault::LockRows, Some(answer)) => {
                 Self::count(&mut self.org())?;
                 Ok(answer)

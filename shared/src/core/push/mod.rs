@@ -28,8 +28,14 @@ use std::time::Duration;
 /// Tuning of the push; the defaults are production's.
 #[derive(Debug, Clone)]
 pub struct PushSettings {
-    /// Added to the invocation deadline to make the push lease: a holder cannot outlive it.
+    /// Added to the invocation deadline to make the push lease: a holder cannot outlive it,
+    /// and a call it had in flight when it died has had time to end at Salesforce (which
+    /// goes on with a request whose caller is gone).
     pub lease_margin: Duration,
+    /// How long an account's lease is kept after a push whose call went unanswered (timed
+    /// out, connection lost): Salesforce may still carry that call out, and a later push must
+    /// not write the record first and be overwritten by it.
+    pub hold_after_lost_call: Duration,
     /// Attempts per record for transient record errors (`UNABLE_TO_LOCK_ROW`), within a push.
     pub record_attempts: u32,
     /// The first wait before resending them; doubled each time.
@@ -55,7 +61,8 @@ pub struct PushSettings {
 impl Default for PushSettings {
     fn default() -> Self {
         Self {
-            lease_margin: Duration::from_secs(5),
+            lease_margin: Duration::from_secs(60),
+            hold_after_lost_call: Duration::from_secs(120),
             record_attempts: 4,
             record_backoff: Duration::from_millis(250),
             pause_daily: Duration::from_secs(15 * 60),
@@ -121,6 +128,7 @@ impl PushError {
             Self::Store(_)
                 | Self::Queue(_)
                 | Self::Salesforce(crate::ports::SalesforceError::Unavailable(_))
+                | Self::Salesforce(crate::ports::SalesforceError::NoAnswer(_))
                 | Self::Salesforce(crate::ports::SalesforceError::BadResponse(_))
         )
     }

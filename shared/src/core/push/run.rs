@@ -61,6 +61,16 @@ struct Work {
     incomplete: bool,
 }
 
+/// A call about this record went without an answer (or was not made): Salesforce may hold
+/// the fields sent, or not, or not the record at all. Its hash is forgotten, so whatever the
+/// mirror says next is sent again — were it the very fields last recorded, "unchanged" would
+/// leave Salesforce with what the unanswered call wrote.
+fn unsure(pushed: &mut PushedRecords, key: &str) {
+    if let Some(p) = pushed.get_mut(key) {
+        p.hash.clear();
+    }
+}
+
 /// New records one push creates per account, at most: their intents live in the account's
 /// state item (about 90 bytes each), which DynamoDB caps at 400 KB. An account with more waits
 /// for the next push for the rest (its mark stays).
@@ -103,6 +113,9 @@ struct Push<'a> {
     cutoff: EpochMillis,
     /// The push stopped at the cutoff (not a Salesforce failure: no pause).
     out_of_time: AtomicBool,
+    /// A call went unanswered (dropped at the cutoff, or lost on the way): Salesforce may
+    /// still carry it out, so the leases are held a while.
+    lost_call: AtomicBool,
 }
 
 impl PushService {
@@ -167,6 +180,7 @@ impl PushService {
             stopped: false,
             cutoff: deadline.plus_ms(-(PUSH_STORE_RESERVE.as_millis() as i64)),
             out_of_time: AtomicBool::new(false),
+            lost_call: AtomicBool::new(false),
         };
         let planned = push.plan(works, retry_failed).await;
         if let Err(e) = planned {
@@ -204,7 +218,14 @@ impl Push<'_> {
             .collect()
             .await;
         let mut first_error = None;
-        for (lease, stored) in loaded {
+        for (mut lease, stored) in loaded {
+            if lease.taken_over {
+                // Its last push ended without recording what it did: any record may hold what
+                // it sent, or be gone. Everything the mirror wants is sent again.
+                for p in lease.pushed.values_mut() {
+                    p.hash.clear();
+                }
+            }
             let work = |plan: PushPlan, number: Option<String>, lease: PushLease| Work {
                 present: lease
                     .pushed
@@ -460,7 +481,9 @@ impl Push<'_> {
     fn defer_all(&mut self, chunk: &[(usize, SfRecord)]) {
         for (i, record) in chunk {
             let w = &mut self.works[*i];
-            w.deferred.insert(record.state_key());
+            let key = record.state_key();
+            unsure(&mut w.pushed, &key);
+            w.deferred.insert(key);
             w.counts.deferred += 1;
             w.incomplete = true;
         }
@@ -574,8 +597,10 @@ impl Push<'_> {
                 self.report.calls += 1;
                 let results = self.bounded(self.sf.delete(&ids)).await;
                 let Some(results) = self.service_call(results) else {
-                    for (i, _, _) in chunk {
-                        self.works[*i].incomplete = true;
+                    for (i, key, _) in chunk {
+                        let w = &mut self.works[*i];
+                        unsure(&mut w.pushed, key);
+                        w.incomplete = true;
                     }
                     continue;
                 };
@@ -643,16 +668,28 @@ impl Push<'_> {
         call: impl Future<Output = Result<T, SalesforceError>>,
     ) -> Result<T, SalesforceError> {
         let left = self.cutoff.0 - self.service.clock.now().0;
-        let late = || {
-            self.out_of_time.store(true, Ordering::SeqCst);
-            SalesforceError::Unavailable("no time left in this invocation".into())
-        };
         if left <= 0 {
-            return Err(late());
+            self.out_of_time.store(true, Ordering::SeqCst);
+            return Err(SalesforceError::Unavailable(
+                "no time left in this invocation".into(),
+            ));
         }
-        tokio::time::timeout(Duration::from_millis(left as u64), call)
-            .await
-            .unwrap_or_else(|_| Err(late()))
+        let answer = tokio::time::timeout(Duration::from_millis(left as u64), call).await;
+        match answer {
+            Ok(Err(SalesforceError::NoAnswer(e))) => {
+                // Timed out or cut off on the way: it may have reached Salesforce.
+                self.lost_call.store(true, Ordering::SeqCst);
+                Err(SalesforceError::NoAnswer(e))
+            }
+            Ok(answer) => answer,
+            Err(_) => {
+                self.out_of_time.store(true, Ordering::SeqCst);
+                self.lost_call.store(true, Ordering::SeqCst);
+                Err(SalesforceError::NoAnswer(
+                    "no answer before this invocation's cutoff".into(),
+                ))
+            }
+        }
     }
 
     /// Waits before resending refused records, unless the wait would pass the cutoff (then
@@ -711,6 +748,10 @@ impl Push<'_> {
     ) -> Result<(), PushError> {
         let now = self.service.clock.now();
         let works = std::mem::take(&mut self.works);
+        let hold_until = self
+            .lost_call
+            .load(Ordering::SeqCst)
+            .then(|| now.plus_ms(self.service.tuning.hold_after_lost_call.as_millis() as i64));
         let mut ends = Vec::with_capacity(works.len());
         for mut w in works {
             let complete = !w.incomplete;
@@ -724,6 +765,7 @@ impl Push<'_> {
                 failures: std::mem::take(&mut w.failures),
                 resolved: std::mem::take(&mut w.resolved),
                 event: Some(event),
+                hold_until,
             };
             ends.push((w.lease, end));
         }

@@ -95,6 +95,7 @@ async fn salesforce_equals_mirror(sim: &Sim, out: &mut Vec<String>) {
                 .find(record.object, record.key_field, &record.key)
             else {
                 out.push(format!("A{n}: Salesforce lacks {}", record.state_key()));
+                out.push(format!("  its events: {}", history(sim, n)));
                 continue;
             };
             for (field, value) in &record.fields {

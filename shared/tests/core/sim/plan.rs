@@ -257,6 +257,8 @@ impl FaultPlan for SeededPlan {
                 }
                 _ => SalesforceError::Unavailable("503 SERVER_UNAVAILABLE".into()),
             })
+        } else if s.rng.random_bool(rates.fail / 3.0) {
+            SalesforceFault::LostAnswer
         } else if s.rng.random_bool(rates.lock_rows) {
             SalesforceFault::LockRows
         } else if s.rng.random_bool(rates.delay) {
