@@ -251,10 +251,12 @@ impl SyncService {
         event: &mut SyncEvent,
     ) -> Result<(SyncReport, Commit), SyncError> {
         let mut fetched = self.fetch_and_plan(run, scope, lock, prefetched).await?;
-        // A full sync pushes every account, changed or not (Salesforce may never have had it).
+        // A full sync pushes every account, changed or not (Salesforce may never have had it);
+        // so does a commit that serves coalesced requests, which may be a full sync's job that
+        // found the account's lock held (its own commit never comes).
         fetched.plan.push = run.settings.salesforce.enabled
             && scope != Scope::Catalog
-            && (!fetched.plan.is_noop() || run.trigger == Trigger::Full);
+            && (!fetched.plan.is_noop() || run.trigger == Trigger::Full || served > 0);
         let plan = &fetched.plan;
         let now = self.clock.now();
         event.status = EventStatus::Succeeded;
