@@ -38,6 +38,16 @@ fn push_jobs(env: &Env) -> Vec<QueuedJob> {
         .collect()
 }
 
+/// A push of `accounts` run now (as a job would, outside the worker).
+async fn push_now(
+    env: &Env,
+    accounts: &[String],
+) -> Result<zuora_sync::core::push::PushReport, zuora_sync::core::push::PushError> {
+    env.push
+        .push(&env.entity, accounts, false, "c", env.now().plus_ms(60_000))
+        .await
+}
+
 /// Runs every queued job (pushes included) until none is visible.
 async fn settle(env: &Env) {
     env.work_all().await;
@@ -83,17 +93,7 @@ async fn a_changed_account_is_pushed_once_parents_first_and_an_unchanged_one_cos
     env.sync_now(&key(&account_number(1))).await;
     assert!(push_jobs(&env).is_empty());
     let calls = env.salesforce.calls();
-    let again = env
-        .push
-        .push(
-            &env.entity,
-            &[account_id(1)],
-            false,
-            "c",
-            env.now().plus_ms(60_000),
-        )
-        .await
-        .unwrap();
+    let again = push_now(&env, &[account_id(1)]).await.unwrap();
     assert_eq!(env.salesforce.calls(), calls);
     assert_eq!(again.accounts[0].1.unchanged, 4);
 
@@ -161,17 +161,7 @@ async fn a_refused_account_lands_in_the_failure_list_blocks_its_children_and_not
         env.sync_now(&key(&account_number(n))).await;
     }
     push_jobs(&env);
-    let report = env
-        .push
-        .push(
-            &env.entity,
-            &accounts,
-            false,
-            "c",
-            env.now().plus_ms(60_000),
-        )
-        .await
-        .unwrap();
+    let report = push_now(&env, &accounts).await.unwrap();
     assert_eq!(report.records_per_call[0], 3, "three accounts in one call");
     assert_eq!(env.salesforce.records(ACCOUNT).len(), 2);
     assert_eq!(
@@ -198,16 +188,7 @@ async fn a_refused_account_lands_in_the_failure_list_blocks_its_children_and_not
 
     // Unchanged, a refused record is not sent again by later pushes.
     let calls = env.salesforce.calls();
-    env.push
-        .push(
-            &env.entity,
-            &accounts,
-            false,
-            "c",
-            env.now().plus_ms(60_000),
-        )
-        .await
-        .unwrap();
+    push_now(&env, &accounts).await.unwrap();
     assert_eq!(env.salesforce.calls(), calls);
 
     // The operator's retry (the CRM side fixed): the account and its children go in.
@@ -535,17 +516,7 @@ async fn a_huge_account_goes_in_over_several_pushes() {
     assert_eq!(counts.created, 1_000, "{counts:?}");
     assert!(!report.accounts[0].2, "not complete yet");
     assert_eq!(pending(&env).await, 1);
-    let again = env
-        .push
-        .push(
-            &env.entity,
-            &[account_id(1)],
-            false,
-            "c",
-            env.now().plus_ms(60_000),
-        )
-        .await
-        .unwrap();
+    let again = push_now(&env, &[account_id(1)]).await.unwrap();
     assert!(again.accounts[0].2, "{:?}", again.accounts[0]);
     assert_eq!(env.salesforce.records(SfObject::PaymentMethod).len(), 1_200);
     assert_eq!(pending(&env).await, 0);
@@ -564,20 +535,11 @@ async fn after_a_lost_answer_the_accounts_lease_is_held_a_while() {
     let report = env.push_job(&push_jobs(&env)[0]).await.unwrap();
     assert!(!report.accounts[0].2, "incomplete");
     let accounts = [account_id(1)];
-    let push_now = || {
-        env.push.push(
-            &env.entity,
-            &accounts,
-            false,
-            "c",
-            env.now().plus_ms(60_000),
-        )
-    };
     tokio::time::advance(std::time::Duration::from_secs(61)).await;
-    let early = push_now().await.unwrap();
+    let early = push_now(&env, &accounts).await.unwrap();
     assert_eq!(early.busy, vec![account_id(1)], "held: {early:?}");
     tokio::time::advance(std::time::Duration::from_secs(60)).await;
-    let late = push_now().await.unwrap();
+    let late = push_now(&env, &accounts).await.unwrap();
     assert!(late.accounts[0].2, "{late:?}");
     assert_eq!(env.salesforce.records(ACCOUNT).len(), 1);
 }

@@ -245,64 +245,105 @@ async fn main() {
 const POLLERS: usize = 6;
 const SIM_CONCURRENCY: usize = 20;
 
+/// A full sync under way: generated accounts, the settings change that started it, and the
+/// worker loops running the queue.
+struct FullSyncRun {
+    app: Arc<TestApp>,
+    /// When the settings change was sent.
+    started: Instant,
+    session_id: String,
+    stop: tokio::sync::watch::Sender<bool>,
+    pollers: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl FullSyncRun {
+    /// `accounts` generated accounts, then `settings` (which must start a full sync) and
+    /// `POLLERS` worker loops.
+    async fn start(accounts: usize, settings: serde_json::Value) -> Self {
+        let app = Arc::new(
+            spawn_app_with(AppOptions {
+                zuora_timeout: Duration::from_secs(10),
+                queue_visibility_secs: 300,
+                ..AppOptions::default()
+            })
+            .await,
+        );
+        app.sim
+            .generate_accounts(accounts, "F")
+            .expect("generate accounts");
+        app.sim.set_latency(LATENCY);
+        app.sim.set_concurrency_limit(SIM_CONCURRENCY);
+        app.salesforce.set_latency(SF_LATENCY);
+        let started = Instant::now();
+        let (status, body) = app
+            .admin(
+                "PATCH",
+                "/plugins/zuora/entities/default/settings",
+                Some(settings),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        let session_id = body["full_sync_session"]
+            .as_str()
+            .expect("a full sync")
+            .to_string();
+        let (stop, stop_rx) = tokio::sync::watch::channel(false);
+        let pollers = (0..POLLERS)
+            .map(|_| {
+                tokio::spawn(stack::local::poll_queue(
+                    app.worker.clone(),
+                    app.aws.sqs.clone(),
+                    app.queue.queue_url.clone(),
+                    Duration::from_secs(300),
+                    stop_rx.clone(),
+                ))
+            })
+            .collect();
+        Self {
+            app,
+            started,
+            session_id,
+            stop,
+            pollers,
+        }
+    }
+
+    /// Waits until the session is done.
+    async fn done(&self) -> zuora_sync::model::Session {
+        let store = self.app.services.realtime.store().clone();
+        loop {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            let s = store
+                .get_session(&self.app.entity, &self.session_id)
+                .await
+                .expect("read the session")
+                .expect("the session exists");
+            if s.status == zuora_sync::model::SessionStatus::Done {
+                return s;
+            }
+        }
+    }
+
+    async fn stop(self) -> Arc<TestApp> {
+        let _ = self.stop.send(true);
+        for p in self.pollers {
+            let _ = p.await;
+        }
+        self.app
+    }
+}
+
 /// A full sync of `accounts` generated accounts through the local stack: the switch to real
 /// time, page jobs, one job per account, until the session is done.
 async fn full_sync_figures(accounts: usize) {
-    let app = Arc::new(
-        spawn_app_with(AppOptions {
-            zuora_timeout: Duration::from_secs(10),
-            queue_visibility_secs: 300,
-            ..AppOptions::default()
-        })
-        .await,
-    );
-    app.sim
-        .generate_accounts(accounts, "F")
-        .expect("generate accounts");
-    app.sim.set_latency(LATENCY);
-    app.sim.set_concurrency_limit(SIM_CONCURRENCY);
-    let started = Instant::now();
-    let (status, body) = app
-        .admin(
-            "PATCH",
-            "/plugins/zuora/entities/default/settings",
-            Some(serde_json::json!({"version": 0, "sync_mode": "realtime", "notification_level": "none"})),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
-    let id = body["full_sync_session"]
-        .as_str()
-        .expect("a full sync")
-        .to_string();
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let pollers: Vec<_> = (0..POLLERS)
-        .map(|_| {
-            tokio::spawn(stack::local::poll_queue(
-                app.worker.clone(),
-                app.aws.sqs.clone(),
-                app.queue.queue_url.clone(),
-                Duration::from_secs(300),
-                stop_rx.clone(),
-            ))
-        })
-        .collect();
-    let store = app.services.realtime.store().clone();
-    let session = loop {
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        let s = store
-            .get_session(&app.entity, &id)
-            .await
-            .expect("read the session")
-            .expect("the session exists");
-        if s.status == zuora_sync::model::SessionStatus::Done {
-            break s;
-        }
-    };
-    let wall = started.elapsed();
-    let _ = stop_tx.send(true);
-    for p in pollers {
-        let _ = p.await;
-    }
+    let run = FullSyncRun::start(
+        accounts,
+        serde_json::json!({"version": 0, "sync_mode": "realtime", "notification_level": "none"}),
+    )
+    .await;
+    let session = run.done().await;
+    let wall = run.started.elapsed();
+    let app = run.stop().await;
     let rate = session.total as f64 / wall.as_secs_f64();
     let stats = app.sim.stats();
     // Each account sync makes its calls at once, so they hold that many of the limit's slots.
@@ -600,59 +641,15 @@ async fn salesforce_figures(accounts: usize) {
 /// A full sync of `accounts` generated accounts with pushes on: the sync, then the sweep's
 /// drain of every account's push in jobs of 200 accounts.
 async fn salesforce_full_sync_figures(accounts: usize) {
-    let app = Arc::new(
-        spawn_app_with(AppOptions {
-            zuora_timeout: Duration::from_secs(10),
-            queue_visibility_secs: 300,
-            ..AppOptions::default()
-        })
-        .await,
-    );
-    app.sim
-        .generate_accounts(accounts, "F")
-        .expect("generate accounts");
-    app.sim.set_latency(LATENCY);
-    app.sim.set_concurrency_limit(SIM_CONCURRENCY);
-    app.salesforce.set_latency(SF_LATENCY);
-    let (status, body) = app
-        .admin(
-            "PATCH",
-            "/plugins/zuora/entities/default/settings",
-            Some(serde_json::json!({"version": 0, "sync_mode": "realtime", "notification_level": "none", "salesforce": {"enabled": true}})),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
-    let id = body["full_sync_session"]
-        .as_str()
-        .expect("a full sync")
-        .to_string();
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let pollers: Vec<_> = (0..POLLERS)
-        .map(|_| {
-            tokio::spawn(stack::local::poll_queue(
-                app.worker.clone(),
-                app.aws.sqs.clone(),
-                app.queue.queue_url.clone(),
-                Duration::from_secs(300),
-                stop_rx.clone(),
-            ))
-        })
-        .collect();
-    let store = app.services.realtime.store().clone();
-    let started = Instant::now();
-    loop {
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        let s = store
-            .get_session(&app.entity, &id)
-            .await
-            .expect("read the session")
-            .expect("the session exists");
-        if s.status == zuora_sync::model::SessionStatus::Done {
-            break;
-        }
-    }
-    let synced = started.elapsed();
+    let run = FullSyncRun::start(
+        accounts,
+        serde_json::json!({"version": 0, "sync_mode": "realtime", "notification_level": "none", "salesforce": {"enabled": true}}),
+    )
+    .await;
+    run.done().await;
+    let synced = run.started.elapsed();
     // The sweep, every 5 s, queues the marks older than 30 s; the pollers run the pushes.
+    let app = run.app.clone();
     let push = app.services.push.clone().expect("a Salesforce connection");
     let pushing = Instant::now();
     loop {
@@ -670,10 +667,7 @@ async fn salesforce_full_sync_figures(accounts: usize) {
         );
     }
     let pushed = pushing.elapsed();
-    let _ = stop_tx.send(true);
-    for p in pollers {
-        let _ = p.await;
-    }
+    run.stop().await;
     let stats = app.salesforce.stats();
     let per_call = &stats.records_per_call;
     let records: usize = per_call.iter().sum();
