@@ -106,6 +106,8 @@ pub struct Config {
     pub entities: Vec<EntityConfig>,
     pub tables: Tables,
     pub queue_url: String,
+    /// The sync queue's dead-letter queue (`SYNC_DLQ_URL`), whose depth the status shows.
+    pub dead_letter_url: Option<String>,
     /// Retention of events for entities whose settings do not say.
     pub event_retention_days: i64,
     pub sync: SyncSettings,
@@ -219,6 +221,7 @@ impl Config {
             entities,
             tables: tables(env)?,
             queue_url: env.required("SYNC_QUEUE_URL")?,
+            dead_letter_url: env.optional("SYNC_DLQ_URL"),
             event_retention_days: env.parsed("EVENT_RETENTION_DAYS", 90i64)?,
             sync: sync_settings(env)?,
             max_receives: env.parsed("SYNC_MAX_RECEIVES", 5u32)?,
@@ -600,6 +603,8 @@ pub struct ApiConfig {
     pub audience_in_client_id: bool,
     /// Deadline used when a request carries no Lambda context (the local server).
     pub default_timeout: Duration,
+    /// The operator console's sign-in (`CONSOLE_*`), when configured.
+    pub console: Option<crate::handlers::http::ConsoleSignIn>,
 }
 
 impl ApiConfig {
@@ -654,7 +659,35 @@ impl ApiConfig {
                 }
             },
             default_timeout: env.millis("API_TIMEOUT_MS", 29_000)?,
+            console: console_sign_in(env)?,
         })
+    }
+}
+
+/// `CONSOLE_AUTHORIZE_URL`, `CONSOLE_TOKEN_URL` and `CONSOLE_CLIENT_ID` (all or none), and
+/// `CONSOLE_SCOPE` (default `openid`).
+fn console_sign_in<F: Fn(&str) -> Option<String>>(
+    env: &Env<F>,
+) -> Result<Option<crate::handlers::http::ConsoleSignIn>, ConfigError> {
+    let parts = (
+        env.optional("CONSOLE_AUTHORIZE_URL"),
+        env.optional("CONSOLE_TOKEN_URL"),
+        env.optional("CONSOLE_CLIENT_ID"),
+    );
+    match parts {
+        (None, None, None) => Ok(None),
+        (Some(authorize), Some(token), Some(client)) => {
+            let scope = env
+                .optional("CONSOLE_SCOPE")
+                .unwrap_or_else(|| "openid".into());
+            crate::handlers::http::ConsoleSignIn::new(&authorize, &token, &client, &scope)
+                .map(Some)
+                .map_err(|why| invalid("CONSOLE_*", why))
+        }
+        _ => Err(invalid(
+            "CONSOLE_*",
+            "set CONSOLE_AUTHORIZE_URL, CONSOLE_TOKEN_URL and CONSOLE_CLIENT_ID together",
+        )),
     }
 }
 

@@ -1,6 +1,6 @@
 //! The job queue on SQS: batched sends, delays capped at SQS's 15 minutes.
 
-use crate::model::SyncJob;
+use crate::model::{QueueDepth, SyncJob};
 use crate::ports::{Cause, JobQueue, QueueError};
 use std::time::Duration;
 
@@ -20,6 +20,8 @@ const SQS_BATCH: usize = 10;
 pub struct SqsQueue {
     client: aws_sdk_sqs::Client,
     queue_url: String,
+    /// The dead-letter queue, for its depth (the status shows it).
+    dead_letter_url: Option<String>,
 }
 
 impl SqsQueue {
@@ -53,7 +55,42 @@ impl SqsQueue {
     }
 
     pub fn new(client: aws_sdk_sqs::Client, queue_url: String) -> Self {
-        Self { client, queue_url }
+        Self {
+            client,
+            queue_url,
+            dead_letter_url: None,
+        }
+    }
+
+    /// Knows the dead-letter queue too, to count it.
+    pub fn with_dead_letter(mut self, url: Option<String>) -> Self {
+        self.dead_letter_url = url;
+        self
+    }
+
+    /// The queue's approximate message counts: visible, in flight, delayed.
+    async fn counts(&self, url: &str) -> Result<[u64; 3], QueueError> {
+        use aws_sdk_sqs::types::QueueAttributeName as A;
+        let names = [
+            A::ApproximateNumberOfMessages,
+            A::ApproximateNumberOfMessagesNotVisible,
+            A::ApproximateNumberOfMessagesDelayed,
+        ];
+        let out = self
+            .client
+            .get_queue_attributes()
+            .queue_url(url)
+            .set_attribute_names(Some(names.to_vec()))
+            .send()
+            .await
+            .map_err(sqs_error)?;
+        let attrs = out.attributes();
+        Ok(names.map(|name| {
+            attrs
+                .and_then(|a| a.get(&name))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0)
+        }))
     }
 
     /// A cheap call that opens the connection during init.
@@ -71,6 +108,20 @@ impl SqsQueue {
 
 #[async_trait::async_trait]
 impl JobQueue for SqsQueue {
+    async fn depth(&self) -> Result<QueueDepth, QueueError> {
+        let [waiting, in_flight, delayed] = self.counts(&self.queue_url).await?;
+        let dead_letter = match &self.dead_letter_url {
+            Some(url) => Some(self.counts(url).await?.iter().sum()),
+            None => None,
+        };
+        Ok(QueueDepth {
+            waiting,
+            in_flight,
+            delayed,
+            dead_letter,
+        })
+    }
+
     async fn hand_back(&self, receipt: &str, after: Duration) -> Result<(), QueueError> {
         self.client
             .change_message_visibility()

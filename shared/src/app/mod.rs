@@ -120,7 +120,10 @@ pub fn build_with(
     let tenants = tenants(&zuora);
     let store = dynamo_store(&aws.dynamodb, &config.tables, config.event_retention_days);
     let settings = Arc::new(SettingsCache::new(store.clone(), SETTINGS_TTL));
-    let queue = Arc::new(SqsQueue::new(aws.sqs.clone(), config.queue_url.clone()));
+    let queue = Arc::new(
+        SqsQueue::new(aws.sqs.clone(), config.queue_url.clone())
+            .with_dead_letter(config.dead_letter_url.clone()),
+    );
     let notifier = notifier(config, &aws.ses);
     let ports = Ports {
         zuora: Arc::new(tenants),

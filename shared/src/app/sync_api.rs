@@ -43,6 +43,7 @@ pub async fn assemble(
         callouts: config.callouts(),
         outbound: config.outbound.clone(),
         push: services.push,
+        console: api_config.console,
     })
 }
 

@@ -7,6 +7,7 @@ pub mod notify;
 pub mod push;
 pub mod realtime;
 pub mod settings;
+pub mod stats;
 pub mod sync;
 pub mod tenants;
 

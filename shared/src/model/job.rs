@@ -197,3 +197,17 @@ mod tests {
         assert!(text.contains(r#""requested_at":"1970-01-01T00:00:00Z""#));
     }
 }
+
+/// Messages in the sync queue, approximately (as SQS counts them).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct QueueDepth {
+    /// Visible, waiting for a worker.
+    pub waiting: u64,
+    /// Received by a worker and not yet deleted.
+    pub in_flight: u64,
+    /// Sent with a delay that has not passed.
+    pub delayed: u64,
+    /// In the dead-letter queue (jobs that failed every try); null when its address is not
+    /// configured.
+    pub dead_letter: Option<u64>,
+}

@@ -15,6 +15,7 @@ mod search;
 mod secret;
 mod session;
 mod settings;
+mod stats;
 mod time;
 mod zuora;
 
@@ -32,5 +33,6 @@ pub use search::*;
 pub use secret::*;
 pub use session::*;
 pub use settings::*;
+pub use stats::*;
 pub use time::*;
 pub use zuora::*;

@@ -15,6 +15,8 @@ pub struct RealtimeState {
     pub since: Option<EpochMillis>,
     pub last_session_at: Option<EpochMillis>,
     pub last_session_id: Option<String>,
+    /// When the last session that ended without a failed account ended.
+    pub last_success_at: Option<EpochMillis>,
     /// Where reconciliation stands (M1 in `docs/ARCHITECTURE.md`, "Reconciliation").
     pub reconcile: ReconcileMarks,
     /// Sessions started whose jobs are not all queued yet (the outbox): a session enters it in

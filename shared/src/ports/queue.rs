@@ -1,7 +1,7 @@
 //! The job queue port.
 
 use super::Cause;
-use crate::model::SyncJob;
+use crate::model::{QueueDepth, SyncJob};
 use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
@@ -16,6 +16,9 @@ pub trait JobQueue: Send + Sync {
     /// hands back work it has no time left to start, so it runs again at once instead of after
     /// the whole visibility timeout.
     async fn hand_back(&self, receipt: &str, after: Duration) -> Result<(), QueueError>;
+
+    /// How many messages wait, run and sit in the dead-letter queue.
+    async fn depth(&self) -> Result<QueueDepth, QueueError>;
 
     /// Sends many jobs; answers the indexes of those that could not be sent.
     async fn send_many(&self, jobs: &[SyncJob]) -> Vec<usize> {

@@ -4,9 +4,10 @@
 
 use super::Cause;
 use crate::model::{
-    Acquire, Commit, EntityId, EntitySettings, EpochMillis, EventPage, EventQuery, Fence, HeldLock,
-    JobOutcome, LockKey, LockState, Mark, PageRecord, RealtimeState, ReconcileMarks, RecordKind,
-    Session, StoredAccount, SyncEvent, TornCommit, Versioned, Wish, WritePlan,
+    Acquire, Commit, EntityId, EntitySettings, EpochMillis, EventOutcome, EventPage, EventQuery,
+    Fence, HeldLock, HourStats, JobOutcome, LockKey, LockState, Mark, PageRecord, RealtimeState,
+    ReconcileMarks, RecordKind, Session, StoredAccount, SyncEvent, TornCommit, Versioned, Wish,
+    WritePlan,
 };
 
 #[derive(Debug, Clone, thiserror::Error, PartialEq)]
@@ -228,8 +229,14 @@ pub trait RealtimeStore: Send + Sync {
     async fn set_delivery(&self, entity: &EntityId, id: &str, note: &str)
     -> Result<(), StoreError>;
 
-    /// The session ended (done or expired): it leaves [`RealtimeState::running`].
-    async fn session_ended(&self, entity: &EntityId, id: &str) -> Result<(), StoreError>;
+    /// The session ended (done or expired): it leaves [`RealtimeState::running`]. A session
+    /// that succeeded (no account failed) also moves [`RealtimeState::last_success_at`].
+    async fn session_ended(
+        &self,
+        entity: &EntityId,
+        id: &str,
+        succeeded_at: Option<EpochMillis>,
+    ) -> Result<(), StoreError>;
 
     /// Marks a still-running session expired (M5); `false` if it was not running.
     async fn expire_session(
@@ -287,4 +294,24 @@ pub trait EventStore: Send + Sync {
 
     /// Events matching every filter of the query, newest first, one page at a time.
     async fn search_events(&self, query: &EventQuery) -> Result<EventPage, StoreError>;
+
+    /// What the entity's events created in `[from, to]` came to, at most `max` of them; the
+    /// flag says whether that was all.
+    async fn event_outcomes(
+        &self,
+        entity: &EntityId,
+        from: EpochMillis,
+        to: EpochMillis,
+        max: usize,
+    ) -> Result<(Vec<EventOutcome>, bool), StoreError>;
+
+    /// The statistics saved for those of the hours starting at `starts` that were saved.
+    async fn saved_hours(
+        &self,
+        entity: &EntityId,
+        starts: &[i64],
+    ) -> Result<Vec<HourStats>, StoreError>;
+
+    /// Saves a closed hour's statistics (they no longer change), kept about a week.
+    async fn save_hour(&self, entity: &EntityId, hour: &HourStats) -> Result<(), StoreError>;
 }

@@ -177,6 +177,7 @@ pub fn local_config(
         }],
         tables,
         queue_url,
+        dead_letter_url: None,
         event_retention_days: 90,
         sync: Default::default(),
         max_receives: crate::schema::MAX_RECEIVE_COUNT,
@@ -219,7 +220,22 @@ pub fn dev_api(services: &Services, config: &Config, base_path: &str) -> Api {
         callouts: config.callouts(),
         outbound: config.outbound.clone(),
         push: services.push.clone(),
+        console: Some(dev_sign_in()),
     }
+}
+
+/// The local stack's console sign-in: the dev identity provider on the API's own origin
+/// ([`crate::dev_idp`]).
+pub fn dev_sign_in() -> zuora_sync::handlers::http::ConsoleSignIn {
+    let mut sign_in = zuora_sync::handlers::http::ConsoleSignIn::new(
+        crate::dev_idp::AUTHORIZE_PATH,
+        crate::dev_idp::TOKEN_PATH,
+        crate::dev_idp::CLIENT_ID,
+        "openid",
+    )
+    .expect("the dev sign-in is valid");
+    sign_in.dev = true;
+    sign_in
 }
 
 /// sync-api's router on this API: every route but the post-login hook, as sync-api mounts them
@@ -386,6 +402,7 @@ fn test_config(
         entities,
         tables: queue.tables.clone(),
         queue_url: queue.queue_url.clone(),
+        dead_letter_url: Some(queue.dlq_url.clone()),
         event_retention_days: 90,
         sync: options.sync.clone(),
         max_receives: crate::schema::MAX_RECEIVE_COUNT,

@@ -6,6 +6,7 @@ pub mod app;
 pub mod aws_ops;
 pub mod cli;
 pub mod counter;
+pub mod dev_idp;
 pub mod fault_proxy;
 pub mod idp;
 pub mod local;

@@ -21,11 +21,12 @@ pub async fn serve_api(
 ) -> std::io::Result<SocketAddr> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;
-    let app = crate::aws_ops::attributed(router(Mount {
+    // The console's dev sign-in answers on the API's origin, in front of the API's routes.
+    let app = crate::dev_idp::routes().merge(crate::aws_ops::attributed(router(Mount {
         base_path: api.base_path.clone(),
         api: Some(api),
         hook: login.map(|l| l.hook_route()),
-    }));
+    })));
     tokio::spawn(async move {
         let stop = async move {
             while !*shutdown.borrow() {

@@ -76,6 +76,28 @@ impl EventStore for DynamoStore {
     async fn search_events(&self, query: &EventQuery) -> Result<EventPage, StoreError> {
         self.search(query).await
     }
+
+    async fn event_outcomes(
+        &self,
+        entity: &EntityId,
+        from: EpochMillis,
+        to: EpochMillis,
+        max: usize,
+    ) -> Result<(Vec<EventOutcome>, bool), StoreError> {
+        self.outcomes(entity, from, to, max).await
+    }
+
+    async fn saved_hours(
+        &self,
+        entity: &EntityId,
+        starts: &[i64],
+    ) -> Result<Vec<HourStats>, StoreError> {
+        self.read_saved_hours(entity, starts).await
+    }
+
+    async fn save_hour(&self, entity: &EntityId, hour: &HourStats) -> Result<(), StoreError> {
+        self.write_hour(entity, hour).await
+    }
 }
 
 impl DynamoStore {

@@ -15,6 +15,7 @@ mod search;
 mod session_item;
 mod sessions;
 mod settings;
+mod stats;
 
 use crate::model::*;
 use crate::ports::{Cause, StoreError};

@@ -45,6 +45,7 @@ struct StateItem {
     since: Option<EpochMillis>,
     last_session_at: Option<EpochMillis>,
     last_session_id: Option<String>,
+    last_success_at: Option<EpochMillis>,
     /// Before reconciliation read every change list, one mark (a time) for accounts only.
     watermark: Option<String>,
     reconcile: Option<ReconcileMarks>,
@@ -84,6 +85,7 @@ pub(super) fn state_of(item: &Item) -> Result<RealtimeState, StoreError> {
         since: stored.since,
         last_session_at: stored.last_session_at,
         last_session_id: stored.last_session_id,
+        last_success_at: stored.last_success_at,
         reconcile: stored
             .reconcile
             .or_else(|| stored.watermark.map(legacy_marks))

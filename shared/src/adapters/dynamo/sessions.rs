@@ -403,8 +403,32 @@ impl RealtimeStore for DynamoStore {
         Ok(landed)
     }
 
-    async fn session_ended(&self, entity: &EntityId, id: &str) -> Result<(), StoreError> {
-        self.leave_set(entity, "running", id).await
+    async fn session_ended(
+        &self,
+        entity: &EntityId,
+        id: &str,
+        succeeded_at: Option<EpochMillis>,
+    ) -> Result<(), StoreError> {
+        let Some(at) = succeeded_at else {
+            return self.leave_set(entity, "running", id).await;
+        };
+        // Sessions end in about the order they finish; a slower writer of an earlier end
+        // must not move the time back.
+        let moved = self
+            .client()
+            .update_item()
+            .table_name(&self.tables().state)
+            .key("pk", s(realtime_pk(entity)))
+            .update_expression("DELETE running :sid SET last_success_at = :at")
+            .condition_expression("attribute_not_exists(last_success_at) OR last_success_at < :at")
+            .expression_attribute_values(":sid", AttributeValue::Ss(vec![id.to_string()]))
+            .expression_attribute_values(":at", n(at.0))
+            .send()
+            .await;
+        match applied(moved)? {
+            true => Ok(()),
+            false => self.leave_set(entity, "running", id).await,
+        }
     }
 
     async fn expire_session(

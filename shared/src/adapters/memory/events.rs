@@ -7,7 +7,8 @@
 
 use super::store::MemoryStore;
 use crate::model::{
-    EntityId, EpochMillis, EventPage, EventQuery, EventStatus, MAX_PAGE_SIZE, SyncEvent,
+    EntityId, EpochMillis, EventOutcome, EventPage, EventQuery, EventStatus, HourStats,
+    MAX_PAGE_SIZE, SyncEvent,
 };
 use crate::ports::{EventStore, StoreError};
 use base64::Engine;
@@ -27,6 +28,8 @@ fn account_key(e: &SyncEvent) -> Option<&str> {
 #[derive(Debug, Default)]
 pub(super) struct EventTable {
     events: HashMap<(EntityId, String), SyncEvent>,
+    /// Saved hourly statistics, by entity and hour start.
+    hours: HashMap<(EntityId, i64), crate::model::HourStats>,
 }
 
 impl EventTable {
@@ -227,6 +230,58 @@ impl EventStore for MemoryStore {
 
     async fn search_events(&self, query: &EventQuery) -> Result<EventPage, StoreError> {
         self.call(|s| s.events.search(query)).await
+    }
+
+    async fn event_outcomes(
+        &self,
+        entity: &EntityId,
+        from: EpochMillis,
+        to: EpochMillis,
+        max: usize,
+    ) -> Result<(Vec<EventOutcome>, bool), StoreError> {
+        self.call(|s| {
+            let mut found: Vec<EventOutcome> = s
+                .events
+                .newest_first(entity)
+                .into_iter()
+                .rev()
+                .filter(|e| e.created_at >= from && e.created_at <= to)
+                .map(|e| EventOutcome {
+                    created_at: e.created_at,
+                    trigger: e.trigger,
+                    status: e.status,
+                    duration_ms: e.duration_ms,
+                })
+                .collect();
+            let all = found.len() <= max;
+            found.truncate(max);
+            Ok((found, all))
+        })
+        .await
+    }
+
+    async fn saved_hours(
+        &self,
+        entity: &EntityId,
+        starts: &[i64],
+    ) -> Result<Vec<HourStats>, StoreError> {
+        self.call(|s| {
+            Ok(starts
+                .iter()
+                .filter_map(|start| s.events.hours.get(&(entity.clone(), *start)).cloned())
+                .collect())
+        })
+        .await
+    }
+
+    async fn save_hour(&self, entity: &EntityId, hour: &HourStats) -> Result<(), StoreError> {
+        self.call(|s| {
+            s.events
+                .hours
+                .insert((entity.clone(), hour.start_ms), hour.clone());
+            Ok(())
+        })
+        .await
     }
 }
 

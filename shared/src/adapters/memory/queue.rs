@@ -221,6 +221,18 @@ impl QueueState {
 
 #[async_trait::async_trait]
 impl JobQueue for MemoryQueue {
+    async fn depth(&self) -> Result<crate::model::QueueDepth, QueueError> {
+        let now = self.clock.now();
+        let s = self.state();
+        let delayed = s.messages.iter().filter(|m| m.visible_at > now).count() as u64;
+        Ok(crate::model::QueueDepth {
+            waiting: s.messages.len() as u64 - delayed,
+            in_flight: s.in_flight.len() as u64,
+            delayed,
+            dead_letter: Some(s.dead.len() as u64),
+        })
+    }
+
     /// Receipts are [`Delivery::receipt`] numbers.
     async fn hand_back(&self, receipt: &str, after: Duration) -> Result<(), QueueError> {
         let receipt: u64 = receipt

@@ -20,6 +20,7 @@ struct Counter {
     since: Option<EpochMillis>,
     last_session_at: Option<EpochMillis>,
     last_session_id: Option<String>,
+    last_success_at: Option<EpochMillis>,
     reconcile: ReconcileMarks,
     /// A string set in DynamoDB.
     unqueued: BTreeSet<String>,
@@ -34,6 +35,7 @@ impl Counter {
             since: self.since,
             last_session_at: self.last_session_at,
             last_session_id: self.last_session_id.clone(),
+            last_success_at: self.last_success_at,
             reconcile: self.reconcile.clone(),
             unqueued: self.unqueued.iter().cloned().collect(),
             running: self.running.iter().cloned().collect(),
@@ -392,10 +394,17 @@ impl RealtimeStore for MemoryStore {
             .await
     }
 
-    async fn session_ended(&self, entity: &EntityId, id: &str) -> Result<(), StoreError> {
+    async fn session_ended(
+        &self,
+        entity: &EntityId,
+        id: &str,
+        succeeded_at: Option<EpochMillis>,
+    ) -> Result<(), StoreError> {
         self.call(|s| {
-            if let Some(counter) = s.realtime.counters.get_mut(entity) {
-                counter.running.remove(id);
+            let counter = s.realtime.counters.entry(entity.clone()).or_default();
+            counter.running.remove(id);
+            if succeeded_at.is_some() {
+                counter.last_success_at = succeeded_at.max(counter.last_success_at);
             }
             Ok(())
         })

@@ -128,6 +128,25 @@ impl Realtime {
             .await
     }
 
+    /// An operator's full re-sync: started unless a full sync (or deep look-back) of the
+    /// entity still runs, whose session then answers (`Err`).
+    pub async fn resync_all(
+        &self,
+        entity: &EntityId,
+        correlation_id: &str,
+    ) -> Result<Result<Session, Session>, FullSyncError> {
+        let state = self.store.realtime_state(entity).await?;
+        for id in state.unqueued.iter().chain(&state.running) {
+            if let Some(s) = self.store.get_session(entity, id).await?
+                && s.status == crate::model::SessionStatus::Running
+                && matches!(s.trigger, SessionTrigger::Full | SessionTrigger::Deep)
+            {
+                return Ok(Err(s));
+            }
+        }
+        self.start_full_sync(entity, correlation_id).await.map(Ok)
+    }
+
     async fn start_enumeration(
         &self,
         entity: &EntityId,

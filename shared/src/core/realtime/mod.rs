@@ -9,7 +9,7 @@ mod full;
 mod status;
 
 pub use full::FullSyncError;
-pub use status::Status;
+pub use status::{Freshness, Status};
 
 use crate::model::EpochMillis;
 
@@ -390,7 +390,7 @@ impl Realtime {
                     ended = s.finished_jobs(), "sync session expired with jobs that never ended"
                 );
             }
-            self.store.session_ended(entity, id).await?;
+            self.store.session_ended(entity, id, None).await?;
         }
         Ok(())
     }
@@ -461,7 +461,10 @@ impl Realtime {
             )
             .await?;
         if done {
-            self.store.session_ended(entity, &session.id).await?;
+            let succeeded = (session.failed == 0).then(|| self.clock.now());
+            self.store
+                .session_ended(entity, &session.id, succeeded)
+                .await?;
             tracing::info!(
                 entity = %entity, session = %session.id, succeeded = session.succeeded,
                 failed = session.failed, skipped = session.skipped, written = session.written,

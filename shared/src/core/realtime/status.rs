@@ -23,10 +23,48 @@ pub struct Status {
     pub minutes_left: Option<u64>,
     pub last_session: Option<Session>,
     pub message: String,
+    /// When the last session that ended without a failed account ended (epoch ms).
+    #[schema(value_type = Option<i64>)]
+    pub last_success_at: Option<EpochMillis>,
+    /// Whether sessions keep the mirror current: `late` when none succeeded within the max
+    /// time between syncs, `error` within twice that; `not_tracked` without sessions (sync
+    /// mode `none`, or before the first sweep).
+    pub freshness: Freshness,
+    /// The sync queue; null when SQS could not be asked.
+    pub queue: Option<crate::model::QueueDepth>,
     /// The Salesforce push, where a connection is configured: paused or not (and why), API
     /// usage, accounts waiting, failures listed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub salesforce: Option<crate::core::push::SalesforceState>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Freshness {
+    Fresh,
+    Late,
+    Error,
+    NotTracked,
+}
+
+impl Freshness {
+    /// From the last success (else when tracking began) and the max time between syncs.
+    pub fn of(
+        mode: SyncMode,
+        basis: Option<EpochMillis>,
+        max_minutes: u32,
+        now: EpochMillis,
+    ) -> Self {
+        let Some(basis) = basis.filter(|_| mode != SyncMode::None) else {
+            return Self::NotTracked;
+        };
+        let max_ms = i64::from(max_minutes) * 60_000;
+        match now.0 - basis.0 {
+            age if age <= max_ms => Self::Fresh,
+            age if age <= 2 * max_ms => Self::Late,
+            _ => Self::Error,
+        }
+    }
 }
 
 fn plural(n: u64, one: &str, many: &str) -> String {
@@ -94,7 +132,22 @@ impl Realtime {
             },
             _ => None,
         };
+        let queue = match self.queue.depth().await {
+            Ok(depth) => Some(depth),
+            Err(e) => {
+                tracing::warn!(entity = %entity, error = %e, "queue depth unavailable");
+                None
+            }
+        };
         Ok(Status {
+            freshness: Freshness::of(
+                settings.sync_mode,
+                state.last_success_at.or(state.since),
+                settings.max_minutes_between_syncs,
+                now,
+            ),
+            last_success_at: state.last_success_at,
+            queue,
             salesforce,
             entity: entity.to_string(),
             mode: settings.sync_mode,

@@ -100,6 +100,11 @@ impl SyncService {
         self.zuora.contains(entity)
     }
 
+    /// The configured entities, the default first.
+    pub fn entities(&self) -> impl Iterator<Item = &EntityId> {
+        self.zuora.entities()
+    }
+
     /// The entity's Zuora client and settings (cached), for one run.
     async fn prepare(&self, req: &SyncRequest) -> Result<Run, SyncError> {
         let zuora = self

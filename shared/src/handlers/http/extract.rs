@@ -88,20 +88,36 @@ pub(crate) struct Caller {
 /// is configured (404).
 pub(crate) struct Bearer<R>(pub Caller, pub PhantomData<R>);
 
+/// A verified token, on a route about the caller rather than an entity.
+pub(crate) struct Identity(pub Principal);
+
+impl FromRequestParts<Arc<Api>> for Identity {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, api: &Arc<Api>) -> Result<Self, Response> {
+        principal(parts, api).await.map(Self)
+    }
+}
+
+/// The caller the `Authorization` header's token names, once the token is verified.
+async fn principal(parts: &Parts, api: &Api) -> Result<Principal, Response> {
+    let authorization = parts
+        .headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let claims = api
+        .auth
+        .verify_header(authorization)
+        .await
+        .map_err(|e| auth_error(&e))?;
+    Ok(Principal::from_claims(&claims, &api.access))
+}
+
 impl<R: RouteRole> FromRequestParts<Arc<Api>> for Bearer<R> {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, api: &Arc<Api>) -> Result<Self, Response> {
-        let authorization = parts
-            .headers
-            .get(http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok());
-        let claims = api
-            .auth
-            .verify_header(authorization)
-            .await
-            .map_err(|e| auth_error(&e))?;
-        let principal = Principal::from_claims(&claims, &api.access);
+        let principal = principal(parts, api).await?;
         let entity = entity_of(api, parts).map_err(|r| *r)?;
         if !principal.may_use(entity.as_str()) {
             return Err(error(

@@ -5,6 +5,7 @@
 //! `POST /plugins/zuora/sync/subscription/{id}` keeps its public contract: 200,
 //! 401, and 502 for every other failure, with a machine-readable `code` beside `message`.
 
+mod console_routes;
 mod customer_routes;
 pub mod dto;
 mod event_routes;
@@ -15,8 +16,10 @@ mod realtime_routes;
 mod router;
 mod salesforce_routes;
 mod settings_routes;
+mod stats_routes;
 mod sync_routes;
 
+pub use console_routes::ConsoleSignIn;
 pub use hook_routes::{HookRoute, InvalidBase64Body};
 pub use openapi::{openapi, openapi_json};
 pub use router::{Mount, router};
@@ -55,6 +58,8 @@ pub struct Api {
     pub outbound: crate::model::OutboundPolicy,
     /// The Salesforce push (its failure list), where connections are configured.
     pub push: Option<Arc<crate::core::push::PushService>>,
+    /// The operator console's sign-in; without it the console says it is not configured.
+    pub console: Option<ConsoleSignIn>,
 }
 
 impl Api {

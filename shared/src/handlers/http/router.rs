@@ -4,8 +4,8 @@
 
 use super::hook_routes::{self, HookRoute};
 use super::{
-    Api, customer_routes, error, event_routes, openapi, realtime_routes, salesforce_routes,
-    settings_routes, sync_routes, truncate,
+    Api, console_routes, customer_routes, error, event_routes, openapi, realtime_routes,
+    salesforce_routes, settings_routes, stats_routes, sync_routes, truncate,
 };
 use axum::Router;
 use axum::extract::{MatchedPath, Request};
@@ -31,7 +31,9 @@ pub struct Mount {
 pub fn router(mount: Mount) -> Router {
     let mut routes = Router::new();
     if let Some(api) = mount.api {
-        routes = routes.merge(api_routes().split_for_parts().0.with_state(api));
+        routes = routes
+            .merge(api_routes().split_for_parts().0.with_state(api.clone()))
+            .merge(console_routes().with_state(api));
     }
     if let Some(hook) = mount.hook {
         routes = routes.merge(hook_routes().split_for_parts().0.with_state(hook));
@@ -52,6 +54,9 @@ pub(super) fn api_routes() -> OpenApiRouter<Arc<Api>> {
         .routes(declared_only(routes!(sync_routes::sync_accounts)))
         .routes(declared_only(routes!(customer_routes::sync_customer)))
         .routes(declared_only(routes!(sync_routes::sync_catalog)))
+        .routes(declared_only(routes!(sync_routes::sync_full)))
+        .routes(declared_only(routes!(stats_routes::sync_stats)))
+        .routes(declared_only(routes!(console_routes::me)))
         .routes(declared_only(routes!(event_routes::search_events)))
         .routes(declared_only(routes!(event_routes::get_event)))
         .routes(declared_only(routes!(
@@ -64,6 +69,14 @@ pub(super) fn api_routes() -> OpenApiRouter<Arc<Api>> {
         .routes(declared_only(routes!(salesforce_routes::dismiss_failures)))
         .routes(declared_only(routes!(realtime_routes::callout)))
         .routes(declared_only(routes!(openapi::document)))
+}
+
+/// The operator console's page and files (not API operations: no OpenAPI document entry).
+fn console_routes() -> Router<Arc<Api>> {
+    use axum::routing::get;
+    Router::new()
+        .route("/console", get(console_routes::index))
+        .route("/console/{file}", get(console_routes::asset))
 }
 
 /// The post-login function's one route.
@@ -135,12 +148,16 @@ fn with_path(uri: &http::Uri, path: &str) -> Option<http::Uri> {
 #[derive(Clone)]
 struct SentPath(String);
 
-async fn not_found(req: Request) -> Response {
-    let path = req
-        .extensions()
+/// The path the request was sent to, as it arrived (base path and trailing `/` included).
+pub(super) fn sent_path(req: &Request) -> String {
+    req.extensions()
         .get::<SentPath>()
         .map(|p| p.0.clone())
-        .unwrap_or_else(|| req.uri().path().to_string());
+        .unwrap_or_else(|| req.uri().path().to_string())
+}
+
+async fn not_found(req: Request) -> Response {
+    let path = sent_path(&req);
     error(
         404,
         "not_found",

@@ -6,7 +6,7 @@ use super::dto::{
     AccountResult, AccountsAccepted, AccountsRefused, AccountsRequest, BadRequest, CoalescedInto,
     ErrorBody, Outcome, SubscriptionSynced, SyncFailure,
 };
-use super::extract::{Bearer, PathParams, SyncRole};
+use super::extract::{AdminRole, Bearer, PathParams, SyncRole};
 use super::openapi::{BodyTooLarge, Forbidden, Unauthorized};
 use super::{Api, Rejection, error, invalid_field, json_body, json_response, upstream_message};
 use crate::core::ZuoraError;
@@ -368,6 +368,99 @@ pub(super) async fn sync_catalog(
     match api.sync.enqueue(&req, &JobTarget::Catalog, None).await {
         Ok(result) => json_response(202, &outcome(&Ok(result))),
         Err(f) => failure_response(&f),
+    }
+}
+
+/// A full re-sync that was started, or the one still running.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct FullSyncStarted {
+    /// The full sync's session: the status route shows its progress.
+    pub session_id: String,
+    pub message: String,
+}
+
+/// A full sync of the entity is already running.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct FullSyncRunning {
+    /// `full_sync_running`.
+    pub code: String,
+    pub message: String,
+    /// The running full sync's session.
+    pub session_id: String,
+}
+
+/// Start a full re-sync of every account
+///
+/// Starts a full sync session: the worker reads every account from Zuora, page by page, and
+/// syncs each under its lock (what switching to real-time mode starts). Refused while a full
+/// sync of the entity still runs. Its progress is the status route's `last_session`.
+///
+/// Requires a bearer JWT whose entities claim includes the entity (or `*`) and whose roles
+/// claim includes `admin`.
+#[utoipa::path(
+    post,
+    path = "/plugins/zuora/entities/{entity}/sync/full",
+    operation_id = "syncFull",
+    tag = "sync",
+    params(
+        ("entity" = String, Path, example = "default", pattern = "^[A-Za-z0-9_-]{1,64}$", description = "The Zuora entity (percent-decoded): 1 to 64 letters, digits, `-` or `_`."),
+        ("X-Correlation-Id" = Option<String>, Header, description = "Recorded on the sync's events and forwarded when it is 1 to 64 letters, digits, `-`, `_` or `.`; otherwise the request id is used."),
+    ),
+    responses(
+        (status = 202, description = "Started.", body = FullSyncStarted),
+        (status = 400, description = "`invalid_entity`: the `{entity}` path segment is not a valid entity id.", body = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, description = "`unknown_entity`: the entity is not configured in this deployment (answered only after authorisation).", body = ErrorBody),
+        (status = 409, description = "`full_sync_running`: a full sync of the entity still runs (its `session_id`).", body = FullSyncRunning),
+        (status = 502, description = "`auth_keys_unavailable`: the token signing keys (JWKS) could not be fetched, so the token could not be verified.", body = ErrorBody),
+        (status = 503, description = "`store_unavailable` or `queue_unavailable`: the session could not be recorded or its first job queued (the sweep queues it later).", body = ErrorBody),
+    ),
+    security(("bearerAuth" = ["admin"])),
+    extensions(("x-required-role" = json!("admin"))),
+)]
+pub(super) async fn sync_full(
+    State(api): State<Arc<Api>>,
+    Bearer(caller, _): Bearer<AdminRole>,
+) -> Response {
+    use crate::core::realtime::FullSyncError;
+    match api
+        .realtime
+        .resync_all(&caller.entity, &caller.correlation_id)
+        .await
+    {
+        Ok(Ok(session)) => {
+            tracing::info!(entity = %caller.entity, session = %session.id, by = %caller.principal.subject, "full re-sync started");
+            let body = FullSyncStarted {
+                message: "full sync started: every account is read from Zuora and synced".into(),
+                session_id: session.id,
+            };
+            json_response(202, &body)
+        }
+        Ok(Err(running)) => {
+            let body = FullSyncRunning {
+                code: "full_sync_running".into(),
+                message: "a full sync of this entity is still running".into(),
+                session_id: running.id,
+            };
+            json_response(409, &body)
+        }
+        Err(FullSyncError::Queue(why)) => {
+            tracing::error!(entity = %caller.entity, error = %why, "full sync's first page not queued; the sweep queues it");
+            error(
+                503,
+                "queue_unavailable",
+                "the full sync was recorded but its first job could not be queued; the sweep queues it within minutes",
+            )
+        }
+        Err(e) => {
+            tracing::error!(entity = %caller.entity, error = %e, "full sync not started");
+            error(
+                503,
+                "store_unavailable",
+                "the full sync could not be started; try again",
+            )
+        }
     }
 }
 

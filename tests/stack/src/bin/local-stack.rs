@@ -48,12 +48,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let prefix = format!("local-{}", std::process::id());
     let p = provision(&aws.dynamodb, &aws.sqs, &prefix, 60).await?;
 
-    let config = stack::app::local_config(
+    let mut config = stack::app::local_config(
         &sim.base_url,
         Some(&salesforce.base_url),
         p.tables.clone(),
         p.queue_url.clone(),
     )?;
+    config.dead_letter_url = Some(p.dlq_url.clone());
     let services = build(&config, &aws)?;
     // The default entity pushes to the Salesforce simulator from the first sync on.
     let mut settings = zuora_sync::model::EntitySettings::default();
@@ -116,6 +117,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!(
         r#"
 zuora-sync is running locally.
+  console         http://{addr}/console/  (dev sign-in: pick roles and entities)
   sync API        http://{addr}
   Zuora simulator {sim}  (demo account A00000001, subscriptions A-S00000271..274)
   Salesforce sim  {sf}  (the default entity pushes here; see its records below)

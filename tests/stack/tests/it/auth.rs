@@ -37,6 +37,7 @@ fn rs256_api(app: &TestApp, idp: &Idp) -> Arc<Api> {
         callouts: Default::default(),
         outbound: app.config.outbound.clone(),
         push: None,
+        console: None,
     })
 }
 
@@ -173,6 +174,7 @@ async fn an_unreachable_jwks_is_not_blamed_on_the_caller() {
         callouts: Default::default(),
         outbound: app.config.outbound.clone(),
         push: None,
+        console: None,
     });
     let idp = Idp::start().await;
     let (status, body, _) = call(
