@@ -2,7 +2,8 @@
 # The test command: installs what it needs (DynamoDB Local, moto, cargo-lambda, schemathesis, all
 # under .local/), starts the emulators, runs the workspace tests against them, then schemathesis
 # against the local stack's HTTP API (scripts/schemathesis.sh: every operation of the served
-# OpenAPI document) and the Lambda runtime test (each function binary handling its events/
+# OpenAPI document), the operator console's browser tests (scripts/console-test.sh: Debian's
+# Chromium through Playwright) and the Lambda runtime test (each function binary handling its events/
 # sample through the real Lambda runtime API).
 #
 #   bash scripts/test.sh                               # everything
@@ -60,6 +61,7 @@ install_all() {
         emulators_install
         cargo_lambda_install
         schemathesis_install'
+    # Chromium (apt), Playwright and axe-core: scripts/console-test.sh installs them itself.
 }
 step "install emulators and tools" install_all
 ((failed == 0)) || exit 1
@@ -154,6 +156,21 @@ run_schemathesis() {
 }
 if [[ "${ZS_SKIP_SCHEMATHESIS:-0}" != 1 ]]; then
     step "schemathesis (every operation of the served OpenAPI document, deterministic)" run_schemathesis
+fi
+
+run_console_tests() {
+    local rc=0 p=0 f=0
+    ZS_RESULTS_FILE="$work/console-results" bash scripts/console-test.sh || rc=$?
+    if [[ -f "$work/console-results" ]]; then
+        read -r p f <"$work/console-results" || true
+    fi
+    if ((rc != 0 && f == 0)); then f=1; fi
+    passed_total=$((passed_total + p))
+    failed_total=$((failed_total + f))
+    return "$rc"
+}
+if [[ "${ZS_SKIP_CONSOLE:-0}" != 1 ]]; then
+    step "operator console in Chromium (Playwright, axe-core; screenshots in target/console-screenshots)" run_console_tests
 fi
 
 if [[ "${ZS_SKIP_RUNTIME_TEST:-0}" != 1 ]]; then

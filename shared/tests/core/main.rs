@@ -4,6 +4,7 @@
 
 mod support;
 
+mod console;
 mod deadline;
 mod full_sync;
 mod locks;

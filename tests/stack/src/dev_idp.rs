@@ -68,7 +68,7 @@ fn request_params(q: &HashMap<String, String>) -> Result<[String; 4], &'static s
     }
     let redirect = get("redirect_uri");
     let local = url::Url::parse(&redirect).is_ok_and(|u| {
-        matches!(u.host_str(), Some("127.0.0.1" | "localhost")) && u.path().ends_with("/console/")
+        matches!(u.host_str(), Some("127.0.0.1" | "localhost")) && u.path().ends_with("/console")
     });
     if !local {
         return Err("redirect_uri must be a console on this machine");

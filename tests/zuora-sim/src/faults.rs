@@ -69,6 +69,9 @@ fn one_second() -> u64 {
 pub enum FaultKind {
     /// Answer with this HTTP status and a Zuora error body of the matching category.
     Status { status: u16 },
+    /// Answer with this HTTP status and a Zuora error body carrying `message` (Zuora's own
+    /// validation text, which may hold anything the tenant's data holds).
+    Refuse { status: u16, message: String },
     /// HTTP 429 from the rate limiter, `RateLimit-Remaining: 0`, `RateLimit-Reset: reset_secs`.
     RateLimit {
         #[serde(default = "one_second")]

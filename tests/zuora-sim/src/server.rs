@@ -131,6 +131,18 @@ async fn serve(state: &SimState, route: &str, request: Request, next: Next) -> R
             let status = StatusCode::from_u16(*status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             return ApiError::from_status(status).into_response();
         }
+        Some(FaultKind::Refuse { status, message }) => {
+            let status = StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_REQUEST);
+            let ApiError::Zuora { code, .. } = ApiError::from_status(status) else {
+                return ApiError::from_status(status).into_response();
+            };
+            return ApiError::Zuora {
+                status,
+                code,
+                message: message.clone(),
+            }
+            .into_response();
+        }
         Some(FaultKind::RateLimit { reset_secs }) => {
             return ApiError::RateLimited {
                 reset_secs: *reset_secs,

@@ -16,6 +16,9 @@ use axum::response::Response;
 use include_dir::{Dir, include_dir};
 use std::sync::Arc;
 
+/// The console's routes: the page and its files (GET only; not API operations).
+pub const CONSOLE_PATHS: [&str; 2] = ["/console", "/console/{file}"];
+
 static ASSETS: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/src/handlers/http/console");
 
 /// How the console signs operators in: OpenID Connect's authorization code flow with PKCE
@@ -115,12 +118,13 @@ fn content_type(name: &str) -> Option<&'static str> {
     })
 }
 
-/// `/console`: the page, at `/console/` so that its modules' relative URLs resolve under it.
+/// `/console`: the page. It is at `/console`, not `/console/` (API Gateway routes the path
+/// without the slash), so it names its files `console/<file>`; `/console/` is sent there.
 pub(super) async fn index(State(api): State<Arc<Api>>, req: axum::extract::Request) -> Response {
-    if !super::router::sent_path(&req).ends_with('/') {
+    if super::router::sent_path(&req).ends_with('/') {
         return Response::builder()
             .status(308)
-            .header(http::header::LOCATION, "console/")
+            .header(http::header::LOCATION, "../console")
             .body(axum::body::Body::empty())
             .expect("static headers are valid");
     }

@@ -19,7 +19,7 @@ mod settings_routes;
 mod stats_routes;
 mod sync_routes;
 
-pub use console_routes::ConsoleSignIn;
+pub use console_routes::{CONSOLE_PATHS, ConsoleSignIn};
 pub use hook_routes::{HookRoute, InvalidBase64Body};
 pub use openapi::{openapi, openapi_json};
 pub use router::{Mount, router};

@@ -74,9 +74,10 @@ pub(super) fn api_routes() -> OpenApiRouter<Arc<Api>> {
 /// The operator console's page and files (not API operations: no OpenAPI document entry).
 fn console_routes() -> Router<Arc<Api>> {
     use axum::routing::get;
+    let [page, file] = console_routes::CONSOLE_PATHS;
     Router::new()
-        .route("/console", get(console_routes::index))
-        .route("/console/{file}", get(console_routes::asset))
+        .route(page, get(console_routes::index))
+        .route(file, get(console_routes::asset))
 }
 
 /// The post-login function's one route.

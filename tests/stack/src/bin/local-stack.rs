@@ -117,7 +117,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!(
         r#"
 zuora-sync is running locally.
-  console         http://{addr}/console/  (dev sign-in: pick roles and entities)
+  console         http://{addr}/console  (dev sign-in: pick roles and entities)
   sync API        http://{addr}
   Zuora simulator {sim}  (demo account A00000001, subscriptions A-S00000271..274)
   Salesforce sim  {sf}  (the default entity pushes here; see its records below)

@@ -2,6 +2,7 @@
 //! against DynamoDB Local, moto and the Zuora simulator that `scripts/test.sh` starts.
 
 mod auth;
+mod console;
 mod entities;
 mod event_search;
 mod faults;

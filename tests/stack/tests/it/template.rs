@@ -153,6 +153,9 @@ fn the_http_api_routes_are_the_routers() {
     let mut routed = crate::http::documented_operations();
     assert!(routed.contains(&hook), "the document has the hook route");
     routed.retain(|r| *r != hook);
+    for path in zuora_sync::handlers::http::CONSOLE_PATHS {
+        routed.push(("GET".to_string(), path.to_string()));
+    }
     routed.sort();
     assert_eq!(http_api_routes(&t, "SyncApiFunction"), routed);
     assert_eq!(http_api_routes(&t, "PostLoginFunction"), vec![hook]);
