@@ -16,7 +16,6 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # shellcheck source=scripts/emulators.sh
 source scripts/emulators.sh
 
-ZS_PLAYWRIGHT_VERSION="${ZS_PLAYWRIGHT_VERSION:-1.65.2}"
 ZS_AXE_VERSION="${ZS_AXE_VERSION:-4.14.1}"
 CHROMIUM="${CHROMIUM:-/usr/bin/chromium}"
 extra_args=()
@@ -51,7 +50,7 @@ chromium_install() {
 
 console_tools_install() {
     chromium_install
-    zs_pip_install "$ZS_VENV" playwright "playwright==$ZS_PLAYWRIGHT_VERSION" "pytest>=8.4,<10"
+    zs_pip_install "$ZS_VENV" playwright -r tests/console/requirements.txt
     if [[ ! -f "$ZS_LOCAL/npm/node_modules/axe-core/axe.min.js" ]]; then
         zs_log "npm install axe-core@$ZS_AXE_VERSION (into .local/npm)"
         mkdir -p "$ZS_LOCAL/npm"

@@ -216,6 +216,12 @@ def test_settings_show_the_field_the_api_refuses_and_a_version_conflict(page: Pa
     expect(page.locator("#settings-conflict")).to_have_count(0)
 
 
+def test_a_token_without_a_role_gets_no_access(page: Page):
+    signed_in(page, roles=())
+    expect(page.locator("#no-access")).to_have_text("This account has no access to the console.")
+    expect(page.locator("#nav")).to_be_hidden()
+
+
 def test_a_reader_sees_no_settings(page: Page):
     signed_in(page, roles=("sync",))
     expect(page.locator("#roles")).to_have_text("(sync)")

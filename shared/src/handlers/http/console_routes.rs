@@ -8,12 +8,13 @@
 
 use super::dto::ErrorBody;
 use super::extract::Identity;
-use super::openapi::Unauthorized;
+use super::openapi::{Forbidden, Unauthorized};
 use super::{Api, error, json_response};
 use crate::auth::Role;
 use axum::extract::{Path, State};
 use axum::response::Response;
 use include_dir::{Dir, include_dir};
+use serde_json::json;
 use std::sync::Arc;
 
 /// The console's routes: the page and its files (GET only; not API operations).
@@ -176,7 +177,9 @@ pub struct Me {
 /// Who the token is
 ///
 /// The token's subject, its roles (an admin also has `sync`) and the configured entities it
-/// may use. Any valid token may ask; the operator console starts here.
+/// may use; the operator console starts here.
+///
+/// Requires a bearer JWT whose roles claim includes `sync` or `admin` (admin implies sync).
 #[utoipa::path(
     get,
     path = "/plugins/zuora/me",
@@ -185,11 +188,16 @@ pub struct Me {
     responses(
         (status = 200, description = "The caller.", body = Me),
         (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
         (status = 502, description = "`auth_keys_unavailable`: the token signing keys (JWKS) could not be fetched, so the token could not be verified.", body = ErrorBody),
     ),
-    security(("bearerAuth" = [])),
+    security(("bearerAuth" = ["sync"])),
+    extensions(("x-required-role" = json!("sync"))),
 )]
 pub(super) async fn me(State(api): State<Arc<Api>>, Identity(principal): Identity) -> Response {
+    if !principal.has_role(Role::Sync) {
+        return error(403, "forbidden", "this route needs the sync role");
+    }
     let roles = [Role::Sync, Role::Admin]
         .into_iter()
         .filter(|r| principal.has_role(*r))

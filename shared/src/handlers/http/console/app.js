@@ -209,6 +209,14 @@ async function startSession() {
     if (e instanceof SignedOut) return;
     throw e;
   }
+  if (res.status === 403) {
+    // A valid token without the sync or admin role.
+    nav.hidden = true;
+    document.body.dataset.page = "no-access";
+    replace(main, h("h1", null, "No access"), h("p", { class: "notice notice-warn", id: "no-access" }, "This account has no access to the console."));
+    setBusy(false);
+    return;
+  }
   if (!res.ok) {
     replace(main, h("h1", null, "The console could not start"), h("p", { class: "notice notice-bad", role: "alert" }, errorText(res)),
       h("button", { type: "button", class: "button", onclick: () => signOut() }, "Sign out"));
