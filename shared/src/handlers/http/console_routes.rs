@@ -14,7 +14,6 @@ use crate::auth::Role;
 use axum::extract::{Path, State};
 use axum::response::Response;
 use include_dir::{Dir, include_dir};
-use serde_json::json;
 use std::sync::Arc;
 
 /// The console's routes: the page and its files (GET only; not API operations).
