@@ -8,7 +8,6 @@ use tokio::time::sleep;
 use zuora_sync::core::realtime::Freshness;
 use zuora_sync::core::stats::{SETTLE_MS, hourly};
 use zuora_sync::model::{EpochMillis, EventStatus, HOUR_MS, SyncEvent, SyncMode, Trigger};
-use zuora_sync::ports::EventStore;
 
 /// The start of the hour `at` falls in.
 fn hour_of(at: EpochMillis) -> i64 {
