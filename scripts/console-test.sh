@@ -90,6 +90,7 @@ export ZS_ADMIN_TOKEN CHROMIUM
 export ZS_CONSOLE_URL="$api/console"
 export ZS_API="$api"
 export ZS_ZUORA_SIM="http://127.0.0.1:$sim_port"
+export ZS_SALESFORCE_SIM="http://127.0.0.1:$sf_port"
 export ZS_AXE_JS="$ZS_LOCAL/npm/node_modules/axe-core/axe.min.js"
 export ZS_SCREENSHOTS="$PWD/target/console-screenshots"
 rm -rf "$ZS_SCREENSHOTS"

@@ -17,6 +17,7 @@ from playwright.sync_api import Page, expect, sync_playwright
 CONSOLE_URL = os.environ.get("ZS_CONSOLE_URL", "http://127.0.0.1:3000/console")
 API = os.environ.get("ZS_API", "http://127.0.0.1:3000").rstrip("/")
 SIM = os.environ.get("ZS_ZUORA_SIM", "http://127.0.0.1:4010").rstrip("/")
+SALESFORCE_SIM = os.environ.get("ZS_SALESFORCE_SIM", "http://127.0.0.1:8082").rstrip("/")
 ADMIN_TOKEN = os.environ.get("ZS_ADMIN_TOKEN", "")
 AXE_JS = os.environ.get("ZS_AXE_JS", "")
 SCREENSHOTS = os.environ.get("ZS_SCREENSHOTS", "")
@@ -93,6 +94,22 @@ def sim_latency(ms):
     """Every Zuora simulator answer takes `ms` longer (0 to reset)."""
     status, body = http("PUT", f"{SIM}/__sim/latency", {"ms": ms})
     assert status == 200, body
+
+
+def sim_set_field(account, field, value):
+    """Changes one field of an account in the Zuora simulator (its updatedDate moves too)."""
+    status, body = http("PUT", f"{SIM}/__sim/accounts/{account}/fields/{field}", value)
+    assert status < 300, f"the simulator refused: {status} {body}"
+
+
+def salesforce_deny(record_id):
+    """The Salesforce simulator refuses upserts naming this Account id (a CRM id without access)."""
+    status, body = http("POST", f"{SALESFORCE_SIM}/__sim__/accounts/deny", {"id": record_id})
+    assert status < 300, f"the Salesforce simulator refused: {status} {body}"
+
+
+def salesforce_reset():
+    http("POST", f"{SALESFORCE_SIM}/__sim__/reset")
 
 
 def sim_clear_faults():

@@ -6,6 +6,7 @@ state; syncs wait with Playwright's auto-waiting assertions, never with sleeps.
 
 import json
 import re
+import time
 import urllib.parse
 
 import pytest
@@ -21,7 +22,10 @@ from conftest import (
     open_page,
     screenshot,
     signed_in,
+    salesforce_deny,
+    salesforce_reset,
     sim_clear_faults,
+    sim_set_field,
     sim_fault,
     sim_latency,
     wait_ready,
@@ -307,3 +311,60 @@ def test_390_px_has_no_horizontal_scroll_and_a_usable_nav(page: Page):
     nav.get_by_role("link", name="Overview").focus()
     page.keyboard.press("Enter")
     wait_ready(page, "overview")
+
+
+def test_a_salesforce_failure_is_listed_retried_and_dismissed(page: Page):
+    # A00000002's CRM id is one Salesforce refuses: its push lands in the failure list.
+    salesforce_deny("0015g00000BetaBAAR")
+    try:
+        # A change, so the sync's commit has something to push.
+        sim_set_field("A00000002", "name", f"Beta {time.time_ns()}")
+        status, body = api("POST", entity_path("/sync/customers/A00000002"))
+        assert status == 200, body
+        failure = wait_for_failure("INSUFFICIENT_ACCESS_ON_CROSS_REFERENCE_ENTITY")
+
+        signed_in(page)
+        open_page(page, "salesforce")
+        row = page.locator("#sf-failures tbody tr").filter(has_text=failure["account_id"])
+        expect(row).to_contain_text("INSUFFICIENT_ACCESS_ON_CROSS_REFERENCE_ENTITY")
+
+        # A retry is queued; the record is still refused, so the failure stays listed.
+        page.get_by_role("button", name="Retry all").click()
+        expect(page.locator("#salesforce-result")).to_contain_text("Retried: 1 failure")
+        row.get_by_role("checkbox").check()
+        page.get_by_role("button", name="Dismiss selected").click()
+        expect(page.locator("#sf-failures tbody tr").filter(has_text=failure["account_id"])).to_have_count(0)
+        status, listed = api("GET", entity_path("/salesforce/failures"))
+        assert status == 200, listed
+        assert all(f["id"] != failure["id"] for f in listed["failures"]), listed
+    finally:
+        salesforce_reset()
+
+
+def wait_for_failure(code, timeout_s=30):
+    """The failure the worker's push records (the push runs on the local stack's worker)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        status, body = api("GET", entity_path(f"/salesforce/failures?code={code}"))
+        assert status == 200, body
+        if body["failures"]:
+            return body["failures"][0]
+        assert time.monotonic() < deadline, f"no {code} failure listed after {timeout_s} s"
+        time.sleep(0.2)
+
+
+def test_a_full_resync_shows_its_session_on_the_overview(page: Page):
+    signed_in(page)
+    open_page(page, "actions")
+    page.get_by_role("button", name="Full re-sync…").click()
+    page.get_by_role("button", name="Start full re-sync").click()
+    session = page.locator("#full-session")
+    expect(session).to_have_text(re.compile(r"^[0-9a-f-]{36}$"))
+    session_id = session.inner_text()
+    # Once more: refused while it runs, or started again once it is done.
+    page.get_by_role("link", name="The overview shows its progress.").click()
+    wait_ready(page, "overview")
+    last = page.locator("#last-session")
+    expect(last).to_contain_text(session_id, timeout=SYNC_TIMEOUT)
+    expect(last).to_contain_text("full")
+    expect(last.locator("[data-status]").first).to_have_text("done", timeout=SYNC_TIMEOUT)

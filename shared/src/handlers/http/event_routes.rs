@@ -16,7 +16,7 @@ use std::sync::Arc;
 use utoipa::IntoParams;
 
 const DEFAULT_PAGE_SIZE: usize = 25;
-const TRIGGERS: [&str; 7] = [
+const TRIGGERS: [&str; 8] = [
     "api",
     "on_demand",
     "manual",
@@ -24,6 +24,7 @@ const TRIGGERS: [&str; 7] = [
     "realtime",
     "sweep",
     "full",
+    "salesforce_push",
 ];
 const STATUSES: [&str; 6] = [
     "queued",

@@ -6,7 +6,7 @@ import { request, entityPath, query, newCorrelationId, SignedOut } from "./api.j
 
 const MODE_LABELS = { none: "On demand (real-time sync off)", on_demand: "On demand", scheduled: "Scheduled", realtime: "Real time" };
 const FRESHNESS_LABELS = { fresh: "Fresh", late: "Late", error: "Error", not_tracked: "Not tracked" };
-const TRIGGERS = ["api", "on_demand", "manual", "hot_sync", "realtime", "sweep", "full"];
+const TRIGGERS = ["api", "on_demand", "manual", "hot_sync", "realtime", "sweep", "full", "salesforce_push"];
 const STATUSES = ["queued", "running", "succeeded", "failed", "skipped", "coalesced"];
 const MAX_CONSOLE_ACCOUNTS = 8;
 
@@ -861,7 +861,7 @@ export async function salesforceView(ctx) {
       if (!ctx.alive()) return;
       if (res.ok) {
         replace(out, h("p", { class: "notice notice-ok" }, `${label}: ${num(res.body && res.body.count)} failure${res.body && res.body.count === 1 ? "" : "s"}.`),
-          h("p", null, h("a", { href: "#/events?trigger=manual" }, "Retries leave manual events")), correlationLine(corr));
+          h("p", null, h("a", { href: "#/events?trigger=salesforce_push" }, "The pushes leave events")), correlationLine(corr));
         await load();
       } else {
         replace(out, h("p", { class: "notice notice-bad" }, errorText(res)), correlationLine(corr));
