@@ -3,11 +3,19 @@
 //! strike the Nth request of one operation (optionally only those whose body contains a
 //! marker): delay it, fail it unapplied, apply it and lose the answer, apply it and never
 //! answer, or apply it and kill a process before answering. Loopback only.
+//!
+//! It can also emulate what DynamoDB Local does not: on DynamoDB, a transaction that touches an
+//! item another transaction is still writing is cancelled with `TransactionConflict` instead
+//! of waiting (DynamoDB Local serialises them). With [`FaultProxy::emulate_transaction_conflicts`]
+//! each `TransactWriteItems` holds its items for a while, and one that meets a held item is
+//! answered as DynamoDB answers it.
 
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, Response, StatusCode};
+use std::collections::HashSet;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -49,6 +57,16 @@ struct Shared {
     upstream: String,
     client: reqwest::Client,
     rules: Arc<Mutex<Vec<Armed>>>,
+    transactions: Arc<Transactions>,
+}
+
+/// The transaction conflict emulation: how long a transaction holds its items (none: off),
+/// the items held, and how many transactions were cancelled.
+#[derive(Default)]
+struct Transactions {
+    hold: Mutex<Option<Duration>>,
+    held: Mutex<HashSet<String>>,
+    conflicts: AtomicU64,
 }
 
 pub struct FaultProxy {
@@ -70,6 +88,7 @@ impl FaultProxy {
             upstream: upstream.trim_end_matches('/').to_string(),
             client: reqwest::Client::new(),
             rules: Arc::new(Mutex::new(Vec::new())),
+            transactions: Arc::default(),
         };
         let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
         let addr = listener.local_addr()?;
@@ -92,6 +111,18 @@ impl FaultProxy {
             seen: 0,
             fired: false,
         });
+    }
+
+    /// From now on every `TransactWriteItems` holds its items for `hold` (DynamoDB's own
+    /// transactions take a few milliseconds), and one touching an item held by another is
+    /// cancelled with `TransactionConflict`, as DynamoDB does.
+    pub fn emulate_transaction_conflicts(&self, hold: Duration) {
+        *self.shared.transactions.hold.lock().unwrap() = Some(hold);
+    }
+
+    /// Transactions cancelled with `TransactionConflict` so far.
+    pub fn transaction_conflicts(&self) -> u64 {
+        self.shared.transactions.conflicts.load(Ordering::SeqCst)
     }
 
     /// How many armed rules have struck.
@@ -128,6 +159,92 @@ fn strike(shared: &Shared, operation: &str, body: &[u8]) -> Option<Action> {
     None
 }
 
+/// The items a `TransactWriteItems` body writes or checks, as `table/pk`, in request order.
+fn transaction_items(body: &[u8]) -> Vec<String> {
+    let Ok(request) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return Vec::new();
+    };
+    let items = request["TransactItems"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    items
+        .iter()
+        .filter_map(|item| {
+            let (_, action) = item.as_object()?.iter().next()?;
+            let key = action.get("Key").or_else(|| action.get("Item"))?;
+            let pk = key["pk"]["S"].as_str()?;
+            Some(format!("{}/{pk}", action["TableName"].as_str()?))
+        })
+        .collect()
+}
+
+/// DynamoDB's answer to a transaction that met another one's items: cancelled, with a reason
+/// per item (`TransactionConflict` for the held ones).
+fn transaction_conflict(items: &[String], held: &HashSet<String>) -> Response<Body> {
+    let reasons: Vec<serde_json::Value> = items
+        .iter()
+        .map(|i| {
+            if held.contains(i) {
+                serde_json::json!({"Code": "TransactionConflict", "Message": "Transaction is ongoing for the item"})
+            } else {
+                serde_json::json!({"Code": "None"})
+            }
+        })
+        .collect();
+    let codes: Vec<&str> = reasons
+        .iter()
+        .map(|r| r["Code"].as_str().unwrap())
+        .collect();
+    let body = serde_json::json!({
+        "__type": "com.amazonaws.dynamodb.v20120810#TransactionCanceledException",
+        "message": format!("Transaction cancelled, please refer cancellation reasons for specific reasons [{}]", codes.join(", ")),
+        "CancellationReasons": reasons,
+    });
+    Response::builder()
+        .status(StatusCode::BAD_REQUEST)
+        .header("content-type", "application/x-amz-json-1.0")
+        .body(Body::from(body.to_string()))
+        .expect("a static response")
+}
+
+/// Releases a transaction's items when its time is up (or its request is dropped).
+struct Holding {
+    transactions: Arc<Transactions>,
+    items: Vec<String>,
+}
+
+impl Drop for Holding {
+    fn drop(&mut self) {
+        let mut held = self.transactions.held.lock().unwrap();
+        for item in &self.items {
+            held.remove(item);
+        }
+    }
+}
+
+/// Holds a transaction's items for the emulated time, or answers the conflict DynamoDB would.
+async fn hold_items(transactions: &Arc<Transactions>, body: &[u8]) -> Result<(), Response<Body>> {
+    let Some(hold) = *transactions.hold.lock().unwrap() else {
+        return Ok(());
+    };
+    let items = transaction_items(body);
+    {
+        let mut held = transactions.held.lock().unwrap();
+        if items.iter().any(|i| held.contains(i)) {
+            transactions.conflicts.fetch_add(1, Ordering::SeqCst);
+            return Err(transaction_conflict(&items, &held));
+        }
+        held.extend(items.iter().cloned());
+    }
+    let _holding = Holding {
+        transactions: transactions.clone(),
+        items,
+    };
+    tokio::time::sleep(hold).await;
+    Ok(())
+}
+
 fn internal_error() -> Response<Body> {
     Response::builder()
         .status(StatusCode::INTERNAL_SERVER_ERROR)
@@ -152,6 +269,13 @@ async fn forward(
         .unwrap_or("")
         .to_string();
     let action = strike(&shared, &operation, &body);
+    // The items are held for the emulated transaction's time only, not while DynamoDB Local
+    // (which runs one transaction at a time) works through the queue behind it.
+    if operation == "TransactWriteItems"
+        && let Err(conflict) = hold_items(&shared.transactions, &body).await
+    {
+        return conflict;
+    }
     match &action {
         Some(Action::Delay(d)) => tokio::time::sleep(*d).await,
         Some(Action::Fail) => return internal_error(),

@@ -13,6 +13,7 @@ mod mirror;
 mod push;
 mod search;
 mod session_item;
+mod session_shards;
 mod sessions;
 mod settings;
 mod stats;

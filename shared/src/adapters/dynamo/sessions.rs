@@ -11,6 +11,9 @@
 
 use super::items::{Item, get_s, n, opt_s, s};
 use super::session_item::*;
+use super::session_shards::{
+    CONFLICT_ATTEMPTS, conflict_backoff, is_conflict, shard_expiry, shard_pk,
+};
 use super::{DynamoStore, build_err, unavailable};
 use crate::model::EntityId;
 use crate::model::EpochMillis;
@@ -481,16 +484,7 @@ impl RealtimeStore for DynamoStore {
         entity: &EntityId,
         id: &str,
     ) -> Result<Option<Session>, StoreError> {
-        let out = self
-            .client()
-            .get_item()
-            .table_name(&self.tables().state)
-            .key("pk", s(session_pk(entity, id)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(unavailable)?;
-        out.item().map(item_session).transpose()
+        self.read_session(entity, id).await
     }
 
     async fn finish_job(
@@ -622,9 +616,10 @@ impl DynamoStore {
             .map_err(unavailable)
     }
 
-    /// One job's count on its session, with its marker, as one transaction: a first count
-    /// (the marker must not exist), or with `over_skipped` the replacement of a `skipped` count
-    /// (the marker must say `skipped`). `false` when the marker's condition failed.
+    /// One job's count on its session's shard, with its marker, as one transaction: a first
+    /// count (the marker must not exist), or with `over_skipped` the replacement of a `skipped`
+    /// count (the marker must say `skipped`). `false` when the marker's condition failed. A
+    /// transaction cancelled by another's conflict is tried again (`session_shards`).
     async fn count_job(
         &self,
         entity: &EntityId,
@@ -657,22 +652,38 @@ impl DynamoStore {
         }
         let mut count = Update::builder()
             .table_name(&self.tables().state)
-            .key("pk", s(session_pk(entity, session_id)))
-            .condition_expression("attribute_exists(pk)")
+            .key("pk", s(shard_pk(entity, session_id, account)))
             .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":written", n(written));
+            .expression_attribute_values(":written", n(written))
+            .expression_attribute_values(":expires", shard_expiry(now));
         if over_skipped {
             count = count.expression_attribute_values(":minus", n(-1));
         }
         let count = count
-            .update_expression(format!("ADD {adds}"))
+            .update_expression(format!(
+                "ADD {adds} SET expires_at = if_not_exists(expires_at, :expires)"
+            ))
             .build()
             .map_err(build_err)?;
-        self.write_pair(
-            TransactWriteItem::builder().put(marker).build(),
-            TransactWriteItem::builder().update(count).build(),
-        )
-        .await
+        let mut attempt = 0;
+        loop {
+            let result = self
+                .client()
+                .transact_write_items()
+                .transact_items(TransactWriteItem::builder().put(marker.clone()).build())
+                .transact_items(TransactWriteItem::builder().update(count.clone()).build())
+                .send()
+                .await;
+            match result {
+                Ok(_) => return Ok(true),
+                Err(e) if super::counter::first_condition_failed(&e) => return Ok(false),
+                Err(e) if is_conflict(&e) && attempt + 1 < CONFLICT_ATTEMPTS => {
+                    attempt += 1;
+                    tokio::time::sleep(conflict_backoff(attempt)).await;
+                }
+                Err(e) => return Err(unavailable(e)),
+            }
+        }
     }
 }
 

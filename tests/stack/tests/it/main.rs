@@ -16,6 +16,7 @@ mod notify;
 mod on_demand;
 mod realtime;
 mod salesforce;
+mod session_counts;
 mod settings;
 mod sync_api;
 mod template;
