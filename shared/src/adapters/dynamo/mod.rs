@@ -76,6 +76,50 @@ pub(super) fn build_err(e: aws_sdk_dynamodb::error::BuildError) -> StoreError {
 }
 
 impl DynamoStore {
+    /// The items of `table` under these partition keys that exist, in no order: BatchGetItem
+    /// takes 100 keys a request, and the keys it leaves unprocessed are asked again.
+    pub(super) async fn get_many(
+        &self,
+        table: &str,
+        pks: &[String],
+        consistent: bool,
+    ) -> Result<Vec<Item>, StoreError> {
+        let mut found = Vec::new();
+        for chunk in pks.chunks(100) {
+            let keys = chunk
+                .iter()
+                .map(|pk| Item::from([("pk".to_string(), s(pk))]))
+                .collect();
+            let mut request = Some(
+                aws_sdk_dynamodb::types::KeysAndAttributes::builder()
+                    .set_keys(Some(keys))
+                    .consistent_read(consistent)
+                    .build()
+                    .map_err(build_err)?,
+            );
+            while let Some(keys) = request.take() {
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .request_items(table, keys)
+                    .send()
+                    .await
+                    .map_err(unavailable)?;
+                found.extend(
+                    out.responses()
+                        .and_then(|r| r.get(table))
+                        .into_iter()
+                        .flatten()
+                        .cloned(),
+                );
+                request = out.unprocessed_keys().and_then(|u| u.get(table)).cloned();
+            }
+        }
+        Ok(found)
+    }
+}
+
+impl DynamoStore {
     pub fn new(client: Client, tables: Tables, event_retention_days: i64) -> Self {
         Self {
             client,

@@ -8,14 +8,13 @@
 //! random wait. The session item keeps what is written once (total, status, failures); a read
 //! of the session adds its shards' counts in.
 
-use super::items::{Item, get_s, n, s};
+use super::DynamoStore;
+use super::items::{Item, get_s, n};
 use super::session_item::{item_session, session_pk};
-use super::{DynamoStore, build_err, unavailable};
 use crate::model::{EntityId, Session};
 use crate::ports::StoreError;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::KeysAndAttributes;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::time::Duration;
@@ -76,43 +75,13 @@ impl DynamoStore {
         id: &str,
     ) -> Result<Option<Session>, StoreError> {
         let header = session_pk(entity, id);
-        let mut keys: Vec<String> = (0..SESSION_SHARDS)
+        let mut pks: Vec<String> = (0..SESSION_SHARDS)
             .map(|k| shard_key(entity, id, k))
             .collect();
-        keys.push(header.clone());
-        let mut request = Some(
-            KeysAndAttributes::builder()
-                .set_keys(Some(
-                    keys.iter()
-                        .map(|k| HashMap::from([("pk".to_string(), s(k))]))
-                        .collect(),
-                ))
-                .consistent_read(true)
-                .build()
-                .map_err(build_err)?,
-        );
+        pks.push(header.clone());
         let mut items: HashMap<String, Item> = HashMap::new();
-        // Unprocessed keys come back to be asked again.
-        while let Some(keys) = request.take() {
-            let out = self
-                .client
-                .batch_get_item()
-                .request_items(&self.tables.state, keys)
-                .send()
-                .await
-                .map_err(unavailable)?;
-            for item in out
-                .responses()
-                .and_then(|r| r.get(&self.tables.state))
-                .into_iter()
-                .flatten()
-            {
-                items.insert(get_s(item, "pk")?.to_string(), item.clone());
-            }
-            request = out
-                .unprocessed_keys()
-                .and_then(|u| u.get(&self.tables.state))
-                .cloned();
+        for item in self.get_many(&self.tables.state, &pks, true).await? {
+            items.insert(get_s(&item, "pk")?.to_string(), item);
         }
         let Some(head) = items.remove(&header) else {
             return Ok(None);

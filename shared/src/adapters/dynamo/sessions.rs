@@ -9,7 +9,7 @@
 //! cutters exactly one wins each range, so every threshold crossing (`last_cut + threshold`)
 //! starts exactly one session, and changes after its range count toward the next.
 
-use super::items::{Item, get_s, n, opt_s, s};
+use super::items::{get_s, n, opt_s, s};
 use super::session_item::*;
 use super::session_shards::{
     CONFLICT_ATTEMPTS, conflict_backoff, is_conflict, shard_expiry, shard_pk,
@@ -30,9 +30,6 @@ use sha2::{Digest, Sha256};
 /// Numbers a change may take before its callout is answered 503 (each lost one was sealed by
 /// a session that could not wait longer).
 const NUMBER_ATTEMPTS: usize = 3;
-
-/// BatchGetItem takes at most 100 keys.
-const BATCH_GET: usize = 100;
 
 #[async_trait::async_trait]
 impl RealtimeStore for DynamoStore {
@@ -217,48 +214,18 @@ impl RealtimeStore for DynamoStore {
         after: u64,
         upto: u64,
     ) -> Result<Vec<(u64, Option<String>)>, StoreError> {
+        let pks: Vec<String> = (after + 1..=upto)
+            .map(|seq| change_pk(entity, seq))
+            .collect();
         let mut found = Vec::new();
-        let seqs: Vec<u64> = (after + 1..=upto).collect();
-        for chunk in seqs.chunks(BATCH_GET) {
-            let keys: Vec<Item> = chunk
-                .iter()
-                .map(|seq| Item::from([("pk".to_string(), s(change_pk(entity, *seq)))]))
-                .collect();
-            let mut request = Some(
-                aws_sdk_dynamodb::types::KeysAndAttributes::builder()
-                    .set_keys(Some(keys))
-                    .consistent_read(true)
-                    .build()
-                    .map_err(build_err)?,
-            );
-            // Unprocessed keys come back to be asked again.
-            while let Some(keys) = request.take() {
-                let out = self
-                    .client()
-                    .batch_get_item()
-                    .request_items(&self.tables().state, keys)
-                    .send()
-                    .await
-                    .map_err(unavailable)?;
-                for item in out
-                    .responses()
-                    .and_then(|r| r.get(&self.tables().state))
-                    .into_iter()
-                    .flatten()
-                {
-                    let pk = get_s(item, "pk")?;
-                    let seq = pk
-                        .rsplit('#')
-                        .next()
-                        .and_then(|n| n.parse().ok())
-                        .ok_or_else(|| StoreError::Corrupt(format!("change key {pk}")))?;
-                    found.push((seq, opt_s(item, "account")));
-                }
-                request = out
-                    .unprocessed_keys()
-                    .and_then(|u| u.get(&self.tables().state))
-                    .cloned();
-            }
+        for item in self.get_many(&self.tables().state, &pks, true).await? {
+            let pk = get_s(&item, "pk")?;
+            let seq = pk
+                .rsplit('#')
+                .next()
+                .and_then(|n| n.parse().ok())
+                .ok_or_else(|| StoreError::Corrupt(format!("change key {pk}")))?;
+            found.push((seq, opt_s(&item, "account")));
         }
         found.sort();
         Ok(found)

@@ -6,8 +6,7 @@ use super::items::{Item, created_sk, get_s, n, s};
 use super::{DynamoStore, unavailable};
 use crate::model::{EntityId, EpochMillis, EventOutcome, EventStatus, HourStats, Trigger};
 use crate::ports::StoreError;
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
-use std::collections::HashMap;
+use aws_sdk_dynamodb::types::AttributeValue;
 use std::str::FromStr;
 
 /// A saved hour is kept this long: the console's chart covers a day, a week at most.
@@ -79,45 +78,15 @@ impl DynamoStore {
         entity: &EntityId,
         starts: &[i64],
     ) -> Result<Vec<HourStats>, StoreError> {
-        let mut hours = Vec::new();
-        // BatchGetItem takes at most 100 keys.
-        for chunk in starts.chunks(100) {
-            let keys: Vec<Item> = chunk
-                .iter()
-                .map(|start| HashMap::from([("pk".to_string(), s(hour_pk(entity, *start)))]))
-                .collect();
-            let mut request = Some(
-                KeysAndAttributes::builder()
-                    .set_keys(Some(keys))
-                    .build()
-                    .map_err(|e| StoreError::Corrupt(e.to_string()))?,
-            );
-            // Unprocessed keys come back to be asked again.
-            while let Some(keys) = request.take() {
-                let out = self
-                    .client
-                    .batch_get_item()
-                    .request_items(&self.tables.events, keys)
-                    .send()
-                    .await
-                    .map_err(unavailable)?;
-                for item in out
-                    .responses()
-                    .and_then(|r| r.get(&self.tables.events))
-                    .into_iter()
-                    .flatten()
-                {
-                    let hour = serde_json::from_str(get_s(item, "hour")?)
-                        .map_err(|e| StoreError::Corrupt(format!("saved hour: {e}")))?;
-                    hours.push(hour);
-                }
-                request = out
-                    .unprocessed_keys()
-                    .and_then(|u| u.get(&self.tables.events))
-                    .cloned();
-            }
-        }
-        Ok(hours)
+        let pks: Vec<String> = starts.iter().map(|s| hour_pk(entity, *s)).collect();
+        self.get_many(&self.tables.events, &pks, false)
+            .await?
+            .iter()
+            .map(|item| {
+                serde_json::from_str(get_s(item, "hour")?)
+                    .map_err(|e| StoreError::Corrupt(format!("saved hour: {e}")))
+            })
+            .collect()
     }
 
     pub(super) async fn write_hour(

@@ -562,6 +562,43 @@ export function parseAccounts(raw) {
   return seen;
 }
 
+/**
+ * An action card of one text field and a button: the field is required; submitting shows
+ * "Syncing …" in the card's live region, gives `run` a fresh correlation id, and keeps the
+ * button disabled until it is done. `run(id, correlation, out, showFieldError)`.
+ */
+function oneFieldAction(ctx, { key, title, label, hint, button, missing, run }) {
+  const input = h("input", { type: "text", id: key, name: key, autocomplete: "off", spellcheck: "false", "aria-describedby": `${key}-hint` });
+  const err = h("p", { id: `${key}-error`, class: "field-error", hidden: true });
+  const out = resultRegion(`${key}-result`);
+  const submit = h("button", { type: "submit", class: "button button-primary" }, button);
+  const form = h("form", { id: `sync-${key}-form`, novalidate: true },
+    h("div", { class: "field" },
+      h("label", { for: key }, label),
+      h("p", { class: "hint", id: `${key}-hint` }, hint),
+      input, err),
+    h("div", { class: "button-row" }, submit));
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const id = input.value.trim();
+    if (!id) {
+      setFieldError(input, err, missing);
+      input.focus();
+      return;
+    }
+    setFieldError(input, err, null);
+    const corr = newCorrelationId();
+    submit.disabled = true;
+    working(out, `Syncing ${id}…`);
+    try {
+      await run(id, corr, out, (message) => setFieldError(input, err, message));
+    } finally {
+      submit.disabled = false;
+    }
+  });
+  return h("section", { class: "card", "aria-labelledby": `act-${key}` }, h("h2", { id: `act-${key}` }, title), form, out);
+}
+
 export async function actionsView(ctx) {
   ctx.main.append(pageHeader("Actions", ctx));
   const grid = h("div", { class: "cards actions" });
@@ -631,114 +668,72 @@ export async function actionsView(ctx) {
   }
 
   // ---- one subscription ----
-  {
-    const input = h("input", { type: "text", id: "subscription", name: "subscription", autocomplete: "off", spellcheck: "false", "aria-describedby": "subscription-hint" });
-    const err = h("p", { id: "subscription-error", class: "field-error", hidden: true });
-    const out = resultRegion("subscription-result");
-    const submit = h("button", { type: "submit", class: "button button-primary" }, "Sync subscription");
-    const form = h("form", { id: "sync-subscription-form", novalidate: true },
-      h("div", { class: "field" },
-        h("label", { for: "subscription" }, "Subscription number or id"),
-        h("p", { class: "hint", id: "subscription-hint" }, "Syncs the subscription's whole account now and waits for the answer."),
-        input, err),
-      h("div", { class: "button-row" }, submit));
-    form.addEventListener("submit", async (e) => {
-      e.preventDefault();
-      const id = input.value.trim();
-      if (!id) {
-        setFieldError(input, err, "Enter a subscription number or id.");
-        input.focus();
-        return;
+  grid.append(oneFieldAction(ctx, {
+    key: "subscription",
+    title: "Sync one subscription",
+    label: "Subscription number or id",
+    hint: "Syncs the subscription's whole account now and waits for the answer.",
+    button: "Sync subscription",
+    missing: "Enter a subscription number or id.",
+    run: async (id, corr, out) => {
+      const res = await request("POST", `/plugins/zuora/sync/subscription/${encodeURIComponent(id)}${query({ entity: ctx.entity })}`, { correlation: corr, signal: ctx.signal });
+      if (!ctx.alive()) return;
+      const link = h("a", { href: `#/events?${new URLSearchParams({ subscription: id })}` }, `Events of ${id}`);
+      if (res.ok && res.body && res.body.success) {
+        replace(out, h("p", { class: "notice notice-ok" }, `Synced ${id}: subscription ${res.body.id}, customer ${res.body.owner}.`), correlationLine(corr), h("p", null, link));
+      } else {
+        const ev = res.body && res.body.event_id;
+        replace(out, h("p", { class: "notice notice-bad" }, errorText(res)), correlationLine(corr),
+          h("p", null, ev ? ["Event: ", eventLink(ev, { subscription: id }), " · "] : null, link));
       }
-      setFieldError(input, err, null);
-      const corr = newCorrelationId();
-      submit.disabled = true;
-      working(out, `Syncing ${id}…`);
-      try {
-        const res = await request("POST", `/plugins/zuora/sync/subscription/${encodeURIComponent(id)}${query({ entity: ctx.entity })}`, { correlation: corr, signal: ctx.signal });
-        if (!ctx.alive()) return;
-        const link = h("a", { href: `#/events?${new URLSearchParams({ subscription: id })}` }, `Events of ${id}`);
-        if (res.ok && res.body && res.body.success) {
-          replace(out, h("p", { class: "notice notice-ok" }, `Synced ${id}: subscription ${res.body.id}, customer ${res.body.owner}.`), correlationLine(corr), h("p", null, link));
-        } else {
-          const ev = res.body && res.body.event_id;
-          replace(out, h("p", { class: "notice notice-bad" }, errorText(res)), correlationLine(corr),
-            h("p", null, ev ? ["Event: ", eventLink(ev, { subscription: id }), " · "] : null, link));
-        }
-      } finally {
-        submit.disabled = false;
-      }
-    });
-    grid.append(h("section", { class: "card", "aria-labelledby": "act-subscription" },
-      h("h2", { id: "act-subscription" }, "Sync one subscription"), form, out));
-  }
+    },
+  }));
 
   // ---- manual customer sync ----
-  {
-    const input = h("input", { type: "text", id: "customer", name: "customer", autocomplete: "off", spellcheck: "false", "aria-describedby": "customer-hint" });
-    const err = h("p", { id: "customer-error", class: "field-error", hidden: true });
-    const out = resultRegion("customer-result");
-    const submit = h("button", { type: "submit", class: "button button-primary" }, "Sync customer");
-    const form = h("form", { id: "sync-customer-form", novalidate: true },
-      h("div", { class: "field" },
-        h("label", { for: "customer" }, "Customer id or account number"),
-        h("p", { class: "hint", id: "customer-hint" }, "A local customer id (cus_…) or a Zuora account number or id. Every subscription is read on its own and reported."),
-        input, err),
-      h("div", { class: "button-row" }, submit));
-    form.addEventListener("submit", async (e) => {
-      e.preventDefault();
-      const id = input.value.trim();
-      if (!id) {
-        setFieldError(input, err, "Enter a customer id or an account number.");
-        input.focus();
-        return;
+  grid.append(oneFieldAction(ctx, {
+    key: "customer",
+    title: "Manual sync of a customer",
+    label: "Customer id or account number",
+    hint: "A local customer id (cus_…) or a Zuora account number or id. Every subscription is read on its own and reported.",
+    button: "Sync customer",
+    missing: "Enter a customer id or an account number.",
+    run: async (id, corr, out, showFieldError) => {
+      const res = await request("POST", entityPath(ctx.entity, `/sync/customers/${encodeURIComponent(id)}`), { correlation: corr, signal: ctx.signal });
+      if (!ctx.alive()) return;
+      const b = res.body || {};
+      if (res.status === 200 && Array.isArray(b.subscriptions)) {
+        const failed = b.failed || [];
+        const reasons = new Map(failed.map((f) => [f.number, f]));
+        replace(out,
+          h("p", { class: b.success ? "notice notice-ok" : "notice notice-bad", id: "customer-summary" },
+            b.success
+              ? `Synced account ${b.account} (customer ${b.customer}): ${b.written} written, ${b.unchanged} unchanged, ${b.removed} removed.`
+              : `Account ${b.account} synced with failures: ${failed.length} subscription${failed.length === 1 ? "" : "s"} could not be synced and keep their stored copy.`),
+          failed.length ? h("ul", { class: "failures", id: "customer-failures" }, failed.map((f) =>
+            h("li", { "data-subscription": f.number }, h("strong", null, `Failed: ${f.number}`), ` — ${f.reason}`, f.name ? ` (${f.name})` : "", f.code ? ` [${f.code}]` : ""))) : null,
+          h("p", { class: "meta" }, "Event: ", eventLink(b.event_id, { account: b.account })),
+          correlationLine(corr),
+          tableWrap("Subscription outcomes", h("table", { class: "data", id: "customer-subscriptions" },
+            h("caption", { class: "visually-hidden" }, "Each subscription's outcome"),
+            h("thead", null, h("tr", null, ["Subscription", "Name", "Outcome", "Detail"].map((t) => h("th", { scope: "col" }, t)))),
+            h("tbody", null, b.subscriptions.map((sub) => {
+              const f = reasons.get(sub.number);
+              return h("tr", { "data-subscription": sub.number },
+                h("th", { scope: "row" }, sub.number),
+                h("td", null, sub.name || ""),
+                h("td", null, badge(sub.outcome, String(sub.outcome).replace(/_/g, " "))),
+                h("td", { class: "wrap" }, (f && f.reason) || sub.reason || sub.code || (sub.id ? `id ${sub.id}` : "")));
+            })))));
+      } else if ((res.status === 202 || res.status === 409) && b.event_id && b.status === "coalesced") {
+        replace(out, h("p", { class: "notice" }, badge("coalesced"), ` ${b.message || ""}`), h("p", { class: "meta" }, "Event: ", eventLink(b.event_id, {})), correlationLine(corr));
+      } else {
+        const f = b.field;
+        if (f === "customer") showFieldError(b.message);
+        replace(out, h("p", { class: "notice notice-bad" }, errorText(res)),
+          b.event_id ? h("p", { class: "meta" }, "Event: ", eventLink(b.event_id, {})) : null, correlationLine(corr));
       }
-      setFieldError(input, err, null);
-      const corr = newCorrelationId();
-      submit.disabled = true;
-      working(out, `Syncing ${id}…`);
-      try {
-        const res = await request("POST", entityPath(ctx.entity, `/sync/customers/${encodeURIComponent(id)}`), { correlation: corr, signal: ctx.signal });
-        if (!ctx.alive()) return;
-        const b = res.body || {};
-        if (res.status === 200 && Array.isArray(b.subscriptions)) {
-          const failed = b.failed || [];
-          const reasons = new Map(failed.map((f) => [f.number, f]));
-          replace(out,
-            h("p", { class: b.success ? "notice notice-ok" : "notice notice-bad", id: "customer-summary" },
-              b.success
-                ? `Synced account ${b.account} (customer ${b.customer}): ${b.written} written, ${b.unchanged} unchanged, ${b.removed} removed.`
-                : `Account ${b.account} synced with failures: ${failed.length} subscription${failed.length === 1 ? "" : "s"} could not be synced and keep their stored copy.`),
-            failed.length ? h("ul", { class: "failures", id: "customer-failures" }, failed.map((f) =>
-              h("li", { "data-subscription": f.number }, h("strong", null, `Failed: ${f.number}`), ` — ${f.reason}`, f.name ? ` (${f.name})` : "", f.code ? ` [${f.code}]` : ""))) : null,
-            h("p", { class: "meta" }, "Event: ", eventLink(b.event_id, { account: b.account })),
-            correlationLine(corr),
-            tableWrap("Subscription outcomes", h("table", { class: "data", id: "customer-subscriptions" },
-              h("caption", { class: "visually-hidden" }, "Each subscription's outcome"),
-              h("thead", null, h("tr", null, ["Subscription", "Name", "Outcome", "Detail"].map((t) => h("th", { scope: "col" }, t)))),
-              h("tbody", null, b.subscriptions.map((sub) => {
-                const f = reasons.get(sub.number);
-                return h("tr", { "data-subscription": sub.number },
-                  h("th", { scope: "row" }, sub.number),
-                  h("td", null, sub.name || ""),
-                  h("td", null, badge(sub.outcome, String(sub.outcome).replace(/_/g, " "))),
-                  h("td", { class: "wrap" }, (f && f.reason) || sub.reason || sub.code || (sub.id ? `id ${sub.id}` : "")));
-              })))));
-        } else if ((res.status === 202 || res.status === 409) && b.event_id && b.status === "coalesced") {
-          replace(out, h("p", { class: "notice" }, badge("coalesced"), ` ${b.message || ""}`), h("p", { class: "meta" }, "Event: ", eventLink(b.event_id, {})), correlationLine(corr));
-        } else {
-          const f = b.field;
-          if (f === "customer") setFieldError(input, err, b.message);
-          replace(out, h("p", { class: "notice notice-bad" }, errorText(res)),
-            b.event_id ? h("p", { class: "meta" }, "Event: ", eventLink(b.event_id, {})) : null, correlationLine(corr));
-        }
-      } finally {
-        submit.disabled = false;
-      }
-    });
-    grid.append(h("section", { class: "card", "aria-labelledby": "act-customer" },
-      h("h2", { id: "act-customer" }, "Manual sync of a customer"), form, out));
-  }
+    },
+  }));
 
   // ---- catalog ----
   {
