@@ -27,6 +27,41 @@ pub struct HeldLock {
     /// one): this holder's commit, whatever its size, completes the account and clears the
     /// mark (docs/ARCHITECTURE.md, The lock protocol).
     pub torn: bool,
+    /// When the reads behind the last commit under this lock began (any holder's): a commit
+    /// must start from a later time, so an older snapshot never overwrites a newer one
+    /// (docs/ARCHITECTURE.md, The lock protocol: snapshot order). `None` before the first.
+    pub synced_from: Option<EpochMillis>,
+    /// The acquire cleared a queued mark: requests may have folded into it at any moment
+    /// before, trusting a fetch that starts after this acquire.
+    pub cleared_mark: bool,
+}
+
+/// How far the clocks of two instances may disagree. Snapshot times taken on different
+/// instances are compared with this margin; under the lock, the lock itself orders them.
+pub const CLOCK_SKEW_MS: i64 = 1_000;
+
+impl HeldLock {
+    /// Whether a snapshot whose reads began at `started`, before this lock was won, may be
+    /// committed under it. Not when the acquire found wishes or a queued mark (requests made
+    /// after `started` may wait on them), a torn commit, or a commit whose reads began at
+    /// about the same time or later (its data may be newer than ours).
+    pub fn takes_prefetch(&self, started: EpochMillis) -> bool {
+        self.wishes == 0
+            && !self.torn
+            && !self.cleared_mark
+            && self
+                .synced_from
+                .is_none_or(|last| started.0 > last.0 + CLOCK_SKEW_MS)
+    }
+
+    /// The snapshot time of reads starting `now` under this lock: after every earlier
+    /// commit's, even when this instance's clock is behind the previous holder's.
+    pub fn read_start(&self, now: EpochMillis) -> EpochMillis {
+        match self.synced_from {
+            Some(last) if last.0 >= now.0 => EpochMillis(last.0 + 1),
+            _ => now,
+        }
+    }
 }
 
 /// An account whose multi-transaction commit did not finish, as the sweep finds it.
@@ -67,6 +102,8 @@ pub struct LockState {
     pub fence: Fence,
     pub lease_until: EpochMillis,
     pub pending: u64,
+    /// When the reads behind the last commit began (see [`HeldLock::synced_from`]).
+    pub synced_from: Option<EpochMillis>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

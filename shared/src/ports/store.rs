@@ -15,6 +15,12 @@ pub enum StoreError {
     /// The lock was taken over (its lease expired): this holder must not write.
     #[error("the account lock was taken over (held fence {held}, current fence {current:?})")]
     Fenced { held: u64, current: Option<u64> },
+    /// A commit under the lock started its reads earlier than the last commit did: its
+    /// snapshot may be older than what is stored, so it must not be written.
+    #[error(
+        "a newer snapshot is already committed (its reads began at {committed} ms, this one's at {ours} ms)"
+    )]
+    OlderSnapshot { committed: i64, ours: i64 },
     #[error("DynamoDB request failed: {0}")]
     Unavailable(#[source] Cause),
     #[error("stored item is malformed: {0}")]
@@ -100,6 +106,20 @@ pub trait LockStore: Send + Sync {
     async fn note_on_demand(&self, key: &LockKey, at: EpochMillis) -> Result<(), StoreError>;
 }
 
+/// One commit of a locked run (see [`MirrorStore::commit`]).
+#[derive(Debug, Clone, Copy)]
+pub struct CommitRequest<'a> {
+    pub plan: &'a WritePlan,
+    pub event: &'a SyncEvent,
+    /// Release the lock too, unless more wishes than `served` are pending.
+    pub release: bool,
+    /// Wishes recorded before this round's reads began: the commit removes them.
+    pub served: u64,
+    /// When this plan's Zuora reads began (its snapshot's time).
+    pub read_from: EpochMillis,
+    pub now: EpochMillis,
+}
+
 #[async_trait::async_trait]
 pub trait MirrorStore: Send + Sync {
     /// Zuora account id for an account number this entity has synced before.
@@ -118,14 +138,12 @@ pub trait MirrorStore: Send + Sync {
     /// Writes the plan and the event under the lock's fence, and removes the `served` wishes
     /// (those recorded before this round's fetch started) in the same transaction. With
     /// `release`, the lock is released too unless more wishes than `served` are pending.
+    /// `read_from` is when the plan's Zuora reads began: the commit requires it to be later
+    /// than the last commit's and records it ([`StoreError::OlderSnapshot`] otherwise).
     async fn commit(
         &self,
         lock: &HeldLock,
-        plan: &WritePlan,
-        event: &SyncEvent,
-        release: bool,
-        served: u64,
-        now: EpochMillis,
+        commit: CommitRequest<'_>,
     ) -> Result<Commit, StoreError>;
 
     /// The Zuora account and record kind behind a local id (`cus_…`, `sub_…`).

@@ -17,4 +17,5 @@ mod reconcile;
 mod sessions;
 mod settings;
 mod sim;
+mod snapshot_order;
 mod worker;

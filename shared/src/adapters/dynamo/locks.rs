@@ -13,6 +13,7 @@ pub(super) fn lock_state(item: &Item) -> Result<LockState, StoreError> {
         fence: Fence(get_n(item, "fence")?),
         lease_until: EpochMillis(get_n(item, "lease_until_ms")?),
         pending: opt_n(item, "pending").unwrap_or(0),
+        synced_from: opt_n(item, "synced_from_ms").map(EpochMillis),
     })
 }
 
@@ -49,21 +50,30 @@ impl LockStore for DynamoStore {
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":now", n(now.0))
             .expression_attribute_values(":ttl", n(ttl))
-            .return_values(ReturnValue::AllNew)
+            .return_values(ReturnValue::AllOld)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
         match result {
             Ok(out) => {
-                let item = out
-                    .attributes()
-                    .ok_or_else(|| StoreError::Corrupt("acquire returned no item".into()))?;
+                // The old image (none for a new item): what this acquire took over.
+                let old = out.attributes();
+                let old_n = |name: &str| old.and_then(|item| opt_n::<u64>(item, name));
+                let had = |name: &str| old.is_some_and(|item| item.contains_key(name));
                 Ok(Acquire::Acquired(HeldLock {
                     key: key.clone(),
-                    fence: Fence(get_n(item, "fence")?),
+                    fence: Fence(old_n("fence").unwrap_or(0) + 1),
                     lease_until,
-                    wishes: opt_n(item, "pending").unwrap_or(0),
-                    torn: item.contains_key("torn_at_ms"),
+                    wishes: old_n("pending").unwrap_or(0),
+                    torn: had("torn_at_ms"),
+                    // A lock released before commits recorded their snapshot's time: its
+                    // release is a bound no earlier than the last commit's reads.
+                    synced_from: old
+                        .and_then(|item| {
+                            opt_n(item, "synced_from_ms").or_else(|| opt_n(item, "released_at_ms"))
+                        })
+                        .map(EpochMillis),
+                    cleared_mark: had("queued_event"),
                 }))
             }
             Err(e) => match conditional_failure_item(&e) {

@@ -72,12 +72,9 @@ impl MirrorStore for DynamoStore {
     async fn commit(
         &self,
         lock: &HeldLock,
-        plan: &WritePlan,
-        event: &SyncEvent,
-        release: bool,
-        served: u64,
-        now: EpochMillis,
+        commit: CommitRequest<'_>,
     ) -> Result<Commit, StoreError> {
+        let (plan, event) = (commit.plan, commit.event);
         let entity = &lock.key.entity;
         let data = self.data_items(entity, plan)?;
         // Each chunk carries the fence check, so a holder that lost its lock cannot write any
@@ -89,50 +86,64 @@ impl MirrorStore for DynamoStore {
         let complete = !chunks.is_empty() || lock.torn;
         for (i, chunk) in chunks.into_iter().enumerate() {
             let mut items = if i == 0 {
-                self.torn_marks(lock, now)?.to_vec()
+                self.torn_marks(lock, &commit)?.to_vec()
             } else {
-                vec![self.lock_condition_item(lock, false, 0, now)?]
+                vec![self.fence_check_item(lock)?]
             };
             items.extend(chunk);
             if let Err(state) = self.transact(lock, items).await? {
-                return Err(StoreError::Fenced {
-                    held: lock.fence.0,
-                    current: Some(state.fence.0),
-                });
+                return Err(refusal(lock, &commit, &state));
             }
         }
-        let finish = |release: bool, served: u64| -> Result<Vec<TransactWriteItem>, StoreError> {
-            let mut items = vec![self.lock_item(lock, release, served, now, complete)?];
+        let finish = |release: bool| -> Result<Vec<TransactWriteItem>, StoreError> {
+            let mut items = vec![self.commit_lock_item(lock, &commit, release, complete)?];
             if complete {
                 items.push(self.torn_list_item(lock, "DELETE")?);
             }
             items.extend(last.iter().cloned());
             if plan.push {
-                items.push(self.pending_put(entity, &plan.account_id, now)?);
+                items.push(self.pending_put(entity, &plan.account_id, commit.now)?);
             }
             items.push(self.event_put(event)?);
             Ok(items)
         };
-        let items = finish(release, served)?;
-        match self.transact(lock, items).await? {
+        let release = commit.release;
+        match self.transact(lock, finish(release)?).await? {
             Ok(()) if release => Ok(Commit::Released),
             Ok(()) => Ok(Commit::KeptForWishes),
-            Err(state) if release && state.fence == lock.fence && state.pending > served => {
+            Err(state) if release && wishes_arrived(lock, &commit, &state) => {
                 // Wishes arrived during the sync: write without releasing (still removing the
                 // served ones); the caller runs the follow-up and releases after it.
-                match self.transact(lock, finish(false, served)?).await? {
+                match self.transact(lock, finish(false)?).await? {
                     Ok(()) => Ok(Commit::KeptForWishes),
-                    Err(state) => Err(StoreError::Fenced {
-                        held: lock.fence.0,
-                        current: Some(state.fence.0),
-                    }),
+                    Err(state) => Err(refusal(lock, &commit, &state)),
                 }
             }
-            Err(state) => Err(StoreError::Fenced {
-                held: lock.fence.0,
-                current: Some(state.fence.0),
-            }),
+            Err(state) => Err(refusal(lock, &commit, &state)),
         }
+    }
+}
+
+/// The releasing commit failed only because more wishes than it serves are pending.
+fn wishes_arrived(lock: &HeldLock, commit: &CommitRequest<'_>, state: &LockState) -> bool {
+    state.fence == lock.fence
+        && state.pending > commit.served
+        && state.synced_from.is_none_or(|last| last < commit.read_from)
+}
+
+/// Why the lock item refused a commit: a newer snapshot is committed, or the fence moved.
+fn refusal(lock: &HeldLock, commit: &CommitRequest<'_>, state: &LockState) -> StoreError {
+    match state.synced_from {
+        Some(last) if state.fence == lock.fence && last >= commit.read_from => {
+            StoreError::OlderSnapshot {
+                committed: last.0,
+                ours: commit.read_from.0,
+            }
+        }
+        _ => StoreError::Fenced {
+            held: lock.fence.0,
+            current: Some(state.fence.0),
+        },
     }
 }
 

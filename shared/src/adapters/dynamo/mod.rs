@@ -19,7 +19,7 @@ mod settings;
 mod stats;
 
 use crate::model::*;
-use crate::ports::{Cause, StoreError};
+use crate::ports::{Cause, CommitRequest, StoreError};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
@@ -34,6 +34,9 @@ use locks::lock_state;
 pub(super) const MAX_TRANSACTION_ITEMS: usize = 100;
 /// Lock items linger this long after their lease for clean-up by TTL.
 pub(super) const LOCK_TTL_AFTER_LEASE_SECS: i64 = 24 * 3600;
+/// A commit's snapshot must be newer than the last one committed (docs/ARCHITECTURE.md, The
+/// lock protocol: snapshot order).
+const NEWER_SNAPSHOT: &str = "(attribute_not_exists(synced_from_ms) OR synced_from_ms < :from)";
 
 #[derive(Debug, Clone)]
 pub struct Tables {
@@ -158,117 +161,95 @@ impl DynamoStore {
             .key("pk", s(lock_pk(&key.entity, &key.account_id)))
     }
 
-    /// The lock item's part of a commit: release it (only if exactly the `served` wishes are
-    /// pending, which it removes), remove the `served` wishes and keep it, or only check the
-    /// fence (`served` 0, or a chunk before the last).
-    fn lock_condition_item(
+    /// The lock item's part of a commit's last transaction: requires the holder's fence and
+    /// reads that began after the last commit's, and records this commit's start. With
+    /// `release` it releases the lock (only if exactly the `served` wishes are pending); else it
+    /// removes the `served` wishes and keeps it. With `complete` it also clears the torn mark.
+    fn commit_lock_item(
         &self,
         lock: &HeldLock,
+        commit: &CommitRequest<'_>,
         release: bool,
-        served: u64,
-        now: EpochMillis,
-    ) -> Result<TransactWriteItem, StoreError> {
-        self.lock_item(lock, release, served, now, false)
-    }
-
-    /// As [`lock_condition_item`](Self::lock_condition_item); with `complete`, the commit's
-    /// last transaction also clears the torn-commit mark (docs/ARCHITECTURE.md, The lock
-    /// protocol: commits of more than one transaction).
-    fn lock_item(
-        &self,
-        lock: &HeldLock,
-        release: bool,
-        served: u64,
-        now: EpochMillis,
         complete: bool,
     ) -> Result<TransactWriteItem, StoreError> {
-        let key = lock_pk(&lock.key.entity, &lock.key.account_id);
-        let clear = if complete { " REMOVE torn_at_ms" } else { "" };
-        let item = if release {
-            let remove = if complete { ", torn_at_ms" } else { "" };
-            let update = Update::builder()
-                .table_name(&self.tables.locks)
-                .key("pk", s(key))
-                .update_expression(format!(
-                    "SET lease_until_ms = :zero, released_at_ms = :now, pending = :zero REMOVE holder{remove}"
-                ))
-                .condition_expression("fence = :fence AND pending = :served")
-                .expression_attribute_values(":fence", n(lock.fence.0))
-                .expression_attribute_values(":zero", n(0))
-                .expression_attribute_values(":served", n(served))
-                .expression_attribute_values(":now", n(now.0))
-                .return_values_on_condition_check_failure(
-                    ReturnValuesOnConditionCheckFailure::AllOld,
-                )
-                .build()
-                .map_err(build_err)?;
-            TransactWriteItem::builder().update(update).build()
-        } else if served > 0 {
-            let update = Update::builder()
-                .table_name(&self.tables.locks)
-                .key("pk", s(key))
-                .update_expression(format!("ADD pending :taken{clear}"))
-                .condition_expression("fence = :fence")
-                .expression_attribute_values(":fence", n(lock.fence.0))
-                .expression_attribute_values(":taken", n(-(served as i64)))
-                .return_values_on_condition_check_failure(
-                    ReturnValuesOnConditionCheckFailure::AllOld,
-                )
-                .build()
-                .map_err(build_err)?;
-            TransactWriteItem::builder().update(update).build()
-        } else if complete {
-            self.fenced_lock_update(lock, "REMOVE torn_at_ms", now)?
-        } else {
-            let check = ConditionCheck::builder()
-                .table_name(&self.tables.locks)
-                .key("pk", s(key))
-                .condition_expression("fence = :fence")
-                .expression_attribute_values(":fence", n(lock.fence.0))
-                .return_values_on_condition_check_failure(
-                    ReturnValuesOnConditionCheckFailure::AllOld,
-                )
-                .build()
-                .map_err(build_err)?;
-            TransactWriteItem::builder().condition_check(check).build()
-        };
-        Ok(item)
-    }
-
-    /// The first transaction of a commit that takes several: marks the lock (fenced) and lists
-    /// the account under its entity's torn commits, both until the last transaction clears
-    /// them, so a commit cut half-way is found by the sweep and completed by the next holder.
-    fn torn_marks(
-        &self,
-        lock: &HeldLock,
-        now: EpochMillis,
-    ) -> Result<[TransactWriteItem; 2], StoreError> {
-        Ok([
-            self.fenced_lock_update(lock, "SET torn_at_ms = :now", now)?,
-            self.torn_list_item(lock, "ADD")?,
-        ])
-    }
-
-    /// An update of the holder's lock item, applied only while its fence stands (`:now` is
-    /// bound for the expression's use).
-    fn fenced_lock_update(
-        &self,
-        lock: &HeldLock,
-        expression: &str,
-        now: EpochMillis,
-    ) -> Result<TransactWriteItem, StoreError> {
+        let mut set = vec!["synced_from_ms = :from"];
+        let mut remove = Vec::new();
+        let mut condition = format!("fence = :fence AND {NEWER_SNAPSHOT}");
         let mut update = Update::builder()
             .table_name(&self.tables.locks)
             .key("pk", s(lock_pk(&lock.key.entity, &lock.key.account_id)))
+            .expression_attribute_values(":fence", n(lock.fence.0))
+            .expression_attribute_values(":from", n(commit.read_from.0));
+        if release {
+            set.extend([
+                "lease_until_ms = :zero",
+                "released_at_ms = :now",
+                "pending = :zero",
+            ]);
+            remove.push("holder");
+            condition.push_str(" AND pending = :served");
+            update = update
+                .expression_attribute_values(":zero", n(0))
+                .expression_attribute_values(":now", n(commit.now.0))
+                .expression_attribute_values(":served", n(commit.served));
+        }
+        let mut expression = format!("SET {}", set.join(", "));
+        if !release && commit.served > 0 {
+            expression.push_str(" ADD pending :taken");
+            update = update.expression_attribute_values(":taken", n(-(commit.served as i64)));
+        }
+        if complete {
+            remove.push("torn_at_ms");
+        }
+        if !remove.is_empty() {
+            expression.push_str(&format!(" REMOVE {}", remove.join(", ")));
+        }
+        let update = update
             .update_expression(expression)
+            .condition_expression(condition)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .build()
+            .map_err(build_err)?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
+    /// The lock item's part of a commit's middle transaction: only the fence.
+    fn fence_check_item(&self, lock: &HeldLock) -> Result<TransactWriteItem, StoreError> {
+        let check = ConditionCheck::builder()
+            .table_name(&self.tables.locks)
+            .key("pk", s(lock_pk(&lock.key.entity, &lock.key.account_id)))
             .condition_expression("fence = :fence")
             .expression_attribute_values(":fence", n(lock.fence.0))
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
-        if expression.contains(":now") {
-            update = update.expression_attribute_values(":now", n(now.0));
-        }
-        let update = update.build().map_err(build_err)?;
-        Ok(TransactWriteItem::builder().update(update).build())
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .build()
+            .map_err(build_err)?;
+        Ok(TransactWriteItem::builder().condition_check(check).build())
+    }
+
+    /// The first transaction of a commit that takes several: marks the lock (fenced, and only
+    /// for a snapshot newer than the last commit's) and lists the account under its entity's
+    /// torn commits, both until the last transaction clears them, so a commit cut half-way is
+    /// found by the sweep and completed by the next holder.
+    fn torn_marks(
+        &self,
+        lock: &HeldLock,
+        commit: &CommitRequest<'_>,
+    ) -> Result<[TransactWriteItem; 2], StoreError> {
+        let update = Update::builder()
+            .table_name(&self.tables.locks)
+            .key("pk", s(lock_pk(&lock.key.entity, &lock.key.account_id)))
+            .update_expression("SET torn_at_ms = :now")
+            .condition_expression(format!("fence = :fence AND {NEWER_SNAPSHOT}"))
+            .expression_attribute_values(":fence", n(lock.fence.0))
+            .expression_attribute_values(":from", n(commit.read_from.0))
+            .expression_attribute_values(":now", n(commit.now.0))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .build()
+            .map_err(build_err)?;
+        Ok([
+            TransactWriteItem::builder().update(update).build(),
+            self.torn_list_item(lock, "ADD")?,
+        ])
     }
 
     /// Adds the account to (`ADD`) or removes it from (`DELETE`) the entity's torn commits.

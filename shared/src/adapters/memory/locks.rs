@@ -28,6 +28,8 @@ pub struct LockItem {
     pub last_on_demand: Option<i64>,
     /// The lease a queued check covers.
     pub check_for: Option<i64>,
+    /// When the reads behind the last commit began.
+    pub synced_from: Option<i64>,
 }
 
 impl LockItem {
@@ -42,6 +44,7 @@ impl LockItem {
             fence: Fence(fence),
             lease_until: EpochMillis(lease),
             pending: self.pending.unwrap_or(0),
+            synced_from: self.synced_from.map(EpochMillis),
         })
     }
 
@@ -73,6 +76,30 @@ impl LockTable {
         match self.items.get(&lock.key) {
             Some(item) if item.fence == Some(lock.fence.0) => Ok(item),
             other => Err(fenced(lock, other)),
+        }
+    }
+
+    /// A commit's lock condition: the fence, and reads that began after the last commit's
+    /// (`attribute_not_exists(synced_from_ms) OR synced_from_ms < :from`).
+    pub(super) fn check_commit(
+        &self,
+        lock: &HeldLock,
+        read_from: EpochMillis,
+    ) -> Result<&LockItem, StoreError> {
+        let item = self.check_fence(lock)?;
+        match item.synced_from {
+            Some(last) if last >= read_from.0 => Err(StoreError::OlderSnapshot {
+                committed: last,
+                ours: read_from.0,
+            }),
+            _ => Ok(item),
+        }
+    }
+
+    /// The commit records its snapshot's time (its condition checked by the caller).
+    pub(super) fn note_synced(&mut self, key: &LockKey, read_from: EpochMillis) {
+        if let Some(item) = self.items.get_mut(key) {
+            item.synced_from = Some(read_from.0);
         }
     }
 
@@ -116,6 +143,7 @@ impl LockTable {
         item.holder = Some(owner.to_string());
         let wishes = *item.pending.get_or_insert(0);
         item.acquired_at = Some(now.0);
+        let cleared_mark = item.queued_event.is_some();
         item.queued_event = None;
         item.queued_until = None;
         item.queued_confirmed = None;
@@ -125,6 +153,9 @@ impl LockTable {
             lease_until,
             wishes,
             torn: false,
+            // As the DynamoDB adapter: a release without a recorded snapshot time bounds it.
+            synced_from: item.synced_from.or(item.released_at).map(EpochMillis),
+            cleared_mark,
         }))
     }
 

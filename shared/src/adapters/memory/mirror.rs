@@ -2,11 +2,8 @@
 //! `adapters/dynamo/mirror.rs`, applied all or nothing.
 
 use super::store::{MemoryStore, State};
-use crate::model::{
-    CUSTOMER_SK, Commit, EntityId, EpochMillis, HeldLock, RecordKind, StoredAccount, SyncEvent,
-    WritePlan,
-};
-use crate::ports::{MirrorStore, StoreError};
+use crate::model::{CUSTOMER_SK, Commit, EntityId, HeldLock, RecordKind, StoredAccount, WritePlan};
+use crate::ports::{CommitRequest, MirrorStore, StoreError};
 use std::collections::HashMap;
 
 /// One record write a commit made, in commit order: what a test asserts "was written".
@@ -86,17 +83,17 @@ impl MirrorTable {
 impl State {
     /// The commit transaction: the lock condition first (as the first action of the
     /// DynamoDB transaction), then the id-map conditions, then every write at once.
-    fn commit(
-        &mut self,
-        lock: &HeldLock,
-        plan: &WritePlan,
-        event: &SyncEvent,
-        release: bool,
-        served: u64,
-        now: EpochMillis,
-    ) -> Result<Commit, StoreError> {
+    fn commit(&mut self, lock: &HeldLock, commit: CommitRequest<'_>) -> Result<Commit, StoreError> {
+        let CommitRequest {
+            plan,
+            event,
+            release,
+            served,
+            read_from,
+            now,
+        } = commit;
         let entity = &lock.key.entity;
-        let item = self.locks.check_fence(lock)?;
+        let item = self.locks.check_commit(lock, read_from)?;
         // The releasing update is conditioned on `pending = served`; when more wishes are
         // pending the DynamoDB adapter writes again without releasing, which is what happens
         // here. Either way the served wishes are removed with the write.
@@ -114,6 +111,7 @@ impl State {
         }
         self.events.put(event);
         self.locks.remove_wishes(&lock.key, served);
+        self.locks.note_synced(&lock.key, read_from);
         if releases {
             self.locks.release_unchecked(&lock.key, now);
             Ok(Commit::Released)
@@ -157,14 +155,9 @@ impl MirrorStore for MemoryStore {
     async fn commit(
         &self,
         lock: &HeldLock,
-        plan: &WritePlan,
-        event: &SyncEvent,
-        release: bool,
-        served: u64,
-        now: EpochMillis,
+        commit: CommitRequest<'_>,
     ) -> Result<Commit, StoreError> {
-        self.call(|s| s.commit(lock, plan, event, release, served, now))
-            .await
+        self.call(|s| s.commit(lock, commit)).await
     }
 
     async fn find_local_id(
@@ -181,11 +174,30 @@ impl MirrorStore for MemoryStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Acquire, EventStatus, Fence, LockKey, MirrorRecord, Trigger, Wish};
+    use crate::model::{
+        Acquire, EpochMillis, EventStatus, Fence, LockKey, MirrorRecord, SyncEvent, Trigger, Wish,
+    };
     use crate::ports::LockStore;
 
     fn entity() -> EntityId {
         EntityId::parse("e").unwrap()
+    }
+
+    fn request<'a>(
+        plan: &'a WritePlan,
+        event: &'a SyncEvent,
+        release: bool,
+        served: u64,
+        now: i64,
+    ) -> CommitRequest<'a> {
+        CommitRequest {
+            plan,
+            event,
+            release,
+            served,
+            read_from: EpochMillis(now),
+            now: EpochMillis(now),
+        }
     }
 
     fn plan(name: &str) -> WritePlan {
@@ -244,7 +256,7 @@ mod tests {
         let wish = store.add_wish(&lock.key, lock.fence, EpochMillis(1)).await;
         assert_eq!(wish.unwrap(), Wish::Recorded { check_needed: true });
         let commit = store
-            .commit(&lock, &plan("v1"), &event("e1"), true, 0, EpochMillis(2))
+            .commit(&lock, request(&plan("v1"), &event("e1"), true, 0, 2))
             .await;
         assert_eq!(commit.unwrap(), Commit::KeptForWishes);
         assert_eq!(store.lock_item(&lock.key).unwrap().lease_until, Some(100));
@@ -253,7 +265,7 @@ mod tests {
         let mut again = plan("v2");
         again.new_ids.clear();
         let commit = store
-            .commit(&lock, &again, &event("e2"), true, 1, EpochMillis(3))
+            .commit(&lock, request(&again, &event("e2"), true, 1, 3))
             .await;
         assert_eq!(commit.unwrap(), Commit::Released);
         let item = store.lock_item(&lock.key).unwrap();
@@ -278,7 +290,7 @@ mod tests {
         let old = acquire(&store, 0).await;
         let current = acquire(&store, 200).await;
         let fenced = store
-            .commit(&old, &plan("old"), &event("e1"), true, 0, EpochMillis(201))
+            .commit(&old, request(&plan("old"), &event("e1"), true, 0, 201))
             .await;
         assert_eq!(
             fenced,
@@ -291,26 +303,12 @@ mod tests {
         assert!(store.events(&entity()).is_empty());
 
         store
-            .commit(
-                &current,
-                &plan("v1"),
-                &event("e2"),
-                false,
-                0,
-                EpochMillis(202),
-            )
+            .commit(&current, request(&plan("v1"), &event("e2"), false, 0, 202))
             .await
             .unwrap();
         // The same local id issued again: refused as a whole, the event included.
         let twice = store
-            .commit(
-                &current,
-                &plan("v2"),
-                &event("e3"),
-                true,
-                0,
-                EpochMillis(203),
-            )
+            .commit(&current, request(&plan("v2"), &event("e3"), true, 0, 203))
             .await;
         assert!(matches!(twice, Err(StoreError::Unavailable(_))));
         assert_eq!(store.mirror_writes().len(), 1);
@@ -319,5 +317,43 @@ mod tests {
             store.lock_item(&current.key).unwrap().fence,
             Some(Fence(2).0)
         );
+    }
+
+    #[tokio::test]
+    async fn a_commit_whose_reads_began_before_the_last_commits_writes_nothing() {
+        let store = MemoryStore::new();
+        let first = acquire(&store, 0).await;
+        store
+            .commit(&first, request(&plan("v2"), &event("e1"), true, 0, 50))
+            .await
+            .unwrap();
+        // The next holder learns the last snapshot's time from its acquire.
+        let next = acquire(&store, 60).await;
+        assert_eq!(next.synced_from, Some(EpochMillis(50)));
+        let mut older = plan("v1");
+        older.new_ids.clear();
+        let e2 = event("e2");
+        let older_start = CommitRequest {
+            read_from: EpochMillis(50),
+            ..request(&older, &e2, true, 0, 70)
+        };
+        assert_eq!(
+            store.commit(&next, older_start).await,
+            Err(StoreError::OlderSnapshot {
+                committed: 50,
+                ours: 50
+            })
+        );
+        let stored = store.stored_account(&entity(), "acc");
+        assert_eq!(stored.records[CUSTOMER_SK].data, "v2");
+        assert_eq!(store.events(&entity()).len(), 1);
+        // A later start commits, and becomes the one to beat.
+        let e3 = event("e3");
+        let later_start = CommitRequest {
+            read_from: EpochMillis(51),
+            ..request(&older, &e3, true, 0, 70)
+        };
+        store.commit(&next, later_start).await.unwrap();
+        assert_eq!(store.lock_item(&next.key).unwrap().synced_from, Some(51));
     }
 }

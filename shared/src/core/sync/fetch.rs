@@ -40,7 +40,7 @@ impl SyncService {
         run: &Run,
         scope: Scope,
         lock: &HeldLock,
-        prefetched: Option<AccountSnapshot>,
+        prefetched: Option<(Result<AccountSnapshot, ZuoraError>, StoredAccount)>,
     ) -> Result<Fetched, SyncError> {
         if scope == Scope::Catalog {
             let stored = self.load(lock);
@@ -121,24 +121,25 @@ impl SyncService {
         })
     }
 
-    async fn load(&self, lock: &HeldLock) -> Result<StoredAccount, SyncError> {
+    pub(super) async fn load(&self, lock: &HeldLock) -> Result<StoredAccount, SyncError> {
         Ok(self
             .mirror
             .load_account(&lock.key.entity, &lock.key.account_id)
             .await?)
     }
 
-    /// The Zuora snapshot and the stored mirror, read concurrently.
+    /// The Zuora snapshot and the stored mirror, read concurrently (or both read already,
+    /// the snapshot while the lock was acquired and the stored copy under it).
     async fn snapshot_and_stored(
         &self,
         run: &Run,
         lock: &HeldLock,
-        prefetched: Option<AccountSnapshot>,
+        prefetched: Option<(Result<AccountSnapshot, ZuoraError>, StoredAccount)>,
     ) -> Result<(AccountSnapshot, StoredAccount), SyncError> {
-        let stored = self.load(lock);
         match prefetched {
-            Some(snapshot) => Ok((snapshot, stored.await?)),
+            Some((snapshot, stored)) => Ok((snapshot?, stored)),
             None => {
+                let stored = self.load(lock);
                 let key = AccountKey::parse(&lock.key.account_id).map_err(|e| {
                     SyncError::Zuora(ZuoraError::BadResponse {
                         detail: e.to_string(),

@@ -4,10 +4,37 @@
 use super::*;
 use crate::model::{
     AccountKey, AccountSnapshot, Acquire, CATALOG_ACCOUNT, Commit, EntityId, EpochMillis,
-    EventStatus, Fence, HeldLock, JobTarget, LockKey, SyncEvent, SyncJob, Trigger, Wish,
+    EventStatus, HeldLock, JobTarget, LockKey, StoredAccount, SyncEvent, SyncJob, Trigger, Wish,
 };
-use crate::ports::StoreError;
+use crate::ports::{CommitRequest, StoreError, ZuoraError};
+use futures::future::{MaybeDone, maybe_done};
+use std::pin::Pin;
 use std::time::Duration;
+
+/// A snapshot read before the lock was won (or the read's failure), and when it began.
+pub(super) struct Prefetched {
+    snapshot: Result<AccountSnapshot, ZuoraError>,
+    started: EpochMillis,
+}
+
+/// Runs the acquire and the read together, until the acquire ends; the read may still be
+/// running then. Dropping it (the lock was not won) cancels it: nobody would use it.
+async fn acquire_while_reading<A, R>(acquire: A, read: R) -> (A::Output, Pin<Box<MaybeDone<R>>>)
+where
+    A: Future,
+    R: Future,
+{
+    let mut read = Box::pin(maybe_done(read));
+    tokio::pin!(acquire);
+    loop {
+        // Biased: the same order every time, so a seeded simulation replays exactly.
+        tokio::select! {
+            biased;
+            () = read.as_mut(), if matches!(&*read, MaybeDone::Future(_)) => {}
+            out = &mut acquire => return (out, read),
+        }
+    }
+}
 
 impl SyncService {
     pub(super) async fn run(
@@ -26,8 +53,11 @@ impl SyncService {
                 Some(id) => (id, None),
                 None => {
                     // Never synced before: the snapshot names the account id the lock needs.
+                    let started = self.clock.now();
                     let snapshot = run.zuora.account_snapshot(key, &run.call).await?;
-                    (snapshot.account.id.clone(), Some(snapshot))
+                    let id = snapshot.account.id.clone();
+                    let snapshot = Ok(snapshot);
+                    (id, Some(Prefetched { snapshot, started }))
                 }
             },
         };
@@ -38,7 +68,22 @@ impl SyncService {
             entity: req.entity.clone(),
             account_id: lock_id,
         };
-        let Some(lock) = self.acquire_or_coalesce(req, &lock_key, on_busy).await? else {
+        // A caller waiting for the answer gets the Zuora reads started with the acquire
+        // instead of after it. Queued work does not: nobody waits, the acquire of a marked job
+        // clears the mark (so reads started before it are dropped), and a run that coalesces
+        // would have spent a Zuora call for nothing.
+        let overlap = key.is_some() && prefetched.is_none() && on_busy.caller_waits();
+        let reading = overlap || prefetched.is_some();
+        let read = async {
+            match prefetched {
+                Some(done) => Some(done),
+                None if overlap => self.prefetch(&run, &lock_key).await,
+                None => None,
+            }
+        };
+        let acquire = self.acquire_or_coalesce(req, &lock_key, on_busy);
+        let (lock, mut read) = acquire_while_reading(acquire, read).await;
+        let Some(mut lock) = lock? else {
             event.status = EventStatus::Coalesced;
             event.updated_at = self.clock.now();
             self.events.put_event(event).await?;
@@ -46,12 +91,39 @@ impl SyncService {
                 event_id: event.id.clone(),
             });
         };
-        self.record_running(event).await;
-        // A snapshot read before the lock is safe only if no one ever held this lock: an
-        // earlier holder may have written data newer than ours.
-        let prefetched = prefetched.filter(|_| lock.fence == Fence(1));
-        self.run_locked(req, &run, scope, &lock, prefetched, event)
+        // Won: the event is marked running and the stored copy read (under the lock) while
+        // the Zuora read finishes.
+        let stored = async {
+            if reading {
+                self.load(&lock).await.ok()
+            } else {
+                None
+            }
+        };
+        let ((), (), stored) = tokio::join!(self.record_running(event), read.as_mut(), stored);
+        let prefetched = read.as_mut().take_output().flatten();
+        // A snapshot read before the lock was won is committed only if nothing the lock
+        // records can be newer (docs/ARCHITECTURE.md, The lock protocol: snapshot order). A
+        // failed read writes nothing: it is the answer whatever the order (reading again
+        // would only make the caller wait through Zuora's failure twice).
+        let prefetched = prefetched.zip(stored).filter(|(p, _)| {
+            let usable = p.snapshot.is_err() || lock.takes_prefetch(p.started);
+            if !usable {
+                tracing::debug!(account = %lock.key.account_id, "reading Zuora again under the lock: the snapshot read before it may be older than the last commit");
+            }
+            usable
+        });
+        self.run_locked(req, &run, scope, &mut lock, prefetched, event)
             .await
+    }
+
+    /// The account's snapshot, read while its lock is acquired. A failed read is kept too:
+    /// if the lock accepts the read, its failure is the sync's, as it would be under the lock.
+    async fn prefetch(&self, run: &Run, key: &LockKey) -> Option<Prefetched> {
+        let account = AccountKey::parse(&key.account_id).ok()?;
+        let started = self.clock.now();
+        let snapshot = run.zuora.account_snapshot(&account, &run.call).await;
+        Some(Prefetched { snapshot, started })
     }
 
     /// The invocation deadline, or a fallback when the caller's is already past (local
@@ -135,13 +207,14 @@ impl SyncService {
         req: &SyncRequest,
         run: &Run,
         scope: Scope,
-        lock: &HeldLock,
-        mut prefetched: Option<AccountSnapshot>,
+        lock: &mut HeldLock,
+        mut prefetched: Option<(Prefetched, StoredAccount)>,
         event: &mut SyncEvent,
     ) -> Result<AccountOutcome, SyncError> {
         // The first round's fetch starts after the acquire: it serves the wishes found then.
+        let wishes = lock.wishes;
         let first = self
-            .sync_once(run, scope, lock, prefetched.take(), lock.wishes, event)
+            .sync_once(run, scope, lock, prefetched.take(), wishes, event)
             .await;
         let (mut report, mut commit) = match first {
             Ok(done) => done,
@@ -240,17 +313,23 @@ impl SyncService {
         }
     }
 
-    /// One fetch-diff-commit round under the lock.
+    /// One fetch-diff-commit round under the lock. The commit records when its reads began,
+    /// and the lock remembers it for the next round.
     pub(super) async fn sync_once(
         &self,
         run: &Run,
         scope: Scope,
-        lock: &HeldLock,
-        prefetched: Option<AccountSnapshot>,
+        lock: &mut HeldLock,
+        prefetched: Option<(Prefetched, StoredAccount)>,
         served: u64,
         event: &mut SyncEvent,
     ) -> Result<(SyncReport, Commit), SyncError> {
-        let mut fetched = self.fetch_and_plan(run, scope, lock, prefetched).await?;
+        let read_from = match &prefetched {
+            Some((p, _)) => p.started,
+            None => lock.read_start(self.clock.now()),
+        };
+        let read = prefetched.map(|(p, stored)| (p.snapshot, stored));
+        let mut fetched = self.fetch_and_plan(run, scope, lock, read).await?;
         // A full sync pushes every account, changed or not (Salesforce may never have had it);
         // so does a commit that serves coalesced requests, which may be a full sync's job that
         // found the account's lock held (its own commit never comes).
@@ -280,10 +359,16 @@ impl SyncService {
         event.duration_ms = Some(now.0.saturating_sub(event.created_at.0).max(0) as u64);
         event.updated_at = now;
         note_notification(event, &run.settings, fetched.failures.len() as u32);
-        let commit = self
-            .mirror
-            .commit(lock, plan, event, true, served, now)
-            .await?;
+        let request = CommitRequest {
+            plan,
+            event,
+            release: true,
+            served,
+            read_from,
+            now,
+        };
+        let commit = self.mirror.commit(lock, request).await?;
+        lock.synced_from = Some(read_from);
         if plan.push && run.trigger != Trigger::Full {
             self.queue_push(&lock.key, &run.call.correlation_id).await;
         }

@@ -70,6 +70,14 @@ pub enum OnBusy {
     WaitThenCoalesce(Duration),
 }
 
+impl OnBusy {
+    /// A caller waits for this run's answer (the sync routes): its Zuora reads start with
+    /// the acquire rather than after it.
+    pub fn caller_waits(self) -> bool {
+        matches!(self, Self::WaitThenCoalesce(_))
+    }
+}
+
 /// What one locked run reads and writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scope {
@@ -199,6 +207,7 @@ impl SyncError {
         match self {
             Self::Zuora(e) => e.code(),
             Self::Store(StoreError::Fenced { .. }) => "lock_lost",
+            Self::Store(StoreError::OlderSnapshot { .. }) => "snapshot_outdated",
             Self::Store(StoreError::TooLarge(_)) => "item_too_large",
             Self::Store(_) => "store_unavailable",
             Self::Queue(_) => "queue_unavailable",

@@ -65,7 +65,7 @@ async fn customer_account(api: &Api, caller: &Caller, raw: &str) -> Result<Accou
         (status = 409, description = "`account_busy`: the account lock could not be taken nor a follow-up recorded.", body = SyncFailure),
         (status = 500, description = "`store_corrupt`: a stored customer record names an invalid account.", body = ErrorBody),
         (status = 502, description = "A Zuora failure (`zuora_rejected`, `zuora_unavailable`, `zuora_timeout`, `zuora_bad_response`, `zuora_auth_failed`, `zuora_unreachable`, `zuora_busy`), with `event_id`; or `auth_keys_unavailable`.", body = SyncFailure),
-        (status = 503, description = "`store_unavailable`, `lock_lost` or `queue_unavailable`: nothing was written. `event_id` when a sync event records the failure.", body = SyncFailure),
+        (status = 503, description = "`store_unavailable`, `lock_lost`, `snapshot_outdated` or `queue_unavailable`: nothing was written. `event_id` when a sync event records the failure.", body = SyncFailure),
     ),
     security(("bearerAuth" = ["sync"])),
     extensions(("x-required-role" = json!("sync"))),

@@ -16,7 +16,7 @@ use zuora_sync::model::plan_writes;
 use zuora_sync::model::{Acquire, HeldLock, LockKey};
 use zuora_sync::model::{EventStatus, Trigger};
 use zuora_sync::ports::Clock;
-use zuora_sync::ports::{LockStore, MirrorStore, StoreError};
+use zuora_sync::ports::{CommitRequest, LockStore, MirrorStore, StoreError};
 
 const ACCOUNT_ID: &str = "8a90a1b27c1f4e2d017c2b3c4d5e0001";
 
@@ -219,7 +219,7 @@ async fn a_holder_whose_lease_was_taken_over_cannot_write() {
     let err = app
         .services
         .store
-        .commit(&stale, &plan, &event, true, 0, clock.now())
+        .commit(&stale, commit_request(&plan, &event, clock.now()))
         .await
         .unwrap_err();
 
@@ -246,6 +246,111 @@ async fn a_holder_whose_lease_was_taken_over_cannot_write() {
             .is_err(),
         "nor may it release"
     );
+}
+
+fn commit_request<'a>(
+    plan: &'a zuora_sync::model::WritePlan,
+    event: &'a zuora_sync::model::SyncEvent,
+    now: EpochMillis,
+) -> CommitRequest<'a> {
+    CommitRequest {
+        plan,
+        event,
+        release: true,
+        served: 0,
+        read_from: now,
+        now,
+    }
+}
+
+/// The snapshot order (docs/ARCHITECTURE.md, The lock protocol): each commit records when its
+/// reads began, the next holder's acquire returns it, and a commit whose reads began no later
+/// is refused by the lock item's condition, with nothing written.
+#[tokio::test]
+async fn a_commit_whose_reads_began_before_the_last_commits_writes_nothing() {
+    let clock = Arc::new(ManualClock::new(SystemClock.now()));
+    let app = spawn_app_with(AppOptions {
+        clock: clock.clone(),
+        ..AppOptions::default()
+    })
+    .await;
+    let id = AccountKey::parse(ACCOUNT_ID).unwrap();
+    let synced_at = clock.now();
+    app.services
+        .sync
+        .sync_account(
+            &request(&app, synced_at.plus_ms(30_000)),
+            &id,
+            OnBusy::Coalesce,
+        )
+        .await
+        .unwrap();
+    let before = app.mirror_dump().await;
+    clock.advance_ms(5_000);
+    let key = lock_key(&app);
+    let lease = clock.now().plus_ms(10_000);
+    let Acquire::Acquired(lock) = app
+        .services
+        .store
+        .acquire(&key, "late", lease, clock.now())
+        .await
+        .unwrap()
+    else {
+        panic!("the lock is free");
+    };
+    assert_eq!(
+        lock.synced_from,
+        Some(synced_at),
+        "the acquire tells the last snapshot's time"
+    );
+    let zuora = zuora_sync::adapters::zuora::ZuoraClient::new(app.config.entities[0].zuora.clone())
+        .unwrap();
+    let ctx = zuora_sync::model::CallContext::new("late");
+    let mut snapshot = zuora_sync::ports::ZuoraApi::account_snapshot(&zuora, &id, &ctx)
+        .await
+        .unwrap();
+    snapshot.account.name = "Read Before".into();
+    let stored = app
+        .services
+        .store
+        .load_account(&app.entity, ACCOUNT_ID)
+        .await
+        .unwrap();
+    let plan = plan_writes(&snapshot, &stored);
+    assert!(!plan.puts.is_empty());
+    let event = zuora_sync::model::SyncEvent::new(
+        "older-event".into(),
+        app.entity.clone(),
+        Trigger::Api,
+        EventStatus::Succeeded,
+        "late".into(),
+        clock.now(),
+    );
+
+    let older = CommitRequest {
+        read_from: synced_at,
+        ..commit_request(&plan, &event, clock.now())
+    };
+    let err = app.services.store.commit(&lock, older).await.unwrap_err();
+
+    assert_eq!(
+        err,
+        StoreError::OlderSnapshot {
+            committed: synced_at.0,
+            ours: synced_at.0
+        }
+    );
+    assert_eq!(
+        app.mirror_dump().await,
+        before,
+        "nothing of the older snapshot was written"
+    );
+    let newer = CommitRequest {
+        read_from: synced_at.plus_ms(1),
+        ..commit_request(&plan, &event, clock.now())
+    };
+    app.services.store.commit(&lock, newer).await.unwrap();
+    assert_ne!(app.mirror_dump().await, before, "a later start commits");
 }
 
 #[tokio::test]
