@@ -11,6 +11,9 @@ use hmac::{KeyInit, Mac};
 use std::collections::HashMap;
 use std::time::Duration;
 
+/// One webhook delivery, connection included.
+const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(5);
+
 type HmacSha256 = hmac::Hmac<sha2::Sha256>;
 
 /// The signature a receiver checks: HMAC-SHA256 of `<timestamp>.<body>`.
@@ -34,14 +37,17 @@ pub struct ChannelNotifier {
 }
 
 impl ChannelNotifier {
+    /// `http` is the process's client for admin-configured URLs
+    /// ([`outbound::client`](super::outbound::client)).
     pub fn new(
         ses: aws_sdk_sesv2::Client,
         webhook_secrets: HashMap<EntityId, Secret>,
         outbound: OutboundPolicy,
+        http: reqwest::Client,
     ) -> Self {
         Self {
             ses,
-            http: super::outbound::client(&outbound, Duration::from_secs(5)),
+            http,
             webhook_secrets,
             outbound,
         }
@@ -99,6 +105,7 @@ impl ChannelNotifier {
         let response = self
             .http
             .post(url)
+            .timeout(WEBHOOK_TIMEOUT)
             .header("content-type", "application/json")
             .header("x-zuora-sync-timestamp", timestamp.to_string())
             .header(

@@ -7,18 +7,17 @@
 use crate::model::OutboundPolicy;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use std::net::SocketAddr;
-use std::time::Duration;
 
-/// A client that can only reach what `policy` allows.
-pub fn client(policy: &OutboundPolicy, timeout: Duration) -> reqwest::Client {
+/// A client that can only reach what `policy` allows. Each caller sets its own timeout per
+/// request, so one client (one set of root certificates, one connection pool) serves all.
+pub fn client(policy: &OutboundPolicy) -> reqwest::Client {
     reqwest::Client::builder()
-        .timeout(timeout)
         .redirect(reqwest::redirect::Policy::none())
         .dns_resolver(PublicOnly {
             policy: policy.clone(),
         })
         .build()
-        .expect("a reqwest client with a timeout always builds")
+        .expect("a reqwest client without custom TLS settings always builds")
 }
 
 /// Resolves with the system resolver, then refuses the name if any of its addresses is not
@@ -83,9 +82,10 @@ mod tests {
         // `localhost` resolves (hosts file) to loopback: refused before any connection.
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
-        let http = client(&OutboundPolicy::default(), Duration::from_secs(2));
+        let http = client(&OutboundPolicy::default());
         let err = http
             .get(format!("http://localhost:{port}/"))
+            .timeout(std::time::Duration::from_secs(2))
             .send()
             .await
             .unwrap_err();
@@ -105,8 +105,9 @@ mod tests {
                 .write_all(b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n")
                 .await;
         });
-        let answer = client(&local, Duration::from_secs(2))
+        let answer = client(&local)
             .get(format!("http://localhost:{port}/"))
+            .timeout(std::time::Duration::from_secs(2))
             .send()
             .await
             .unwrap();

@@ -129,10 +129,10 @@ fn unavailable(e: reqwest::Error) -> SalesforceError {
 }
 
 impl SalesforceClient {
-    /// A client whose every connection is checked against `policy` (the My Domain and the
-    /// instance URL it answers may not point inward).
-    pub fn new(config: SalesforceConfig, policy: OutboundPolicy) -> Self {
-        let http = crate::adapters::outbound::client(&policy, config.timeout);
+    /// A client over `http`, the process's client for admin-configured URLs, whose every
+    /// connection is checked against `policy` (the My Domain and the instance URL it answers
+    /// may not point inward).
+    pub fn new(config: SalesforceConfig, policy: OutboundPolicy, http: reqwest::Client) -> Self {
         Self {
             config,
             http,
@@ -186,6 +186,7 @@ impl SalesforceClient {
         let answer = self
             .http
             .post(url)
+            .timeout(self.config.timeout)
             .form(&form)
             .send()
             .await
@@ -263,6 +264,7 @@ impl SalesforceClient {
             let mut request = self
                 .http
                 .request(method.clone(), url)
+                .timeout(self.config.timeout)
                 .bearer_auth(session.token.expose())
                 .query(query);
             if let Some(body) = body {

@@ -106,6 +106,25 @@ impl Services {
     }
 }
 
+/// The process's HTTP clients, each built once (each loads the root certificates and keeps
+/// its own connection pool): Zuora's, shared by every entity, and the one for URLs an admin
+/// configured (webhooks, Salesforce), which refuses inward addresses. Every request sets its
+/// own timeout.
+#[derive(Clone)]
+pub struct HttpClients {
+    pub zuora: reqwest::Client,
+    pub outbound: reqwest::Client,
+}
+
+impl HttpClients {
+    pub fn new(config: &Config) -> Result<Self, reqwest::Error> {
+        Ok(Self {
+            zuora: crate::adapters::zuora::http_client()?,
+            outbound: crate::adapters::outbound::client(&config.outbound),
+        })
+    }
+}
+
 pub fn build(config: &Config, aws: &AwsClients) -> Result<Services, reqwest::Error> {
     build_with(config, aws, Arc::new(SystemClock))
 }
@@ -116,7 +135,8 @@ pub fn build_with(
     aws: &AwsClients,
     clock: Arc<dyn Clock>,
 ) -> Result<Services, reqwest::Error> {
-    let zuora = zuora_clients(config)?;
+    let http = HttpClients::new(config)?;
+    let zuora = zuora_clients(config, &http);
     let tenants = tenants(&zuora);
     let store = dynamo_store(&aws.dynamodb, &config.tables, config.event_retention_days);
     let settings = Arc::new(SettingsCache::new(store.clone(), SETTINGS_TTL));
@@ -124,7 +144,7 @@ pub fn build_with(
         SqsQueue::new(aws.sqs.clone(), config.queue_url.clone())
             .with_dead_letter(config.dead_letter_url.clone()),
     );
-    let notifier = notifier(config, &aws.ses);
+    let notifier = notifier(config, &aws.ses, &http);
     let ports = Ports {
         zuora: Arc::new(tenants),
         mirror: store.clone(),
@@ -136,6 +156,7 @@ pub fn build_with(
     };
     let push = push_service(
         config,
+        &http,
         &store,
         queue.clone(),
         settings.clone(),
@@ -169,6 +190,7 @@ pub fn build_with(
 /// The Salesforce push over each entity's connection; `None` when no entity has one.
 pub fn push_service(
     config: &Config,
+    http: &HttpClients,
     store: &Arc<DynamoStore>,
     queue: Arc<SqsQueue>,
     settings: Arc<SettingsCache>,
@@ -181,8 +203,11 @@ pub fn push_service(
         .iter()
         .filter_map(|e| {
             let sf = e.salesforce.clone()?;
-            let client: Arc<dyn crate::ports::SalesforceApi> =
-                Arc::new(SalesforceClient::new(sf, config.outbound.clone()));
+            let client: Arc<dyn crate::ports::SalesforceApi> = Arc::new(SalesforceClient::new(
+                sf,
+                config.outbound.clone(),
+                http.outbound.clone(),
+            ));
             Some((e.id.clone(), client))
         })
         .collect();
@@ -203,19 +228,23 @@ pub fn push_service(
     )))
 }
 
-/// One Zuora client per configured entity (its own token and concurrency cap). The process's
-/// first set is also the one its invocations report metrics for ([`emit_zuora_metrics`]).
-fn zuora_clients(config: &Config) -> Result<Vec<(EntityId, Arc<ZuoraClient>)>, reqwest::Error> {
+/// One Zuora client per configured entity (its own token and concurrency cap, over the shared
+/// HTTP client). The process's first set is also the one its invocations report metrics for
+/// ([`emit_zuora_metrics`]).
+fn zuora_clients(config: &Config, http: &HttpClients) -> Vec<(EntityId, Arc<ZuoraClient>)> {
     let clients: Vec<(EntityId, Arc<ZuoraClient>)> = config
         .entities
         .iter()
-        .map(|e| Ok((e.id.clone(), Arc::new(ZuoraClient::new(e.zuora.clone())?))))
-        .collect::<Result<_, reqwest::Error>>()?;
+        .map(|e| {
+            let client = ZuoraClient::with_http(e.zuora.clone(), http.zuora.clone());
+            (e.id.clone(), Arc::new(client))
+        })
+        .collect();
     let _ = METERED.set(ZuoraMeter {
         clients: clients.clone(),
         reported: std::sync::Mutex::default(),
     });
-    Ok(clients)
+    clients
 }
 
 /// The Zuora clients whose requests and 429s each invocation reports.
@@ -275,7 +304,11 @@ fn dynamo_store(
     ))
 }
 
-fn notifier(config: &Config, ses: &aws_sdk_sesv2::Client) -> Arc<ChannelNotifier> {
+fn notifier(
+    config: &Config,
+    ses: &aws_sdk_sesv2::Client,
+    http: &HttpClients,
+) -> Arc<ChannelNotifier> {
     Arc::new(ChannelNotifier::new(
         ses.clone(),
         config
@@ -284,6 +317,7 @@ fn notifier(config: &Config, ses: &aws_sdk_sesv2::Client) -> Arc<ChannelNotifier
             .filter_map(|e| e.webhook_secret.clone().map(|s| (e.id.clone(), s)))
             .collect(),
         config.outbound.clone(),
+        http.outbound.clone(),
     ))
 }
 

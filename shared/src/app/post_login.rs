@@ -19,9 +19,6 @@ use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::Value;
 use std::sync::Arc;
 
-/// The longest an IdP's JWKS fetch may take (inside Cognito's and the hook's budgets).
-const JWKS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
-
 pub struct PostLoginFunction {
     pub handler: PostLogin,
     pub cognito_entity: EntityId,
@@ -65,7 +62,7 @@ pub async fn assemble(config: LoginConfig, aws: &AwsClients) -> PostLoginFunctio
             Arc::new(LoginService::new(sync, config.budget)),
             &config.base_path,
             HookVerifiers::new(
-                crate::adapters::outbound::client(&config.outbound, JWKS_TIMEOUT),
+                crate::adapters::outbound::client(&config.outbound),
                 config.outbound.clone(),
             ),
         ),

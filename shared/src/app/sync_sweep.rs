@@ -31,8 +31,10 @@ pub fn assemble(config: &Config, aws: &AwsClients) -> Result<Sweep, Error> {
     let queue = Arc::new(SqsQueue::new(aws.sqs.clone(), config.queue_url.clone()));
     let settings = Arc::new(SettingsCache::new(store.clone(), SETTINGS_TTL));
     let clock = Arc::new(SystemClock);
+    let http = super::HttpClients::new(config)?;
     let push = super::push_service(
         config,
+        &http,
         &store,
         queue.clone(),
         settings.clone(),
@@ -43,8 +45,8 @@ pub fn assemble(config: &Config, aws: &AwsClients) -> Result<Sweep, Error> {
         queue,
         settings,
         clock,
-        Arc::new(tenants(&zuora_clients(config)?)),
-        notifier(config, &aws.ses),
+        Arc::new(tenants(&zuora_clients(config, &http))),
+        notifier(config, &aws.ses, &http),
     );
     if let Some(push) = push {
         // The sweep only queues pushes (it never calls Salesforce).

@@ -15,6 +15,8 @@ use tokio::time::Instant;
 const JWKS_TTL: Duration = Duration::from_secs(600);
 const MAX_JWKS_BYTES: usize = 64 * 1024;
 const JWKS_MIN_REFETCH: Duration = Duration::from_secs(30);
+/// One JWKS request, connection included (inside Cognito's and the login hook's budgets).
+const JWKS_TIMEOUT: Duration = Duration::from_secs(3);
 /// Keys older than this are not used even when the IdP cannot give newer ones.
 const JWKS_MAX_STALE: Duration = Duration::from_secs(24 * 3600);
 
@@ -31,7 +33,7 @@ struct Cache {
 }
 
 pub struct JwksCache {
-    http: reqwest::Client,
+    http: std::sync::OnceLock<reqwest::Client>,
     cached: Mutex<Cache>,
     ttl: Duration,
     min_refetch: Duration,
@@ -50,13 +52,8 @@ impl JwksCache {
 
     /// A cache whose keys are fresh for `ttl`, fetched at most every `min_refetch`.
     pub fn with_timing(ttl: Duration, min_refetch: Duration) -> Self {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(3))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .expect("a reqwest client with a timeout always builds");
         Self {
-            http,
+            http: std::sync::OnceLock::new(),
             cached: Mutex::new(Cache::default()),
             ttl,
             min_refetch,
@@ -65,9 +62,20 @@ impl JwksCache {
 
     /// The same cache fetching with `http` (the composition root's client for admin-configured
     /// URLs: no redirects, inward addresses refused when a name resolves).
-    pub fn using(mut self, http: reqwest::Client) -> Self {
-        self.http = http;
+    pub fn using(self, http: reqwest::Client) -> Self {
+        let _ = self.http.set(http);
         self
+    }
+
+    /// The client given by [`using`](Self::using), or one of its own built at the first
+    /// fetch: a verifier of HS256 tokens never fetches, and never loads root certificates.
+    fn http(&self) -> &reqwest::Client {
+        self.http.get_or_init(|| {
+            reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("a reqwest client without custom TLS settings always builds")
+        })
     }
 
     /// Looks the key id up in the cached JWKS; stale keys or an unknown id refetch (key
@@ -120,8 +128,9 @@ impl JwksCache {
 
     async fn fetch_jwks(&self, url: &url::Url) -> Result<JwkSet, AuthError> {
         let response = self
-            .http
+            .http()
             .get(url.clone())
+            .timeout(JWKS_TIMEOUT)
             .send()
             .await
             .and_then(|r| r.error_for_status())

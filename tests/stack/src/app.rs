@@ -432,7 +432,7 @@ pub fn local_login(
         )),
         "",
         zuora_sync::auth::HookVerifiers::new(
-            zuora_sync::adapters::outbound::client(&config.outbound, Duration::from_secs(3)),
+            zuora_sync::adapters::outbound::client(&config.outbound),
             config.outbound.clone(),
         ),
     )

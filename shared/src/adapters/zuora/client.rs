@@ -125,23 +125,33 @@ pub struct ZuoraClient {
     pub stats: ClientStats,
 }
 
+/// The HTTP client for Zuora, shared by every entity's [`ZuoraClient`] in a process (one set of
+/// root certificates, one connection pool); each request carries its entity's timeout.
+pub fn http_client() -> Result<reqwest::Client, reqwest::Error> {
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(5))
+        // nextPage links are followed explicitly and checked; never follow a redirect with the
+        // bearer token attached.
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+}
+
 impl ZuoraClient {
+    /// A client with an HTTP client of its own.
     pub fn new(config: ZuoraConfig) -> Result<Self, reqwest::Error> {
-        let http = reqwest::Client::builder()
-            .timeout(config.timeout)
-            .connect_timeout(Duration::from_secs(5))
-            // nextPage links are followed explicitly and checked; never follow a redirect
-            // with the bearer token attached.
-            .redirect(reqwest::redirect::Policy::none())
-            .build()?;
-        Ok(Self {
+        Ok(Self::with_http(config, http_client()?))
+    }
+
+    /// A client over the process's shared Zuora HTTP client ([`http_client`]).
+    pub fn with_http(config: ZuoraConfig, http: reqwest::Client) -> Self {
+        Self {
             permits: Arc::new(Semaphore::new(config.max_concurrency.max(1))),
             oq_page_size: AtomicUsize::new(config.object_query_page_size.clamp(1, OQ_PAGE_SIZE)),
             http,
             config,
             token: Mutex::new(None),
             stats: ClientStats::default(),
-        })
+        }
     }
 
     /// The object-query page size in use.
@@ -213,6 +223,7 @@ impl ZuoraClient {
         let response = self
             .http
             .post(self.url("/oauth/token"))
+            .timeout(self.config.timeout)
             .form(&form)
             .send()
             .await
@@ -342,6 +353,7 @@ impl ZuoraClient {
         let mut request = self
             .http
             .request(method.clone(), url.clone())
+            .timeout(self.config.timeout)
             .bearer_auth(&token)
             .header("Accept", "application/json");
         if let Some(track) = ctx.track_id() {

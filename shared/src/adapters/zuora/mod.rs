@@ -6,5 +6,5 @@ mod error_body;
 mod retry;
 mod wire;
 
-pub use client::{ClientStats, ZuoraClient, ZuoraConfig};
+pub use client::{ClientStats, ZuoraClient, ZuoraConfig, http_client};
 pub use retry::RetryPolicy;

@@ -8,8 +8,8 @@ use stack::app::{AppOptions, TestApp, spawn_app_with};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use zuora_sync::core::sync::{OnBusy, SyncRequest};
-use zuora_sync::model::AccountKey;
 use zuora_sync::model::Trigger;
+use zuora_sync::model::{AccountKey, SubscriptionKey};
 use zuora_sync::ports::Clock;
 
 const ROUNDS: usize = 30;
@@ -35,25 +35,53 @@ async fn app(use_object_query: bool) -> TestApp {
     app
 }
 
-fn request(app: &TestApp) -> SyncRequest {
+fn request(app: &TestApp, trigger: Trigger) -> SyncRequest {
     SyncRequest::new(
         app.entity.clone(),
-        Trigger::OnDemand,
+        trigger,
         "bench",
         SystemClock.now().plus_ms(60_000),
     )
 }
 
-async fn sync_once(app: &TestApp) -> Duration {
+/// A read made while acquiring is used only when the last commit's reads began more than the
+/// clock-skew margin (1 s) before it: rounds are spaced by more than that.
+const AFTER_LAST_COMMIT: Duration = Duration::from_millis(1_100);
+
+/// One sync of an unchanged account: as queued work (acquire, event, read, commit) or for a
+/// waiting caller (the read while acquiring, then the commit).
+async fn sync_once(app: &TestApp, waiting: bool) -> Duration {
     let account = AccountKey::parse("A00000001").expect("valid");
+    let (trigger, on_busy) = if waiting {
+        (
+            Trigger::Api,
+            OnBusy::WaitThenCoalesce(Duration::from_secs(3)),
+        )
+    } else {
+        (Trigger::OnDemand, OnBusy::Coalesce)
+    };
     let started = Instant::now();
     app.services
         .sync
-        .sync_account(&request(app), &account, OnBusy::Coalesce)
+        .sync_account(&request(app, trigger), &account, on_busy)
         .await
         .expect("sync succeeds");
     started.elapsed()
 }
+
+/// The public route's work: the subscription's read, then its account's sync.
+async fn route_once(app: &TestApp) -> Duration {
+    let subscription = SubscriptionKey::parse(SUBSCRIPTION).expect("valid");
+    let started = Instant::now();
+    app.services
+        .sync
+        .sync_subscription(&request(app, Trigger::Api), &subscription)
+        .await
+        .expect("sync succeeds");
+    started.elapsed()
+}
+
+const SUBSCRIPTION: &str = "A-S00000271";
 
 /// One raw Zuora GET with a valid token, as the slowest single call of a sync.
 async fn raw_zuora_call(app: &TestApp, path: &str) -> Duration {
@@ -198,8 +226,9 @@ const USAGE: &str = "\
 bench: ratios measured in one run against the local stack (DynamoDB Local, moto, the Zuora
 simulator at 50 ms per call). Run it through scripts/bench.sh, which starts the emulators.
 
-usage: bench [logins | fullsync [ACCOUNTS] | salesforce [ACCOUNTS] | all]
+usage: bench [sync | logins | fullsync [ACCOUNTS] | salesforce [ACCOUNTS] | all]
 
+  sync                  one account's sync: a waiting caller, queued work, the public route
   logins                the post-login handler over 1,000 logins
   fullsync [ACCOUNTS]   a full sync of ACCOUNTS generated accounts (default 10000)
   salesforce [ACCOUNTS] the Salesforce push: one account's push, the push latency after a
@@ -210,6 +239,7 @@ usage: bench [logins | fullsync [ACCOUNTS] | salesforce [ACCOUNTS] | all]
 async fn main() {
     let args = stack::cli::Args::parse(USAGE, &[], 2);
     match args.positional(0) {
+        Some("sync") => account_sync().await,
         Some("logins") => login_figures().await,
         Some("fullsync") => match args.positional(1).map(str::parse) {
             None => full_sync_figures(10_000).await,
@@ -377,29 +407,35 @@ async fn full_sync_figures(accounts: usize) {
 
 async fn account_sync() {
     let oq = app(true).await;
-    sync_once(&oq).await; // first sync: creates records and the number → id mapping
+    sync_once(&oq, false).await; // first sync: creates records and the number → id mapping
 
-    let mut syncs = Vec::new();
-    let mut zuora = Vec::new();
-    let mut writes = Vec::new();
-    // Interleaved, so machine noise hits all three measurements alike.
+    let (mut queued, mut waiting, mut route) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut zuora, mut one_call, mut writes) = (Vec::new(), Vec::new(), Vec::new());
+    // Interleaved, so machine noise hits every measurement alike.
     for n in 0..ROUNDS {
-        syncs.push(sync_once(&oq).await);
+        queued.push(sync_once(&oq, false).await);
+        tokio::time::sleep(AFTER_LAST_COMMIT).await;
+        waiting.push(sync_once(&oq, true).await);
+        tokio::time::sleep(AFTER_LAST_COMMIT).await;
+        route.push(route_once(&oq).await);
         zuora.push(raw_zuora_calls(&oq).await);
+        one_call.push(raw_zuora_call(&oq, &format!("/v1/subscriptions/{SUBSCRIPTION}")).await);
         writes.push(raw_dynamodb_write(&oq, n).await);
+        tokio::time::sleep(AFTER_LAST_COMMIT).await;
     }
-    let (sync, call, write) = (median(syncs), median(zuora), median(writes));
+    let (queued, waiting, route) = (median(queued), median(waiting), median(route));
+    let (call, one_call, write) = (median(zuora), median(one_call), median(writes));
 
     oq.sim.reset_stats();
     oq.dynamo_counter.reset();
-    sync_once(&oq).await;
+    sync_once(&oq, false).await;
     let oq_calls = oq.sim.stats().requests.values().sum::<u64>();
     let counts = oq.dynamo_counter.snapshot();
 
     let v1 = app(false).await;
-    sync_once(&v1).await;
+    sync_once(&v1, false).await;
     v1.sim.reset_stats();
-    let v1_sync = sync_once(&v1).await;
+    let v1_sync = sync_once(&v1, false).await;
     let v1_calls = v1.sim.stats().requests.values().sum::<u64>();
 
     println!(
@@ -407,8 +443,12 @@ async fn account_sync() {
         LATENCY.as_millis()
     );
     println!(
-        "  account sync, unchanged account (median)        {:>8.1} ms",
-        ms(sync)
+        "  account sync for a waiting caller (median)      {:>8.1} ms   (the read while acquiring, then the commit)",
+        ms(waiting)
+    );
+    println!(
+        "  account sync as queued work (median)            {:>8.1} ms   (acquire, event running, read, commit)",
+        ms(queued)
     );
     println!(
         "  its two Zuora calls at once (raw, median)       {:>8.1} ms",
@@ -419,8 +459,21 @@ async fn account_sync() {
         ms(write)
     );
     println!(
-        "  ratio sync / (Zuora call + DynamoDB write)       {:>8.2}   (goal <= 1.3)",
-        ms(sync) / (ms(call) + ms(write))
+        "  ratio waiting caller / (Zuora calls + write)     {:>8.2}   (goal <= 1.1)",
+        ms(waiting) / (ms(call) + ms(write))
+    );
+    println!(
+        "  ratio queued work / (Zuora calls + write)        {:>8.2}",
+        ms(queued) / (ms(call) + ms(write))
+    );
+    println!(
+        "  public route, one subscription (median)         {:>8.1} ms   (its subscription read, then the account sync)",
+        ms(route)
+    );
+    println!(
+        "  ratio / (subscription read + calls + write)      {:>8.2}   (raw subscription read {:.1} ms)",
+        ms(route) / (ms(one_call) + ms(call) + ms(write)),
+        ms(one_call)
     );
     println!(
         "  Zuora calls per account sync, object query       {:>8}     (goal 2, concurrent: account, subscriptions)",

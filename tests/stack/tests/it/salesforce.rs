@@ -622,6 +622,7 @@ async fn the_jwt_bearer_flow_signs_in_and_a_foreign_key_is_refused() {
                 timeout: std::time::Duration::from_secs(5),
             },
             stack::app::local_outbound(),
+            zuora_sync::adapters::outbound::client(&stack::app::local_outbound()),
         )
     };
     let record = json!({
