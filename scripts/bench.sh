@@ -19,6 +19,11 @@ emulators_install
 emulators_start
 export RUST_LOG="${RUST_LOG:-warn}"
 
+# The function binaries the `binaries` figures start (as Lambda would run them).
+case "${args[0]:-all}" in
+binaries | all) cargo build --release --bin sync-api --bin sync-worker --bin post-login --bin sync-sweep ;;
+esac
+
 # In the background with the script waiting, so that Ctrl-C / TERM reach the trap at once.
 cargo run --release -p stack --bin bench -- "${args[@]}" &
 bench_pid=$!

@@ -2,6 +2,8 @@
 //! the Zuora simulator at 50 ms per call), so the figures hold on a noisy machine.
 //! Run with `scripts/bench.sh`.
 
+mod binaries;
+
 use zuora_sync::adapters::clock::SystemClock;
 
 use stack::app::{AppOptions, TestApp, spawn_app_with};
@@ -153,9 +155,10 @@ async fn logins(zuora_base_url: Option<String>) -> (Duration, Duration) {
         )
         .await;
     assert_eq!(status, 200, "{body}");
-    let sample: serde_json::Value =
-        serde_json::from_str(include_str!("../../../../events/post-login-cognito.json"))
-            .expect("the Cognito sample");
+    let sample: serde_json::Value = serde_json::from_str(include_str!(
+        "../../../../../events/post-login-cognito.json"
+    ))
+    .expect("the Cognito sample");
     let mut times = Vec::with_capacity(LOGINS);
     let mut queued = 0;
     for i in 0..LOGINS {
@@ -226,9 +229,10 @@ const USAGE: &str = "\
 bench: ratios measured in one run against the local stack (DynamoDB Local, moto, the Zuora
 simulator at 50 ms per call). Run it through scripts/bench.sh, which starts the emulators.
 
-usage: bench [sync | logins | fullsync [ACCOUNTS] | salesforce [ACCOUNTS] | all]
+usage: bench [sync | binaries | logins | fullsync [ACCOUNTS] | salesforce [ACCOUNTS] | all]
 
   sync                  one account's sync: a waiting caller, queued work, the public route
+  binaries              each function binary: size, init time, memory after one invoke
   logins                the post-login handler over 1,000 logins
   fullsync [ACCOUNTS]   a full sync of ACCOUNTS generated accounts (default 10000)
   salesforce [ACCOUNTS] the Salesforce push: one account's push, the push latency after a
@@ -240,6 +244,7 @@ async fn main() {
     let args = stack::cli::Args::parse(USAGE, &[], 2);
     match args.positional(0) {
         Some("sync") => account_sync().await,
+        Some("binaries") => binaries::binary_figures(&app(true).await).await,
         Some("logins") => login_figures().await,
         Some("fullsync") => match args.positional(1).map(str::parse) {
             None => full_sync_figures(10_000).await,
@@ -259,6 +264,7 @@ async fn main() {
         },
         None | Some("all") => {
             account_sync().await;
+            binaries::binary_figures(&app(true).await).await;
             login_figures().await;
             full_sync_figures(10_000).await;
             salesforce_figures(10_000).await;
