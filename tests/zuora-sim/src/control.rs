@@ -28,6 +28,7 @@ pub fn router() -> Router<Arc<SimState>> {
         .route("/stats/reset", post(reset_stats))
         .route("/tokens/expire", post(expire_tokens))
         .route("/concurrency-limit", put(set_concurrency_limit))
+        .route("/aqua/polls-per-step", put(set_aqua_polls_per_step))
         .route("/not-found-style", put(set_not_found_style))
         .route("/accounts", put(upsert_account))
         .route("/accounts/{key}", get(account))
@@ -106,6 +107,17 @@ struct Limit {
 async fn set_concurrency_limit(State(state): State<Arc<SimState>>, body: Bytes) -> Control {
     let Limit { limit } = parse(&body)?;
     state.set_concurrency_limit(limit);
+    ok()
+}
+
+#[derive(Deserialize)]
+struct Polls {
+    polls: u32,
+}
+
+async fn set_aqua_polls_per_step(State(state): State<Arc<SimState>>, body: Bytes) -> Control {
+    let Polls { polls } = parse(&body)?;
+    state.set_aqua_polls_per_step(polls);
     ok()
 }
 

@@ -56,6 +56,15 @@ impl ApiError {
         }
     }
 
+    /// An error of one category (the last two digits of the 8-digit code).
+    pub fn zuora(status: StatusCode, category: u32, message: impl Into<String>) -> Self {
+        Self::Zuora {
+            status,
+            code: UNKNOWN_OBJECT * 100 + category,
+            message: message.into(),
+        }
+    }
+
     /// Category 27: invalid query parameter.
     pub fn bad_parameter(message: impl Into<String>) -> Self {
         Self::Zuora {

@@ -12,8 +12,10 @@
 //! # Ok(()) }
 //! ```
 
+mod aqua;
 mod control;
 mod errors;
+mod export;
 mod faults;
 mod generate;
 mod query;
@@ -40,10 +42,11 @@ use state::SimState;
 use store::Store;
 
 /// The stable route names used by [`Stats::requests`] and [`Fault::route`].
-pub const ROUTE_NAMES: [&str; 10] = [
+pub const ROUTE_NAMES: [&str; 14] = [
     "oauth_token",
     "object_query_account",
     "object_query_accounts",
+    "object_query_list",
     "v1_account",
     "v1_account_subscriptions",
     "v1_subscription",
@@ -51,6 +54,9 @@ pub const ROUTE_NAMES: [&str; 10] = [
     "action_query",
     "action_query_more",
     "catalog_products",
+    "aqua_submit",
+    "aqua_job",
+    "aqua_file",
 ];
 
 /// The demo data set (see `fixtures/demo.json`).
@@ -91,6 +97,9 @@ pub struct SimConfig {
     pub client_secret: String,
     /// `expires_in` of issued tokens; Zuora's is 3599.
     pub token_ttl_secs: u64,
+    /// Polls an AQuA job answers in each of `submitted` and `executing` before it moves on
+    /// (at least 1): with 1, it is `executing` on the first poll and done on the second.
+    pub aqua_polls_per_step: u32,
 }
 
 impl SimConfig {
@@ -110,6 +119,7 @@ impl SimConfig {
             client_id: "sim-client".into(),
             client_secret: "sim-secret".into(),
             token_ttl_secs: 3599,
+            aqua_polls_per_step: 1,
         }
     }
 }
@@ -175,6 +185,11 @@ impl SimHandle {
     /// tenants that hold to the 50 of Zuora's SDK answer).
     pub fn set_object_query_max_page(&self, max: usize) {
         self.state.set_object_query_max_page(max);
+    }
+
+    /// Polls an AQuA job answers in each of `submitted` and `executing` (at least 1).
+    pub fn set_aqua_polls_per_step(&self, polls: u32) {
+        self.state.set_aqua_polls_per_step(polls);
     }
 
     pub fn set_concurrency_limit(&self, limit: usize) {

@@ -1,5 +1,5 @@
 //! `zuora-sim --port N [--host IP] [--fixtures path.json] [--latency-ms N]
-//!            [--concurrency-limit N] [--not-found-style 404|200]`
+//!            [--concurrency-limit N] [--not-found-style 404|200] [--aqua-polls-per-step N]`
 //!
 //! Prints `zuora-sim listening on http://127.0.0.1:N` once it accepts connections, then serves
 //! until killed.
@@ -11,7 +11,7 @@ use std::time::Duration;
 use zuora_sim::{NotFoundStyle, SimConfig};
 
 const USAGE: &str = "usage: zuora-sim --port N [--host IP] [--fixtures path.json] \
-[--latency-ms N] [--concurrency-limit N] [--not-found-style 404|200]";
+[--latency-ms N] [--concurrency-limit N] [--not-found-style 404|200] [--aqua-polls-per-step N]";
 
 struct Args {
     addr: SocketAddr,
@@ -31,6 +31,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
             "--latency-ms" => config.latency = Duration::from_millis(number(&flag, &value()?)?),
             "--concurrency-limit" => config.concurrency_limit = number(&flag, &value()?)?,
             "--not-found-style" => config.not_found_style = value()?.parse::<NotFoundStyle>()?,
+            "--aqua-polls-per-step" => config.aqua_polls_per_step = number(&flag, &value()?)?,
             "-h" | "--help" => return Err(USAGE.into()),
             other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
         }

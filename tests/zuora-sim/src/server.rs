@@ -24,12 +24,12 @@ use crate::render::{
 };
 use crate::state::{PendingQuery, RATE_LIMIT_PER_MINUTE, SimState};
 use crate::time::parse_instant;
-use crate::{NotFoundStyle, control, zoql};
+use crate::{NotFoundStyle, aqua, control, zoql};
 
 type ApiResult = Result<Response, ApiError>;
 
 /// Route paths and their stable names (used by stats and faults).
-const ROUTES: [(&str, &str); 11] = [
+const ROUTES: [(&str, &str); 15] = [
     ("/oauth/token", "oauth_token"),
     ("/object-query/accounts/{key}", "object_query_account"),
     ("/object-query/accounts", "object_query_accounts"),
@@ -44,6 +44,10 @@ const ROUTES: [(&str, &str); 11] = [
     ("/v1/action/query", "action_query"),
     ("/v1/action/queryMore", "action_query_more"),
     ("/v1/catalog/products", "catalog_products"),
+    ("/v1/batch-query/", "aqua_submit"),
+    ("/v1/batch-query", "aqua_submit"),
+    ("/v1/batch-query/jobs/{id}", "aqua_job"),
+    ("/v1/file/{id}", "aqua_file"),
 ];
 
 const V1_MAX_PAGE: usize = 40;
@@ -68,6 +72,13 @@ pub fn router(state: Arc<SimState>) -> Router {
         .route("/v1/action/query", post(action_query))
         .route("/v1/action/queryMore", post(action_query_more))
         .route("/v1/catalog/products", get(catalog_products))
+        .route("/v1/batch-query/", post(aqua::submit))
+        .route("/v1/batch-query", post(aqua::submit))
+        .route(
+            "/v1/batch-query/jobs/{id}",
+            get(aqua::job).delete(aqua::cancel),
+        )
+        .route("/v1/file/{id}", get(aqua::file))
         .route_layer(middleware::from_fn_with_state(state.clone(), zuora_gate));
     zuora
         .nest("/__sim", control::router())

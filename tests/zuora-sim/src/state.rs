@@ -1,13 +1,14 @@
 //! Shared mutable state of one simulator instance.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::aqua::Aqua;
 use crate::faults::{Fault, FaultKind, take_fault};
 use crate::store::Store;
 use crate::{NotFoundStyle, SimConfig};
@@ -61,6 +62,9 @@ pub struct SimState {
     max_in_flight: AtomicUsize,
     rate_window: Mutex<(Instant, u64)>,
     pending_queries: Mutex<HashMap<String, PendingQuery>>,
+    aqua: Mutex<Aqua>,
+    /// Polls an AQuA job answers in each of `submitted` and `executing` before moving on.
+    aqua_polls_per_step: AtomicU32,
 }
 
 /// Locks a mutex, recovering the data if a panicking thread poisoned it (a test panicking
@@ -90,6 +94,8 @@ impl SimState {
             max_in_flight: AtomicUsize::new(0),
             rate_window: Mutex::new((Instant::now(), 0)),
             pending_queries: Mutex::new(HashMap::new()),
+            aqua: Mutex::new(Aqua::default()),
+            aqua_polls_per_step: AtomicU32::new(config.aqua_polls_per_step.max(1)),
         }
     }
 
@@ -252,6 +258,22 @@ impl SimState {
 
     pub fn take_query(&self, locator: &str) -> Option<PendingQuery> {
         lock(&self.pending_queries).remove(locator)
+    }
+
+    // --- AQuA -----------------------------------------------------------------------------
+
+    pub fn aqua(&self) -> MutexGuard<'_, Aqua> {
+        lock(&self.aqua)
+    }
+
+    pub fn aqua_polls_per_step(&self) -> u32 {
+        self.aqua_polls_per_step.load(Ordering::SeqCst)
+    }
+
+    /// At least 1: a job is never done before it has been polled.
+    pub fn set_aqua_polls_per_step(&self, polls: u32) {
+        self.aqua_polls_per_step
+            .store(polls.max(1), Ordering::SeqCst);
     }
 }
 

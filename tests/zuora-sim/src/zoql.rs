@@ -44,7 +44,8 @@ fn syntax_error() -> ApiError {
     ApiError::malformed_query(SYNTAX_ERROR)
 }
 
-fn tokenize(text: &str) -> Result<Vec<Token>, ApiError> {
+/// Splits a query into tokens; `dotted` lets names hold dots (`Account.Name`, export ZOQL).
+fn tokenize(text: &str, dotted: bool) -> Result<Vec<Token>, ApiError> {
     let mut tokens = Vec::new();
     let mut chars = text.chars().peekable();
     while let Some(&c) = chars.peek() {
@@ -67,7 +68,9 @@ fn tokenize(text: &str) -> Result<Vec<Token>, ApiError> {
             '=' | '!' | '<' | '>' => tokens.push(Token::Op(operator(&mut chars)?)),
             c if c.is_ascii_digit() || c == '-' => tokens.push(Token::Number(number(&mut chars)?)),
             c if c.is_alphabetic() || c == '_' => {
-                let word = take_while(&mut chars, |c| c.is_alphanumeric() || c == '_');
+                let word = take_while(&mut chars, |c| {
+                    c.is_alphanumeric() || c == '_' || (dotted && c == '.')
+                });
                 tokens.push(Token::Word(word));
             }
             _ => return Err(syntax_error()),
@@ -132,7 +135,16 @@ fn number(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) -> Result<f64, A
 
 /// Parses a ZOQL query string.
 pub fn parse(text: &str) -> Result<Query, ApiError> {
-    let tokens = tokenize(text)?;
+    parse_tokens(tokenize(text, false)?)
+}
+
+/// Parses an export ZOQL query (AQuA `zoqlexport`), whose field names may be qualified by an
+/// object: `select Account.Name, Id from Subscription`.
+pub fn parse_export(text: &str) -> Result<Query, ApiError> {
+    parse_tokens(tokenize(text, true)?)
+}
+
+fn parse_tokens(tokens: Vec<Token>) -> Result<Query, ApiError> {
     let mut parser = Parser { tokens, pos: 0 };
     parser.keyword("select")?;
     let fields = parser.field_list()?;
