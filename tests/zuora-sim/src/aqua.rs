@@ -277,7 +277,7 @@ fn execute(job: &mut Job, store: &Store) {
             qualified: batch.batch_type == "zoqlexport",
             ..job.options.clone()
         };
-        batch.result = Some(export::run(&batch.query, store.accounts(), &options));
+        batch.result = Some(export::run(&batch.query, store, &options));
     }
     job.status = JobStatus::Executing;
 }

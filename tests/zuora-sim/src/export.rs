@@ -1,15 +1,17 @@
-//! Export ZOQL for AQuA: runs `select <fields> from <Object> [where …]` on the six objects a full
-//! sync reads (Account, Contact, PaymentMethod, Subscription, RatePlan, RatePlanCharge) and
-//! writes the result as CSV. Records come from the same canonical data, rendered the same way,
+//! Export ZOQL for AQuA: runs `select <fields> from <Object> [where …]` on the objects a full
+//! sync reads (Account, Contact, PaymentMethod, Subscription, RatePlan, RatePlanCharge,
+//! RatePlanChargeTier), with joined parent and catalog fields (`Account.Name`,
+//! `Subscription.Name`, `Product.SKU`, …), and writes the result as CSV. Records come from the same canonical data, rendered the same way,
 //! as the object-query routes, so a value in a file equals the one the REST routes show.
 
 use std::collections::HashMap;
 
 use serde_json::{Map, Value};
 
+use crate::generate::fnv1a;
 use crate::query::matches;
 use crate::render::{oq_account_fields, oq_children};
-use crate::store::{array_field, drop_nulls};
+use crate::store::{Store, array_field, drop_nulls, str_field};
 use crate::time::{iso_from_secs, parse_instant};
 use crate::zoql::Query;
 
@@ -163,6 +165,9 @@ const SUBSCRIPTION: &[&str] = &[
     "Currency",
     "CMRR",
     "Notes",
+    "CancelReason",
+    "PaymentTerm",
+    "LastBookingDate",
     "CancelledDate",
     "IsInvoiceSeparate",
     "CreatedById",
@@ -221,15 +226,85 @@ const RATE_PLAN_CHARGE: &[&str] = &[
     "UpdatedDate",
 ];
 
+const RATE_PLAN_CHARGE_TIER: &[&str] = &[
+    "Id",
+    "RatePlanChargeId",
+    "Tier",
+    "Price",
+    "Currency",
+    "StartingUnit",
+    "EndingUnit",
+    "PriceFormat",
+    "CreatedDate",
+    "UpdatedDate",
+];
+
+/// Catalog objects: only joined (`Product.Name` on a rate plan), not exported on their own.
+const PRODUCT: &[&str] = &[
+    "Id",
+    "Name",
+    "SKU",
+    "Description",
+    "Category",
+    "EffectiveStartDate",
+    "EffectiveEndDate",
+];
+
+const PRODUCT_RATE_PLAN: &[&str] = &[
+    "Id",
+    "Name",
+    "Description",
+    "EffectiveStartDate",
+    "EffectiveEndDate",
+];
+
 /// The export objects and their standard fields.
-const OBJECTS: [(&str, &[&str]); 6] = [
+const OBJECTS: [(&str, &[&str]); 7] = [
     ("Account", ACCOUNT),
     ("Contact", CONTACT),
     ("PaymentMethod", PAYMENT_METHOD),
     ("Subscription", SUBSCRIPTION),
     ("RatePlan", RATE_PLAN),
     ("RatePlanCharge", RATE_PLAN_CHARGE),
+    ("RatePlanChargeTier", RATE_PLAN_CHARGE_TIER),
 ];
+
+/// The objects only reachable as joins.
+const JOINED_ONLY: [(&str, &[&str]); 2] =
+    [("Product", PRODUCT), ("ProductRatePlan", PRODUCT_RATE_PLAN)];
+
+/// The objects a record of `object` may join (`<Owner>.<Field>`): its ancestors and, from the
+/// rate plan down, the catalog product and product rate plan.
+fn joins_of(object: &str) -> &'static [&'static str] {
+    match object {
+        "Contact" | "PaymentMethod" | "Subscription" => &["Account"],
+        "RatePlan" => &["Account", "Subscription", "Product", "ProductRatePlan"],
+        "RatePlanCharge" => &[
+            "Account",
+            "Subscription",
+            "RatePlan",
+            "Product",
+            "ProductRatePlan",
+        ],
+        "RatePlanChargeTier" => &[
+            "Account",
+            "Subscription",
+            "RatePlan",
+            "RatePlanCharge",
+            "Product",
+            "ProductRatePlan",
+        ],
+        _ => &[],
+    }
+}
+
+fn standard_fields(object: &str) -> &'static [&'static str] {
+    OBJECTS
+        .iter()
+        .chain(JOINED_ONLY.iter())
+        .find(|(name, _)| *name == object)
+        .map_or(&[], |(_, fields)| *fields)
+}
 
 /// How an export writes its file (from the job's settings).
 #[derive(Debug, Clone, Default)]
@@ -252,55 +327,73 @@ pub struct ExportFile {
 }
 
 /// One record of an export object: its fields (canonical keys, derived references added) and
-/// the id of the account it belongs to, for `Account.<Field>` columns.
+/// the ids of the records it joins (`("Account", id)`, `("Subscription", id)`, …).
 struct Record {
     fields: Map<String, Value>,
-    account_id: Option<String>,
+    refs: Vec<(&'static str, String)>,
 }
 
-/// A selected field: the account's or the record's own, in Zuora's spelling.
+impl Record {
+    fn reference(&self, owner: &str) -> Option<&str> {
+        self.refs
+            .iter()
+            .find(|(name, _)| *name == owner)
+            .map(|(_, id)| id.as_str())
+    }
+}
+
+/// A selected field: the record's own (`owner: None`) or a joined object's, in Zuora's spelling.
 struct Column {
-    on_account: bool,
+    owner: Option<&'static str>,
     name: String,
     header: String,
 }
 
-/// Runs one export query over the accounts. `Err` holds Zuora's message for an unknown object
+/// Runs one export query over the store. `Err` holds Zuora's message for an unknown object
 /// or field (the batch is then aborted).
-pub fn run(query: &Query, accounts: &[Value], options: &Options) -> Result<ExportFile, String> {
+pub fn run(query: &Query, store: &Store, options: &Options) -> Result<ExportFile, String> {
     let (object, standard) = OBJECTS
         .iter()
         .find(|(name, _)| name.eq_ignore_ascii_case(&query.object))
         .ok_or_else(|| format!("invalid type for query: {}", query.object))?;
-    let records = records_of(object, accounts);
-    let parents = if *object == "Account" {
-        Vec::new()
-    } else {
-        records_of("Account", accounts)
-    };
-    let account_records = if *object == "Account" {
-        &records
-    } else {
-        &parents
-    };
+    let records = records_of(object, store);
+    let written: Vec<&str> = query
+        .fields
+        .iter()
+        .map(String::as_str)
+        .chain(
+            query
+                .filter
+                .iter()
+                .flatten()
+                .map(|condition| condition.field.as_str()),
+        )
+        .collect();
+    let mut tables: HashMap<&'static str, Vec<Record>> = HashMap::new();
+    for field in &written {
+        if let (Some(owner), _) = split_owner(field, object)? {
+            tables
+                .entry(owner)
+                .or_insert_with(|| records_of(owner, store));
+        }
+    }
     let resolve = |written: &str| {
-        let (on_account, field) = split_owner(written, object)?;
-        let (owner, standard, known) = if on_account {
-            ("Account", ACCOUNT, account_records)
-        } else {
-            (*object, *standard, &records)
+        let (owner, field) = split_owner(written, object)?;
+        let (owner_name, standard, known) = match owner {
+            Some(owner) => (owner, standard_fields(owner), &tables[owner]),
+            None => (*object, *standard, &records),
         };
         let name =
             field_name(field, standard, known).ok_or_else(|| invalid_field(object, written))?;
         let header = if options.query_labels {
             written.to_string()
-        } else if options.qualified || on_account {
-            format!("{owner}.{name}")
+        } else if options.qualified || owner.is_some() {
+            format!("{owner_name}.{name}")
         } else {
             name.clone()
         };
         Ok(Column {
-            on_account,
+            owner,
             name,
             header,
         })
@@ -318,17 +411,26 @@ pub fn run(query: &Query, accounts: &[Value], options: &Options) -> Result<Expor
             .collect::<Result<Vec<_>, String>>()?;
         filter.push(resolved);
     }
-    let account_index: HashMap<&str, &Record> = account_records
+    let indexes: HashMap<&str, HashMap<&str, &Record>> = tables
         .iter()
-        .filter_map(|record| Some((record.fields.get("id")?.as_str()?, record)))
+        .map(|(owner, table)| {
+            let index = table
+                .iter()
+                .filter_map(|record| Some((record.fields.get("id")?.as_str()?, record)))
+                .collect();
+            (*owner, index)
+        })
         .collect();
     let value_of = |record: &'_ Record, column: &Column| -> Option<Value> {
-        let source = if column.on_account {
-            account_index.get(record.account_id.as_deref()?)?
-        } else {
-            record
+        let Some(owner) = column.owner else {
+            return field(&record.fields, &column.name).cloned();
         };
-        field(&source.fields, &column.name).cloned()
+        let id = record.reference(owner)?;
+        if column.name == "Id" {
+            // The reference itself, as the REST routes show it (`productId`, `accountId`, …).
+            return Some(Value::String(id.to_string()));
+        }
+        field(&indexes.get(owner)?.get(id)?.fields, &column.name).cloned()
     };
     let headers: Vec<String> = columns.iter().map(|column| column.header.clone()).collect();
     let mut csv = csv_line(&headers);
@@ -361,14 +463,20 @@ fn invalid_field(object: &str, written: &str) -> String {
     )
 }
 
-/// Splits `Field`, `<Object>.Field` or (on child objects) `Account.Field` into whether the
-/// field is the parent account's, and the field.
-fn split_owner<'a>(written: &'a str, object: &str) -> Result<(bool, &'a str), String> {
+/// Splits `Field`, `<Object>.Field` or `<Joined>.Field` (see [`joins_of`]) into the joined
+/// object (`None` for the record's own field) and the field.
+fn split_owner<'a>(
+    written: &'a str,
+    object: &str,
+) -> Result<(Option<&'static str>, &'a str), String> {
     match written.split_once('.') {
-        None => Ok((false, written)),
-        Some((owner, field)) if owner.eq_ignore_ascii_case(object) => Ok((false, field)),
-        Some((owner, field)) if owner.eq_ignore_ascii_case("Account") => Ok((true, field)),
-        Some(_) => Err(invalid_field(object, written)),
+        None => Ok((None, written)),
+        Some((owner, field)) if owner.eq_ignore_ascii_case(object) => Ok((None, field)),
+        Some((owner, field)) => joins_of(object)
+            .iter()
+            .find(|joined| joined.eq_ignore_ascii_case(owner))
+            .map(|joined| (Some(*joined), field))
+            .ok_or_else(|| invalid_field(object, written)),
     }
 }
 
@@ -393,7 +501,7 @@ fn is_custom_field(key: &str) -> bool {
 }
 
 /// A field by its export name; canonical keys are the same words in lowerCamelCase (`MRR` is
-/// `mrr` on accounts, `mRR` on charges), so the match ignores case.
+/// `mrr` on accounts, `mRR` on charges, `SKU` is `sku`), so the match ignores case.
 fn field<'a>(fields: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
     fields
         .get(name)
@@ -406,16 +514,22 @@ fn field<'a>(fields: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
         .filter(|value| !value.is_null())
 }
 
-/// The records of one export object, in store order.
-fn records_of(object: &str, accounts: &[Value]) -> Vec<Record> {
+/// The records of one export (or joined) object, in store order.
+fn records_of(object: &str, store: &Store) -> Vec<Record> {
+    let accounts = store.accounts();
     match object {
         "Account" => accounts.iter().map(account_record).collect(),
         "Contact" => child_records(accounts, "contacts"),
         "PaymentMethod" => child_records(accounts, "payment-methods"),
         "Subscription" => child_records(accounts, "subscriptions"),
-        "RatePlan" | "RatePlanCharge" => plan_records(accounts, object == "RatePlanCharge"),
+        "RatePlan" | "RatePlanCharge" | "RatePlanChargeTier" => plan_records(accounts, object),
+        "Product" | "ProductRatePlan" => catalog_records(store.products(), object),
         _ => Vec::new(),
     }
+}
+
+fn id_of(value: &Value) -> Option<String> {
+    value.get("id").and_then(Value::as_str).map(str::to_string)
 }
 
 fn account_record(account: &Value) -> Record {
@@ -428,8 +542,10 @@ fn account_record(account: &Value) -> Record {
             fields.insert(export.into(), id);
         }
     }
-    let account_id = fields.get("id").and_then(Value::as_str).map(str::to_string);
-    Record { fields, account_id }
+    Record {
+        fields,
+        refs: Vec::new(),
+    }
 }
 
 /// Contacts, payment methods and subscriptions (every version) as the object-query lists
@@ -440,46 +556,179 @@ fn child_records(accounts: &[Value], list: &str) -> Vec<Record> {
         .into_iter()
         .map(|record| {
             let fields = record.as_object().cloned().unwrap_or_default();
-            let account_id = fields
+            let refs = fields
                 .get("accountId")
                 .and_then(Value::as_str)
-                .map(str::to_string);
-            Record { fields, account_id }
+                .map(|id| ("Account", id.to_string()))
+                .into_iter()
+                .collect();
+            Record { fields, refs }
         })
         .collect()
 }
 
-/// Rate plans of every subscription version with their `subscriptionId`, or their charges
-/// with their `ratePlanId`.
-fn plan_records(accounts: &[Value], charges: bool) -> Vec<Record> {
+/// Rate plans of every subscription version with their `subscriptionId`, their charges with
+/// their `ratePlanId`, or the charges' tiers.
+fn plan_records(accounts: &[Value], object: &str) -> Vec<Record> {
     let mut out = Vec::new();
     for account in accounts {
-        let account_id = account
-            .get("id")
-            .and_then(Value::as_str)
-            .map(str::to_string);
+        let account_ref = id_of(account).map(|id| ("Account", id));
         for subscription in array_field(account, "subscriptions") {
+            // The currency the v1 subscription route gives each charge.
+            let currency = subscription
+                .get("currency")
+                .or_else(|| account.get("currency"));
             for plan in array_field(subscription, "ratePlans") {
-                let (parent_key, parent, children) = if charges {
-                    ("ratePlanId", plan, array_field(plan, "ratePlanCharges"))
-                } else {
-                    ("subscriptionId", subscription, std::slice::from_ref(plan))
-                };
-                for child in children {
-                    let mut fields = child.as_object().cloned().unwrap_or_default();
-                    fields.remove("ratePlanCharges");
-                    let parent_id = parent.get("id").cloned().unwrap_or(Value::Null);
-                    fields.insert(parent_key.into(), parent_id);
-                    drop_nulls(&mut fields);
-                    out.push(Record {
-                        fields,
-                        account_id: account_id.clone(),
-                    });
+                let mut refs: Vec<(&'static str, String)> = account_ref.iter().cloned().collect();
+                refs.extend(id_of(subscription).map(|id| ("Subscription", id)));
+                for (owner, key) in [
+                    ("Product", "productId"),
+                    ("ProductRatePlan", "productRatePlanId"),
+                ] {
+                    refs.extend(str_field(plan, key).map(|id| (owner, id.to_string())));
+                }
+                if object == "RatePlan" {
+                    let parent = ("subscriptionId", subscription);
+                    out.push(child_record(plan, parent, refs));
+                    continue;
+                }
+                refs.extend(id_of(plan).map(|id| ("RatePlan", id)));
+                for charge in array_field(plan, "ratePlanCharges") {
+                    if object == "RatePlanCharge" {
+                        out.push(child_record(charge, ("ratePlanId", plan), refs.clone()));
+                        continue;
+                    }
+                    let mut refs = refs.clone();
+                    refs.extend(id_of(charge).map(|id| ("RatePlanCharge", id)));
+                    out.extend(
+                        tier_records(charge, currency)
+                            .into_iter()
+                            .map(|fields| Record {
+                                fields,
+                                refs: refs.clone(),
+                            }),
+                    );
                 }
             }
         }
     }
     out
+}
+
+/// A rate plan or charge with its parent's id (`subscriptionId`, `ratePlanId`), nulls omitted.
+fn child_record(
+    child: &Value,
+    (parent_key, parent): (&str, &Value),
+    refs: Vec<(&'static str, String)>,
+) -> Record {
+    let mut fields = child.as_object().cloned().unwrap_or_default();
+    fields.remove("ratePlanCharges");
+    fields.remove("tiers");
+    let parent_id = parent.get("id").cloned().unwrap_or(Value::Null);
+    fields.insert(parent_key.into(), parent_id);
+    drop_nulls(&mut fields);
+    Record { fields, refs }
+}
+
+/// The tiers of a charge: one per element of its `tiers`, or, when it has none, one (tier 1)
+/// carrying the charge's `price`. Prices and units are the data's JSON values, and the currency
+/// is the one the v1 subscription route shows for the charge.
+fn tier_records(charge: &Value, currency: Option<&Value>) -> Vec<Map<String, Value>> {
+    let charge_id = str_field(charge, "id").unwrap_or_default();
+    let base = |tier: &Value| {
+        let mut fields = Map::new();
+        let number = tier.as_u64().unwrap_or(1);
+        fields.insert("id".into(), Value::String(tier_id(charge_id, number)));
+        fields.insert("ratePlanChargeId".into(), Value::String(charge_id.into()));
+        fields.insert("tier".into(), tier.clone());
+        fields.insert("currency".into(), currency.cloned().unwrap_or(Value::Null));
+        for key in ["createdDate", "updatedDate"] {
+            fields.insert(key.into(), charge.get(key).cloned().unwrap_or(Value::Null));
+        }
+        fields
+    };
+    let tiers = array_field(charge, "tiers");
+    let mut out: Vec<Map<String, Value>> = if tiers.is_empty() {
+        let mut fields = base(&Value::from(1));
+        fields.insert(
+            "price".into(),
+            charge.get("price").cloned().unwrap_or(Value::Null),
+        );
+        let format = match str_field(charge, "chargeModel") {
+            Some("FlatFee") => Value::from("Flat Fee"),
+            Some("PerUnit") => Value::from("Per Unit"),
+            _ => Value::Null,
+        };
+        fields.insert("priceFormat".into(), format);
+        vec![fields]
+    } else {
+        tiers
+            .iter()
+            .enumerate()
+            .map(|(index, tier)| {
+                let number = tier
+                    .get("tier")
+                    .filter(|number| number.is_u64())
+                    .cloned()
+                    .unwrap_or_else(|| Value::from(index + 1));
+                let mut fields = base(&number);
+                for key in ["id", "price", "startingUnit", "endingUnit", "priceFormat"] {
+                    if let Some(value) = tier.get(key).filter(|value| !value.is_null()) {
+                        fields.insert(key.into(), value.clone());
+                    }
+                }
+                fields
+            })
+            .collect()
+    };
+    out.iter_mut().for_each(drop_nulls);
+    out
+}
+
+/// A stable 32-hex-digit id for tier `number` of a charge (tiers in the data may carry their own).
+fn tier_id(charge_id: &str, number: u64) -> String {
+    format!(
+        "{:016x}{number:016x}",
+        fnv1a(&format!("zuora-sim:tier:{charge_id}"))
+    )
+}
+
+/// Catalog products (without their rate plans) or product rate plans (with their `productId`,
+/// without their charges), nulls omitted.
+fn catalog_records(products: &[Value], object: &str) -> Vec<Record> {
+    let record = |value: &Value, remove: &str, add: Option<(&str, &Value)>| {
+        let mut fields = value.as_object().cloned().unwrap_or_default();
+        fields.remove(remove);
+        if let Some((key, value)) = add {
+            fields.insert(key.into(), value.clone());
+        }
+        drop_nulls(&mut fields);
+        Record {
+            fields,
+            refs: Vec::new(),
+        }
+    };
+    if object == "Product" {
+        return products
+            .iter()
+            .map(|product| record(product, "productRatePlans", None))
+            .collect();
+    }
+    products
+        .iter()
+        .flat_map(|product| {
+            let product_id = product.get("id").unwrap_or(&Value::Null);
+            array_field(product, "productRatePlans")
+                .iter()
+                .map(move |plan| {
+                    record(
+                        plan,
+                        "productRatePlanCharges",
+                        Some(("productId", product_id)),
+                    )
+                })
+        })
+        .collect()
 }
 
 /// One CSV cell: strings as they are, numbers and booleans as JSON writes them.
@@ -522,13 +771,13 @@ mod tests {
     use super::*;
     use crate::zoql::parse_export;
 
-    fn accounts() -> Vec<Value> {
+    fn store() -> Store {
         let fixtures: Value = serde_json::from_str(include_str!("../fixtures/demo.json")).unwrap();
-        fixtures["accounts"].as_array().unwrap().clone()
+        Store::from_fixtures(&fixtures).unwrap()
     }
 
     fn export(text: &str, options: &Options) -> Result<ExportFile, String> {
-        run(&parse_export(text).unwrap(), &accounts(), options)
+        run(&parse_export(text).unwrap(), &store(), options)
     }
 
     fn qualified() -> Options {
@@ -591,5 +840,29 @@ mod tests {
         assert!(err.contains("contact.id"), "{err}");
         let err = export("select Id from Invoice", &qualified()).unwrap_err();
         assert_eq!(err, "invalid type for query: Invoice");
+    }
+
+    #[test]
+    fn rate_plans_join_the_catalog_and_charges_have_one_tier() {
+        let text = "select Id, Product.Id, Product.SKU, ProductRatePlan.Name, Subscription.Name from RatePlan where Subscription.Name = 'A-S00000271'";
+        let file = export(text, &qualified()).unwrap();
+        // Both versions of the subscription: one plan, then two.
+        assert_eq!(file.record_count, 3, "{}", file.csv);
+        assert!(
+            file.csv.contains(
+                ",8a90a1b27c1f4e2d017c2b3c4d5ec001,SKU-00000001,Pro Annual,A-S00000271\n"
+            ),
+            "{}",
+            file.csv
+        );
+        let text = "select Tier, Price, Currency, PriceFormat, RatePlanCharge.ChargeNumber, Subscription.Name from RatePlanChargeTier where RatePlanCharge.ChargeNumber = 'C-00000502'";
+        let file = export(text, &qualified()).unwrap();
+        let rows: Vec<&str> = file.csv.lines().skip(1).collect();
+        assert!(
+            rows.contains(&"1,5.0,USD,Per Unit,C-00000502,A-S00000271"),
+            "{rows:?}"
+        );
+        let err = export("select Product.Nope from RatePlanCharge", &qualified()).unwrap_err();
+        assert_eq!(err, "invalid field for query: RatePlanCharge.product.nope");
     }
 }

@@ -21,7 +21,7 @@ const RATE_PLAN: u8 = 0x14;
 const CHARGE: u8 = 0x15;
 
 /// 64-bit FNV-1a, to give every account prefix its own id namespace.
-fn fnv1a(text: &str) -> u64 {
+pub(crate) fn fnv1a(text: &str) -> u64 {
     text.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
         (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
     })

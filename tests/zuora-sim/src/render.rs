@@ -19,7 +19,7 @@ const ACCOUNT_CHILDREN: [&str; 5] = [
 
 /// Canonical keys that exist only for the v1 rendering (object queries do not have them).
 const V1_ONLY_RATE_PLAN: [&str; 1] = ["lastChangeType"];
-const V1_ONLY_CHARGE: [&str; 1] = ["price"];
+const V1_ONLY_CHARGE: [&str; 2] = ["price", "tiers"];
 
 /// Which children an object query expands (`expand[]`, case-insensitive).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -575,7 +575,9 @@ fn v1_charge(charge: &Value, currency: Option<&Value>) -> Value {
         pricing_summary(charge, currency.as_str()),
     );
     out.insert("currency".into(), currency);
-    out.insert("tiers".into(), Value::Null);
+    // Tiers only when the charge's data holds them (tiered / volume charges).
+    let tiers = charge.get("tiers").filter(|tiers| tiers.is_array());
+    out.insert("tiers".into(), tiers.cloned().unwrap_or(Value::Null));
     copy_custom_fields(charge, &mut out);
     Value::Object(out)
 }

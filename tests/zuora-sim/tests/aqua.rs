@@ -602,3 +602,231 @@ async fn aqua_routes_pass_the_gate() {
     assert_eq!(stats.requests("aqua_job"), 3);
     assert_eq!(stats.requests("aqua_file"), 2);
 }
+
+/// The tier rows of each charge, in file order.
+fn tiers_by_charge(
+    rows: &[HashMap<String, String>],
+) -> HashMap<&str, Vec<&HashMap<String, String>>> {
+    let mut out: HashMap<&str, Vec<_>> = HashMap::new();
+    for row in rows {
+        out.entry(row["RatePlanChargeTier.RatePlanChargeId"].as_str())
+            .or_default()
+            .push(row);
+    }
+    out
+}
+
+#[tokio::test]
+async fn product_joins_and_tiers_match_the_v1_subscriptions() {
+    let sim = start().await;
+    sim.handle.generate_accounts(2, "GEN").unwrap();
+    // Amounts must keep their JSON text: an integer, a repeating decimal, and real tiers.
+    let mut account = sim.handle.account("A00000001").unwrap();
+    let charges = &mut account["subscriptions"][1]["ratePlans"][0]["ratePlanCharges"];
+    charges[0]["price"] = json!(100);
+    charges[0]["mRR"] = json!(8.333333);
+    charges[1]["chargeModel"] = json!("Tiered");
+    charges[1]["tiers"] = json!([
+        {"tier": 1, "startingUnit": 0, "endingUnit": 10, "price": 5, "priceFormat": "Per Unit"},
+        {"tier": 2, "startingUnit": 11, "endingUnit": null, "price": 4.75, "priceFormat": "Per Unit"},
+    ]);
+    sim.handle.upsert_account(account).unwrap();
+    let queries = [
+        (
+            "RatePlan",
+            "select Id, SubscriptionId, Name, ProductRatePlanId, Product.Id, Product.Name, Product.SKU, ProductRatePlan.Id, ProductRatePlan.Name, Subscription.Name, Subscription.Version from RatePlan",
+        ),
+        (
+            "RatePlanCharge",
+            "select Id, RatePlanId, RatePlan.SubscriptionId, RatePlan.Name, Subscription.Name, ChargeModel, ChargeType, BillingPeriod, Quantity, MRR, TCV, EffectiveStartDate, EffectiveEndDate, ChargedThroughDate from RatePlanCharge",
+        ),
+        (
+            "RatePlanChargeTier",
+            "select Id, RatePlanChargeId, Tier, Price, Currency, StartingUnit, EndingUnit, PriceFormat, CreatedDate, UpdatedDate, RatePlanCharge.ChargeNumber from RatePlanChargeTier",
+        ),
+        (
+            "Subscription",
+            "select Id, Name, Version, Status, TermType, AutoRenew, ContractEffectiveDate, SubscriptionStartDate, SubscriptionEndDate, TermStartDate, TermEndDate from Subscription",
+        ),
+    ]
+    .iter()
+    .map(|(name, query)| json!({"name": name, "query": query, "type": "zoqlexport"}))
+    .collect();
+    let (job, _) = poll_until_done(&sim, &submit(&sim, queries).await).await;
+    assert_eq!(job["status"], "completed", "{job}");
+    let (_, plans) = rows_of(&sim, batch(&job, "RatePlan")).await;
+    let plans = by_id(&plans, "RatePlan.Id");
+    let (_, charges) = rows_of(&sim, batch(&job, "RatePlanCharge")).await;
+    let charges = by_id(&charges, "RatePlanCharge.Id");
+    let (header, tiers) = rows_of(&sim, batch(&job, "RatePlanChargeTier")).await;
+    assert_eq!(header[0], "RatePlanChargeTier.Id");
+    assert_eq!(header[10], "RatePlanCharge.ChargeNumber");
+    let tier_ids: std::collections::HashSet<_> = tiers
+        .iter()
+        .map(|row| row["RatePlanChargeTier.Id"].as_str())
+        .collect();
+    assert_eq!(tier_ids.len(), tiers.len(), "tier ids are unique");
+    let tiers = tiers_by_charge(&tiers);
+    let (_, subscriptions) = rows_of(&sim, batch(&job, "Subscription")).await;
+    let subscriptions = by_id(&subscriptions, "Subscription.Id");
+    let ids = subscription_ids(&sim).await;
+    assert_eq!(subscriptions.len(), ids.len());
+    let (mut tiered, mut checked) = (0, 0);
+    for id in &ids {
+        let (_, v1) = sim.get_json(&format!("/v1/subscriptions/{id}")).await;
+        let row = subscriptions[id.as_str()];
+        for (column, key) in [
+            ("Name", "subscriptionNumber"),
+            ("Version", "version"),
+            ("Status", "status"),
+            ("TermType", "termType"),
+            ("AutoRenew", "autoRenew"),
+            ("ContractEffectiveDate", "contractEffectiveDate"),
+            ("SubscriptionStartDate", "subscriptionStartDate"),
+            ("SubscriptionEndDate", "subscriptionEndDate"),
+            ("TermStartDate", "termStartDate"),
+            ("TermEndDate", "termEndDate"),
+        ] {
+            let column = format!("Subscription.{column}");
+            assert_eq!(row[&column], text(&v1[key]), "{id} {column}");
+        }
+        for plan in v1["ratePlans"].as_array().unwrap() {
+            let plan_id = text(&plan["id"]);
+            let row = plans[plan_id.as_str()];
+            for (column, value) in [
+                ("RatePlan.SubscriptionId", &v1["id"]),
+                ("Product.Id", &plan["productId"]),
+                ("Product.Name", &plan["productName"]),
+                ("Product.SKU", &plan["productSku"]),
+                ("ProductRatePlan.Id", &plan["productRatePlanId"]),
+                ("Subscription.Name", &v1["subscriptionNumber"]),
+                ("Subscription.Version", &v1["version"]),
+            ] {
+                assert_eq!(row[column], text(value), "{plan_id} {column}");
+            }
+            let product = sim.handle.product(&text(&plan["productId"])).unwrap();
+            let catalog_plan = product["productRatePlans"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|catalog| catalog["id"] == plan["productRatePlanId"])
+                .unwrap();
+            assert_eq!(row["ProductRatePlan.Name"], text(&catalog_plan["name"]));
+            for charge in plan["ratePlanCharges"].as_array().unwrap() {
+                let charge_id = text(&charge["id"]);
+                let row = charges[charge_id.as_str()];
+                for (column, value) in [
+                    ("RatePlanCharge.RatePlanId", &plan["id"]),
+                    ("RatePlan.SubscriptionId", &v1["id"]),
+                    ("RatePlan.Name", &plan["ratePlanName"]),
+                    ("Subscription.Name", &v1["subscriptionNumber"]),
+                    ("RatePlanCharge.ChargeModel", &charge["model"]),
+                    ("RatePlanCharge.ChargeType", &charge["type"]),
+                    ("RatePlanCharge.BillingPeriod", &charge["billingPeriod"]),
+                    ("RatePlanCharge.Quantity", &charge["quantity"]),
+                    ("RatePlanCharge.MRR", &charge["mrr"]),
+                    ("RatePlanCharge.TCV", &charge["tcv"]),
+                    (
+                        "RatePlanCharge.EffectiveStartDate",
+                        &charge["effectiveStartDate"],
+                    ),
+                    (
+                        "RatePlanCharge.EffectiveEndDate",
+                        &charge["effectiveEndDate"],
+                    ),
+                    (
+                        "RatePlanCharge.ChargedThroughDate",
+                        &charge["chargedThroughDate"],
+                    ),
+                ] {
+                    assert_eq!(row[column], text(value), "{charge_id} {column}");
+                }
+                let rows = &tiers[charge_id.as_str()];
+                for row in rows {
+                    assert_eq!(
+                        row["RatePlanChargeTier.Currency"],
+                        text(&charge["currency"])
+                    );
+                    assert_eq!(row["RatePlanCharge.ChargeNumber"], text(&charge["number"]));
+                }
+                match charge["tiers"].as_array() {
+                    Some(v1_tiers) => {
+                        tiered += 1;
+                        assert_eq!(rows.len(), v1_tiers.len(), "{charge_id}");
+                        for (row, tier) in rows.iter().zip(v1_tiers) {
+                            for (column, key) in [
+                                ("Tier", "tier"),
+                                ("Price", "price"),
+                                ("StartingUnit", "startingUnit"),
+                                ("EndingUnit", "endingUnit"),
+                                ("PriceFormat", "priceFormat"),
+                            ] {
+                                let column = format!("RatePlanChargeTier.{column}");
+                                assert_eq!(row[&column], text(&tier[key]), "{charge_id} {column}");
+                            }
+                        }
+                    }
+                    None => {
+                        assert_eq!(rows.len(), 1, "{charge_id}");
+                        assert_eq!(rows[0]["RatePlanChargeTier.Tier"], "1");
+                        assert_eq!(rows[0]["RatePlanChargeTier.Price"], text(&charge["price"]));
+                    }
+                }
+                checked += 1;
+            }
+        }
+    }
+    assert_eq!(tiered, 1);
+    assert!(checked > 8, "{checked}");
+    // The exact JSON text of the amounts, and the tiers of the edited charge.
+    let edited = charges
+        .values()
+        .find(|row| row["RatePlanCharge.MRR"] == "8.333333");
+    let edited = edited.expect("the edited charge");
+    let edited_tiers = &tiers[edited["RatePlanCharge.Id"].as_str()];
+    assert_eq!(edited_tiers[0]["RatePlanChargeTier.Price"], "100");
+    assert_eq!(
+        edited_tiers[0]["RatePlanChargeTier.PriceFormat"],
+        "Flat Fee"
+    );
+    assert_eq!(edited_tiers[0]["RatePlanChargeTier.Currency"], "USD");
+    let seats = tiers
+        .values()
+        .find(|rows| rows.len() == 2)
+        .expect("the tiered charge");
+    assert_eq!(seats[1]["RatePlanChargeTier.Price"], "4.75");
+    assert_eq!(seats[1]["RatePlanChargeTier.StartingUnit"], "11");
+    assert_eq!(seats[1]["RatePlanChargeTier.EndingUnit"], "");
+}
+
+#[tokio::test]
+async fn an_unknown_joined_field_aborts_its_batch() {
+    let sim = start().await;
+    let queries = vec![
+        json!({"name": "Good", "query": "select Id, Product.Name, Subscription.Name from RatePlan where Subscription.Name = 'A-S00000271'", "type": "zoqlexport"}),
+        json!({"name": "BadField", "query": "select Id, Product.Nope from RatePlan", "type": "zoqlexport"}),
+        json!({"name": "BadJoin", "query": "select Id, Product.Name from Subscription", "type": "zoqlexport"}),
+    ];
+    let (job, _) = poll_until_done(&sim, &submit(&sim, queries).await).await;
+    assert_eq!(job["status"], "error");
+    let good = batch(&job, "Good");
+    let (header, rows) = rows_of(&sim, good).await;
+    assert_eq!(header, ["RatePlan.Id", "Product.Name", "Subscription.Name"]);
+    assert!(!rows.is_empty());
+    assert!(
+        rows.iter()
+            .all(|row| row["Subscription.Name"] == "A-S00000271")
+    );
+    let bad = batch(&job, "BadField");
+    assert_eq!(bad["status"], "aborted");
+    assert_eq!(
+        bad["message"],
+        "invalid field for query: RatePlan.product.nope"
+    );
+    let bad = batch(&job, "BadJoin");
+    assert_eq!(bad["status"], "aborted");
+    assert_eq!(
+        bad["message"],
+        "invalid field for query: Subscription.product.name"
+    );
+}
