@@ -81,6 +81,9 @@ struct Token {
 /// The largest Zuora answer read (L9): an account with thousands of charges is a few MB; a
 /// body past this is refused rather than held in a 256 MB function's memory.
 const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
+/// The largest bulk export file read (one object of a tenant's whole data set); the worker
+/// that reads it runs with the memory for it (template.yaml).
+const MAX_FILE_BYTES: usize = 512 * 1024 * 1024;
 
 /// The body, refused (as a bad response, retried) once it passes `max` bytes.
 async fn read_capped(mut response: reqwest::Response, max: usize) -> Result<Vec<u8>, Attempt> {
@@ -111,6 +114,15 @@ pub struct ClientStats {
     pub retries: AtomicU64,
     /// Answers with HTTP 429 (rate or concurrency limit).
     pub throttled: AtomicU64,
+}
+
+/// One request as [`ZuoraClient::send`] makes it.
+struct Exchange<'a> {
+    method: Method,
+    url: Url,
+    body: Option<&'a serde_json::Value>,
+    /// The largest answer read.
+    max_bytes: usize,
 }
 
 pub struct ZuoraClient {
@@ -281,14 +293,54 @@ impl ZuoraClient {
         what: &str,
         ctx: &CallContext,
     ) -> Result<T, ZuoraError> {
+        let request = Exchange {
+            method,
+            url,
+            body,
+            max_bytes: MAX_BODY_BYTES,
+        };
+        self.send(request, what, ctx, parse_success::<T>).await
+    }
+
+    /// A file's bytes (a bulk export's CSV), with the same retries as any call.
+    pub(super) async fn get_file(
+        &self,
+        url: Url,
+        what: &str,
+        ctx: &CallContext,
+    ) -> Result<Vec<u8>, ZuoraError> {
+        let request = Exchange {
+            method: Method::GET,
+            url,
+            body: None,
+            max_bytes: MAX_FILE_BYTES,
+        };
+        self.send(request, what, ctx, |bytes| Ok(bytes.to_vec()))
+            .await
+    }
+
+    /// One logical request with retries; `parse` reads a successful answer.
+    async fn send<T>(
+        &self,
+        request: Exchange<'_>,
+        what: &str,
+        ctx: &CallContext,
+        parse: impl Fn(&[u8]) -> Result<T, Attempt>,
+    ) -> Result<T, ZuoraError> {
+        let Exchange {
+            method,
+            url,
+            body,
+            max_bytes,
+        } = request;
         let policy = &self.config.retry;
         let mut refreshed_token = false;
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let outcome = self.attempt(&method, &url, body, ctx).await;
+            let outcome = self.attempt(&method, &url, body, max_bytes, ctx).await;
             let (error, wait_hint) = match outcome {
-                Ok(bytes) => match parse_success::<T>(&bytes) {
+                Ok(bytes) => match parse(&bytes) {
                     Ok(value) => return Ok(value),
                     Err(a) => split(a),
                 },
@@ -341,6 +393,7 @@ impl ZuoraClient {
         method: &Method,
         url: &Url,
         body: Option<&serde_json::Value>,
+        max_bytes: usize,
         ctx: &CallContext,
     ) -> Result<Vec<u8>, Attempt> {
         let _permit = self
@@ -371,7 +424,7 @@ impl ZuoraClient {
             self.stats.throttled.fetch_add(1, Ordering::Relaxed);
         }
         let headers = response.headers().clone();
-        let bytes = read_capped(response, MAX_BODY_BYTES).await?;
+        let bytes = read_capped(response, max_bytes).await?;
         if status.is_success() {
             return Ok(bytes.to_vec());
         }

@@ -1,10 +1,13 @@
 //! The Zuora port over reqwest: OAuth, retries with backoff, the endpoints and their wire types.
 
+mod aqua;
+mod bulk;
 mod client;
 mod endpoints;
 mod error_body;
 mod retry;
 mod wire;
 
+pub use aqua::{ExportFile, ExportState};
 pub use client::{ClientStats, ZuoraClient, ZuoraConfig, http_client};
 pub use retry::RetryPolicy;

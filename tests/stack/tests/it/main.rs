@@ -2,6 +2,7 @@
 //! against DynamoDB Local, moto and the Zuora simulator that `scripts/test.sh` starts.
 
 mod auth;
+mod bulk_export;
 mod console;
 mod entities;
 mod event_search;

@@ -193,6 +193,9 @@ async fn start_once(app: &TestApp, binary: &PathBuf, event: Vec<u8>) -> Start {
     let mut child = tokio::process::Command::new(binary)
         .envs(function_env(app))
         .env("AWS_LAMBDA_RUNTIME_API", address.to_string())
+        // Its log lines (metrics included) would bury the table.
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
         .kill_on_drop(true)
         .spawn()
         .expect("the function binary starts");
@@ -236,7 +239,9 @@ fn stripped_size(binary: &PathBuf) -> u64 {
 }
 
 pub async fn binary_figures(app: &TestApp) {
-    let target = workspace().join("target/release");
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| workspace().join("target"), PathBuf::from)
+        .join("release");
     let token = app.token();
     println!(
         "function binaries (release profile; {STARTS} starts each against a local runtime API; init = start to the first /next poll)"

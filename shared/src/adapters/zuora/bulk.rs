@@ -1,0 +1,570 @@
+//! A bulk export's files → each account's snapshot, the same [`AccountSnapshot`] the per-call
+//! reads build (so the mirror's content hashes agree whichever path read an account).
+//!
+//! Each object is one CSV file with `<Object>.<Field>` columns; children name their parent by
+//! id (`Contact.AccountId`, `RatePlan.SubscriptionId`…). Subscriptions come in every version:
+//! the latest of each number is the one kept, as the per-call reads list only the latest.
+
+use crate::model::{
+    Account, AccountSnapshot, Amount, Contact, PaymentMethod, RatePlan, RatePlanCharge,
+    Subscription, SubscriptionStatus,
+};
+use csv::StringRecord;
+use std::collections::{BTreeMap, HashMap};
+
+/// One exported object: its name and the fields read.
+pub struct Object {
+    pub name: &'static str,
+    fields: &'static [&'static str],
+}
+
+impl Object {
+    /// The `zoqlexport` query; the account's custom fields are added to its own.
+    pub fn query(&self, custom_fields: &[String]) -> String {
+        let mut fields: Vec<&str> = self.fields.to_vec();
+        if self.name == "Account" {
+            fields.extend(custom_fields.iter().map(String::as_str));
+        }
+        format!("select {} from {}", fields.join(", "), self.name)
+    }
+}
+
+/// What the export reads, one query per object.
+pub const OBJECTS: [Object; 7] = [
+    Object {
+        name: "Account",
+        fields: &[
+            "Id",
+            "AccountNumber",
+            "Name",
+            "Status",
+            "Currency",
+            "CrmId",
+            "BillCycleDay",
+            "PaymentTerm",
+            "DefaultPaymentMethodId",
+            "BillToContactId",
+            "SoldToContactId",
+        ],
+    },
+    Object {
+        name: "Contact",
+        fields: &[
+            "Id",
+            "AccountId",
+            "FirstName",
+            "LastName",
+            "WorkEmail",
+            "PersonalEmail",
+            "WorkPhone",
+            "Address1",
+            "Address2",
+            "City",
+            "State",
+            "County",
+            "PostalCode",
+            "Country",
+        ],
+    },
+    Object {
+        name: "PaymentMethod",
+        fields: &[
+            "Id",
+            "AccountId",
+            "Type",
+            "PaymentMethodStatus",
+            "CreditCardType",
+            "CreditCardMaskNumber",
+            "CreditCardExpirationMonth",
+            "CreditCardExpirationYear",
+            "CreditCardHolderName",
+            "AchAccountNumberMask",
+            "AchBankName",
+            "AchAccountName",
+        ],
+    },
+    Object {
+        name: "Subscription",
+        fields: &[
+            "Id",
+            "AccountId",
+            "Name",
+            "Status",
+            "Version",
+            "TermType",
+            "ContractEffectiveDate",
+            "SubscriptionStartDate",
+            "SubscriptionEndDate",
+            "TermStartDate",
+            "TermEndDate",
+            "AutoRenew",
+            "Currency",
+            "Account.Currency",
+        ],
+    },
+    Object {
+        name: "RatePlan",
+        fields: &[
+            "Id",
+            "SubscriptionId",
+            "Name",
+            "ProductRatePlanId",
+            "Product.Id",
+            "Product.Name",
+            "Product.SKU",
+        ],
+    },
+    Object {
+        name: "RatePlanCharge",
+        fields: &[
+            "Id",
+            "RatePlanId",
+            "ChargeNumber",
+            "Name",
+            "ChargeType",
+            "ChargeModel",
+            "Quantity",
+            "BillingPeriod",
+            "EffectiveStartDate",
+            "EffectiveEndDate",
+            "ChargedThroughDate",
+            "MRR",
+            "TCV",
+        ],
+    },
+    Object {
+        name: "RatePlanChargeTier",
+        fields: &["Id", "RatePlanChargeId", "Tier", "Price", "Currency"],
+    },
+];
+
+/// One file: its rows, and where each `<Object>.<Field>` column is.
+struct Table {
+    object: String,
+    columns: HashMap<String, usize>,
+    rows: Vec<StringRecord>,
+}
+
+impl Table {
+    fn parse(object: &str, bytes: &[u8]) -> Result<Self, String> {
+        let mut reader = csv::ReaderBuilder::new().from_reader(bytes);
+        let headers = reader
+            .headers()
+            .map_err(|e| format!("the {object} export's header: {e}"))?
+            .clone();
+        let columns = headers
+            .iter()
+            .enumerate()
+            .map(|(i, h)| (h.to_string(), i))
+            .collect();
+        let rows = reader
+            .records()
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| format!("the {object} export: {e}"))?;
+        Ok(Self {
+            object: object.to_string(),
+            columns,
+            rows,
+        })
+    }
+
+    /// A field of a row (`Id` is the table's own, `Product.Name` a joined one); an empty cell
+    /// is "not set", as in Zuora's other answers.
+    fn text<'r>(&self, row: &'r StringRecord, field: &str) -> Option<&'r str> {
+        let column = if field.contains('.') {
+            field.to_string()
+        } else {
+            format!("{}.{field}", self.object)
+        };
+        let i = *self.columns.get(&column)?;
+        row.get(i).filter(|v| !v.is_empty())
+    }
+
+    fn owned(&self, row: &StringRecord, field: &str) -> Option<String> {
+        self.text(row, field).map(str::to_string)
+    }
+
+    fn required(&self, row: &StringRecord, field: &str) -> Result<String, String> {
+        self.owned(row, field)
+            .ok_or_else(|| format!("a {} row without {field}", self.object))
+    }
+
+    fn number<T: std::str::FromStr>(&self, row: &StringRecord, field: &str) -> Option<T> {
+        // Whole numbers may be written as decimals (`15.0`).
+        let text = self.text(row, field)?;
+        text.parse()
+            .ok()
+            .or_else(|| text.strip_suffix(".0").and_then(|t| t.parse().ok()))
+    }
+
+    fn amount(&self, row: &StringRecord, field: &str) -> Option<Amount> {
+        self.owned(row, field).map(Amount)
+    }
+
+    fn flag(&self, row: &StringRecord, field: &str) -> Option<bool> {
+        match self.text(row, field)?.to_ascii_lowercase().as_str() {
+            "true" => Some(true),
+            "false" => Some(false),
+            _ => None,
+        }
+    }
+}
+
+fn table<'a>(tables: &'a [Table], object: &str) -> Result<&'a Table, String> {
+    tables
+        .iter()
+        .find(|t| t.object == object)
+        .ok_or_else(|| format!("the export has no {object} file"))
+}
+
+/// Every account's snapshot from the export's files (object name, CSV bytes), in account
+/// number order.
+pub fn assemble(files: &[(String, Vec<u8>)]) -> Result<Vec<AccountSnapshot>, String> {
+    let tables = files
+        .iter()
+        .map(|(object, bytes)| Table::parse(object, bytes))
+        .collect::<Result<Vec<_>, _>>()?;
+    let contacts = contacts(table(&tables, "Contact")?)?;
+    let prices = prices(table(&tables, "RatePlanChargeTier")?)?;
+    let charges = charges(table(&tables, "RatePlanCharge")?, &prices)?;
+    let rate_plans = rate_plans(table(&tables, "RatePlan")?, charges)?;
+    let mut subscriptions = subscriptions(table(&tables, "Subscription")?, rate_plans)?;
+    let mut methods = payment_methods(table(&tables, "PaymentMethod")?)?;
+    let accounts = table(&tables, "Account")?;
+    let mut out = Vec::with_capacity(accounts.rows.len());
+    for row in &accounts.rows {
+        let account = account(accounts, row)?;
+        let default_id = account.default_payment_method_id.clone();
+        let contact = |field: &str| {
+            accounts
+                .text(row, field)
+                .and_then(|id| contacts.get(id).cloned())
+        };
+        let mut payment_methods = methods.remove(&account.id).unwrap_or_default();
+        for pm in &mut payment_methods {
+            pm.is_default = default_id.as_deref() == Some(pm.id.as_str());
+        }
+        out.push(AccountSnapshot {
+            bill_to: contact("BillToContactId"),
+            sold_to: contact("SoldToContactId"),
+            payment_methods,
+            subscriptions: subscriptions.remove(&account.id).unwrap_or_default(),
+            account,
+        });
+    }
+    out.sort_by(|a, b| a.account.account_number.cmp(&b.account.account_number));
+    Ok(out)
+}
+
+fn account(t: &Table, row: &StringRecord) -> Result<Account, String> {
+    let custom_fields: BTreeMap<String, serde_json::Value> = t
+        .columns
+        .iter()
+        .filter_map(|(column, &i)| {
+            let field = column.strip_prefix("Account.")?;
+            let value = row.get(i).filter(|v| !v.is_empty())?;
+            field
+                .ends_with("__c")
+                .then(|| (field.to_string(), serde_json::Value::String(value.into())))
+        })
+        .collect();
+    Ok(Account {
+        id: t.required(row, "Id")?,
+        account_number: t.required(row, "AccountNumber")?,
+        name: t.owned(row, "Name").unwrap_or_default(),
+        status: t.owned(row, "Status").unwrap_or_default(),
+        currency: t.owned(row, "Currency"),
+        crm_id: t.owned(row, "CrmId"),
+        bill_cycle_day: t.number(row, "BillCycleDay"),
+        payment_term: t.owned(row, "PaymentTerm"),
+        default_payment_method_id: t.owned(row, "DefaultPaymentMethodId"),
+        custom_fields,
+    })
+}
+
+fn contacts(t: &Table) -> Result<HashMap<String, Contact>, String> {
+    let mut out = HashMap::new();
+    for row in &t.rows {
+        let contact = Contact {
+            id: t.required(row, "Id")?,
+            first_name: t.owned(row, "FirstName"),
+            last_name: t.owned(row, "LastName"),
+            work_email: t.owned(row, "WorkEmail"),
+            personal_email: t.owned(row, "PersonalEmail"),
+            work_phone: t.owned(row, "WorkPhone"),
+            address1: t.owned(row, "Address1"),
+            address2: t.owned(row, "Address2"),
+            city: t.owned(row, "City"),
+            state: t.owned(row, "State"),
+            county: t.owned(row, "County"),
+            zip_code: t.owned(row, "PostalCode"),
+            country: t.owned(row, "Country"),
+        };
+        out.insert(contact.id.clone(), contact);
+    }
+    Ok(out)
+}
+
+/// Payment methods by account id.
+fn payment_methods(t: &Table) -> Result<HashMap<String, Vec<PaymentMethod>>, String> {
+    let mut out: HashMap<String, Vec<PaymentMethod>> = HashMap::new();
+    for row in &t.rows {
+        let account = t.required(row, "AccountId")?;
+        out.entry(account).or_default().push(PaymentMethod {
+            id: t.required(row, "Id")?,
+            method_type: t.owned(row, "Type").unwrap_or_default(),
+            is_default: false,
+            status: t.owned(row, "PaymentMethodStatus"),
+            card_type: t.owned(row, "CreditCardType"),
+            masked_number: t
+                .owned(row, "CreditCardMaskNumber")
+                .or_else(|| t.owned(row, "AchAccountNumberMask")),
+            expiration_month: t.number(row, "CreditCardExpirationMonth"),
+            expiration_year: t.number(row, "CreditCardExpirationYear"),
+            bank_name: t.owned(row, "AchBankName"),
+            account_holder_name: t
+                .owned(row, "CreditCardHolderName")
+                .or_else(|| t.owned(row, "AchAccountName")),
+        });
+    }
+    Ok(out)
+}
+
+/// A charge's first tier: its price and currency are the charge's.
+struct Tier {
+    number: u32,
+    price: Option<Amount>,
+    currency: Option<String>,
+}
+
+/// Each charge's price and currency: its first tier's (a flat or per-unit charge has one).
+fn prices(t: &Table) -> Result<HashMap<String, Tier>, String> {
+    let mut out: HashMap<String, Tier> = HashMap::new();
+    for row in &t.rows {
+        let charge = t.required(row, "RatePlanChargeId")?;
+        let tier = Tier {
+            number: t.number(row, "Tier").unwrap_or(1),
+            price: t.amount(row, "Price"),
+            currency: t.owned(row, "Currency"),
+        };
+        if out
+            .get(&charge)
+            .is_none_or(|first| tier.number < first.number)
+        {
+            out.insert(charge, tier);
+        }
+    }
+    Ok(out)
+}
+
+/// Charges by rate plan id.
+fn charges(
+    t: &Table,
+    prices: &HashMap<String, Tier>,
+) -> Result<HashMap<String, Vec<RatePlanCharge>>, String> {
+    let mut out: HashMap<String, Vec<RatePlanCharge>> = HashMap::new();
+    for row in &t.rows {
+        let id = t.required(row, "Id")?;
+        let (price, currency) = prices
+            .get(&id)
+            .map(|tier| (tier.price.clone(), tier.currency.clone()))
+            .unwrap_or_default();
+        out.entry(t.required(row, "RatePlanId")?)
+            .or_default()
+            .push(RatePlanCharge {
+                number: t.owned(row, "ChargeNumber"),
+                name: t.owned(row, "Name"),
+                charge_type: t.owned(row, "ChargeType"),
+                model: t.owned(row, "ChargeModel"),
+                price,
+                quantity: t.amount(row, "Quantity"),
+                currency,
+                billing_period: t.owned(row, "BillingPeriod"),
+                effective_start_date: t.owned(row, "EffectiveStartDate"),
+                effective_end_date: t.owned(row, "EffectiveEndDate"),
+                charged_through_date: t.owned(row, "ChargedThroughDate"),
+                mrr: t.amount(row, "MRR"),
+                tcv: t.amount(row, "TCV"),
+                id,
+            });
+    }
+    Ok(out)
+}
+
+/// Rate plans by subscription id.
+fn rate_plans(
+    t: &Table,
+    mut charges: HashMap<String, Vec<RatePlanCharge>>,
+) -> Result<HashMap<String, Vec<RatePlan>>, String> {
+    let mut out: HashMap<String, Vec<RatePlan>> = HashMap::new();
+    for row in &t.rows {
+        let id = t.required(row, "Id")?;
+        out.entry(t.required(row, "SubscriptionId")?)
+            .or_default()
+            .push(RatePlan {
+                name: t.owned(row, "Name"),
+                product_id: t.owned(row, "Product.Id"),
+                product_name: t.owned(row, "Product.Name"),
+                product_sku: t.owned(row, "Product.SKU"),
+                product_rate_plan_id: t.owned(row, "ProductRatePlanId"),
+                charges: charges.remove(&id).unwrap_or_default(),
+                id,
+            });
+    }
+    Ok(out)
+}
+
+/// The latest version of each subscription, by account id.
+fn subscriptions(
+    t: &Table,
+    mut rate_plans: HashMap<String, Vec<RatePlan>>,
+) -> Result<HashMap<String, Vec<Subscription>>, String> {
+    let mut latest: HashMap<String, (u32, &StringRecord)> = HashMap::new();
+    for row in &t.rows {
+        let number = t.required(row, "Name")?;
+        let version = t.number(row, "Version").unwrap_or(0);
+        if latest.get(&number).is_none_or(|(v, _)| *v < version) {
+            latest.insert(number, (version, row));
+        }
+    }
+    let mut out: HashMap<String, Vec<Subscription>> = HashMap::new();
+    for (number, (_, row)) in latest {
+        let id = t.required(row, "Id")?;
+        let account_id = t.required(row, "AccountId")?;
+        out.entry(account_id.clone())
+            .or_default()
+            .push(Subscription {
+                status: SubscriptionStatus::parse(t.text(row, "Status").unwrap_or_default()),
+                number,
+                account_id: Some(account_id),
+                account_number: None,
+                version: t.number(row, "Version"),
+                term_type: t.owned(row, "TermType"),
+                contract_effective_date: t.owned(row, "ContractEffectiveDate"),
+                subscription_start_date: t.owned(row, "SubscriptionStartDate"),
+                subscription_end_date: t.owned(row, "SubscriptionEndDate"),
+                term_start_date: t.owned(row, "TermStartDate"),
+                term_end_date: t.owned(row, "TermEndDate"),
+                auto_renew: t.flag(row, "AutoRenew"),
+                // The subscription's own currency, else its account's (as the v1 read gives it).
+                currency: t
+                    .owned(row, "Currency")
+                    .or_else(|| t.owned(row, "Account.Currency")),
+                rate_plans: rate_plans.remove(&id).unwrap_or_default(),
+                id,
+            });
+    }
+    for subs in out.values_mut() {
+        subs.sort_by(|a, b| a.number.cmp(&b.number));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(object: &str, csv: &str) -> (String, Vec<u8>) {
+        (object.to_string(), csv.as_bytes().to_vec())
+    }
+
+    fn files() -> Vec<(String, Vec<u8>)> {
+        vec![
+            file(
+                "Account",
+                "Account.Id,Account.AccountNumber,Account.Name,Account.Status,Account.BillCycleDay,Account.DefaultPaymentMethodId,Account.BillToContactId,Account.SoldToContactId,Account.Login__c\n\
+                 a1,A001,\"Acme, \"\"Inc\"\"\",Active,15.0,pm2,c1,c1,ada\n\
+                 a2,A002,Empty,Active,,,,,\n",
+            ),
+            file(
+                "Contact",
+                "Contact.Id,Contact.AccountId,Contact.FirstName,Contact.City\nc1,a1,Ada,London\n",
+            ),
+            file(
+                "PaymentMethod",
+                "PaymentMethod.Id,PaymentMethod.AccountId,PaymentMethod.Type,PaymentMethod.CreditCardMaskNumber\npm1,a1,CreditCard,************1111\npm2,a1,ACH,\n",
+            ),
+            file(
+                "Subscription",
+                "Subscription.Id,Subscription.AccountId,Subscription.Name,Subscription.Status,Subscription.Version,Subscription.AutoRenew\n\
+                 s1v1,a1,A-S1,Expired,1,false\ns1v2,a1,A-S1,Active,2,true\n",
+            ),
+            file(
+                "RatePlan",
+                "RatePlan.Id,RatePlan.SubscriptionId,RatePlan.Name,Product.Name,Product.SKU\nrp1,s1v2,Gold,Widget,SKU-1\nrp0,s1v1,Old,Widget,SKU-1\n",
+            ),
+            file(
+                "RatePlanCharge",
+                "RatePlanCharge.Id,RatePlanCharge.RatePlanId,RatePlanCharge.Name,RatePlanCharge.Quantity,RatePlanCharge.MRR\nch1,rp1,Monthly,1,8.333333\n",
+            ),
+            file(
+                "RatePlanChargeTier",
+                "RatePlanChargeTier.RatePlanChargeId,RatePlanChargeTier.Tier,RatePlanChargeTier.Price,RatePlanChargeTier.Currency\nch1,2,5,USD\nch1,1,100,USD\n",
+            ),
+        ]
+    }
+
+    #[test]
+    fn each_account_gets_its_contacts_methods_and_latest_subscriptions() {
+        let snapshots = assemble(&files()).unwrap();
+        assert_eq!(snapshots.len(), 2);
+        let acme = &snapshots[0];
+        assert_eq!(acme.account.name, "Acme, \"Inc\"");
+        assert_eq!(acme.account.bill_cycle_day, Some(15));
+        assert_eq!(acme.account.custom_fields["Login__c"], "ada");
+        assert_eq!(
+            acme.bill_to.as_ref().unwrap().city.as_deref(),
+            Some("London")
+        );
+        assert_eq!(acme.payment_methods.len(), 2);
+        assert!(
+            acme.payment_methods
+                .iter()
+                .any(|p| p.id == "pm2" && p.is_default)
+        );
+        assert!(
+            acme.payment_methods
+                .iter()
+                .any(|p| p.id == "pm1" && !p.is_default)
+        );
+        // Only the latest version, with its own rate plans; the first tier's price.
+        assert_eq!(acme.subscriptions.len(), 1);
+        let sub = &acme.subscriptions[0];
+        assert_eq!(
+            (sub.id.as_str(), sub.status.clone()),
+            ("s1v2", SubscriptionStatus::Active)
+        );
+        assert_eq!(sub.auto_renew, Some(true));
+        assert_eq!(sub.rate_plans.len(), 1);
+        assert_eq!(sub.rate_plans[0].product_sku.as_deref(), Some("SKU-1"));
+        let charge = &sub.rate_plans[0].charges[0];
+        assert_eq!(charge.price, Some(Amount("100".into())));
+        assert_eq!(charge.currency.as_deref(), Some("USD"));
+        assert_eq!(charge.mrr, Some(Amount("8.333333".into())));
+        let empty = &snapshots[1];
+        assert!(empty.bill_to.is_none() && empty.payment_methods.is_empty());
+        assert!(empty.account.custom_fields.is_empty());
+    }
+
+    #[test]
+    fn a_missing_file_or_a_row_without_its_id_is_refused() {
+        let mut missing = files();
+        missing.retain(|(o, _)| o != "RatePlanChargeTier");
+        assert!(
+            assemble(&missing)
+                .unwrap_err()
+                .contains("RatePlanChargeTier")
+        );
+        let mut broken = files();
+        broken[1] = file("Contact", "Contact.Id,Contact.AccountId\n,a1\n");
+        assert!(assemble(&broken).unwrap_err().contains("without Id"));
+    }
+
+    #[test]
+    fn the_account_query_adds_its_custom_fields() {
+        let query = OBJECTS[0].query(&["Login__c".into()]);
+        assert!(query.starts_with("select Id, AccountNumber"), "{query}");
+        assert!(query.ends_with(", Login__c from Account"), "{query}");
+        assert!(!OBJECTS[1].query(&["Login__c".into()]).contains("Login__c"));
+    }
+}
