@@ -3,6 +3,8 @@
 //! Run with `scripts/bench.sh`.
 
 mod binaries;
+mod callouts;
+mod cpu;
 
 use zuora_sync::adapters::clock::SystemClock;
 
@@ -229,10 +231,11 @@ const USAGE: &str = "\
 bench: ratios measured in one run against the local stack (DynamoDB Local, moto, the Zuora
 simulator at 50 ms per call). Run it through scripts/bench.sh, which starts the emulators.
 
-usage: bench [sync | binaries | logins | fullsync [ACCOUNTS] | salesforce [ACCOUNTS] | all]
+usage: bench [sync | binaries | callouts [N] | logins | fullsync [ACCOUNTS] | salesforce [ACCOUNTS] | all]
 
   sync                  one account's sync: a waiting caller, queued work, the public route
   binaries              each function binary: size, init time, memory after one invoke
+  callouts [N]          callout -> mirror updated at threshold 1, p50 / p99 over N (default 500)
   logins                the post-login handler over 1,000 logins
   fullsync [ACCOUNTS]   a full sync of ACCOUNTS generated accounts (default 10000)
   salesforce [ACCOUNTS] the Salesforce push: one account's push, the push latency after a
@@ -245,6 +248,14 @@ async fn main() {
     match args.positional(0) {
         Some("sync") => account_sync().await,
         Some("binaries") => binaries::binary_figures(&app(true).await).await,
+        Some("callouts") => match args.positional(1).map(str::parse) {
+            None => callouts::callout_figures(500, LATENCY).await,
+            Some(Ok(n)) if n > 0 => callouts::callout_figures(n, LATENCY).await,
+            Some(_) => {
+                eprintln!("error: CALLOUTS must be a positive number\n\n{USAGE}");
+                std::process::exit(2);
+            }
+        },
         Some("logins") => login_figures().await,
         Some("fullsync") => match args.positional(1).map(str::parse) {
             None => full_sync_figures(10_000).await,
@@ -265,6 +276,7 @@ async fn main() {
         None | Some("all") => {
             account_sync().await;
             binaries::binary_figures(&app(true).await).await;
+            callouts::callout_figures(500, LATENCY).await;
             login_figures().await;
             full_sync_figures(10_000).await;
             salesforce_figures(10_000).await;
@@ -288,6 +300,8 @@ struct FullSyncRun {
     /// When the settings change was sent.
     started: Instant,
     session_id: String,
+    /// The CPU time of each process when the full sync started.
+    cpu: Vec<cpu::Watched>,
     stop: tokio::sync::watch::Sender<bool>,
     pollers: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -310,6 +324,7 @@ impl FullSyncRun {
         app.sim.set_latency(LATENCY);
         app.sim.set_concurrency_limit(SIM_CONCURRENCY);
         app.salesforce.set_latency(SF_LATENCY);
+        let cpu = cpu::watch();
         let started = Instant::now();
         let (status, body) = app
             .admin(
@@ -339,6 +354,7 @@ impl FullSyncRun {
             app,
             started,
             session_id,
+            cpu,
             stop,
             pollers,
         }
@@ -372,13 +388,14 @@ impl FullSyncRun {
 /// A full sync of `accounts` generated accounts through the local stack: the switch to real
 /// time, page jobs, one job per account, until the session is done.
 async fn full_sync_figures(accounts: usize) {
-    let run = FullSyncRun::start(
+    let mut run = FullSyncRun::start(
         accounts,
         serde_json::json!({"version": 0, "sync_mode": "realtime", "notification_level": "none"}),
     )
     .await;
     let session = run.done().await;
     let wall = run.started.elapsed();
+    let watched = std::mem::take(&mut run.cpu);
     let app = run.stop().await;
     let rate = session.total as f64 / wall.as_secs_f64();
     let stats = app.sim.stats();
@@ -409,6 +426,34 @@ async fn full_sync_figures(accounts: usize) {
         stats.responses_429,
         stats.max_in_flight
     );
+    cpu::report(&watched, session.total, wall.as_secs_f64());
+    modeled_per_call_times(calls_per_sync);
+}
+
+/// Zuora's tenant limits: concurrent requests, and requests a minute.
+const ZUORA_CONCURRENT: f64 = 40.0;
+const ZUORA_PER_MINUTE: f64 = 50_000.0;
+/// A realistic Zuora call (the simulator's 50 ms is a local choice).
+const ZUORA_CALL_SECS: f64 = 0.3;
+
+/// The per-call full sync's time at Zuora's real limits, where Zuora and not this product
+/// bounds it: each account's `calls` go out at once and hold that many of the slots.
+fn modeled_per_call_times(calls: f64) {
+    let by_concurrency = ZUORA_CONCURRENT / (calls * ZUORA_CALL_SECS);
+    let by_rate = ZUORA_PER_MINUTE / 60.0 / calls;
+    let rate = by_concurrency.min(by_rate);
+    println!(
+        "  modeled at Zuora's limits: accounts/s = min({ZUORA_CONCURRENT} / ({calls:.2} calls x {ZUORA_CALL_SECS} s), {ZUORA_PER_MINUTE} / 60 / {calls:.2}) = min({by_concurrency:.1}, {by_rate:.1}) = {rate:.1}"
+    );
+    for accounts in [100_000.0, 1_000_000.0] {
+        let secs = accounts / rate;
+        println!(
+            "    {:>9} accounts: {:>7.0} s ({:.1} h)",
+            accounts as u64,
+            secs,
+            secs / 3600.0
+        );
+    }
 }
 
 async fn account_sync() {
