@@ -58,18 +58,7 @@ pub async fn callout_figures(rounds: usize, latency: Duration) {
         .await,
     );
     app.sim.set_latency(latency);
-    let (stop, stop_rx) = tokio::sync::watch::channel(false);
-    let pollers: Vec<_> = (0..POLLERS)
-        .map(|_| {
-            tokio::spawn(stack::local::poll_queue(
-                app.worker.clone(),
-                app.aws.sqs.clone(),
-                app.queue.queue_url.clone(),
-                Duration::from_secs(60),
-                stop_rx.clone(),
-            ))
-        })
-        .collect();
+    let (stop, pollers) = super::worker_loops(&app, POLLERS, Duration::from_secs(60));
     let answer = app
         .update_settings(serde_json::json!({"sync_mode": "realtime", "max_events_before_sync": 1}))
         .await;

@@ -293,6 +293,31 @@ async fn main() {
 const POLLERS: usize = 6;
 const SIM_CONCURRENCY: usize = 20;
 
+/// `count` worker loops receiving from the app's queue, as Lambda's SQS poller would, each
+/// message batch an invocation of `invocation`; they stop when the sender says so.
+fn worker_loops(
+    app: &TestApp,
+    count: usize,
+    invocation: Duration,
+) -> (
+    tokio::sync::watch::Sender<bool>,
+    Vec<tokio::task::JoinHandle<()>>,
+) {
+    let (stop, stop_rx) = tokio::sync::watch::channel(false);
+    let loops = (0..count)
+        .map(|_| {
+            tokio::spawn(stack::local::poll_queue(
+                app.worker.clone(),
+                app.aws.sqs.clone(),
+                app.queue.queue_url.clone(),
+                invocation,
+                stop_rx.clone(),
+            ))
+        })
+        .collect();
+    (stop, loops)
+}
+
 /// A full sync under way: generated accounts, the settings change that started it, and the
 /// worker loops running the queue.
 struct FullSyncRun {
@@ -338,18 +363,7 @@ impl FullSyncRun {
             .as_str()
             .expect("a full sync")
             .to_string();
-        let (stop, stop_rx) = tokio::sync::watch::channel(false);
-        let pollers = (0..POLLERS)
-            .map(|_| {
-                tokio::spawn(stack::local::poll_queue(
-                    app.worker.clone(),
-                    app.aws.sqs.clone(),
-                    app.queue.queue_url.clone(),
-                    Duration::from_secs(300),
-                    stop_rx.clone(),
-                ))
-            })
-            .collect();
+        let (stop, pollers) = worker_loops(&app, POLLERS, Duration::from_secs(300));
         Self {
             app,
             started,
