@@ -75,6 +75,12 @@ pub struct FaultProxy {
 }
 
 impl FaultProxy {
+    /// A proxy in front of the DynamoDB Local that scripts/test.sh started.
+    pub async fn to_dynamodb() -> Self {
+        let upstream = std::env::var("AWS_ENDPOINT_URL_DYNAMODB").expect("scripts/test.sh sets it");
+        Self::spawn(&upstream).await.expect("the proxy starts")
+    }
+
     /// Listens on a free loopback port and forwards to `upstream` (a loopback URL).
     pub async fn spawn(upstream: &str) -> std::io::Result<Self> {
         let parsed = url::Url::parse(upstream).map_err(std::io::Error::other)?;

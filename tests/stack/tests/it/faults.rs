@@ -25,13 +25,6 @@ const ACCOUNTS: [(&str, &str); 3] = [
     ("A00000003", "8a90a1b27c1f4e2d017c2b3c4d5e0003"),
 ];
 
-async fn proxy() -> FaultProxy {
-    let upstream = std::env::var("AWS_ENDPOINT_URL_DYNAMODB").expect("scripts/test.sh sets it");
-    FaultProxy::spawn(&upstream)
-        .await
-        .expect("the proxy starts")
-}
-
 async fn callout(app: &TestApp, account: &str, event_id: &str) -> (u16, Value) {
     use base64::Engine;
     let basic = base64::engine::general_purpose::STANDARD
@@ -111,7 +104,7 @@ async fn assert_converged(app: &TestApp, accounts: &[(&str, &str)]) {
 #[tokio::test]
 #[ignore = "fault injection: scripts/test.sh runs it alone"]
 async fn a_callout_killed_between_the_cut_and_the_queueing_loses_nothing() {
-    let proxy = proxy().await;
+    let proxy = FaultProxy::to_dynamodb().await;
     let clock = Arc::new(ManualClock::new(EpochMillis(SystemClockNow::now())));
     let app = spawn_app_with(AppOptions {
         dynamodb_url: Some(proxy.url()),
@@ -179,7 +172,7 @@ async fn a_callout_killed_between_the_cut_and_the_queueing_loses_nothing() {
 #[tokio::test]
 #[ignore = "fault injection: scripts/test.sh runs it alone"]
 async fn a_commit_whose_answer_was_lost_is_not_reported_as_failed() {
-    let proxy = proxy().await;
+    let proxy = FaultProxy::to_dynamodb().await;
     let app = spawn_app_with(AppOptions {
         dynamodb_url: Some(proxy.url()),
         ..AppOptions::default()

@@ -157,10 +157,7 @@ async fn an_account_with_150_subscriptions_is_mirrored_through_the_public_route(
 /// is free, and that sync's commit completes it and clears the mark.
 #[tokio::test]
 async fn a_commit_cut_between_its_transactions_is_completed_after_the_sweep() {
-    let upstream = std::env::var("AWS_ENDPOINT_URL_DYNAMODB").expect("scripts/test.sh sets it");
-    let proxy = FaultProxy::spawn(&upstream)
-        .await
-        .expect("the proxy starts");
+    let proxy = FaultProxy::to_dynamodb().await;
     let app = spawn_app_with(AppOptions {
         dynamodb_url: Some(proxy.url()),
         ..AppOptions::default()

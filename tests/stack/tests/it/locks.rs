@@ -192,29 +192,7 @@ async fn a_holder_whose_lease_was_taken_over_cannot_write() {
     let after_takeover = app.mirror_dump().await;
 
     // The stale holder wakes up with an older snapshot and tries to commit it.
-    let ctx = zuora_sync::model::CallContext::new("stale");
-    let zuora = zuora_sync::adapters::zuora::ZuoraClient::new(app.config.entities[0].zuora.clone())
-        .unwrap();
-    let mut snapshot = zuora_sync::ports::ZuoraApi::account_snapshot(&zuora, &id, &ctx)
-        .await
-        .unwrap();
-    snapshot.account.name = "Stale Name".into();
-    let stored = app
-        .services
-        .store
-        .load_account(&app.entity, ACCOUNT_ID)
-        .await
-        .unwrap();
-    let plan = plan_writes(&snapshot, &stored);
-    assert!(!plan.puts.is_empty());
-    let event = zuora_sync::model::SyncEvent::new(
-        "stale-event".into(),
-        app.entity.clone(),
-        Trigger::OnDemand,
-        EventStatus::Succeeded,
-        "stale".into(),
-        clock.now(),
-    );
+    let (plan, event) = renamed_commit(&app, "Stale Name", clock.now()).await;
 
     let err = app
         .services
@@ -246,6 +224,40 @@ async fn a_holder_whose_lease_was_taken_over_cannot_write() {
             .is_err(),
         "nor may it release"
     );
+}
+
+/// What a holder outside the service would commit: the account read from Zuora now, renamed
+/// (so the plan writes something), and its event.
+async fn renamed_commit(
+    app: &TestApp,
+    name: &str,
+    now: EpochMillis,
+) -> (zuora_sync::model::WritePlan, zuora_sync::model::SyncEvent) {
+    let id = AccountKey::parse(ACCOUNT_ID).unwrap();
+    let ctx = zuora_sync::model::CallContext::new("outside");
+    let zuora = zuora_sync::adapters::zuora::ZuoraClient::new(app.config.entities[0].zuora.clone())
+        .unwrap();
+    let mut snapshot = zuora_sync::ports::ZuoraApi::account_snapshot(&zuora, &id, &ctx)
+        .await
+        .unwrap();
+    snapshot.account.name = name.into();
+    let stored = app
+        .services
+        .store
+        .load_account(&app.entity, ACCOUNT_ID)
+        .await
+        .unwrap();
+    let plan = plan_writes(&snapshot, &stored);
+    assert!(!plan.puts.is_empty());
+    let event = zuora_sync::model::SyncEvent::new(
+        uuid::Uuid::new_v4().to_string(),
+        app.entity.clone(),
+        Trigger::OnDemand,
+        EventStatus::Succeeded,
+        "outside".into(),
+        now,
+    );
+    (plan, event)
 }
 
 fn commit_request<'a>(
@@ -303,29 +315,7 @@ async fn a_commit_whose_reads_began_before_the_last_commits_writes_nothing() {
         Some(synced_at),
         "the acquire tells the last snapshot's time"
     );
-    let zuora = zuora_sync::adapters::zuora::ZuoraClient::new(app.config.entities[0].zuora.clone())
-        .unwrap();
-    let ctx = zuora_sync::model::CallContext::new("late");
-    let mut snapshot = zuora_sync::ports::ZuoraApi::account_snapshot(&zuora, &id, &ctx)
-        .await
-        .unwrap();
-    snapshot.account.name = "Read Before".into();
-    let stored = app
-        .services
-        .store
-        .load_account(&app.entity, ACCOUNT_ID)
-        .await
-        .unwrap();
-    let plan = plan_writes(&snapshot, &stored);
-    assert!(!plan.puts.is_empty());
-    let event = zuora_sync::model::SyncEvent::new(
-        "older-event".into(),
-        app.entity.clone(),
-        Trigger::Api,
-        EventStatus::Succeeded,
-        "late".into(),
-        clock.now(),
-    );
+    let (plan, event) = renamed_commit(&app, "Read Before", clock.now()).await;
 
     let older = CommitRequest {
         read_from: synced_at,

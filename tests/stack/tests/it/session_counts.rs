@@ -18,10 +18,7 @@ const JOBS: u64 = 48;
 /// 55 conflicts absorbed) and the session completes exactly once.
 #[tokio::test]
 async fn many_jobs_finishing_at_once_all_count_and_the_session_completes_once() {
-    let upstream = std::env::var("AWS_ENDPOINT_URL_DYNAMODB").expect("scripts/test.sh sets it");
-    let proxy = FaultProxy::spawn(&upstream)
-        .await
-        .expect("the proxy starts");
+    let proxy = FaultProxy::to_dynamodb().await;
     let app = spawn_app_with(AppOptions {
         dynamodb_url: Some(proxy.url()),
         ..AppOptions::default()
