@@ -5,7 +5,7 @@
 
 use crate::model::{
     AccountKey, AccountPage, AccountSnapshot, CallContext, ChangeList, ChangePage, ChangeQuery,
-    EpochMillis, Product, Subscription, SubscriptionKey,
+    EpochMillis, ExportFile, ExportState, Product, Subscription, SubscriptionKey,
 };
 use crate::ports::{Clock, ZuoraApi, ZuoraError};
 use std::future::Future;
@@ -101,6 +101,22 @@ impl ZuoraApi for Bounded {
     ) -> Result<Vec<serde_json::Value>, ZuoraError> {
         self.bounded(self.inner.query(zoql, ctx)).await
     }
+
+    async fn submit_export(&self, ctx: &CallContext) -> Result<String, ZuoraError> {
+        self.bounded(self.inner.submit_export(ctx)).await
+    }
+
+    async fn export_state(&self, job: &str, ctx: &CallContext) -> Result<ExportState, ZuoraError> {
+        self.bounded(self.inner.export_state(job, ctx)).await
+    }
+
+    async fn export_snapshots(
+        &self,
+        files: &[ExportFile],
+        ctx: &CallContext,
+    ) -> Result<Vec<AccountSnapshot>, ZuoraError> {
+        self.bounded(self.inner.export_snapshots(files, ctx)).await
+    }
 }
 
 #[cfg(test)]
@@ -158,6 +174,19 @@ mod tests {
             _: &str,
             _: &CallContext,
         ) -> Result<Vec<serde_json::Value>, ZuoraError> {
+            std::future::pending().await
+        }
+        async fn submit_export(&self, _: &CallContext) -> Result<String, ZuoraError> {
+            std::future::pending().await
+        }
+        async fn export_state(&self, _: &str, _: &CallContext) -> Result<ExportState, ZuoraError> {
+            std::future::pending().await
+        }
+        async fn export_snapshots(
+            &self,
+            _: &[ExportFile],
+            _: &CallContext,
+        ) -> Result<Vec<AccountSnapshot>, ZuoraError> {
             std::future::pending().await
         }
     }

@@ -2,7 +2,7 @@
 //! failed (and may succeed later) are reported back, so SQS retries them alone and moves them
 //! to the dead-letter queue after `maxReceiveCount` receipts.
 
-use crate::core::realtime::Realtime;
+use crate::core::realtime::{FullSyncError, Realtime};
 use crate::core::sync::{
     AccountOutcome, Failure, LookupOutcome, OnBusy, PendingOutcome, SyncRequest, SyncService,
 };
@@ -17,6 +17,9 @@ use std::time::Duration;
 
 /// Messages of one batch synced at once; the Zuora client's own cap still bounds requests.
 const BATCH_CONCURRENCY: usize = 5;
+/// Accounts of one bulk job committed at once (their snapshots are read: only the store
+/// is called, unless an account must be read again).
+const BULK_CONCURRENCY: usize = 8;
 
 /// A message is started only with this much of the invocation left (docs/ARCHITECTURE.md,
 /// "Deadlines"); later ones are handed back to run again at once, in another invocation,
@@ -201,6 +204,25 @@ impl Worker {
                     .full_sync_page(message_id, &job, cursor.as_deref(), deadline)
                     .await;
             }
+            JobTarget::BulkExport { export, from } => {
+                let step = self.realtime.bulk_export_step(
+                    &job.entity,
+                    job.session_id.as_deref().unwrap_or_default(),
+                    export.as_ref(),
+                    *from,
+                    &job.correlation_id,
+                    deadline,
+                );
+                return self.step_result(message_id, &job, step).await;
+            }
+            JobTarget::BulkAccounts {
+                read_from,
+                snapshots,
+            } => {
+                return self
+                    .bulk_accounts(message, &job, *read_from, snapshots, deadline, metrics)
+                    .await;
+            }
             JobTarget::SalesforcePush {
                 accounts,
                 retry_failed,
@@ -305,7 +327,7 @@ impl Worker {
     /// after that, plus up to a quarter more so the messages it turned away do not all return
     /// at once, instead of after the queue's fixed visibility timeout.
     async fn defer(&self, message: &SqsMessage, wait: Duration) {
-        let spread = wait.mul_f64(rand::random::<f64>() / 4.0);
+        let spread = wait.mul_f64(spread_of(message) / 4.0);
         let after = (wait + spread).min(MAX_VISIBILITY);
         let receipt = message.receipt_handle.as_deref().unwrap_or("");
         if let Err(e) = self.sync.hand_back_after(receipt, after).await {
@@ -355,26 +377,132 @@ impl Worker {
         cursor: Option<&str>,
         deadline: EpochMillis,
     ) -> MessageResult {
+        let session = job.session_id.as_deref().unwrap_or_default();
+        let page = self.realtime.full_sync_page(
+            &job.entity,
+            session,
+            cursor,
+            &job.correlation_id,
+            deadline,
+        );
+        self.step_result(message_id, job, page).await
+    }
+
+    /// Runs one step of a full sync (a page, or a bulk export's submit, poll or fan-out):
+    /// a transient failure is retried by SQS, a permanent one logged and dropped.
+    async fn step_result(
+        &self,
+        message_id: &str,
+        job: &SyncJob,
+        step: impl Future<Output = Result<(), FullSyncError>>,
+    ) -> MessageResult {
         let Some(session) = &job.session_id else {
-            tracing::error!(message_id, "a full sync page job names no session");
-            return MessageResult::Retry("a full sync page job names no session".into());
+            tracing::error!(message_id, "a full sync job names no session");
+            return MessageResult::Retry("a full sync job names no session".into());
         };
-        let page = self
-            .realtime
-            .full_sync_page(&job.entity, session, cursor, &job.correlation_id, deadline)
-            .await;
-        match page {
+        match step.await {
             Ok(()) => MessageResult::Done,
             Err(e) if e.is_transient() => {
-                tracing::warn!(message_id, session = %session, error = %e, "full sync page failed; SQS will retry it");
+                tracing::warn!(message_id, session = %session, error = %e, "full sync step failed; SQS will retry it");
                 MessageResult::Retry(e.to_string())
             }
             Err(e) => {
-                tracing::error!(message_id, session = %session, error = %e, "full sync page failed permanently");
+                tracing::error!(message_id, session = %session, error = %e, "full sync step failed permanently");
                 MessageResult::Done
             }
         }
     }
+
+    /// A bulk export's accounts, each committed under its own lock and counted in the
+    /// session. One that fails and may succeed later is queued as a per-call account job of
+    /// the session (which then counts it), so the others are not synced again.
+    async fn bulk_accounts(
+        &self,
+        message: &SqsMessage,
+        job: &SyncJob,
+        read_from: EpochMillis,
+        snapshots: &[crate::model::AccountSnapshot],
+        deadline: EpochMillis,
+        metrics: &std::sync::Mutex<Metrics>,
+    ) -> MessageResult {
+        let message_id = message.message_id.as_deref().unwrap_or("");
+        let Some(session) = &job.session_id else {
+            tracing::error!(message_id, "a bulk accounts job names no session");
+            return MessageResult::Retry("a bulk accounts job names no session".into());
+        };
+        let req = SyncRequest::new(
+            job.entity.clone(),
+            job.trigger,
+            job.correlation_id.clone(),
+            deadline,
+        );
+        let req = &req;
+        let results: Vec<(String, Result<JobResult, Failure>)> =
+            futures::stream::iter(snapshots.iter().cloned())
+                .map(|snapshot| async move {
+                    let id = snapshot.account.id.clone();
+                    let result = self.sync.sync_exported(req, snapshot, read_from).await;
+                    (id, result.map(JobResult::from))
+                })
+                .buffer_unordered(BULK_CONCURRENCY)
+                .collect()
+                .await;
+        let last_receipt = self.receipts(message) >= self.max_receives;
+        let entity = job.entity.as_str();
+        let mut again = Vec::new();
+        for (account, result) in &results {
+            let name = match result {
+                Ok(JobResult::Ran(AccountOutcome::Synced(_))) => "SyncSucceeded",
+                Ok(JobResult::Ran(AccountOutcome::Coalesced { .. })) => "SyncCoalesced",
+                Ok(_) => "SyncSkipped",
+                Err(f) if f.error.is_transient() || f.unrecorded => "SyncRetried",
+                Err(_) => "SyncFailed",
+            };
+            lock(metrics).count(entity, name, 1);
+            let Some((outcome, written, reason)) = session_outcome(result, last_receipt) else {
+                again.push(account.clone());
+                continue;
+            };
+            let counted = self
+                .realtime
+                .job_ended(
+                    &job.entity,
+                    session,
+                    account,
+                    outcome,
+                    written,
+                    reason.as_deref(),
+                )
+                .await;
+            if let Err(e) = counted {
+                // Counting is idempotent, and a commit made is not made twice (the snapshot
+                // order refuses it), so the whole job may run again.
+                tracing::warn!(message_id, session = %session, error = %e, "could not count a bulk account in its session; SQS will retry the job");
+                return MessageResult::Retry(e.to_string());
+            }
+        }
+        if !again.is_empty() {
+            tracing::info!(message_id, session = %session, accounts = again.len(), "bulk accounts that failed are queued to sync one by one");
+            let queued = self
+                .realtime
+                .sync_one_by_one(&job.entity, session, &again, &job.correlation_id)
+                .await;
+            if let Err(e) = queued {
+                return MessageResult::Retry(e.to_string());
+            }
+        }
+        MessageResult::Done
+    }
+}
+
+/// A fraction in [0, 1) drawn from the message's receipt: SQS's receipts are random, so the
+/// messages turned away together spread out, and a simulation's run replays the same.
+fn spread_of(message: &SqsMessage) -> f64 {
+    use std::hash::{DefaultHasher, Hash, Hasher};
+    let mut hasher = DefaultHasher::new();
+    message.receipt_handle.hash(&mut hasher);
+    message.message_id.hash(&mut hasher);
+    (hasher.finish() >> 11) as f64 / (1u64 << 53) as f64
 }
 
 /// The batch's counts (still usable after a job panicked holding them).

@@ -1,7 +1,7 @@
 //! The SQS job contract: versioned JSON, parsed one message at a time, so one malformed message
 //! fails alone (docs/ARCHITECTURE.md, "Queue").
 
-use crate::model::{AccountKey, EntityId, EpochMillis, Trigger};
+use crate::model::{AccountKey, AccountSnapshot, EntityId, EpochMillis, Trigger};
 use serde::{Deserialize, Serialize};
 
 /// The message format version this code writes and reads.
@@ -24,6 +24,21 @@ pub enum JobTarget {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         cursor: Option<String>,
     },
+    /// A bulk full sync's export (the job's `session_id` names the session): submitted when
+    /// `export` is none, else polled, and once ready fanned out as `BulkAccounts` jobs.
+    BulkExport {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        export: Option<ExportJob>,
+        /// The first chunk still to fan out (a fan-out that ran short of time goes on here).
+        #[serde(default, skip_serializing_if = "is_zero")]
+        from: usize,
+    },
+    /// Accounts as a bulk export read them, each committed under its lock unless something
+    /// newer than `read_from` (when the export was submitted) is already in the mirror.
+    BulkAccounts {
+        read_from: EpochMillis,
+        snapshots: Vec<AccountSnapshot>,
+    },
     /// Push these accounts (Zuora account ids) to Salesforce; with `retry_failed`, records
     /// Salesforce refused before are sent again even if unchanged.
     SalesforcePush {
@@ -31,6 +46,18 @@ pub enum JobTarget {
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         retry_failed: bool,
     },
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+/// A submitted bulk export: Zuora's job id, and when it was submitted (its snapshot is no
+/// older than that).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExportJob {
+    pub id: String,
+    pub submitted_at: EpochMillis,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -169,6 +169,10 @@ pub struct Session {
     pub to_seq: u64,
     /// A full sync still reading Zuora's account list (its total still grows).
     pub enumerating: bool,
+    /// A full sync that reads Zuora through one bulk export (AQuA) instead of a call per
+    /// account; it falls back to the per-call reads if the export fails.
+    #[serde(default)]
+    pub bulk: bool,
     /// Failed accounts, each with its reason.
     pub failures: Vec<String>,
     /// What became of the notification, when one was due.
@@ -194,6 +198,7 @@ impl Session {
             from_seq: range.0,
             to_seq: range.1,
             enumerating: false,
+            bulk: false,
             failures: Vec::new(),
             delivery: None,
             notify: None,

@@ -158,6 +158,10 @@ pub struct EntitySettings {
     /// what changes in Zuora without moving any `updatedDate` (0 turns it off).
     #[schema(minimum = 0, maximum = 365)]
     pub deep_reconcile_days: u32,
+    /// Full syncs (and deep look-backs) read every account through one bulk export (AQuA)
+    /// instead of two calls per account. Needs AQuA on the tenant; a failed export falls back
+    /// to the per-call reads.
+    pub bulk_export: bool,
     /// IdPs allowed to call the post-login hook (issuer allow-list, audience, JWKS).
     #[schema(max_items = 10)]
     pub login_hooks: Vec<LoginHook>,
@@ -192,6 +196,7 @@ impl Default for EntitySettings {
             min_on_demand_interval_minutes: 0,
             event_retention_days: 90,
             deep_reconcile_days: 7,
+            bulk_export: false,
             login_hooks: Vec::new(),
             notification_channel: None,
             callout_fields: CalloutFields::default(),

@@ -132,3 +132,22 @@ mod tests {
         assert_eq!(CallContext::new("x".repeat(65)).track_id(), None);
     }
 }
+
+/// Where a bulk export (AQuA job) is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExportState {
+    /// Submitted or executing: poll again later.
+    Running,
+    /// Every object's file.
+    Ready(Vec<ExportFile>),
+    /// Zuora ended the job without its files (an error, an aborted query, a cancellation).
+    Failed(String),
+}
+
+/// One object's file of a finished export.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExportFile {
+    pub object: String,
+    pub file_id: String,
+    pub records: u64,
+}

@@ -2,7 +2,7 @@
 
 use crate::model::{
     AccountKey, AccountPage, AccountSnapshot, CallContext, ChangeList, ChangePage, ChangeQuery,
-    Product, Subscription, SubscriptionKey,
+    ExportFile, ExportState, Product, Subscription, SubscriptionKey,
 };
 
 /// What the sync needs from Zuora.
@@ -44,6 +44,21 @@ pub trait ZuoraApi: Send + Sync {
 
     /// The whole product catalog, every page (`GET /v1/catalog/products`).
     async fn catalog(&self, ctx: &CallContext) -> Result<Vec<Product>, ZuoraError>;
+
+    /// Submits a bulk export (AQuA) of every account with its contacts, payment methods,
+    /// subscriptions, rate plans and charges, read on one snapshot taken after this call
+    /// begins; answers the export's job id.
+    async fn submit_export(&self, ctx: &CallContext) -> Result<String, ZuoraError>;
+
+    /// Where an export is: running, ready with its files, or failed.
+    async fn export_state(&self, job: &str, ctx: &CallContext) -> Result<ExportState, ZuoraError>;
+
+    /// A ready export's files, assembled into every account's snapshot, in account id order.
+    async fn export_snapshots(
+        &self,
+        files: &[ExportFile],
+        ctx: &CallContext,
+    ) -> Result<Vec<AccountSnapshot>, ZuoraError>;
 
     /// A ZOQL query (`POST /v1/action/query`). Callers must escape literals with
     /// [`zoql_literal`].

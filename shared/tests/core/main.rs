@@ -4,6 +4,7 @@
 
 mod support;
 
+mod bulk;
 mod console;
 mod deadline;
 mod full_sync;

@@ -1,6 +1,7 @@
 //! The test bench: the services on the memory adapters, a few accounts, and the worker's
 //! dispatch on the core's entry points.
 
+use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
 use std::sync::Arc;
 use std::time::Duration;
 use zuora_sync::adapters::memory::{
@@ -15,6 +16,7 @@ use zuora_sync::core::sync::{
     SyncService, SyncSettings,
 };
 use zuora_sync::core::tenants::ZuoraTenants;
+use zuora_sync::handlers::sqs_worker::Worker;
 use zuora_sync::model::{
     Account, AccountKey, AccountSnapshot, Contact, EntityId, EntitySettings, EpochMillis,
     JobOutcome, JobTarget, LockKey, PaymentMethod, Subscription, SubscriptionStatus, Trigger,
@@ -263,6 +265,9 @@ impl Env {
                     LookupOutcome::Skipped { code, .. } => Ran::Skipped { code },
                 }),
             JobTarget::FullSyncPage { .. } => panic!("page jobs go to Env::page"),
+            JobTarget::BulkExport { .. } | JobTarget::BulkAccounts { .. } => {
+                panic!("bulk full sync jobs go through the worker: Env::drain")
+            }
             JobTarget::SalesforcePush { .. } => panic!("push jobs go to Env::push_job"),
         };
         let account_id = match &result {
@@ -350,6 +355,69 @@ impl Env {
             let _ = self.push_job(queued).await;
         } else {
             let _ = self.run(queued).await;
+        }
+    }
+
+    /// The SQS worker over these services.
+    pub fn worker(&self) -> Worker {
+        Worker {
+            sync: self.sync.clone(),
+            realtime: self.realtime.clone(),
+            max_receives: 5,
+            push: Some(self.push.clone()),
+        }
+    }
+
+    /// Feeds every queued message to the real worker in batches of 10, as SQS's event source
+    /// does (a message it answers as failed comes back after its visibility timeout), waiting
+    /// on the paused clock for delayed ones, until the queue is empty.
+    pub async fn drain(&self) {
+        self.drain_until(|_| false).await;
+    }
+
+    /// [`drain`](Self::drain), stopping once a queued job matches `stop`; answers how many
+    /// do then (0 if the queue emptied first).
+    pub async fn drain_until(&self, stop: impl Fn(&JobTarget) -> bool) -> usize {
+        let worker = self.worker();
+        loop {
+            let queued = self.queue.queued();
+            let matching = queued.iter().filter(|j| stop(&j.job.target)).count();
+            if matching > 0 {
+                return matching;
+            }
+            let batch = self.queue.receive_batch(10, Duration::from_secs(360), 5);
+            if batch.is_empty() {
+                let Some(at) = self.queue.next_visible() else {
+                    return 0;
+                };
+                let wait = (at.0 - self.now().0).max(1) as u64;
+                tokio::time::sleep(Duration::from_millis(wait)).await;
+                continue;
+            }
+            let mut event = SqsEvent::default();
+            for d in &batch {
+                let mut m = SqsMessage::default();
+                m.message_id = Some(d.receipt.to_string());
+                m.receipt_handle = Some(d.receipt.to_string());
+                m.body = Some(d.message.body.clone());
+                m.attributes.insert(
+                    "ApproximateReceiveCount".into(),
+                    d.message.receive_count.to_string(),
+                );
+                event.records.push(m);
+            }
+            let deadline = self.now().plus_ms(DEADLINE_MS);
+            let response = worker.handle(event, deadline).await;
+            let failed: Vec<String> = response
+                .batch_item_failures
+                .into_iter()
+                .map(|f| f.item_identifier)
+                .collect();
+            for d in &batch {
+                if !failed.contains(&d.receipt.to_string()) {
+                    self.queue.delete(d.receipt);
+                }
+            }
         }
     }
 
@@ -478,6 +546,37 @@ impl FaultPlan for StallCall {
         let seen = self.seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
         if seen == self.n {
             Fault::Delay(self.stall)
+        } else {
+            Fault::Pass
+        }
+    }
+    fn queue_send(&self) -> Fault {
+        Fault::Pass
+    }
+    fn zuora_call(&self, _: &'static str) -> ZuoraFault {
+        ZuoraFault::Pass
+    }
+}
+
+/// A fault plan that fails the first `n` store calls named `op`; every other call passes.
+#[derive(Debug)]
+pub struct FailCalls {
+    pub op: &'static str,
+    left: std::sync::atomic::AtomicU64,
+}
+
+impl FailCalls {
+    pub fn new(op: &'static str, n: u64) -> Arc<Self> {
+        Arc::new(Self { op, left: n.into() })
+    }
+}
+
+impl FaultPlan for FailCalls {
+    fn store_call(&self, op: &'static str) -> Fault {
+        use std::sync::atomic::Ordering::SeqCst;
+        let take = |n: u64| n.checked_sub(1);
+        if op == self.op && self.left.fetch_update(SeqCst, SeqCst, take).is_ok() {
+            Fault::Fail
         } else {
             Fault::Pass
         }

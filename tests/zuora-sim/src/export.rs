@@ -4,7 +4,7 @@
 //! `Subscription.Name`, `Product.SKU`, …), and writes the result as CSV. Records come from the same canonical data, rendered the same way,
 //! as the object-query routes, so a value in a file equals the one the REST routes show.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use serde_json::{Map, Value};
 
@@ -304,6 +304,34 @@ fn standard_fields(object: &str) -> &'static [&'static str] {
         .chain(JOINED_ONLY.iter())
         .find(|(name, _)| *name == object)
         .map_or(&[], |(_, fields)| *fields)
+}
+
+/// What `GET /v1/describe/{object}` lists for an export (or joined) object.
+pub struct Described {
+    /// The object's name as Zuora spells it.
+    pub name: &'static str,
+    pub standard: &'static [&'static str],
+    /// The custom fields present on any of its records, sorted: the same ones an export of it
+    /// accepts.
+    pub custom: Vec<String>,
+}
+
+/// The fields of an object the export knows (any case), or `None`.
+pub fn describe(object: &str, store: &Store) -> Option<Described> {
+    let (name, standard) = OBJECTS
+        .iter()
+        .chain(JOINED_ONLY.iter())
+        .find(|(name, _)| name.eq_ignore_ascii_case(object))?;
+    let custom: BTreeSet<String> = records_of(name, store)
+        .into_iter()
+        .flat_map(|record| record.fields.into_iter().map(|(key, _)| key))
+        .filter(|key| is_custom_field(key))
+        .collect();
+    Some(Described {
+        name,
+        standard,
+        custom: custom.into_iter().collect(),
+    })
 }
 
 /// How an export writes its file (from the job's settings).

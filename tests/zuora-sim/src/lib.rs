@@ -14,6 +14,7 @@
 
 mod aqua;
 mod control;
+mod describe;
 mod errors;
 mod export;
 mod faults;
@@ -42,7 +43,7 @@ use state::SimState;
 use store::Store;
 
 /// The stable route names used by [`Stats::requests`] and [`Fault::route`].
-pub const ROUTE_NAMES: [&str; 14] = [
+pub const ROUTE_NAMES: [&str; 15] = [
     "oauth_token",
     "object_query_account",
     "object_query_accounts",
@@ -57,6 +58,7 @@ pub const ROUTE_NAMES: [&str; 14] = [
     "aqua_submit",
     "aqua_job",
     "aqua_file",
+    "v1_describe",
 ];
 
 /// The demo data set (see `fixtures/demo.json`).

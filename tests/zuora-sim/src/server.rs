@@ -24,12 +24,12 @@ use crate::render::{
 };
 use crate::state::{PendingQuery, RATE_LIMIT_PER_MINUTE, SimState};
 use crate::time::parse_instant;
-use crate::{NotFoundStyle, aqua, control, zoql};
+use crate::{NotFoundStyle, aqua, control, describe, zoql};
 
 type ApiResult = Result<Response, ApiError>;
 
 /// Route paths and their stable names (used by stats and faults).
-const ROUTES: [(&str, &str); 15] = [
+const ROUTES: [(&str, &str); 16] = [
     ("/oauth/token", "oauth_token"),
     ("/object-query/accounts/{key}", "object_query_account"),
     ("/object-query/accounts", "object_query_accounts"),
@@ -48,6 +48,7 @@ const ROUTES: [(&str, &str); 15] = [
     ("/v1/batch-query", "aqua_submit"),
     ("/v1/batch-query/jobs/{id}", "aqua_job"),
     ("/v1/file/{id}", "aqua_file"),
+    ("/v1/describe/{object}", "v1_describe"),
 ];
 
 const V1_MAX_PAGE: usize = 40;
@@ -79,6 +80,7 @@ pub fn router(state: Arc<SimState>) -> Router {
             get(aqua::job).delete(aqua::cancel),
         )
         .route("/v1/file/{id}", get(aqua::file))
+        .route("/v1/describe/{object}", get(describe::describe))
         .route_layer(middleware::from_fn_with_state(state.clone(), zuora_gate));
     zuora
         .nest("/__sim", control::router())

@@ -118,6 +118,8 @@ struct SessionItem {
     to_seq: u64,
     #[serde(default)]
     enumerating: bool,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    bulk: bool,
     // Written by the updates that count jobs and deliver notifications, never by a put.
     /// A string set: each failed account with its reason.
     #[serde(default, skip_serializing)]
@@ -148,6 +150,7 @@ pub(super) fn session_item(entity: &EntityId, session: &Session) -> Item {
         from_seq: session.from_seq,
         to_seq: session.to_seq,
         enumerating: session.enumerating,
+        bulk: session.bulk,
         failures: Vec::new(),
         delivery: None,
         notify: None,
@@ -174,6 +177,7 @@ pub(super) fn item_session(item: &Item) -> Result<Session, StoreError> {
         from_seq: stored.from_seq,
         to_seq: stored.to_seq,
         enumerating: stored.enumerating,
+        bulk: stored.bulk,
         failures: stored.failures,
         delivery: stored.delivery,
         notify: stored.notify,

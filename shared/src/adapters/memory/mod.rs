@@ -34,5 +34,6 @@ pub use queue::{Delivery, MemoryQueue, QueuedJob};
 pub use salesforce::FakeSalesforce;
 pub use store::MemoryStore;
 pub use zuora::{
-    ACCOUNT_SNAPSHOT, ACCOUNTS_BY_ID, CATALOG, CHANGES_PAGE, FakeZuora, QUERY, SUBSCRIPTION,
+    ACCOUNT_SNAPSHOT, ACCOUNTS_BY_ID, CATALOG, CHANGES_PAGE, EXPORT_SNAPSHOTS, EXPORT_STATE,
+    FakeZuora, QUERY, SUBMIT_EXPORT, SUBSCRIPTION,
 };

@@ -5,7 +5,7 @@
 use super::faults::{FaultPlan, ZuoraFault, die};
 use crate::model::{
     AccountKey, AccountPage, AccountRef, AccountSnapshot, CallContext, ChangeList, ChangePage,
-    ChangeQuery, ChangedRecord, Product, Subscription, SubscriptionKey,
+    ChangeQuery, ChangedRecord, ExportFile, ExportState, Product, Subscription, SubscriptionKey,
 };
 use crate::ports::{ZuoraApi, ZuoraError};
 use std::collections::{BTreeMap, VecDeque};
@@ -19,6 +19,17 @@ pub const CHANGES_PAGE: &str = "changes_page";
 pub const ACCOUNTS_BY_ID: &str = "accounts_by_id";
 pub const CATALOG: &str = "catalog";
 pub const QUERY: &str = "query";
+pub const SUBMIT_EXPORT: &str = "submit_export";
+pub const EXPORT_STATE: &str = "export_state";
+pub const EXPORT_SNAPSHOTS: &str = "export_snapshots";
+
+/// A bulk export job: its snapshot is taken at its first poll (when Zuora would start
+/// executing it, some time after the submit), and it is ready at a later poll.
+#[derive(Debug, Default)]
+struct FakeExport {
+    polls: u32,
+    snapshot: Option<Vec<AccountSnapshot>>,
+}
 
 #[derive(Debug, Clone)]
 struct FakeAccount {
@@ -43,6 +54,13 @@ struct ZState {
     partial: usize,
     /// `updatedDate` of subscriptions, payment methods and contacts, by list and record id.
     touched: BTreeMap<(ChangeList, String), String>,
+    /// Bulk export jobs by id.
+    exports: BTreeMap<String, FakeExport>,
+    /// Polls an export takes to finish (the first takes its snapshot).
+    export_polls: u32,
+    /// Why exports fail (`None`: they succeed); a tenant without AQuA refuses the submit.
+    export_failure: Option<String>,
+    aqua: bool,
 }
 
 /// Implements `ZuoraApi` over data a test sets up.
@@ -296,6 +314,52 @@ impl ZState {
         })
     }
 
+    fn submit_export(&mut self) -> Result<String, ZuoraError> {
+        if !self.aqua {
+            return Err(ZuoraError::Rejected {
+                status: 403,
+                code: None,
+                reason: "AQuA is not enabled for this tenant".into(),
+            });
+        }
+        let id = format!("{:032x}", self.exports.len() + 1);
+        self.exports.insert(id.clone(), FakeExport::default());
+        Ok(id)
+    }
+
+    fn export_state(&mut self, job: &str) -> Result<ExportState, ZuoraError> {
+        let snapshot: Vec<AccountSnapshot> =
+            self.accounts.values().map(|a| a.snapshot.clone()).collect();
+        let (polls, failure) = (self.export_polls, self.export_failure.clone());
+        let export = self
+            .exports
+            .get_mut(job)
+            .ok_or_else(|| not_found("export job", job))?;
+        export.polls += 1;
+        export.snapshot.get_or_insert(snapshot);
+        if export.polls < polls {
+            return Ok(ExportState::Running);
+        }
+        if let Some(reason) = failure {
+            return Ok(ExportState::Failed(reason));
+        }
+        Ok(ExportState::Ready(vec![ExportFile {
+            object: "Account".into(),
+            file_id: job.to_string(),
+            records: export.snapshot.as_ref().map_or(0, |s| s.len() as u64),
+        }]))
+    }
+
+    fn export_snapshots(&self, files: &[ExportFile]) -> Result<Vec<AccountSnapshot>, ZuoraError> {
+        let file = files
+            .first()
+            .ok_or_else(|| rejected("an export without files"))?;
+        self.exports
+            .get(&file.file_id)
+            .and_then(|e| e.snapshot.clone())
+            .ok_or_else(|| not_found("export file", &file.file_id))
+    }
+
     fn query(&self, zoql: &str) -> Result<Vec<serde_json::Value>, ZuoraError> {
         let (field, value) =
             parse_lookup(zoql).ok_or_else(|| rejected(format!("unsupported query: {zoql}")))?;
@@ -339,6 +403,10 @@ impl FakeZuora {
                 plan: None,
                 partial: 0,
                 touched: BTreeMap::new(),
+                exports: BTreeMap::new(),
+                export_polls: 2,
+                export_failure: None,
+                aqua: true,
             }),
         }
     }
@@ -431,6 +499,21 @@ impl FakeZuora {
         self.state().plan = Some(plan);
     }
 
+    /// Polls a bulk export takes to be ready (at least 1); its first poll takes its snapshot.
+    pub fn set_export_polls(&self, polls: u32) {
+        self.state().export_polls = polls.max(1);
+    }
+
+    /// Exports end `Failed` with `reason` (`None`: they succeed again).
+    pub fn fail_exports(&self, reason: Option<&str>) {
+        self.state().export_failure = reason.map(str::to_string);
+    }
+
+    /// A tenant without AQuA: the submit is refused (403).
+    pub fn disable_aqua(&self) {
+        self.state().aqua = false;
+    }
+
     /// Calls made so far, every method.
     pub fn calls(&self) -> u64 {
         self.state().calls.values().sum()
@@ -445,14 +528,14 @@ impl FakeZuora {
     async fn answer<T: Send>(
         &self,
         method: &'static str,
-        f: impl FnOnce(&ZState) -> Result<T, ZuoraError> + Send,
+        f: impl FnOnce(&mut ZState) -> Result<T, ZuoraError> + Send,
     ) -> Result<T, ZuoraError> {
         let (result, mut delay, plan) = {
             let mut s = self.state();
             *s.calls.entry(method).or_default() += 1;
             let result = match s.failures.pop_front() {
                 Some(e) => Err(e),
-                None => f(&s),
+                None => f(&mut s),
             };
             (result, s.delay, s.plan.clone())
         };
@@ -537,6 +620,23 @@ impl ZuoraApi for FakeZuora {
         _ctx: &CallContext,
     ) -> Result<Vec<serde_json::Value>, ZuoraError> {
         self.answer(QUERY, |s| s.query(zoql)).await
+    }
+
+    async fn submit_export(&self, _ctx: &CallContext) -> Result<String, ZuoraError> {
+        self.answer(SUBMIT_EXPORT, ZState::submit_export).await
+    }
+
+    async fn export_state(&self, job: &str, _ctx: &CallContext) -> Result<ExportState, ZuoraError> {
+        self.answer(EXPORT_STATE, |s| s.export_state(job)).await
+    }
+
+    async fn export_snapshots(
+        &self,
+        files: &[ExportFile],
+        _ctx: &CallContext,
+    ) -> Result<Vec<AccountSnapshot>, ZuoraError> {
+        self.answer(EXPORT_SNAPSHOTS, |s| s.export_snapshots(files))
+            .await
     }
 }
 

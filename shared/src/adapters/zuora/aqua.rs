@@ -5,30 +5,12 @@
 
 use super::bulk::{self, OBJECTS};
 use super::client::ZuoraClient;
-use crate::model::{AccountSnapshot, CallContext};
+use crate::model::{AccountSnapshot, CallContext, ExportFile, ExportState};
 use crate::ports::ZuoraError;
 use reqwest::Method;
 use serde::Deserialize;
 use serde_json::json;
 use url::Url;
-
-/// Where a bulk export is.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ExportState {
-    /// Submitted or executing: poll again later.
-    Running,
-    /// Every object's file, by object name.
-    Ready(Vec<ExportFile>),
-    /// Zuora ended the job without its files (an error, an aborted query, a cancellation).
-    Failed(String),
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ExportFile {
-    pub object: String,
-    pub file_id: String,
-    pub records: u64,
-}
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -71,7 +53,7 @@ impl ZuoraClient {
     /// Submits the export of every account with its contacts, payment methods, subscriptions,
     /// rate plans, charges and prices; answers the job id. `custom_fields` are the account's
     /// custom fields to read (`Name__c`).
-    pub async fn submit_export(
+    pub async fn submit_aqua_export(
         &self,
         custom_fields: &[String],
         ctx: &CallContext,
@@ -103,7 +85,7 @@ impl ZuoraClient {
     }
 
     /// Polls a job: running, ready with its files, or failed with Zuora's reason.
-    pub async fn export_state(
+    pub async fn aqua_export_state(
         &self,
         job_id: &str,
         ctx: &CallContext,
@@ -114,7 +96,7 @@ impl ZuoraClient {
     }
 
     /// Downloads the files and assembles every account's snapshot from them.
-    pub async fn export_snapshots(
+    pub async fn aqua_export_snapshots(
         &self,
         files: &[ExportFile],
         ctx: &CallContext,

@@ -5,7 +5,7 @@ use super::client::{ACCOUNT_EXPANDS, CATALOG_PAGE_SIZE, V1_SUBSCRIPTION_PAGE_SIZ
 use super::wire::*;
 use crate::model::{
     AccountKey, AccountPage, AccountRef, AccountSnapshot, CallContext, ChangeList, ChangePage,
-    ChangeQuery, ChangedRecord, Subscription, SubscriptionKey,
+    ChangeQuery, ChangedRecord, ExportFile, ExportState, Subscription, SubscriptionKey,
 };
 use crate::ports::{ZuoraApi, ZuoraError};
 use reqwest::Method;
@@ -337,6 +337,24 @@ impl ZuoraApi for ZuoraClient {
             )
             .await?;
         Ok(answer.records)
+    }
+
+    async fn submit_export(&self, ctx: &CallContext) -> Result<String, ZuoraError> {
+        // The account's custom fields are the tenant's own: Describe names them.
+        let custom_fields = self.account_export_fields(ctx).await?;
+        self.submit_aqua_export(&custom_fields, ctx).await
+    }
+
+    async fn export_state(&self, job: &str, ctx: &CallContext) -> Result<ExportState, ZuoraError> {
+        self.aqua_export_state(job, ctx).await
+    }
+
+    async fn export_snapshots(
+        &self,
+        files: &[ExportFile],
+        ctx: &CallContext,
+    ) -> Result<Vec<AccountSnapshot>, ZuoraError> {
+        self.aqua_export_snapshots(files, ctx).await
     }
 }
 

@@ -3,11 +3,11 @@
 mod aqua;
 mod bulk;
 mod client;
+mod describe;
 mod endpoints;
 mod error_body;
 mod retry;
 mod wire;
 
-pub use aqua::{ExportFile, ExportState};
 pub use client::{ClientStats, ZuoraClient, ZuoraConfig, http_client};
 pub use retry::RetryPolicy;

@@ -82,7 +82,7 @@ fn later(a: &str, b: &str) -> bool {
 impl Realtime {
     /// The entity's Zuora connection, its calls ending in time for an invocation that must be
     /// done by `deadline` (`core::deadline`).
-    fn bounded_zuora(
+    pub(super) fn bounded_zuora(
         &self,
         entity: &EntityId,
         deadline: EpochMillis,
@@ -167,29 +167,39 @@ impl Realtime {
     ) -> Result<Session, FullSyncError> {
         let mut session = Session::new(trigger, self.clock.now(), (0, 0), 0);
         session.enumerating = true;
+        // Decided once, with the session: a session re-queued from the outbox takes the same
+        // path, so its accounts are never enumerated twice.
+        session.bulk = self.settings.get(entity).await?.settings.bulk_export;
         self.store.create_session(entity, &session).await?;
-        tracing::info!(entity = %entity, session = %session.id, %trigger, "full sync started");
+        tracing::info!(entity = %entity, session = %session.id, %trigger, bulk = session.bulk, "full sync started");
         Ok(session)
     }
 
-    /// Queues a full sync's first page job, then takes the session out of the outbox (until
-    /// then the sweep queues it again; a page is counted once however often it runs).
+    /// Queues a full sync's first job (its first page, or its bulk export's submit), then
+    /// takes the session out of the outbox (until then the sweep queues it again; a page is
+    /// counted once however often it runs, and a session records one export).
     pub(super) async fn queue_first_page(
         &self,
         entity: &EntityId,
         session: &Session,
         correlation_id: &str,
     ) -> Result<(), FullSyncError> {
-        let job = self.page_job(entity, &session.id, None, correlation_id);
-        self.queue
-            .send(&job, None)
-            .await
-            .map_err(|e| FullSyncError::Queue(e.to_string()))?;
+        if session.bulk {
+            self.bulk_step(entity, &session.id, None, 0, correlation_id)
+                .send(self)
+                .await?;
+        } else {
+            let job = self.page_job(entity, &session.id, None, correlation_id);
+            self.queue
+                .send(&job, None)
+                .await
+                .map_err(|e| FullSyncError::Queue(e.to_string()))?;
+        }
         self.store.session_queued(entity, &session.id).await?;
         Ok(())
     }
 
-    fn page_job(
+    pub(super) fn page_job(
         &self,
         entity: &EntityId,
         session_id: &str,
@@ -280,7 +290,7 @@ impl Realtime {
     }
 
     /// Completes the session if every job already ended (possible once enumeration ends).
-    async fn complete_if_done(
+    pub(super) async fn complete_if_done(
         &self,
         entity: &EntityId,
         session_id: &str,

@@ -4,6 +4,7 @@
 //! maximum time between syncs has passed. A session queues each changed account once, knows
 //! when all its jobs finished, and then applies the entity's notification level.
 
+pub mod bulk;
 pub mod callout;
 mod full;
 mod status;

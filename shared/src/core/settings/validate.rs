@@ -33,7 +33,7 @@ pub struct SettingsUpdate {
     pub fields: Map<String, Value>,
 }
 
-const FIELDS: [&str; 13] = [
+const FIELDS: [&str; 14] = [
     "salesforce",
     "login_hooks",
     "callout_fields",
@@ -47,6 +47,7 @@ const FIELDS: [&str; 13] = [
     "min_on_demand_interval_minutes",
     "event_retention_days",
     "deep_reconcile_days",
+    "bulk_export",
 ];
 
 impl SettingsUpdate {
@@ -122,15 +123,8 @@ impl SettingsUpdate {
                 "deep_reconcile_days" => {
                     s.deep_reconcile_days = ranged(name, value, DEEP_RECONCILE_DAYS)?
                 }
-                "hot_sync_enabled" => {
-                    s.hot_sync_enabled = value.as_bool().ok_or_else(|| {
-                        invalid(
-                            name,
-                            "must be true or false",
-                            Value::from(vec![true, false]),
-                        )
-                    })?
-                }
+                "hot_sync_enabled" => s.hot_sync_enabled = boolean(name, value)?,
+                "bulk_export" => s.bulk_export = boolean(name, value)?,
                 "claims" => s.claims = claims(value)?,
                 "login_hooks" => s.login_hooks = login_hooks(value, outbound)?,
                 "notification_channel" => s.notification_channel = channel(value, outbound)?,
@@ -170,6 +164,16 @@ fn int(field: &str, value: &Value, allowed: Value) -> Result<u32, InvalidSetting
         .as_u64()
         .and_then(|n| u32::try_from(n).ok())
         .ok_or_else(|| invalid(field, format!("{value} is not a whole number"), allowed))
+}
+
+fn boolean(field: &str, value: &Value) -> Result<bool, InvalidSetting> {
+    value.as_bool().ok_or_else(|| {
+        invalid(
+            field,
+            "must be true or false",
+            Value::from(vec![true, false]),
+        )
+    })
 }
 
 fn ranged(field: &str, value: &Value, (min, max): (u32, u32)) -> Result<u32, InvalidSetting> {

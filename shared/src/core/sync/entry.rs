@@ -1,8 +1,11 @@
 //! The entry points every trigger calls: a subscription, an account, a customer (each
 //! subscription on its own), the catalog, and the check a coalesced request leaves behind.
 
+use super::locked::Prefetched;
 use super::*;
-use crate::model::{AccountKey, CATALOG_ACCOUNT, JobTarget, LockKey, SubscriptionKey};
+use crate::model::{
+    AccountKey, AccountSnapshot, CATALOG_ACCOUNT, EpochMillis, JobTarget, LockKey, SubscriptionKey,
+};
 use crate::ports::ZuoraError;
 
 impl SyncService {
@@ -104,6 +107,39 @@ impl SyncService {
         self.sync_scoped(req, None, Scope::Catalog, on_busy).await
     }
 
+    /// An account as a bulk export read it, its reads taken to begin at `read_from` (when the
+    /// export was submitted). It is committed under the account's lock only if nothing the
+    /// lock records can be newer; otherwise Zuora is read again under the lock
+    /// (docs/ARCHITECTURE.md, "Bulk full sync"). A held lock coalesces: its holder reads
+    /// Zuora again for it.
+    pub async fn sync_exported(
+        &self,
+        req: &SyncRequest,
+        snapshot: AccountSnapshot,
+        read_from: EpochMillis,
+    ) -> Result<AccountOutcome, Failure> {
+        let key = match AccountKey::parse(&snapshot.account.id) {
+            Ok(key) => key,
+            Err(e) => {
+                let event = self.new_event(req, self.clock.now());
+                let error = ZuoraError::BadResponse {
+                    detail: format!("the export names an invalid account id: {e}"),
+                    attempts: 1,
+                };
+                return Err(self.record_failure(event, error.into()).await);
+            }
+        };
+        let given = Prefetched::new(Ok(snapshot), read_from);
+        self.sync_given(
+            req,
+            Some(&key),
+            Scope::Account,
+            OnBusy::Coalesce,
+            Some(given),
+        )
+        .await
+    }
+
     pub(super) async fn sync_scoped(
         &self,
         req: &SyncRequest,
@@ -111,9 +147,20 @@ impl SyncService {
         scope: Scope,
         on_busy: OnBusy,
     ) -> Result<AccountOutcome, Failure> {
+        self.sync_given(req, key, scope, on_busy, None).await
+    }
+
+    async fn sync_given(
+        &self,
+        req: &SyncRequest,
+        key: Option<&AccountKey>,
+        scope: Scope,
+        on_busy: OnBusy,
+        given: Option<Prefetched>,
+    ) -> Result<AccountOutcome, Failure> {
         let mut event = self.new_event(req, self.clock.now());
         event.account = key.map(ToString::to_string);
-        match self.run(req, key, scope, on_busy, &mut event).await {
+        match self.run(req, key, scope, on_busy, given, &mut event).await {
             Ok(outcome) => {
                 if matches!(outcome, AccountOutcome::Synced(_)) {
                     self.notify(&event).await;
@@ -137,6 +184,8 @@ impl SyncService {
             // Lookups and full sync pages never hold a lock, so no wish can wait on one.
             JobTarget::Lookup { .. }
             | JobTarget::FullSyncPage { .. }
+            | JobTarget::BulkExport { .. }
+            | JobTarget::BulkAccounts { .. }
             | JobTarget::SalesforcePush { .. } => {
                 return Ok(PendingOutcome::NothingPending);
             }

@@ -17,6 +17,12 @@ pub(super) struct Prefetched {
     started: EpochMillis,
 }
 
+impl Prefetched {
+    pub(super) fn new(snapshot: Result<AccountSnapshot, ZuoraError>, started: EpochMillis) -> Self {
+        Self { snapshot, started }
+    }
+}
+
 /// Runs the acquire and the read together, until the acquire ends; the read may still be
 /// running then. Dropping it (the lock was not won) cancels it: nobody would use it.
 async fn acquire_while_reading<A, R>(acquire: A, read: R) -> (A::Output, Pin<Box<MaybeDone<R>>>)
@@ -43,13 +49,16 @@ impl SyncService {
         key: Option<&AccountKey>,
         scope: Scope,
         on_busy: OnBusy,
+        given: Option<Prefetched>,
         event: &mut SyncEvent,
     ) -> Result<AccountOutcome, SyncError> {
         let run = self.prepare(req).await?;
         event.retention_days = Some(run.settings.event_retention_days);
-        let (lock_id, prefetched) = match key {
-            None => (CATALOG_ACCOUNT.to_string(), None),
-            Some(key) => match self.known_account_id(&req.entity, key).await? {
+        let (lock_id, prefetched) = match (key, given) {
+            (None, _) => (CATALOG_ACCOUNT.to_string(), None),
+            // A snapshot read beforehand (a bulk export's) is keyed by the account id.
+            (Some(key), Some(given)) => (key.to_string(), Some(given)),
+            (Some(key), None) => match self.known_account_id(&req.entity, key).await? {
                 Some(id) => (id, None),
                 None => {
                     // Never synced before: the snapshot names the account id the lock needs.

@@ -68,9 +68,13 @@ impl SyncService {
         let lock_id = match target {
             JobTarget::Catalog => CATALOG_ACCOUNT.to_string(),
             JobTarget::Lookup { field, value } => lookup_key(field, value),
-            JobTarget::FullSyncPage { .. } | JobTarget::SalesforcePush { .. } => {
+            JobTarget::FullSyncPage { .. }
+            | JobTarget::BulkExport { .. }
+            | JobTarget::BulkAccounts { .. }
+            | JobTarget::SalesforcePush { .. } => {
                 let error = QueueError(
-                    "full sync pages and pushes are queued by their own services only".into(),
+                    "full sync pages, bulk exports and pushes are queued by their own services only"
+                        .into(),
                 );
                 return Err(self.record_failure(event, error.into()).await);
             }

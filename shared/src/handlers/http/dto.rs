@@ -279,6 +279,9 @@ pub struct SettingsPatch {
     /// Days between deep look-backs (a full sync of every account); 0 turns them off.
     #[schema(required = false, minimum = 0, maximum = 365)]
     pub deep_reconcile_days: u32,
+    /// Full syncs read every account through one bulk export (AQuA); needs AQuA on the tenant.
+    #[schema(required = false)]
+    pub bulk_export: bool,
     #[schema(required = false, max_items = 10)]
     pub login_hooks: Vec<crate::model::LoginHook>,
     /// Where summaries go when the notification level calls for one (null: only recorded).

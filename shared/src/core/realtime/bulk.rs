@@ -1,0 +1,458 @@
+//! The bulk full sync (docs/ARCHITECTURE.md, "Bulk full sync"): one AQuA export read on one
+//! Zuora snapshot instead of two calls per account. The session's first job submits the
+//! export, later ones poll it, and once it is ready its accounts are fanned out in jobs of
+//! many snapshots each, every account committed under its own lock by the snapshot order.
+
+use super::Realtime;
+use super::full::FullSyncError;
+use crate::model::{
+    AccountKey, AccountSnapshot, CallContext, EntityId, EpochMillis, ExportJob, ExportState,
+    JobTarget, PageRecord, SyncJob, Trigger,
+};
+use crate::ports::{ZuoraApi, ZuoraError};
+use std::time::Duration;
+
+/// Accounts one `BulkAccounts` job carries at most.
+pub const BULK_ACCOUNTS_PER_JOB: usize = 50;
+/// Serialized snapshots one job carries at most: SQS takes 256 KiB a message, and the rest of
+/// the job's JSON needs room. A larger account goes alone, as a per-call account job.
+pub const BULK_JOB_BYTES: usize = 200 * 1024;
+/// The page that records a session's export: the first writer wins, so a retried submit
+/// polls the export recorded first and the session reads exactly one snapshot.
+const EXPORT_PAGE: &str = "bulk-export";
+/// Recorded instead of an export when the session reads account by account.
+const PER_CALL: &str = "per-call";
+/// Polls wait this long at first, then a quarter of the export's age, up to the maximum.
+const FIRST_POLL: Duration = Duration::from_secs(5);
+const MAX_POLL: Duration = Duration::from_secs(60);
+/// The fan-out stops with this much of the invocation left and goes on in another job.
+const FAN_OUT_RESERVE_MS: i64 = 15_000;
+
+/// One fan-out job's accounts: their snapshots, or one account too large for a message.
+#[derive(Debug)]
+enum Chunk {
+    Snapshots(Vec<AccountSnapshot>),
+    Oversize(Box<AccountSnapshot>),
+}
+
+impl Chunk {
+    fn account_ids(&self) -> Vec<String> {
+        match self {
+            Self::Snapshots(list) => list.iter().map(|s| s.account.id.clone()).collect(),
+            Self::Oversize(s) => vec![s.account.id.clone()],
+        }
+    }
+}
+
+/// Splits snapshots (in account id order, so a retry splits them the same way) into jobs of
+/// at most [`BULK_ACCOUNTS_PER_JOB`] accounts and [`BULK_JOB_BYTES`].
+fn chunks(snapshots: Vec<AccountSnapshot>) -> Vec<Chunk> {
+    let mut out = Vec::new();
+    let mut current = Vec::new();
+    let mut bytes = 0;
+    for snapshot in snapshots {
+        let size = serde_json::to_vec(&snapshot).map_or(usize::MAX, |v| v.len());
+        if size > BULK_JOB_BYTES {
+            out.push(Chunk::Oversize(Box::new(snapshot)));
+            continue;
+        }
+        if current.len() == BULK_ACCOUNTS_PER_JOB || bytes + size > BULK_JOB_BYTES {
+            out.push(Chunk::Snapshots(std::mem::take(&mut current)));
+            bytes = 0;
+        }
+        bytes += size;
+        current.push(snapshot);
+    }
+    if !current.is_empty() {
+        out.push(Chunk::Snapshots(current));
+    }
+    out
+}
+
+/// How an export is recorded on its session (a page's `next`): `<job id>@<submitted at>`.
+fn encode(export: &ExportJob) -> String {
+    format!("{}@{}", export.id, export.submitted_at.0)
+}
+
+fn decode(recorded: &str) -> Option<ExportJob> {
+    let (id, at) = recorded.split_once('@')?;
+    Some(ExportJob {
+        id: id.to_string(),
+        submitted_at: EpochMillis(at.parse().ok()?),
+    })
+}
+
+/// How long until the next poll of an export submitted `age_ms` ago.
+fn poll_delay(age_ms: i64) -> Duration {
+    let quarter = Duration::from_millis((age_ms / 4).max(0) as u64);
+    quarter.clamp(FIRST_POLL, MAX_POLL)
+}
+
+impl Realtime {
+    /// One step of a bulk full sync (a worker job): submits the export (`export` none), or
+    /// polls it and, once ready, fans its accounts out from chunk `from`. Safe to run again.
+    pub async fn bulk_export_step(
+        &self,
+        entity: &EntityId,
+        session_id: &str,
+        export: Option<&ExportJob>,
+        from: usize,
+        correlation_id: &str,
+        deadline: EpochMillis,
+    ) -> Result<(), FullSyncError> {
+        let zuora = self.bounded_zuora(entity, deadline)?;
+        let ctx = CallContext::new(correlation_id);
+        let Some(export) = export else {
+            return self
+                .submit_export(entity, session_id, zuora.as_ref(), correlation_id, &ctx)
+                .await;
+        };
+        match zuora.export_state(&export.id, &ctx).await? {
+            ExportState::Running => {
+                let age = self.clock.now().0 - export.submitted_at.0;
+                self.bulk_step(entity, session_id, Some(export), 0, correlation_id)
+                    .delay(poll_delay(age))
+                    .send(self)
+                    .await
+            }
+            ExportState::Failed(reason) => {
+                tracing::warn!(entity = %entity, session = %session_id, job = %export.id, %reason, "the bulk export failed; reading account by account");
+                self.queue_per_call(entity, session_id, correlation_id)
+                    .await
+            }
+            ExportState::Ready(files) => {
+                let snapshots = zuora.export_snapshots(&files, &ctx).await?;
+                tracing::info!(entity = %entity, session = %session_id, job = %export.id, accounts = snapshots.len(), "bulk export ready");
+                let fan_out = FanOut {
+                    entity,
+                    session_id,
+                    export,
+                    correlation_id,
+                    deadline,
+                };
+                self.fan_out(&fan_out, snapshots, from).await
+            }
+        }
+    }
+
+    /// Submits the export and records it on the session, unless an export (or the per-call
+    /// path) was recorded first; then polls whichever was. A tenant that refuses the export
+    /// (no AQuA, no permission) is read account by account.
+    async fn submit_export(
+        &self,
+        entity: &EntityId,
+        session_id: &str,
+        zuora: &dyn ZuoraApi,
+        correlation_id: &str,
+        ctx: &CallContext,
+    ) -> Result<(), FullSyncError> {
+        // Taken before the submit: Zuora's snapshot is no older than this.
+        let submitted_at = self.clock.now();
+        let choice = match zuora.submit_export(ctx).await {
+            Ok(id) => encode(&ExportJob { id, submitted_at }),
+            // Zuora's own refusal of the export (AQuA not enabled, the user lacks its
+            // permission, a field the tenant lacks): the per-call reads may still work.
+            Err(e @ (ZuoraError::Rejected { .. } | ZuoraError::NotFound { .. })) => {
+                tracing::warn!(entity = %entity, session = %session_id, error = %e, "Zuora refused the bulk export; reading account by account");
+                PER_CALL.to_string()
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let page = PageRecord {
+            accounts: Vec::new(),
+            next: Some(choice),
+        };
+        let recorded = self
+            .store
+            .add_page(entity, session_id, EXPORT_PAGE, &page)
+            .await?;
+        match recorded.next.as_deref().and_then(decode) {
+            Some(export) => {
+                self.bulk_step(entity, session_id, Some(&export), 0, correlation_id)
+                    .delay(FIRST_POLL)
+                    .send(self)
+                    .await
+            }
+            None => {
+                self.queue_per_call(entity, session_id, correlation_id)
+                    .await
+            }
+        }
+    }
+
+    /// The per-call full sync's first page, for a session whose export failed.
+    async fn queue_per_call(
+        &self,
+        entity: &EntityId,
+        session_id: &str,
+        correlation_id: &str,
+    ) -> Result<(), FullSyncError> {
+        let job = self.page_job(entity, session_id, None, correlation_id);
+        self.queue
+            .send(&job, None)
+            .await
+            .map_err(|e| FullSyncError::Queue(e.to_string()))
+    }
+
+    /// Records each chunk as a page of the session (its accounts join the total once, its
+    /// last ends the enumeration) and queues its job. Chunks before `from` were queued by an
+    /// earlier invocation; one short of time queues the rest as another step.
+    async fn fan_out(
+        &self,
+        run: &FanOut<'_>,
+        snapshots: Vec<AccountSnapshot>,
+        from: usize,
+    ) -> Result<(), FullSyncError> {
+        // An id that is no account key could never be committed or counted: it is left out
+        // before anything is recorded (never expected of ids Zuora issues).
+        let (snapshots, invalid): (Vec<_>, Vec<_>) = snapshots
+            .into_iter()
+            .partition(|s| AccountKey::parse(&s.account.id).is_ok());
+        if !invalid.is_empty() {
+            tracing::error!(session = %run.session_id, count = invalid.len(), "the export named accounts by invalid ids; they are left out");
+        }
+        let chunks = chunks(snapshots);
+        let last = chunks.len().saturating_sub(1);
+        if chunks.is_empty() {
+            // No accounts at all: the enumeration ends with an empty page.
+            let page = PageRecord::default();
+            self.store
+                .add_page(run.entity, run.session_id, "bulk:0", &page)
+                .await?;
+            return Ok(self.complete_if_done(run.entity, run.session_id).await?);
+        }
+        for (n, chunk) in chunks.into_iter().enumerate().skip(from) {
+            if run.deadline.0 - self.clock.now().0 < FAN_OUT_RESERVE_MS {
+                tracing::info!(session = %run.session_id, chunk = n, "fanning the export out goes on in another job");
+                return self
+                    .bulk_step(
+                        run.entity,
+                        run.session_id,
+                        Some(run.export),
+                        n,
+                        run.correlation_id,
+                    )
+                    .send(self)
+                    .await;
+            }
+            let page = PageRecord {
+                accounts: chunk.account_ids(),
+                next: (n < last).then(|| format!("bulk:{}", n + 1)),
+            };
+            let recorded = self
+                .store
+                .add_page(run.entity, run.session_id, &format!("bulk:{n}"), &page)
+                .await?;
+            let jobs = self.chunk_jobs(run, chunk, &recorded.accounts);
+            let failed = self.queue.send_many(&jobs).await;
+            if !failed.is_empty() {
+                return Err(FullSyncError::Queue(format!(
+                    "{} jobs of a bulk export's chunk {n} could not be queued",
+                    failed.len()
+                )));
+            }
+        }
+        Ok(self.complete_if_done(run.entity, run.session_id).await?)
+    }
+
+    /// The jobs of one recorded chunk: its snapshots in one job, an account too large for a
+    /// message as a per-call job, and any account the page recorded that the chunk lacks
+    /// (never expected: the export's files do not change) as a per-call job too.
+    fn chunk_jobs(&self, run: &FanOut<'_>, chunk: Chunk, recorded: &[String]) -> Vec<SyncJob> {
+        let mut jobs = Vec::new();
+        let mut per_call: Vec<String> = Vec::new();
+        match chunk {
+            Chunk::Snapshots(list) => {
+                let (kept, _): (Vec<_>, Vec<_>) = list
+                    .into_iter()
+                    .partition(|s| recorded.contains(&s.account.id));
+                per_call.extend(
+                    recorded
+                        .iter()
+                        .filter(|id| !kept.iter().any(|s| &s.account.id == *id))
+                        .cloned(),
+                );
+                if !kept.is_empty() {
+                    let target = JobTarget::BulkAccounts {
+                        read_from: run.export.submitted_at,
+                        snapshots: kept,
+                    };
+                    jobs.push(self.session_job(
+                        run.entity,
+                        run.session_id,
+                        target,
+                        run.correlation_id,
+                    ));
+                }
+            }
+            Chunk::Oversize(_) => per_call.extend(recorded.iter().cloned()),
+        }
+        jobs.extend(
+            per_call.iter().filter_map(|id| {
+                self.account_job(run.entity, run.session_id, id, run.correlation_id)
+            }),
+        );
+        jobs
+    }
+
+    /// Queues per-call account jobs of the session for bulk accounts that failed and may
+    /// succeed later (each is counted when its job ends).
+    pub async fn sync_one_by_one(
+        &self,
+        entity: &EntityId,
+        session_id: &str,
+        account_ids: &[String],
+        correlation_id: &str,
+    ) -> Result<(), FullSyncError> {
+        let jobs: Vec<SyncJob> = account_ids
+            .iter()
+            .filter_map(|id| self.account_job(entity, session_id, id, correlation_id))
+            .collect();
+        let failed = self.queue.send_many(&jobs).await;
+        if failed.is_empty() {
+            Ok(())
+        } else {
+            Err(FullSyncError::Queue(format!(
+                "{} bulk accounts could not be queued to sync one by one",
+                failed.len()
+            )))
+        }
+    }
+
+    /// A session's per-call account job (an account a bulk job could not carry or commit);
+    /// `None` for an id that is no account key (the fan-out leaves those out).
+    fn account_job(
+        &self,
+        entity: &EntityId,
+        session_id: &str,
+        account_id: &str,
+        correlation_id: &str,
+    ) -> Option<SyncJob> {
+        let account = AccountKey::parse(account_id).ok()?;
+        let target = JobTarget::Account { account };
+        Some(self.session_job(entity, session_id, target, correlation_id))
+    }
+
+    fn session_job(
+        &self,
+        entity: &EntityId,
+        session_id: &str,
+        target: JobTarget,
+        correlation_id: &str,
+    ) -> SyncJob {
+        let mut job = SyncJob::new(
+            entity.clone(),
+            target,
+            Trigger::Full,
+            correlation_id.to_string(),
+            self.clock.now(),
+        );
+        job.session_id = Some(session_id.to_string());
+        job
+    }
+
+    /// The next step of a bulk full sync, to be sent.
+    pub(super) fn bulk_step(
+        &self,
+        entity: &EntityId,
+        session_id: &str,
+        export: Option<&ExportJob>,
+        from: usize,
+        correlation_id: &str,
+    ) -> Step {
+        let target = JobTarget::BulkExport {
+            export: export.cloned(),
+            from,
+        };
+        Step {
+            job: self.session_job(entity, session_id, target, correlation_id),
+            delay: None,
+        }
+    }
+}
+
+/// The fan-out's context.
+struct FanOut<'a> {
+    entity: &'a EntityId,
+    session_id: &'a str,
+    export: &'a ExportJob,
+    correlation_id: &'a str,
+    deadline: EpochMillis,
+}
+
+/// A bulk step job and how long SQS holds it back.
+pub(super) struct Step {
+    job: SyncJob,
+    delay: Option<Duration>,
+}
+
+impl Step {
+    fn delay(mut self, delay: Duration) -> Self {
+        self.delay = Some(delay);
+        self
+    }
+
+    pub(super) async fn send(self, realtime: &Realtime) -> Result<(), FullSyncError> {
+        realtime
+            .queue
+            .send(&self.job, self.delay)
+            .await
+            .map_err(|e| FullSyncError::Queue(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Account, AccountSnapshot};
+
+    fn snapshot(id: &str, name_len: usize) -> AccountSnapshot {
+        AccountSnapshot {
+            account: Account {
+                id: id.into(),
+                account_number: format!("N-{id}"),
+                name: "x".repeat(name_len),
+                status: "Active".into(),
+                currency: None,
+                crm_id: None,
+                bill_cycle_day: None,
+                payment_term: None,
+                default_payment_method_id: None,
+                custom_fields: Default::default(),
+            },
+            bill_to: None,
+            sold_to: None,
+            payment_methods: Vec::new(),
+            subscriptions: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn chunks_hold_at_most_fifty_accounts_and_the_byte_budget() {
+        let many: Vec<_> = (0..120).map(|i| snapshot(&format!("{i:03}"), 10)).collect();
+        let sizes: Vec<usize> = chunks(many).iter().map(|c| c.account_ids().len()).collect();
+        assert_eq!(sizes, vec![50, 50, 20]);
+        // 60 KB each: three fit in 200 KB; a 300 KB account goes alone, per call.
+        let mut big: Vec<_> = (0..4).map(|i| snapshot(&format!("b{i}"), 60_000)).collect();
+        big.insert(2, snapshot("huge", 300_000));
+        let split = chunks(big);
+        let shape: Vec<(bool, usize)> = split
+            .iter()
+            .map(|c| (matches!(c, Chunk::Oversize(_)), c.account_ids().len()))
+            .collect();
+        assert_eq!(shape, vec![(true, 1), (false, 3), (false, 1)]);
+    }
+
+    #[test]
+    fn an_export_is_recorded_with_its_submit_time_and_polls_back_off() {
+        let export = ExportJob {
+            id: "2c92c0f8".into(),
+            submitted_at: EpochMillis(1_700_000_000_123),
+        };
+        assert_eq!(decode(&encode(&export)), Some(export));
+        assert_eq!(decode(PER_CALL), None);
+        assert_eq!(poll_delay(0), FIRST_POLL);
+        assert_eq!(poll_delay(80_000), Duration::from_secs(20));
+        assert_eq!(poll_delay(3_600_000), MAX_POLL);
+    }
+}

@@ -1,0 +1,222 @@
+//! The bulk full sync (docs/ARCHITECTURE.md, "Bulk full sync"), through the real SQS worker:
+//! one export instead of a call per account, every account committed by the snapshot order,
+//! and the per-call reads as the fallback.
+
+use crate::support::*;
+use zuora_sync::adapters::memory::{
+    ACCOUNT_SNAPSHOT, ACCOUNTS_BY_ID, EXPORT_SNAPSHOTS, EXPORT_STATE, SUBMIT_EXPORT,
+};
+use zuora_sync::core::sync::OnBusy;
+use zuora_sync::model::{JobTarget, Session, SessionStatus, SyncMode, Trigger, plan_writes};
+use zuora_sync::ports::{JobQueue, RealtimeStore};
+
+async fn bulk_env(accounts: u32) -> Env {
+    let env = Env::new();
+    env.seed_accounts(accounts);
+    env.configure(|s| {
+        s.sync_mode = SyncMode::Realtime;
+        s.bulk_export = true;
+    })
+    .await;
+    env
+}
+
+async fn start(env: &Env) -> String {
+    let session = env
+        .realtime
+        .start_full_sync(&env.entity, "switch")
+        .await
+        .unwrap();
+    assert!(session.bulk, "the session records that it reads in bulk");
+    session.id
+}
+
+async fn session(env: &Env, id: &str) -> Session {
+    env.store
+        .get_session(&env.entity, id)
+        .await
+        .unwrap()
+        .expect("the session exists")
+}
+
+/// Accounts whose mirror differs from Zuora (the product's own planner finds writes).
+fn drifted(env: &Env, accounts: u32) -> Vec<u32> {
+    (1..=accounts)
+        .filter(|&n| {
+            let snapshot = env.zuora.account(&account_id(n)).expect("in Zuora");
+            let stored = env.store.stored_account(&env.entity, &account_id(n));
+            !plan_writes(&snapshot, &stored).is_noop()
+        })
+        .collect()
+}
+
+fn rename(env: &Env, n: u32, name: &str) {
+    assert!(
+        env.zuora
+            .update_account(&account_id(n), |a| a.account.name = name.into())
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_bulk_full_sync_reads_every_account_through_one_export() {
+    let env = bulk_env(120).await;
+    let id = start(&env).await;
+    env.drain().await;
+
+    assert_eq!(drifted(&env, 120), Vec::<u32>::new());
+    let s = session(&env, &id).await;
+    assert_eq!(s.status, SessionStatus::Done);
+    assert_eq!(
+        (s.total, s.succeeded, s.failed, s.skipped),
+        (120, 120, 0, 0)
+    );
+    assert!(!s.enumerating);
+    // One export (submit, two polls, the files), and no call per account.
+    assert_eq!(env.zuora.calls_to(SUBMIT_EXPORT), 1);
+    assert_eq!(env.zuora.calls_to(EXPORT_STATE), 2);
+    assert_eq!(env.zuora.calls_to(EXPORT_SNAPSHOTS), 1);
+    assert_eq!(env.zuora.calls_to(ACCOUNT_SNAPSHOT), 0);
+    assert_eq!(env.zuora.calls_to(ACCOUNTS_BY_ID), 0);
+}
+
+/// The snapshot order: an account synced by another trigger after the export was submitted
+/// may hold newer data than the export's snapshot, so the export's copy is not committed over
+/// it; the account is read again under its lock. An edit made before the export's snapshot
+/// was taken is in the export.
+#[tokio::test(start_paused = true)]
+async fn an_account_synced_while_the_export_ran_is_not_overwritten_with_the_export() {
+    let env = bulk_env(3).await;
+    env.zuora.set_export_polls(3);
+    let id = start(&env).await;
+    // The submit, then the first poll, which takes the export's snapshot.
+    env.drain_until(|_| env.zuora.calls_to(EXPORT_STATE) == 1)
+        .await;
+    assert_eq!(env.zuora.calls_to(EXPORT_STATE), 1, "the snapshot is taken");
+    // After the snapshot: account 1 is renamed and synced on demand; account 2 is renamed
+    // and not synced (its callout is still to come).
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    rename(&env, 1, "Renamed after the export's snapshot");
+    env.sync
+        .sync_account(
+            &env.req(Trigger::OnDemand),
+            &key(&account_id(1)),
+            OnBusy::Coalesce,
+        )
+        .await
+        .unwrap();
+    rename(&env, 2, "Renamed, callout pending");
+    let reads_before = env.zuora.calls_to(ACCOUNT_SNAPSHOT);
+    env.drain().await;
+
+    let stored = env.store.stored_account(&env.entity, &account_id(1));
+    let snapshot = env.zuora.account(&account_id(1)).unwrap();
+    assert!(
+        plan_writes(&snapshot, &stored).is_noop(),
+        "account 1 keeps what its on-demand sync read"
+    );
+    assert_eq!(
+        env.zuora.calls_to(ACCOUNT_SNAPSHOT) - reads_before,
+        1,
+        "only account 1 was read again, under its lock"
+    );
+    // Account 2 holds the export's (consistent, older) copy until its change syncs it.
+    assert_eq!(drifted(&env, 3), vec![2]);
+    let s = session(&env, &id).await;
+    assert_eq!(
+        (s.status, s.total, s.succeeded),
+        (SessionStatus::Done, 3, 3)
+    );
+    env.sync
+        .sync_account(
+            &env.req(Trigger::Realtime),
+            &key(&account_id(2)),
+            OnBusy::Coalesce,
+        )
+        .await
+        .unwrap();
+    assert_eq!(drifted(&env, 3), Vec::<u32>::new());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_tenant_without_aqua_is_read_account_by_account() {
+    let env = bulk_env(7).await;
+    env.zuora.disable_aqua();
+    let id = start(&env).await;
+    env.drain().await;
+    assert_eq!(drifted(&env, 7), Vec::<u32>::new());
+    let s = session(&env, &id).await;
+    assert_eq!(
+        (s.status, s.total, s.succeeded),
+        (SessionStatus::Done, 7, 7)
+    );
+    assert_eq!(env.zuora.calls_to(SUBMIT_EXPORT), 1);
+    assert_eq!(env.zuora.calls_to(ACCOUNT_SNAPSHOT), 7);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_export_falls_back_to_the_per_call_reads() {
+    let env = bulk_env(7).await;
+    env.zuora
+        .fail_exports(Some("the Subscription query: There is an internal error"));
+    let id = start(&env).await;
+    env.drain().await;
+    assert_eq!(drifted(&env, 7), Vec::<u32>::new());
+    let s = session(&env, &id).await;
+    assert_eq!(
+        (s.status, s.total, s.succeeded),
+        (SessionStatus::Done, 7, 7)
+    );
+    assert_eq!(env.zuora.calls_to(EXPORT_SNAPSHOTS), 0);
+    assert_eq!(env.zuora.calls_to(ACCOUNT_SNAPSHOT), 7);
+}
+
+/// A submit job that runs twice (SQS delivers at least once) submits two exports, but the
+/// session records one: the accounts are counted once and the session completes.
+#[tokio::test(start_paused = true)]
+async fn a_submit_that_runs_twice_reads_the_export_recorded_first() {
+    let env = bulk_env(60).await;
+    let id = start(&env).await;
+    let submit = env.queue.receive().expect("the submit job");
+    assert!(matches!(
+        submit.job.target,
+        JobTarget::BulkExport { export: None, .. }
+    ));
+    for _ in 0..2 {
+        env.queue.send(&submit.job, None).await.unwrap();
+    }
+    env.drain().await;
+
+    assert_eq!(env.zuora.calls_to(SUBMIT_EXPORT), 2);
+    assert_eq!(drifted(&env, 60), Vec::<u32>::new());
+    let s = session(&env, &id).await;
+    assert_eq!(
+        (s.status, s.total, s.succeeded, s.skipped),
+        (SessionStatus::Done, 60, 60, 0)
+    );
+}
+
+/// A bulk job whose commits fail for a while: each failed account is queued on its own (the
+/// others are not synced again), and every account is counted once.
+#[tokio::test(start_paused = true)]
+async fn bulk_accounts_that_fail_are_synced_one_by_one() {
+    let env = bulk_env(20).await;
+    let id = start(&env).await;
+    // Up to the fan-out: the submit and two polls.
+    let jobs = env
+        .drain_until(|t| matches!(t, JobTarget::BulkAccounts { .. }))
+        .await;
+    assert_eq!(jobs, 1, "20 accounts make one bulk job");
+    env.store.set_fault_plan(FailCalls::new("commit", 3));
+    env.drain().await;
+    assert_eq!(drifted(&env, 20), Vec::<u32>::new());
+    let s = session(&env, &id).await;
+    assert_eq!(
+        (s.status, s.total, s.succeeded, s.failed),
+        (SessionStatus::Done, 20, 20, 0)
+    );
+    assert_eq!(
+        env.zuora.calls_to(ACCOUNT_SNAPSHOT),
+        3,
+        "the three accounts whose commit failed were read again, one by one"
+    );
+}
