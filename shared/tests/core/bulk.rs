@@ -220,3 +220,27 @@ async fn bulk_accounts_that_fail_are_synced_one_by_one() {
         "the three accounts whose commit failed were read again, one by one"
     );
 }
+
+/// A worker holds a whole export while it fans it out: one too large for its memory is read
+/// account by account instead of failing the fan-out again and again.
+#[tokio::test(start_paused = true)]
+async fn an_export_too_large_for_the_workers_memory_is_read_account_by_account() {
+    let mut env = bulk_env(30).await;
+    std::sync::Arc::get_mut(&mut env.realtime)
+        .expect("only the bench holds the service")
+        .limit_bulk_accounts(29);
+    let id = start(&env).await;
+    env.drain().await;
+    assert_eq!(drifted(&env, 30), Vec::<u32>::new());
+    let s = session(&env, &id).await;
+    assert_eq!(
+        (s.status, s.total, s.succeeded),
+        (SessionStatus::Done, 30, 30)
+    );
+    assert_eq!(
+        env.zuora.calls_to(EXPORT_SNAPSHOTS),
+        0,
+        "the files are never downloaded"
+    );
+    assert_eq!(env.zuora.calls_to(ACCOUNT_SNAPSHOT), 30);
+}

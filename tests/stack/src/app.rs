@@ -126,6 +126,9 @@ pub struct AppOptions {
     /// The Salesforce org has the Zuora 360 package (otherwise: the same objects as custom
     /// objects without its namespace).
     pub salesforce_package: bool,
+    /// Run the Zuora simulator on its own threads (`zuora_sim::spawn_isolated`), so the
+    /// benchmark can tell its CPU from the product's.
+    pub isolated_sim: bool,
 }
 
 impl Default for AppOptions {
@@ -147,6 +150,7 @@ impl Default for AppOptions {
             dynamodb_url: None,
             zuora_max_concurrency: None,
             salesforce_package: true,
+            isolated_sim: false,
         }
     }
 }
@@ -293,9 +297,13 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(options: AppOptions) -> TestApp {
-    let sim = zuora_sim::spawn(options.sim.clone(), SocketAddr::from(([127, 0, 0, 1], 0)))
-        .await
-        .expect("the Zuora simulator starts");
+    let sim_addr = SocketAddr::from(([127, 0, 0, 1], 0));
+    let sim = if options.isolated_sim {
+        zuora_sim::spawn_isolated(options.sim.clone(), sim_addr, 1)
+    } else {
+        zuora_sim::spawn(options.sim.clone(), sim_addr).await
+    }
+    .expect("the Zuora simulator starts");
     let mut other_sims = Vec::new();
     for (id, sim_config) in &options.other_entities {
         let handle = zuora_sim::spawn(sim_config.clone(), SocketAddr::from(([127, 0, 0, 1], 0)))

@@ -177,6 +177,34 @@ pub async fn spawn(config: SimConfig, addr: SocketAddr) -> std::io::Result<SimHa
     })
 }
 
+/// Threads of a simulator started with [`spawn_isolated`] are named this.
+pub const ISOLATED_THREAD_NAME: &str = "zuora-sim";
+
+/// [`spawn`] on a runtime of its own, on `threads` threads named [`ISOLATED_THREAD_NAME`], so
+/// a benchmark can tell the simulator's CPU from its host process's (per thread, in
+/// `/proc/self/task`). The runtime lives as long as the process: for benchmarks.
+pub fn spawn_isolated(
+    config: SimConfig,
+    addr: SocketAddr,
+    threads: usize,
+) -> std::io::Result<SimHandle> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads.max(1))
+        .thread_name(ISOLATED_THREAD_NAME)
+        .enable_all()
+        .build()?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name(ISOLATED_THREAD_NAME.into())
+        .spawn(move || {
+            let _ = tx.send(runtime.block_on(spawn(config, addr)));
+            // Keeps the runtime (and the server on it) running.
+            runtime.block_on(std::future::pending::<()>());
+        })?;
+    rx.recv()
+        .map_err(|_| std::io::Error::other("the simulator's runtime thread died"))?
+}
+
 impl SimHandle {
     /// Latency added to every Zuora call (not `/__sim`).
     pub fn set_latency(&self, latency: Duration) {

@@ -27,6 +27,15 @@ const FIRST_POLL: Duration = Duration::from_secs(5);
 const MAX_POLL: Duration = Duration::from_secs(60);
 /// The fan-out stops with this much of the invocation left and goes on in another job.
 const FAN_OUT_RESERVE_MS: i64 = 15_000;
+/// Heap one account of an export takes while it is downloaded and assembled (measured by
+/// `scripts/bench.sh -- fullsync-bulk`: 12.3 KB with the files; rounded up).
+pub const BULK_BYTES_PER_ACCOUNT: u64 = 16_000;
+
+/// The most accounts an export may have for a process with `memory_mb` to fan it out, with
+/// half of the memory left for everything else.
+pub fn accounts_for_memory(memory_mb: u64) -> u64 {
+    memory_mb * 1_000_000 / 2 / BULK_BYTES_PER_ACCOUNT
+}
 
 /// One fan-out job's accounts: their snapshots, or one account too large for a message.
 #[derive(Debug)]
@@ -121,6 +130,17 @@ impl Realtime {
                     .await
             }
             ExportState::Ready(files) => {
+                let accounts: u64 = files
+                    .iter()
+                    .filter(|f| f.object == "Account")
+                    .map(|f| f.records)
+                    .sum();
+                if accounts > self.bulk_limit {
+                    tracing::warn!(entity = %entity, session = %session_id, accounts, limit = self.bulk_limit, "the bulk export is too large for this worker's memory; reading account by account");
+                    return self
+                        .queue_per_call(entity, session_id, correlation_id)
+                        .await;
+                }
                 let snapshots = zuora.export_snapshots(&files, &ctx).await?;
                 tracing::info!(entity = %entity, session = %session_id, job = %export.id, accounts = snapshots.len(), "bulk export ready");
                 let fan_out = FanOut {
@@ -454,5 +474,11 @@ mod tests {
         assert_eq!(poll_delay(0), FIRST_POLL);
         assert_eq!(poll_delay(80_000), Duration::from_secs(20));
         assert_eq!(poll_delay(3_600_000), MAX_POLL);
+    }
+
+    #[test]
+    fn a_worker_fans_out_what_half_its_memory_holds() {
+        assert_eq!(accounts_for_memory(256), 8_000);
+        assert_eq!(accounts_for_memory(2_048), 64_000);
     }
 }

@@ -48,6 +48,9 @@ pub struct Realtime {
     notifier: Arc<dyn crate::ports::Notifier>,
     /// The Salesforce push, whose waiting accounts each sweep queues (where configured).
     push: Option<Arc<crate::core::push::PushService>>,
+    /// The most accounts a bulk export may have for this process to fan it out (it holds
+    /// them all at once); a larger one is read account by account.
+    bulk_limit: u64,
 }
 
 /// Changes one session takes at most: reading them, sealing missing numbers and queueing their
@@ -92,6 +95,7 @@ impl Realtime {
             zuora,
             notifier,
             push: None,
+            bulk_limit: u64::MAX,
         }
     }
 
@@ -521,6 +525,12 @@ impl Realtime {
     pub fn with_push(mut self, push: Arc<crate::core::push::PushService>) -> Self {
         self.push = Some(push);
         self
+    }
+
+    /// Sets the most accounts a bulk export may have for this process to fan it out
+    /// ([`bulk::accounts_for_memory`] of the function's memory).
+    pub fn limit_bulk_accounts(&mut self, accounts: u64) {
+        self.bulk_limit = accounts;
     }
 
     /// A failure fails the entity's sweep (so it is counted and alarmed on); the marks stay,

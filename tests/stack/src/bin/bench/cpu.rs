@@ -1,17 +1,59 @@
-//! CPU time per process (from `/proc/<pid>/stat`), so a figure says who spent it: the bench
-//! process (the product, with the Zuora and Salesforce simulators it runs in-process),
-//! DynamoDB Local and moto.
+//! CPU time per process (from `/proc/<pid>/stat`), so a figure says who spent it: the
+//! product (the bench process without the simulator's threads), the Zuora simulator (on
+//! threads of its own, `zuora_sim::spawn_isolated`), DynamoDB Local and moto.
 
-/// A process the bench watches.
+/// Whose CPU a row counts.
+#[derive(Clone, Copy)]
+enum Source {
+    Process(u32),
+    /// This process's threads named `zuora_sim::ISOLATED_THREAD_NAME`.
+    SimThreads,
+    /// This process without those threads.
+    Product,
+}
+
+/// A process (or part of this one) the bench watches.
 pub struct Watched {
     pub name: &'static str,
-    pid: u32,
+    source: Source,
     start: f64,
+}
+
+impl Source {
+    fn seconds(self) -> Option<f64> {
+        match self {
+            Self::Process(pid) => cpu_seconds(pid),
+            Self::SimThreads => Some(sim_thread_seconds()),
+            Self::Product => Some(cpu_seconds(std::process::id())? - sim_thread_seconds()),
+        }
+    }
+}
+
+/// The CPU of this process's simulator threads (a thread that ended is no longer counted: the
+/// simulator's live as long as the process).
+fn sim_thread_seconds() -> f64 {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return 0.0;
+    };
+    tasks
+        .filter_map(|t| {
+            let path = t.ok()?.path();
+            let comm = std::fs::read_to_string(path.join("comm")).ok()?;
+            if !comm.starts_with(zuora_sim::ISOLATED_THREAD_NAME) {
+                return None;
+            }
+            stat_seconds(&std::fs::read_to_string(path.join("stat")).ok()?)
+        })
+        .sum()
 }
 
 /// `utime + stime` in seconds.
 fn cpu_seconds(pid: u32) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat_seconds(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
+}
+
+/// `utime + stime` of a `/proc/.../stat` line, in seconds.
+fn stat_seconds(stat: &str) -> Option<f64> {
     // The command name may hold spaces: fields are counted after its closing parenthesis.
     let rest = &stat[stat.rfind(')')? + 2..];
     let fields: Vec<&str> = rest.split_whitespace().collect();
@@ -21,6 +63,11 @@ fn cpu_seconds(pid: u32) -> Option<f64> {
 }
 
 fn ticks_per_second() -> f64 {
+    static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    *TICKS.get_or_init(clock_ticks)
+}
+
+fn clock_ticks() -> f64 {
     std::process::Command::new("getconf")
         .arg("CLK_TCK")
         .output()
@@ -54,46 +101,60 @@ fn env_port(var: &str) -> Option<String> {
 /// The bench process, DynamoDB Local and moto (the emulators scripts/bench.sh started), with
 /// their CPU time now.
 pub fn watch() -> Vec<Watched> {
-    let mut out = vec![(
-        "this process (product + simulators)",
-        Some(std::process::id()),
-    )];
+    let mut out = vec![
+        (
+            "the product (this process, less the simulator)",
+            Some(Source::Product),
+        ),
+        (
+            "the Zuora simulator (its own threads)",
+            Some(Source::SimThreads),
+        ),
+    ];
     if let Some(port) = env_port("AWS_ENDPOINT_URL_DYNAMODB") {
         out.push((
             "DynamoDB Local",
-            find(&["DynamoDBLocal.jar", "-port", &port]),
+            find(&["DynamoDBLocal.jar", "-port", &port]).map(Source::Process),
         ));
     }
     if let Some(port) = env_port("AWS_ENDPOINT_URL_SQS") {
-        out.push(("moto (SQS)", find(&["moto_server", &port])));
+        out.push((
+            "moto (SQS)",
+            find(&["moto_server", &port]).map(Source::Process),
+        ));
     }
     out.into_iter()
-        .filter_map(|(name, pid)| {
-            let pid = pid?;
+        .filter_map(|(name, source)| {
+            let source = source?;
             Some(Watched {
                 name,
-                pid,
-                start: cpu_seconds(pid)?,
+                source,
+                start: source.seconds()?,
             })
         })
         .collect()
 }
 
 /// Each watched process's CPU seconds since [`watch`], per 1,000 `units`, and as cores busy
-/// over `wall_secs`.
-pub fn report(watched: &[Watched], units: u64, wall_secs: f64) {
+/// over `wall_secs`; answers the product's seconds.
+pub fn report(watched: &[Watched], units: u64, wall_secs: f64) -> f64 {
     println!("  CPU by process                        seconds   per 1,000 accounts   cores busy");
+    let mut product = 0.0;
     for w in watched {
-        let Some(now) = cpu_seconds(w.pid) else {
+        let Some(now) = w.source.seconds() else {
             continue;
         };
         let used = now - w.start;
+        if matches!(w.source, Source::Product) {
+            product = used;
+        }
         println!(
-            "    {:<34} {:>8.1}   {:>12.2} s      {:>6.2}",
+            "    {:<46} {:>8.1}   {:>10.2} s    {:>6.2}",
             w.name,
             used,
             used * 1000.0 / units.max(1) as f64,
             used / wall_secs.max(f64::EPSILON)
         );
     }
+    product
 }

@@ -5,6 +5,10 @@
 mod binaries;
 mod callouts;
 mod cpu;
+mod heap;
+
+#[global_allocator]
+static HEAP: heap::Counting = heap::Counting;
 
 use zuora_sync::adapters::clock::SystemClock;
 
@@ -231,13 +235,16 @@ const USAGE: &str = "\
 bench: ratios measured in one run against the local stack (DynamoDB Local, moto, the Zuora
 simulator at 50 ms per call). Run it through scripts/bench.sh, which starts the emulators.
 
-usage: bench [sync | binaries | callouts [N] | logins | fullsync [ACCOUNTS] | salesforce [ACCOUNTS] | all]
+usage: bench [sync | binaries | callouts [N] | logins | fullsync[-per-call|-bulk] [ACCOUNTS] |
+              salesforce [ACCOUNTS] | all]
 
   sync                  one account's sync: a waiting caller, queued work, the public route
   binaries              each function binary: size, init time, memory after one invoke
   callouts [N]          callout -> mirror updated at threshold 1, p50 / p99 over N (default 500)
   logins                the post-login handler over 1,000 logins
-  fullsync [ACCOUNTS]   a full sync of ACCOUNTS generated accounts (default 10000)
+  fullsync [ACCOUNTS]   a full sync of ACCOUNTS generated accounts (default 10000), per call
+                        and then through a bulk export (fullsync-per-call / fullsync-bulk:
+                        one of them, e.g. `fullsync-bulk 100000`)
   salesforce [ACCOUNTS] the Salesforce push: one account's push, the push latency after a
                         commit, and a full sync of ACCOUNTS accounts pushed (default 10000)
   all                   all of the above (the default)";
@@ -257,14 +264,25 @@ async fn main() {
             }
         },
         Some("logins") => login_figures().await,
-        Some("fullsync") => match args.positional(1).map(str::parse) {
-            None => full_sync_figures(10_000).await,
-            Some(Ok(n)) => full_sync_figures(n).await,
-            Some(Err(_)) => {
-                eprintln!("error: ACCOUNTS must be a number\n\n{USAGE}");
-                std::process::exit(2);
+        Some(mode @ ("fullsync" | "fullsync-per-call" | "fullsync-bulk")) => {
+            let accounts = match args.positional(1).map(str::parse) {
+                None => 10_000,
+                Some(Ok(n)) => n,
+                Some(Err(_)) => {
+                    eprintln!("error: ACCOUNTS must be a number\n\n{USAGE}");
+                    std::process::exit(2);
+                }
+            };
+            match mode {
+                "fullsync" => full_sync_both(accounts).await,
+                "fullsync-bulk" => {
+                    full_sync_figures(accounts, Reads::Bulk).await;
+                }
+                _ => {
+                    full_sync_figures(accounts, Reads::PerCall).await;
+                }
             }
-        },
+        }
         Some("salesforce") => match args.positional(1).map(str::parse) {
             None => salesforce_figures(10_000).await,
             Some(Ok(n)) => salesforce_figures(n).await,
@@ -278,7 +296,7 @@ async fn main() {
             binaries::binary_figures(&app(true).await).await;
             callouts::callout_figures(500, LATENCY).await;
             login_figures().await;
-            full_sync_figures(10_000).await;
+            full_sync_both(10_000).await;
             salesforce_figures(10_000).await;
         }
         Some(other) => {
@@ -339,6 +357,7 @@ impl FullSyncRun {
             spawn_app_with(AppOptions {
                 zuora_timeout: Duration::from_secs(10),
                 queue_visibility_secs: 300,
+                isolated_sim: true,
                 ..AppOptions::default()
             })
             .await,
@@ -350,6 +369,7 @@ impl FullSyncRun {
         app.sim.set_concurrency_limit(SIM_CONCURRENCY);
         app.salesforce.set_latency(SF_LATENCY);
         let cpu = cpu::watch();
+        app.dynamo_counter.reset();
         let started = Instant::now();
         let (status, body) = app
             .admin(
@@ -399,25 +419,45 @@ impl FullSyncRun {
     }
 }
 
+/// How a full sync reads Zuora.
+#[derive(Clone, Copy, PartialEq)]
+enum Reads {
+    PerCall,
+    Bulk,
+}
+
+/// The per-call and the bulk full sync of `accounts` accounts, one after the other.
+async fn full_sync_both(accounts: usize) {
+    let per_call = full_sync_figures(accounts, Reads::PerCall).await;
+    let bulk = full_sync_figures(accounts, Reads::Bulk).await;
+    println!(
+        "bulk / per-call accounts per second, measured here: {:.2} (the local rate is bound by the emulators' CPU, see above)",
+        bulk / per_call
+    );
+}
+
 /// A full sync of `accounts` generated accounts through the local stack: the switch to real
-/// time, page jobs, one job per account, until the session is done.
-async fn full_sync_figures(accounts: usize) {
-    let mut run = FullSyncRun::start(
-        accounts,
-        serde_json::json!({"version": 0, "sync_mode": "realtime", "notification_level": "none"}),
-    )
-    .await;
+/// time, then page jobs and one job per account (per call), or one export fanned out in jobs
+/// of 50 accounts (bulk), until the session is done. Answers the accounts per second.
+async fn full_sync_figures(accounts: usize, reads: Reads) -> f64 {
+    let settings = serde_json::json!({"version": 0, "sync_mode": "realtime", "notification_level": "none", "bulk_export": reads == Reads::Bulk});
+    let mut run = FullSyncRun::start(accounts, settings).await;
     let session = run.done().await;
     let wall = run.started.elapsed();
     let watched = std::mem::take(&mut run.cpu);
     let app = run.stop().await;
+    let writes = app.dynamo_counter.snapshot().writes();
     let rate = session.total as f64 / wall.as_secs_f64();
     let stats = app.sim.stats();
-    // Each account sync makes its calls at once, so they hold that many of the limit's slots.
-    let calls_per_sync = stats.requests.values().sum::<u64>() as f64 / session.total.max(1) as f64;
-    let ceiling = SIM_CONCURRENCY as f64 / LATENCY.as_secs_f64() / calls_per_sync.max(1.0);
+    let total = session.total.max(1) as f64;
+    let calls = stats.requests.values().sum::<u64>() as f64 / total;
+    let objects = objects_per_account(&app).await;
+    let how = match reads {
+        Reads::PerCall => "per call",
+        Reads::Bulk => "bulk export",
+    };
     println!(
-        "full sync of {accounts} simulated accounts (simulator latency {} ms, concurrency limit {SIM_CONCURRENCY}; {POLLERS} worker invocations x 5)",
+        "full sync ({how}) of {accounts} simulated accounts (simulator latency {} ms, concurrency limit {SIM_CONCURRENCY}; {POLLERS} worker invocations x 5)",
         LATENCY.as_millis()
     );
     println!(
@@ -425,23 +465,109 @@ async fn full_sync_figures(accounts: usize) {
         wall.as_secs_f64()
     );
     println!(
-        "  accounts synced / failed                    {:>8} / {}",
-        session.succeeded, session.failed
+        "  accounts synced / failed / skipped          {:>8} / {} / {}",
+        session.succeeded, session.failed, session.skipped
     );
     println!("  accounts per second                         {rate:>8.1}");
-    println!("  ceiling (limit / latency / {calls_per_sync:.2} calls per sync) {ceiling:>8.1}");
     println!(
-        "  ratio to the ceiling                        {:>8.2}",
-        rate / ceiling
+        "  objects per second                          {:>8.1}   ({objects:.1} Zuora objects per account: account, contacts, payment methods, subscriptions, rate plans, charges)",
+        rate * objects
+    );
+    println!("  Zuora calls per account                     {calls:>8.4}");
+    println!(
+        "  DynamoDB write requests per account         {:>8.2}",
+        writes as f64 / total
     );
     println!(
-        "  Zuora requests {} (429s: {}), most in flight at once {}",
+        "  Zuora requests {} (429s: {}), most in flight at once {}: {:?}",
         stats.requests.values().sum::<u64>(),
         stats.responses_429,
-        stats.max_in_flight
+        stats.max_in_flight,
+        stats.requests
     );
-    cpu::report(&watched, session.total, wall.as_secs_f64());
-    modeled_per_call_times(calls_per_sync);
+    let product_secs = cpu::report(&watched, session.total, wall.as_secs_f64());
+    match reads {
+        Reads::PerCall => {
+            // Each account sync makes its calls at once: they hold that many of the limit's slots.
+            let ceiling = SIM_CONCURRENCY as f64 / LATENCY.as_secs_f64() / calls.max(1.0);
+            println!(
+                "  ratio to the simulator's ceiling ({SIM_CONCURRENCY} / {} ms / {calls:.2} calls) {:>6.2}",
+                LATENCY.as_millis(),
+                rate / ceiling
+            );
+            modeled_per_call_times(calls, objects);
+        }
+        Reads::Bulk => {
+            modeled_bulk_times(product_secs / total, writes as f64 / total, objects);
+            export_memory(&app).await;
+        }
+    }
+    rate
+}
+
+/// The heap one bulk export's download and assembly takes at its peak (a worker holds the
+/// files and every account's snapshot at once while it fans them out).
+async fn export_memory(app: &TestApp) {
+    use zuora_sync::model::{CallContext, ExportState};
+    use zuora_sync::ports::ZuoraApi;
+    let zuora = zuora_sync::adapters::zuora::ZuoraClient::new(app.config.entities[0].zuora.clone())
+        .expect("a Zuora client");
+    let ctx = CallContext::new("bench-export");
+    let job = zuora.submit_export(&ctx).await.expect("submit");
+    let files = loop {
+        match zuora.export_state(&job, &ctx).await.expect("poll") {
+            ExportState::Running => continue,
+            ExportState::Ready(files) => break files,
+            ExportState::Failed(reason) => panic!("the export failed: {reason}"),
+        }
+    };
+    let mark = heap::mark();
+    let snapshots = zuora
+        .export_snapshots(&files, &ctx)
+        .await
+        .expect("download");
+    let peak = heap::peak_since(mark);
+    let accounts = snapshots.len().max(1);
+    drop(snapshots);
+    println!(
+        "  export download + assembly, peak heap     {:>8.1} MB   ({:.1} KB per account, the simulator's file rendering included; {:.0} accounts a GB)",
+        peak as f64 / 1e6,
+        peak as f64 / 1e3 / accounts as f64,
+        1e9 / (peak as f64 / accounts as f64)
+    );
+}
+
+/// Zuora objects per account (account, bill-to and sold-to contacts, payment methods,
+/// subscriptions, rate plans, charges), over a sample of the accounts as the per-call reads
+/// answer them.
+async fn objects_per_account(app: &TestApp) -> f64 {
+    use zuora_sync::model::CallContext;
+    use zuora_sync::ports::ZuoraApi;
+    let zuora = zuora_sync::adapters::zuora::ZuoraClient::new(app.config.entities[0].zuora.clone())
+        .expect("a Zuora client");
+    let ctx = CallContext::new("bench-objects");
+    let mut objects = 0;
+    let sample = 50;
+    for n in 1..=sample {
+        let key = AccountKey::parse(&format!("F{n:08}")).expect("valid");
+        let s = zuora
+            .account_snapshot(&key, &ctx)
+            .await
+            .expect("an account");
+        let contacts = match (&s.bill_to, &s.sold_to) {
+            (Some(b), Some(t)) if b.id == t.id => 1,
+            (b, t) => usize::from(b.is_some()) + usize::from(t.is_some()),
+        };
+        let plans: usize = s.subscriptions.iter().map(|x| x.rate_plans.len()).sum();
+        let charges: usize = s
+            .subscriptions
+            .iter()
+            .flat_map(|x| &x.rate_plans)
+            .map(|p| p.charges.len())
+            .sum();
+        objects += 1 + contacts + s.payment_methods.len() + s.subscriptions.len() + plans + charges;
+    }
+    objects as f64 / sample as f64
 }
 
 /// Zuora's tenant limits: concurrent requests, and requests a minute.
@@ -449,20 +575,77 @@ const ZUORA_CONCURRENT: f64 = 40.0;
 const ZUORA_PER_MINUTE: f64 = 50_000.0;
 /// A realistic Zuora call (the simulator's 50 ms is a local choice).
 const ZUORA_CALL_SECS: f64 = 0.3;
+/// Zuora 360's Turbo Sync: about 1M objects in 2,783 s.
+const TURBO_SYNC_OBJECTS_PER_SEC: f64 = 360.0;
 
 /// The per-call full sync's time at Zuora's real limits, where Zuora and not this product
 /// bounds it: each account's `calls` go out at once and hold that many of the slots.
-fn modeled_per_call_times(calls: f64) {
+fn modeled_per_call_times(calls: f64, objects: f64) {
     let by_concurrency = ZUORA_CONCURRENT / (calls * ZUORA_CALL_SECS);
     let by_rate = ZUORA_PER_MINUTE / 60.0 / calls;
     let rate = by_concurrency.min(by_rate);
     println!(
         "  modeled at Zuora's limits: accounts/s = min({ZUORA_CONCURRENT} / ({calls:.2} calls x {ZUORA_CALL_SECS} s), {ZUORA_PER_MINUTE} / 60 / {calls:.2}) = min({by_concurrency:.1}, {by_rate:.1}) = {rate:.1}"
     );
+    print_modeled(rate, objects);
+}
+
+/// The deployed worker: instances (template.yaml's `WorkerMaxInstances` default), messages
+/// each syncs at once, and accounts of a bulk job at once. Lambda gives 1 vCPU per 1,769 MB
+/// (up to 6 at 10,240 MB, its largest).
+const WORKER_INSTANCES: f64 = 4.0;
+const WORKER_MESSAGES: f64 = 5.0;
+const BULK_ACCOUNTS_AT_ONCE: f64 = 8.0;
+const LAMBDA_MB_PER_VCPU: f64 = 1769.0;
+const LAMBDA_MAX_MB: u64 = 10_240;
+/// An assumed DynamoDB write round trip from Lambda in the same region.
+const DYNAMODB_WRITE_SECS: f64 = 0.008;
+
+/// The bulk full sync's time in AWS: Zuora serves one export (a handful of calls whatever the
+/// accounts: its limits no longer bound the sync), then each account is a commit, bound by the
+/// worker's CPU or by its DynamoDB round trips, whichever is slower. The worker that fans the
+/// export out holds it whole: its memory (`WorkerMemorySize`) must be
+/// `accounts_for_memory`'s, and its vCPU share follows from it.
+fn modeled_bulk_times(cpu_per_account: f64, writes: f64, objects: f64) {
+    use zuora_sync::core::realtime::bulk::accounts_for_memory;
+    for accounts in [100_000u64, 1_000_000] {
+        let Some(mb) = (256..=LAMBDA_MAX_MB)
+            .step_by(256)
+            .find(|mb| accounts_for_memory(*mb) >= accounts)
+        else {
+            println!(
+                "    {accounts:>9} accounts: more than one worker's memory holds ({} accounts at {LAMBDA_MAX_MB} MB): read per call (above) until exports are split",
+                accounts_for_memory(LAMBDA_MAX_MB)
+            );
+            continue;
+        };
+        let vcpu = (mb as f64 / LAMBDA_MB_PER_VCPU).min(6.0);
+        let by_cpu = WORKER_INSTANCES * vcpu / cpu_per_account.max(f64::EPSILON);
+        let by_round_trips = WORKER_INSTANCES * WORKER_MESSAGES * BULK_ACCOUNTS_AT_ONCE
+            / (writes * DYNAMODB_WRITE_SECS);
+        let rate = by_cpu.min(by_round_trips);
+        println!(
+            "    {accounts:>9} accounts, workers of {mb} MB: accounts/s = min({WORKER_INSTANCES} x {vcpu:.2} vCPU / {:.3} ms CPU, {WORKER_INSTANCES} x {WORKER_MESSAGES} x {BULK_ACCOUNTS_AT_ONCE} / ({writes:.2} writes x {} ms)) = min({by_cpu:.0}, {by_round_trips:.0}) = {rate:.0}; objects/s {:.0} = {:.1}x Turbo Sync; {:.0} s ({:.2} h) plus the export's own run on Zuora (not published; at most 3 h a query)",
+            cpu_per_account * 1000.0,
+            DYNAMODB_WRITE_SECS * 1000.0,
+            rate * objects,
+            rate * objects / TURBO_SYNC_OBJECTS_PER_SEC,
+            accounts as f64 / rate,
+            accounts as f64 / rate / 3600.0,
+        );
+    }
+}
+
+fn print_modeled(rate: f64, objects: f64) {
+    println!(
+        "    objects/s {:.0} = {:.1}x Turbo Sync's ~{TURBO_SYNC_OBJECTS_PER_SEC}",
+        rate * objects,
+        rate * objects / TURBO_SYNC_OBJECTS_PER_SEC
+    );
     for accounts in [100_000.0, 1_000_000.0] {
         let secs = accounts / rate;
         println!(
-            "    {:>9} accounts: {:>7.0} s ({:.1} h)",
+            "    {:>9} accounts: {:>7.0} s ({:.2} h)",
             accounts as u64,
             secs,
             secs / 3600.0
