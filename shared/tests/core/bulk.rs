@@ -188,6 +188,12 @@ async fn a_submit_that_runs_twice_reads_the_export_recorded_first() {
 
     assert_eq!(env.zuora.calls_to(SUBMIT_EXPORT), 2);
     assert_eq!(drifted(&env, 60), Vec::<u32>::new());
+    assert_eq!(
+        env.zuora.calls_to(EXPORT_SNAPSHOTS),
+        1,
+        "the second poll chain stops at the fan-out the first one ended"
+    );
+    assert_eq!(env.zuora.calls_to(ACCOUNT_SNAPSHOT), 0);
     let s = session(&env, &id).await;
     assert_eq!(
         (s.status, s.total, s.succeeded, s.skipped),
@@ -243,4 +249,62 @@ async fn an_export_too_large_for_the_workers_memory_is_read_account_by_account()
         "the files are never downloaded"
     );
     assert_eq!(env.zuora.calls_to(ACCOUNT_SNAPSHOT), 30);
+}
+
+/// Two copies of the step that finds the export ready, at once (SQS delivers at least once):
+/// one fans it out, the other is turned away and, back later, finds it done. Without the
+/// claim both would fan out, and every account would be read again one by one.
+#[tokio::test(start_paused = true)]
+async fn two_copies_of_the_ready_step_fan_the_export_out_once() {
+    use zuora_sync::handlers::sqs_worker::MessageResult;
+    let env = bulk_env(60).await;
+    env.zuora.set_export_polls(1);
+    let id = start(&env).await;
+    env.drain_until(|t| {
+        matches!(
+            t,
+            JobTarget::BulkExport {
+                export: Some(_),
+                ..
+            }
+        )
+    })
+    .await;
+    let poll = env.queue.drain().pop().expect("the poll job");
+    // Zuora answers slowly: both copies are under way before either has fanned out.
+    env.zuora.set_delay(std::time::Duration::from_millis(200));
+    let message = |n: u32| {
+        let mut m = aws_lambda_events::sqs::SqsMessage::default();
+        m.message_id = Some(format!("copy-{n}"));
+        m.body = Some(poll.body.clone());
+        m.attributes
+            .insert("ApproximateReceiveCount".into(), "1".into());
+        m
+    };
+    let (first, second) = (message(1), message(2));
+    let worker = env.worker();
+    let deadline = env.now().plus_ms(DEADLINE_MS);
+    let (a, b) = tokio::join!(
+        worker.handle_message(&first, deadline),
+        worker.handle_message(&second, deadline)
+    );
+    let turned_away = [&a, &b]
+        .iter()
+        .filter(|r| matches!(r, MessageResult::Retry(_)))
+        .count();
+    assert_eq!(turned_away, 1, "{a:?} {b:?}");
+    env.drain().await;
+    // The copy turned away comes back (SQS), and stops: the fan-out ended.
+    let late = worker
+        .handle_message(&second, env.now().plus_ms(DEADLINE_MS))
+        .await;
+    assert_eq!(late, MessageResult::Done);
+    assert_eq!(env.zuora.calls_to(EXPORT_SNAPSHOTS), 1);
+    assert_eq!(env.zuora.calls_to(ACCOUNT_SNAPSHOT), 0);
+    assert_eq!(drifted(&env, 60), Vec::<u32>::new());
+    let s = session(&env, &id).await;
+    assert_eq!(
+        (s.status, s.total, s.succeeded),
+        (SessionStatus::Done, 60, 60)
+    );
 }

@@ -20,6 +20,8 @@ pub const BULK_JOB_BYTES: usize = 200 * 1024;
 /// The page that records a session's export: the first writer wins, so a retried submit
 /// polls the export recorded first and the session reads exactly one snapshot.
 const EXPORT_PAGE: &str = "bulk-export";
+/// The page that claims a session's fan-out for one invocation.
+const FAN_OUT_PAGE: &str = "bulk-fanout";
 /// Recorded instead of an export when the session reads account by account.
 const PER_CALL: &str = "per-call";
 /// Polls wait this long at first, then a quarter of the export's age, up to the maximum.
@@ -116,6 +118,18 @@ impl Realtime {
                 .submit_export(entity, session_id, zuora.as_ref(), correlation_id, &ctx)
                 .await;
         };
+        // A copy of a step that runs after the fan-out ended (SQS delivers at least once; a
+        // submit that ran twice polls twice) stops here rather than fanning out again, which
+        // would read every account again (its export's commit is not newer than itself).
+        let enumerating = self
+            .store
+            .get_session(entity, session_id)
+            .await?
+            .is_some_and(|s| s.enumerating);
+        if !enumerating {
+            tracing::info!(entity = %entity, session = %session_id, "the export was fanned out already; this step ends");
+            return Ok(());
+        }
         match zuora.export_state(&export.id, &ctx).await? {
             ExportState::Running => {
                 let age = self.clock.now().0 - export.submitted_at.0;
@@ -141,8 +155,6 @@ impl Realtime {
                         .queue_per_call(entity, session_id, correlation_id)
                         .await;
                 }
-                let snapshots = zuora.export_snapshots(&files, &ctx).await?;
-                tracing::info!(entity = %entity, session = %session_id, job = %export.id, accounts = snapshots.len(), "bulk export ready");
                 let fan_out = FanOut {
                     entity,
                     session_id,
@@ -150,6 +162,14 @@ impl Realtime {
                     correlation_id,
                     deadline,
                 };
+                if from == 0 && !self.claim_fan_out(&fan_out).await? {
+                    return Err(FullSyncError::Busy(
+                        "another invocation is fanning this export out; this copy of the step waits"
+                            .into(),
+                    ));
+                }
+                let snapshots = zuora.export_snapshots(&files, &ctx).await?;
+                tracing::info!(entity = %entity, session = %session_id, job = %export.id, accounts = snapshots.len(), "bulk export ready");
                 self.fan_out(&fan_out, snapshots, from).await
             }
         }
@@ -214,8 +234,8 @@ impl Realtime {
             .map_err(|e| FullSyncError::Queue(e.to_string()))
     }
 
-    /// Records each chunk as a page of the session (its accounts join the total once, its
-    /// last ends the enumeration) and queues its job. Chunks before `from` were queued by an
+    /// Records each chunk as a page of the session (its accounts join the total once) and
+    /// queues its job; a last, empty page ends the enumeration. Chunks before `from` were queued by an
     /// earlier invocation; one short of time queues the rest as another step.
     async fn fan_out(
         &self,
@@ -232,15 +252,6 @@ impl Realtime {
             tracing::error!(session = %run.session_id, count = invalid.len(), "the export named accounts by invalid ids; they are left out");
         }
         let chunks = chunks(snapshots);
-        let last = chunks.len().saturating_sub(1);
-        if chunks.is_empty() {
-            // No accounts at all: the enumeration ends with an empty page.
-            let page = PageRecord::default();
-            self.store
-                .add_page(run.entity, run.session_id, "bulk:0", &page)
-                .await?;
-            return Ok(self.complete_if_done(run.entity, run.session_id).await?);
-        }
         for (n, chunk) in chunks.into_iter().enumerate().skip(from) {
             if run.deadline.0 - self.clock.now().0 < FAN_OUT_RESERVE_MS {
                 tracing::info!(session = %run.session_id, chunk = n, "fanning the export out goes on in another job");
@@ -257,7 +268,7 @@ impl Realtime {
             }
             let page = PageRecord {
                 accounts: chunk.account_ids(),
-                next: (n < last).then(|| format!("bulk:{}", n + 1)),
+                next: Some(format!("bulk:{}", n + 1)),
             };
             let recorded = self
                 .store
@@ -272,7 +283,35 @@ impl Realtime {
                 )));
             }
         }
+        // The enumeration ends only once every chunk's jobs were sent: a fan-out that failed
+        // half-way is run again whole (its sent jobs are counted once), never cut short by
+        // the check that stops copies of a finished one.
+        self.store
+            .add_page(run.entity, run.session_id, "bulk:end", &PageRecord::default())
+            .await?;
         Ok(self.complete_if_done(run.entity, run.session_id).await?)
+    }
+
+    /// Claims the fan-out for this invocation until its deadline (the session's page
+    /// `bulk-fanout`, first writer wins): a copy of the step running at the same time (SQS
+    /// delivers at least once) is turned away and comes back once the fan-out ended, when it
+    /// stops. A claim whose invocation is over (it died) no longer turns anyone away.
+    async fn claim_fan_out(&self, run: &FanOut<'_>) -> Result<bool, FullSyncError> {
+        let ours = format!("{}:{}", run.deadline.0, crate::model::new_event_id());
+        let page = PageRecord {
+            accounts: Vec::new(),
+            next: Some(ours.clone()),
+        };
+        let recorded = self
+            .store
+            .add_page(run.entity, run.session_id, FAN_OUT_PAGE, &page)
+            .await?;
+        let claim = recorded.next.unwrap_or_default();
+        let until: i64 = claim
+            .split_once(':')
+            .and_then(|(at, _)| at.parse().ok())
+            .unwrap_or(0);
+        Ok(claim == ours || until < self.clock.now().0)
     }
 
     /// The jobs of one recorded chunk: its snapshots in one job, an account too large for a

@@ -37,6 +37,9 @@ pub enum FullSyncError {
     Queue(String),
     #[error("entity {0} is not configured")]
     UnknownEntity(EntityId),
+    /// Another invocation runs this step now; the job comes back later.
+    #[error("{0}")]
+    Busy(String),
 }
 
 impl FullSyncError {
@@ -45,7 +48,7 @@ impl FullSyncError {
         match self {
             Self::Zuora(e) => e.is_transient(),
             Self::UnknownEntity(_) => false,
-            Self::Store(_) | Self::Queue(_) => true,
+            Self::Store(_) | Self::Queue(_) | Self::Busy(_) => true,
         }
     }
 }

@@ -107,7 +107,8 @@ export async function settingsView(ctx) {
           wrap("max_minutes_between_syncs", "Maximum minutes between syncs", int(s.max_minutes_between_syncs, 1, 1440), "1 to 1440."),
           wrap("min_on_demand_interval_minutes", "Minimum minutes between on-demand syncs of one account", int(s.min_on_demand_interval_minutes, 0, 1440), "0 to 1440; 0 turns it off."),
           wrap("deep_reconcile_days", "Days between deep look-backs", int(s.deep_reconcile_days, 0, 365), "0 to 365; 0 turns them off."),
-          wrap("event_retention_days", "Days events are kept", int(s.event_retention_days, 1, 3650), "1 to 3650."))),
+          wrap("event_retention_days", "Days events are kept", int(s.event_retention_days, 1, 3650), "1 to 3650.")),
+        check("bulk_export", "Full syncs through one bulk export (AQuA)", s.bulk_export, "Needs AQuA on the tenant; a refused or failed export falls back to reading each account.")),
       h("fieldset", { class: "group" }, h("legend", null, "Notifications"),
         h("div", { class: "field-grid" },
           wrap("notification_level", "Notification level", select(s.notification_level, [
@@ -168,6 +169,7 @@ export async function settingsView(ctx) {
         event_retention_days: intValue(controls.event_retention_days),
         notification_level: controls.notification_level.value,
         hot_sync_enabled: controls.hot_sync_enabled.checked,
+        bulk_export: controls.bulk_export.checked,
         claims: jsonValue("claims"),
         login_hooks: jsonValue("login_hooks"),
       };

@@ -608,6 +608,9 @@ const DYNAMODB_WRITE_SECS: f64 = 0.008;
 /// `accounts_for_memory`'s, and its vCPU share follows from it.
 fn modeled_bulk_times(cpu_per_account: f64, writes: f64, objects: f64) {
     use zuora_sync::core::realtime::bulk::accounts_for_memory;
+    println!(
+        "  modeled in AWS: Zuora serves one export (its request limits no longer bound the sync); each account is a commit on a worker"
+    );
     for accounts in [100_000u64, 1_000_000] {
         let Some(mb) = (256..=LAMBDA_MAX_MB)
             .step_by(256)
