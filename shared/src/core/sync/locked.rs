@@ -54,6 +54,7 @@ impl SyncService {
     ) -> Result<AccountOutcome, SyncError> {
         let run = self.prepare(req).await?;
         event.retention_days = Some(run.settings.event_retention_days);
+        let exported = given.is_some();
         let (lock_id, prefetched) = match (key, given) {
             (None, _) => (CATALOG_ACCOUNT.to_string(), None),
             // A snapshot read beforehand (a bulk export's) is keyed by the account id.
@@ -109,7 +110,15 @@ impl SyncService {
                 None
             }
         };
-        let ((), (), stored) = tokio::join!(self.record_running(event), read.as_mut(), stored);
+        // A snapshot read beforehand (a bulk export's) is committed within milliseconds: its
+        // event is written once, by the commit or the failure, not marked running first (one
+        // write less for each account of a bulk full sync).
+        let running = async {
+            if !exported {
+                self.record_running(event).await;
+            }
+        };
+        let ((), (), stored) = tokio::join!(running, read.as_mut(), stored);
         let prefetched = read.as_mut().take_output().flatten();
         // A snapshot read before the lock was won is committed only if nothing the lock
         // records can be newer (docs/ARCHITECTURE.md, The lock protocol: snapshot order). A
