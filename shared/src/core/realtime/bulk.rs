@@ -287,7 +287,12 @@ impl Realtime {
         // half-way is run again whole (its sent jobs are counted once), never cut short by
         // the check that stops copies of a finished one.
         self.store
-            .add_page(run.entity, run.session_id, "bulk:end", &PageRecord::default())
+            .add_page(
+                run.entity,
+                run.session_id,
+                "bulk:end",
+                &PageRecord::default(),
+            )
             .await?;
         Ok(self.complete_if_done(run.entity, run.session_id).await?)
     }
