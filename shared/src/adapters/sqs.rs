@@ -147,7 +147,7 @@ impl JobQueue for SqsQueue {
                     .iter()
                     .zip(&indexes)
                     .filter_map(|(job, i)| {
-                        let body = serde_json::to_string(job).ok()?;
+                        let body = body(job).ok()?;
                         SendMessageBatchRequestEntry::builder()
                             .id(i.to_string())
                             .message_body(body)
@@ -172,7 +172,7 @@ impl JobQueue for SqsQueue {
     }
 
     async fn send(&self, job: &SyncJob, delay: Option<Duration>) -> Result<(), QueueError> {
-        let body = serde_json::to_string(job)
+        let body = body(job)
             .map_err(|e| QueueError(Cause::with_source("the job does not serialise", e)))?;
         let delay = delay.map(|d| d.min(MAX_DELAY).as_secs() as i32);
         self.client
@@ -184,5 +184,41 @@ impl JobQueue for SqsQueue {
             .await
             .map(|_| ())
             .map_err(sqs_error)
+    }
+}
+
+/// A job's message body: its JSON, with the two characters SQS refuses in a message and
+/// serde_json leaves as they are (U+FFFE, U+FFFF; a bulk job carries Zuora's text) written as
+/// JSON escapes, which read back as the same characters.
+fn body(job: &SyncJob) -> serde_json::Result<String> {
+    let json = serde_json::to_string(job)?;
+    if !json.contains(['\u{FFFE}', '\u{FFFF}']) {
+        return Ok(json);
+    }
+    Ok(json
+        .replace('\u{FFFE}', "\\ufffe")
+        .replace('\u{FFFF}', "\\uffff"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{EntityId, EpochMillis, JobTarget, Trigger};
+
+    #[test]
+    fn a_body_never_holds_the_characters_sqs_refuses_and_reads_back_the_same() {
+        let job = SyncJob::new(
+            EntityId::parse("default").unwrap(),
+            JobTarget::Lookup {
+                field: "Name__c".into(),
+                value: "a\u{FFFE}b\u{FFFF}c".into(),
+            },
+            Trigger::Full,
+            "c".into(),
+            EpochMillis(0),
+        );
+        let sent = body(&job).unwrap();
+        assert!(!sent.contains(['\u{FFFE}', '\u{FFFF}']), "{sent}");
+        assert_eq!(SyncJob::parse(&sent).unwrap(), job);
     }
 }

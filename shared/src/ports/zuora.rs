@@ -53,7 +53,7 @@ pub trait ZuoraApi: Send + Sync {
     /// Where an export is: running, ready with its files, or failed.
     async fn export_state(&self, job: &str, ctx: &CallContext) -> Result<ExportState, ZuoraError>;
 
-    /// A ready export's files, assembled into every account's snapshot, in account id order.
+    /// A ready export's files, assembled into every account's snapshot, in an order the same files always give.
     async fn export_snapshots(
         &self,
         files: &[ExportFile],

@@ -308,3 +308,64 @@ async fn two_copies_of_the_ready_step_fan_the_export_out_once() {
         (SessionStatus::Done, 60, 60)
     );
 }
+
+/// The step that ends an empty export's enumeration fails before it completes the session
+/// (its read of the session, here): its retry finds the enumeration ended and completes it,
+/// instead of stopping and leaving the session running until it expires.
+#[tokio::test(start_paused = true)]
+async fn a_retried_step_completes_a_session_whose_enumeration_ended() {
+    let env = bulk_env(0).await;
+    env.zuora.set_export_polls(1);
+    let id = start(&env).await;
+    // The session is read by the poll's check, then by the completion after `bulk:end`.
+    env.store
+        .set_fault_plan(FailCalls::after("get_session", 1, 1));
+    env.drain().await;
+    let s = session(&env, &id).await;
+    assert_eq!(
+        (s.status, s.total, s.enumerating),
+        (SessionStatus::Done, 0, false)
+    );
+}
+
+/// Export files Zuora cannot hand over or that cannot be read (gone, malformed, over the
+/// cap) would fail the same way on every retry: the session is read account by account.
+#[tokio::test(start_paused = true)]
+async fn export_files_that_cannot_be_read_fall_back_to_the_per_call_reads() {
+    let env = bulk_env(9).await;
+    env.zuora
+        .set_fault_plan(std::sync::Arc::new(UnreadableFiles));
+    let id = start(&env).await;
+    env.drain().await;
+    assert_eq!(drifted(&env, 9), Vec::<u32>::new());
+    let s = session(&env, &id).await;
+    assert_eq!(
+        (s.status, s.total, s.succeeded),
+        (SessionStatus::Done, 9, 9)
+    );
+    assert_eq!(env.zuora.calls_to(EXPORT_SNAPSHOTS), 1);
+    assert_eq!(env.zuora.calls_to(ACCOUNT_SNAPSHOT), 9);
+}
+
+#[derive(Debug)]
+struct UnreadableFiles;
+
+impl zuora_sync::adapters::memory::FaultPlan for UnreadableFiles {
+    fn store_call(&self, _: &'static str) -> zuora_sync::adapters::memory::Fault {
+        zuora_sync::adapters::memory::Fault::Pass
+    }
+    fn queue_send(&self) -> zuora_sync::adapters::memory::Fault {
+        zuora_sync::adapters::memory::Fault::Pass
+    }
+    fn zuora_call(&self, method: &'static str) -> zuora_sync::adapters::memory::ZuoraFault {
+        use zuora_sync::adapters::memory::ZuoraFault;
+        if method == EXPORT_SNAPSHOTS {
+            ZuoraFault::Fail(zuora_sync::ports::ZuoraError::BadResponse {
+                detail: "the Subscription file has no Subscription.Id column".into(),
+                attempts: 1,
+            })
+        } else {
+            ZuoraFault::Pass
+        }
+    }
+}

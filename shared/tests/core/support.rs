@@ -558,16 +558,26 @@ impl FaultPlan for StallCall {
     }
 }
 
-/// A fault plan that fails the first `n` store calls named `op`; every other call passes.
+/// A fault plan that fails `n` store calls named `op`, after letting `skip` of them pass;
+/// every other call passes.
 #[derive(Debug)]
 pub struct FailCalls {
     pub op: &'static str,
+    skip: std::sync::atomic::AtomicU64,
     left: std::sync::atomic::AtomicU64,
 }
 
 impl FailCalls {
     pub fn new(op: &'static str, n: u64) -> Arc<Self> {
-        Arc::new(Self { op, left: n.into() })
+        Self::after(op, 0, n)
+    }
+
+    pub fn after(op: &'static str, skip: u64, n: u64) -> Arc<Self> {
+        Arc::new(Self {
+            op,
+            skip: skip.into(),
+            left: n.into(),
+        })
     }
 }
 
@@ -575,7 +585,10 @@ impl FaultPlan for FailCalls {
     fn store_call(&self, op: &'static str) -> Fault {
         use std::sync::atomic::Ordering::SeqCst;
         let take = |n: u64| n.checked_sub(1);
-        if op == self.op && self.left.fetch_update(SeqCst, SeqCst, take).is_ok() {
+        if op != self.op || self.skip.fetch_update(SeqCst, SeqCst, take).is_ok() {
+            return Fault::Pass;
+        }
+        if self.left.fetch_update(SeqCst, SeqCst, take).is_ok() {
             Fault::Fail
         } else {
             Fault::Pass

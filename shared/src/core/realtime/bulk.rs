@@ -32,6 +32,8 @@ const FAN_OUT_RESERVE_MS: i64 = 15_000;
 /// Heap one account of an export takes while it is downloaded and assembled (measured by
 /// `scripts/bench.sh -- fullsync-bulk`: 12.3 KB with the files; rounded up).
 pub const BULK_BYTES_PER_ACCOUNT: u64 = 16_000;
+/// Heap one exported record takes (the same run: 12.0 KB for about 7 records an account).
+pub const BULK_BYTES_PER_RECORD: u64 = 2_500;
 
 /// The most accounts an export may have for a process with `memory_mb` to fan it out, with
 /// half of the memory left for everything else.
@@ -55,7 +57,8 @@ impl Chunk {
     }
 }
 
-/// Splits snapshots (in account id order, so a retry splits them the same way) into jobs of
+/// Splits snapshots (in the assembly's order, by account number, so a retry splits them the
+/// same way) into jobs of
 /// at most [`BULK_ACCOUNTS_PER_JOB`] accounts and [`BULK_JOB_BYTES`].
 fn chunks(snapshots: Vec<AccountSnapshot>) -> Vec<Chunk> {
     let mut out = Vec::new();
@@ -120,58 +123,89 @@ impl Realtime {
         };
         // A copy of a step that runs after the fan-out ended (SQS delivers at least once; a
         // submit that ran twice polls twice) stops here rather than fanning out again, which
-        // would read every account again (its export's commit is not newer than itself).
-        let enumerating = self
-            .store
-            .get_session(entity, session_id)
-            .await?
-            .is_some_and(|s| s.enumerating);
-        if !enumerating {
-            tracing::info!(entity = %entity, session = %session_id, "the export was fanned out already; this step ends");
+        // would read every account again (its export's commit is not newer than itself). It
+        // completes the session if every job ended: the step that ended the enumeration may
+        // have died before it could.
+        let Some(session) = self.store.get_session(entity, session_id).await? else {
             return Ok(());
+        };
+        if !session.enumerating {
+            tracing::info!(entity = %entity, session = %session_id, "the export was fanned out already; this step ends");
+            return Ok(self.complete_if_done(entity, session_id).await?);
         }
-        match zuora.export_state(&export.id, &ctx).await? {
+        // Falling back to the per-call reads is safe only before any chunk joined the total:
+        // after, the accounts would be enumerated twice and the session never add up.
+        let fall_back = |why: String| async move {
+            if session.total > 0 {
+                return Err(FullSyncError::Busy(format!(
+                    "{why}, after part of the export was fanned out; the step is retried"
+                )));
+            }
+            tracing::warn!(entity = %entity, session = %session_id, job = %export.id, reason = %why, "reading account by account instead of the bulk export");
+            self.queue_per_call(entity, session_id, correlation_id)
+                .await
+        };
+        let files = match zuora.export_state(&export.id, &ctx).await? {
             ExportState::Running => {
                 let age = self.clock.now().0 - export.submitted_at.0;
-                self.bulk_step(entity, session_id, Some(export), 0, correlation_id)
+                return self
+                    .bulk_step(entity, session_id, Some(export), 0, correlation_id)
                     .delay(poll_delay(age))
                     .send(self)
-                    .await
+                    .await;
             }
             ExportState::Failed(reason) => {
-                tracing::warn!(entity = %entity, session = %session_id, job = %export.id, %reason, "the bulk export failed; reading account by account");
-                self.queue_per_call(entity, session_id, correlation_id)
-                    .await
+                return fall_back(format!("the bulk export failed: {reason}")).await;
             }
-            ExportState::Ready(files) => {
-                let accounts: u64 = files
-                    .iter()
-                    .filter(|f| f.object == "Account")
-                    .map(|f| f.records)
-                    .sum();
-                if accounts > self.bulk_limit {
-                    tracing::warn!(entity = %entity, session = %session_id, accounts, limit = self.bulk_limit, "the bulk export is too large for this worker's memory; reading account by account");
-                    return self
-                        .queue_per_call(entity, session_id, correlation_id)
-                        .await;
-                }
-                let fan_out = FanOut {
-                    entity,
-                    session_id,
-                    export,
-                    correlation_id,
-                    deadline,
-                };
-                if from == 0 && !self.claim_fan_out(&fan_out).await? {
-                    return Err(FullSyncError::Busy(
-                        "another invocation is fanning this export out; this copy of the step waits"
-                            .into(),
-                    ));
-                }
-                let snapshots = zuora.export_snapshots(&files, &ctx).await?;
-                tracing::info!(entity = %entity, session = %session_id, job = %export.id, accounts = snapshots.len(), "bulk export ready");
-                self.fan_out(&fan_out, snapshots, from).await
+            ExportState::Ready(files) => files,
+        };
+        if let Err(why) = self.fits_in_memory(&files) {
+            return fall_back(why).await;
+        }
+        let fan_out = FanOut {
+            entity,
+            session_id,
+            export,
+            correlation_id,
+            deadline,
+        };
+        if from == 0 && !self.claim_fan_out(&fan_out).await? {
+            return Err(FullSyncError::Busy(
+                "another invocation is fanning this export out; this copy of the step waits".into(),
+            ));
+        }
+        let snapshots = match zuora.export_snapshots(&files, &ctx).await {
+            Ok(snapshots) => snapshots,
+            // Zuora's files cannot be read into snapshots (gone, unreadable, over the cap):
+            // reading them again would fail the same way.
+            Err(e @ (ZuoraError::NotFound { .. } | ZuoraError::BadResponse { .. })) => {
+                return fall_back(format!("the export's files could not be read: {e}")).await;
             }
+            Err(e) => return Err(e.into()),
+        };
+        tracing::info!(entity = %entity, session = %session_id, job = %export.id, accounts = snapshots.len(), "bulk export ready");
+        self.fan_out(&fan_out, snapshots, from).await
+    }
+
+    /// Whether this process can hold the export while it fans it out: its accounts at the
+    /// measured bytes per account, and its records (an account with many subscriptions
+    /// weighs more) at the bytes per record, each within [`Self::limit_bulk_accounts`]' budget.
+    fn fits_in_memory(&self, files: &[crate::model::ExportFile]) -> Result<(), String> {
+        let accounts: u64 = files
+            .iter()
+            .filter(|f| f.object == "Account")
+            .map(|f| f.records)
+            .sum();
+        let records: u64 = files.iter().map(|f| f.records).sum();
+        let budget = self.bulk_limit.saturating_mul(BULK_BYTES_PER_ACCOUNT);
+        let needed = (accounts * BULK_BYTES_PER_ACCOUNT).max(records * BULK_BYTES_PER_RECORD);
+        if needed > budget {
+            Err(format!(
+                "the bulk export ({accounts} accounts, {records} records) is too large for this worker's memory (room for {} accounts)",
+                self.bulk_limit
+            ))
+        } else {
+            Ok(())
         }
     }
 
@@ -253,7 +287,8 @@ impl Realtime {
         }
         let chunks = chunks(snapshots);
         for (n, chunk) in chunks.into_iter().enumerate().skip(from) {
-            if run.deadline.0 - self.clock.now().0 < FAN_OUT_RESERVE_MS {
+            // At least one chunk an invocation, so a continuation always makes progress.
+            if n > from && run.deadline.0 - self.clock.now().0 < FAN_OUT_RESERVE_MS {
                 tracing::info!(session = %run.session_id, chunk = n, "fanning the export out goes on in another job");
                 return self
                     .bulk_step(
