@@ -7,8 +7,8 @@ use zuora_sync::adapters::memory::{
     ACCOUNT_SNAPSHOT, ACCOUNTS_BY_ID, EXPORT_SNAPSHOTS, EXPORT_STATE, SUBMIT_EXPORT,
 };
 use zuora_sync::core::sync::OnBusy;
-use zuora_sync::model::{JobTarget, Session, SessionStatus, SyncMode, Trigger, plan_writes};
-use zuora_sync::ports::{JobQueue, RealtimeStore};
+use zuora_sync::model::{JobTarget, SessionStatus, SyncMode, Trigger, plan_writes};
+use zuora_sync::ports::JobQueue;
 
 async fn bulk_env(accounts: u32) -> Env {
     let env = Env::new();
@@ -29,14 +29,6 @@ async fn start(env: &Env) -> String {
         .unwrap();
     assert!(session.bulk, "the session records that it reads in bulk");
     session.id
-}
-
-async fn session(env: &Env, id: &str) -> Session {
-    env.store
-        .get_session(&env.entity, id)
-        .await
-        .unwrap()
-        .expect("the session exists")
 }
 
 /// Accounts whose mirror differs from Zuora (the product's own planner finds writes).
@@ -64,7 +56,7 @@ async fn a_bulk_full_sync_reads_every_account_through_one_export() {
     env.drain().await;
 
     assert_eq!(drifted(&env, 120), Vec::<u32>::new());
-    let s = session(&env, &id).await;
+    let s = stored_session(&env, &id).await;
     assert_eq!(s.status, SessionStatus::Done);
     assert_eq!(
         (s.total, s.succeeded, s.failed, s.skipped),
@@ -121,7 +113,7 @@ async fn an_account_synced_while_the_export_ran_is_not_overwritten_with_the_expo
     );
     // Account 2 holds the export's (consistent, older) copy until its change syncs it.
     assert_eq!(drifted(&env, 3), vec![2]);
-    let s = session(&env, &id).await;
+    let s = stored_session(&env, &id).await;
     assert_eq!(
         (s.status, s.total, s.succeeded),
         (SessionStatus::Done, 3, 3)
@@ -144,7 +136,7 @@ async fn a_tenant_without_aqua_is_read_account_by_account() {
     let id = start(&env).await;
     env.drain().await;
     assert_eq!(drifted(&env, 7), Vec::<u32>::new());
-    let s = session(&env, &id).await;
+    let s = stored_session(&env, &id).await;
     assert_eq!(
         (s.status, s.total, s.succeeded),
         (SessionStatus::Done, 7, 7)
@@ -161,7 +153,7 @@ async fn a_failed_export_falls_back_to_the_per_call_reads() {
     let id = start(&env).await;
     env.drain().await;
     assert_eq!(drifted(&env, 7), Vec::<u32>::new());
-    let s = session(&env, &id).await;
+    let s = stored_session(&env, &id).await;
     assert_eq!(
         (s.status, s.total, s.succeeded),
         (SessionStatus::Done, 7, 7)
@@ -194,7 +186,7 @@ async fn a_submit_that_runs_twice_reads_the_export_recorded_first() {
         "the second poll chain stops at the fan-out the first one ended"
     );
     assert_eq!(env.zuora.calls_to(ACCOUNT_SNAPSHOT), 0);
-    let s = session(&env, &id).await;
+    let s = stored_session(&env, &id).await;
     assert_eq!(
         (s.status, s.total, s.succeeded, s.skipped),
         (SessionStatus::Done, 60, 60, 0)
@@ -215,7 +207,7 @@ async fn bulk_accounts_that_fail_are_synced_one_by_one() {
     env.store.set_fault_plan(FailCalls::new("commit", 3));
     env.drain().await;
     assert_eq!(drifted(&env, 20), Vec::<u32>::new());
-    let s = session(&env, &id).await;
+    let s = stored_session(&env, &id).await;
     assert_eq!(
         (s.status, s.total, s.succeeded, s.failed),
         (SessionStatus::Done, 20, 20, 0)
@@ -238,7 +230,7 @@ async fn an_export_too_large_for_the_workers_memory_is_read_account_by_account()
     let id = start(&env).await;
     env.drain().await;
     assert_eq!(drifted(&env, 30), Vec::<u32>::new());
-    let s = session(&env, &id).await;
+    let s = stored_session(&env, &id).await;
     assert_eq!(
         (s.status, s.total, s.succeeded),
         (SessionStatus::Done, 30, 30)
@@ -302,7 +294,7 @@ async fn two_copies_of_the_ready_step_fan_the_export_out_once() {
     assert_eq!(env.zuora.calls_to(EXPORT_SNAPSHOTS), 1);
     assert_eq!(env.zuora.calls_to(ACCOUNT_SNAPSHOT), 0);
     assert_eq!(drifted(&env, 60), Vec::<u32>::new());
-    let s = session(&env, &id).await;
+    let s = stored_session(&env, &id).await;
     assert_eq!(
         (s.status, s.total, s.succeeded),
         (SessionStatus::Done, 60, 60)
@@ -321,7 +313,7 @@ async fn a_retried_step_completes_a_session_whose_enumeration_ended() {
     env.store
         .set_fault_plan(FailCalls::after("get_session", 1, 1));
     env.drain().await;
-    let s = session(&env, &id).await;
+    let s = stored_session(&env, &id).await;
     assert_eq!(
         (s.status, s.total, s.enumerating),
         (SessionStatus::Done, 0, false)
@@ -338,7 +330,7 @@ async fn export_files_that_cannot_be_read_fall_back_to_the_per_call_reads() {
     let id = start(&env).await;
     env.drain().await;
     assert_eq!(drifted(&env, 9), Vec::<u32>::new());
-    let s = session(&env, &id).await;
+    let s = stored_session(&env, &id).await;
     assert_eq!(
         (s.status, s.total, s.succeeded),
         (SessionStatus::Done, 9, 9)

@@ -5,19 +5,11 @@
 use crate::support::*;
 use std::collections::BTreeSet;
 use zuora_sync::adapters::memory::{ACCOUNT_SNAPSHOT, ACCOUNTS_BY_ID, QueuedJob};
-use zuora_sync::model::{JobTarget, Session, SessionStatus, SessionTrigger, SyncMode, Trigger};
+use zuora_sync::model::{JobTarget, SessionStatus, SessionTrigger, SyncMode, Trigger};
 use zuora_sync::ports::RealtimeStore;
 
 fn is_page(job: &QueuedJob) -> bool {
     matches!(job.job.target, JobTarget::FullSyncPage { .. })
-}
-
-async fn session(env: &Env, id: &str) -> Session {
-    env.store
-        .get_session(&env.entity, id)
-        .await
-        .unwrap()
-        .expect("the session exists")
 }
 
 /// Takes the queued jobs, split into (account jobs, page jobs).
@@ -64,7 +56,7 @@ async fn a_full_sync_completes_only_after_enumeration_and_every_job() {
     for job in &first {
         env.run(job).await.unwrap();
     }
-    let s = session(&env, &id).await;
+    let s = stored_session(&env, &id).await;
     assert_eq!((s.total, s.succeeded, s.enumerating), (100, 100, true));
     assert_eq!(
         s.status,
@@ -81,7 +73,7 @@ async fn a_full_sync_completes_only_after_enumeration_and_every_job() {
     assert_eq!((third.len(), more.len()), (50, 0));
     record(&second, &mut accounts_queued);
     record(&third, &mut accounts_queued);
-    let s = session(&env, &id).await;
+    let s = stored_session(&env, &id).await;
     assert_eq!(
         (s.total, s.enumerating, s.status),
         (250, false, SessionStatus::Running)
@@ -92,12 +84,12 @@ async fn a_full_sync_completes_only_after_enumeration_and_every_job() {
     for job in before {
         env.run(job).await.unwrap();
     }
-    let s = session(&env, &id).await;
+    let s = stored_session(&env, &id).await;
     assert_eq!((s.succeeded, s.status), (249, SessionStatus::Running));
     assert_eq!(env.notifier.count(), 0);
 
     env.run(last).await.unwrap();
-    let s = session(&env, &id).await;
+    let s = stored_session(&env, &id).await;
     assert_eq!(s.status, SessionStatus::Done);
     assert_eq!(
         (s.total, s.succeeded, s.failed, s.skipped),
@@ -135,7 +127,10 @@ async fn an_empty_last_page_completes_a_session_whose_jobs_all_finished() {
     for job in &jobs {
         env.run(job).await.unwrap();
     }
-    assert_eq!(session(&env, &id).await.status, SessionStatus::Running);
+    assert_eq!(
+        stored_session(&env, &id).await.status,
+        SessionStatus::Running
+    );
     // The rest of the list is gone by the time its page is read: no job will end the
     // session, the page itself must.
     for i in 101..=150 {
@@ -143,7 +138,7 @@ async fn an_empty_last_page_completes_a_session_whose_jobs_all_finished() {
     }
     env.page(&last_page[0]).await;
     assert!(env.queue.is_empty());
-    let s = session(&env, &id).await;
+    let s = stored_session(&env, &id).await;
     assert_eq!(
         (s.total, s.succeeded, s.status),
         (100, 100, SessionStatus::Done)
@@ -161,7 +156,7 @@ async fn an_empty_account_list_completes_the_full_sync_at_its_only_page() {
         .unwrap()
         .id;
     assert_eq!(env.work_all().await, 1);
-    let s = session(&env, &id).await;
+    let s = stored_session(&env, &id).await;
     assert_eq!(
         (s.total, s.enumerating, s.status),
         (0, false, SessionStatus::Done)
@@ -183,7 +178,7 @@ async fn redelivered_pages_and_jobs_are_counted_once() {
         env.work(&job).await;
         env.work(&job).await;
     }
-    let s = session(&env, &id).await;
+    let s = stored_session(&env, &id).await;
     assert_eq!(s.status, SessionStatus::Done);
     assert_eq!((s.total, s.succeeded), (250, 250));
     assert_eq!(env.notifier.count(), 1);
@@ -208,7 +203,7 @@ async fn an_account_updated_during_enumeration_still_lets_the_full_sync_complete
         .set_updated(&account_id(1), &env.now().plus_ms(3_600_000).to_rfc3339());
     env.work_all().await;
 
-    let s = session(&env, &id).await;
+    let s = stored_session(&env, &id).await;
     assert!(!s.enumerating);
     assert_eq!(
         s.status,

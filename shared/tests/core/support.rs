@@ -5,7 +5,7 @@ use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
 use std::sync::Arc;
 use std::time::Duration;
 use zuora_sync::adapters::memory::{
-    FakeSalesforce, FakeZuora, Fault, FaultPlan, MemoryQueue, MemoryStore, QueuedJob,
+    Delivery, FakeSalesforce, FakeZuora, Fault, FaultPlan, MemoryQueue, MemoryStore, QueuedJob,
     RecordingNotifier, TokioClock, ZuoraFault,
 };
 use zuora_sync::core::push::{PushError, PushPorts, PushReport, PushService, PushSettings};
@@ -394,20 +394,8 @@ impl Env {
                 tokio::time::sleep(Duration::from_millis(wait)).await;
                 continue;
             }
-            let mut event = SqsEvent::default();
-            for d in &batch {
-                let mut m = SqsMessage::default();
-                m.message_id = Some(d.receipt.to_string());
-                m.receipt_handle = Some(d.receipt.to_string());
-                m.body = Some(d.message.body.clone());
-                m.attributes.insert(
-                    "ApproximateReceiveCount".into(),
-                    d.message.receive_count.to_string(),
-                );
-                event.records.push(m);
-            }
             let deadline = self.now().plus_ms(DEADLINE_MS);
-            let response = worker.handle(event, deadline).await;
+            let response = worker.handle(sqs_event(&batch), deadline).await;
             let failed: Vec<String> = response
                 .batch_item_failures
                 .into_iter()
@@ -430,6 +418,34 @@ impl Env {
         }
         ran
     }
+}
+
+/// The Lambda event of received messages, as SQS's event source builds it (the receipt
+/// doubles as the message id).
+pub fn sqs_event(batch: &[Delivery]) -> SqsEvent {
+    let mut event = SqsEvent::default();
+    for d in batch {
+        let mut m = SqsMessage::default();
+        m.message_id = Some(d.receipt.to_string());
+        m.receipt_handle = Some(d.receipt.to_string());
+        m.body = Some(d.message.body.clone());
+        m.attributes.insert(
+            "ApproximateReceiveCount".into(),
+            d.message.receive_count.to_string(),
+        );
+        event.records.push(m);
+    }
+    event
+}
+
+/// A session as stored (it must exist).
+pub async fn stored_session(env: &Env, id: &str) -> zuora_sync::model::Session {
+    use zuora_sync::ports::RealtimeStore;
+    env.store
+        .get_session(&env.entity, id)
+        .await
+        .unwrap()
+        .expect("the session exists")
 }
 
 pub fn account_id(n: u32) -> String {

@@ -254,8 +254,8 @@ impl Realtime {
         }
     }
 
-    /// The per-call full sync's first page, for a session whose export failed.
-    async fn queue_per_call(
+    /// The per-call full sync's first page (for a session whose export failed, too).
+    pub(super) async fn queue_per_call(
         &self,
         entity: &EntityId,
         session_id: &str,
@@ -420,7 +420,7 @@ impl Realtime {
 
     /// A session's per-call account job (an account a bulk job could not carry or commit);
     /// `None` for an id that is no account key (the fan-out leaves those out).
-    fn account_job(
+    pub(super) fn account_job(
         &self,
         entity: &EntityId,
         session_id: &str,
@@ -432,7 +432,7 @@ impl Realtime {
         Some(self.session_job(entity, session_id, target, correlation_id))
     }
 
-    fn session_job(
+    pub(super) fn session_job(
         &self,
         entity: &EntityId,
         session_id: &str,

@@ -192,11 +192,8 @@ impl Realtime {
                 .send(self)
                 .await?;
         } else {
-            let job = self.page_job(entity, &session.id, None, correlation_id);
-            self.queue
-                .send(&job, None)
-                .await
-                .map_err(|e| FullSyncError::Queue(e.to_string()))?;
+            self.queue_per_call(entity, &session.id, correlation_id)
+                .await?;
         }
         self.store.session_queued(entity, &session.id).await?;
         Ok(())
@@ -209,15 +206,8 @@ impl Realtime {
         cursor: Option<String>,
         correlation_id: &str,
     ) -> SyncJob {
-        let mut job = SyncJob::new(
-            entity.clone(),
-            JobTarget::FullSyncPage { cursor },
-            crate::model::Trigger::Full,
-            correlation_id.to_string(),
-            self.clock.now(),
-        );
-        job.session_id = Some(session_id.to_string());
-        job
+        let target = JobTarget::FullSyncPage { cursor };
+        self.session_job(entity, session_id, target, correlation_id)
     }
 
     /// One page of a full sync (a worker job). Safe to run again: the page is added to the
@@ -254,22 +244,10 @@ impl Realtime {
                 },
             )
             .await?;
-        let now = self.clock.now();
         let jobs: Vec<SyncJob> = page
             .accounts
             .iter()
-            .filter_map(|a| AccountKey::parse(a).ok())
-            .map(|account| {
-                let mut job = SyncJob::account(
-                    entity.clone(),
-                    account,
-                    crate::model::Trigger::Full,
-                    correlation_id.to_string(),
-                    now,
-                );
-                job.session_id = Some(session_id.to_string());
-                job
-            })
+            .filter_map(|a| self.account_job(entity, session_id, a, correlation_id))
             .collect();
         let failed = self.queue.send_many(&jobs).await;
         if !failed.is_empty() {

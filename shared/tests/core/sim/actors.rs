@@ -5,7 +5,6 @@
 
 use super::plan::{INVOCATION, Rates, SalesforceRates, SeededPlan};
 use crate::support::*;
-use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
 use rand::rngs::Xoshiro256PlusPlus;
 use rand::{RngExt, SeedableRng};
 use std::collections::BTreeSet;
@@ -568,18 +567,7 @@ impl Sim {
     }
 
     async fn run_batch(&self, batch: Vec<Delivery>) {
-        let mut event = SqsEvent::default();
-        for d in &batch {
-            let mut m = SqsMessage::default();
-            m.message_id = Some(d.receipt.to_string());
-            m.receipt_handle = Some(d.receipt.to_string());
-            m.body = Some(d.message.body.clone());
-            m.attributes.insert(
-                "ApproximateReceiveCount".into(),
-                d.message.receive_count.to_string(),
-            );
-            event.records.push(m);
-        }
+        let event = sqs_event(&batch);
         let deadline = self.env.now().plus_ms(WORKER_TIMEOUT.as_millis() as i64);
         let what = format!("worker batch of {}", batch.len());
         let Some(response) = self
