@@ -115,6 +115,9 @@ pub struct Config {
     pub max_receives: u32,
     /// Where settings may point outbound calls and email.
     pub outbound: OutboundPolicy,
+    /// The function's memory in MB (`AWS_LAMBDA_FUNCTION_MEMORY_SIZE`, which Lambda sets): a
+    /// bulk export is split into parts that each fit in it.
+    pub memory_mb: Option<u64>,
 }
 
 /// One entity in `ZUORA_ENTITIES`.
@@ -226,6 +229,10 @@ impl Config {
             sync: sync_settings(env)?,
             max_receives: env.parsed("SYNC_MAX_RECEIVES", 5u32)?,
             outbound: outbound(env)?,
+            memory_mb: match env.optional("AWS_LAMBDA_FUNCTION_MEMORY_SIZE") {
+                None => None,
+                Some(_) => Some(env.parsed("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", 0u64)?),
+            },
         })
     }
 }

@@ -173,11 +173,8 @@ pub fn build_with(
     if let Some(push) = &push {
         realtime = realtime.with_push(push.clone());
     }
-    // Lambda says how much memory the function has; a bulk export must fit in it.
-    if let Some(mb) = std::env::var("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
-        .ok()
-        .and_then(|v| v.parse().ok())
-    {
+    // Lambda says how much memory the function has; a bulk export's part must fit in it.
+    if let Some(mb) = config.memory_mb {
         realtime.limit_bulk_accounts(crate::core::realtime::bulk::accounts_for_memory(mb));
     }
     let realtime = Arc::new(realtime);

@@ -5,7 +5,7 @@
 
 use crate::model::{
     AccountKey, AccountPage, AccountSnapshot, CallContext, ChangeList, ChangePage, ChangeQuery,
-    EpochMillis, ExportFile, ExportState, Product, Subscription, SubscriptionKey,
+    EpochMillis, ExportFile, ExportPart, ExportState, Product, Subscription, SubscriptionKey,
 };
 use crate::ports::{Clock, ZuoraApi, ZuoraError};
 use std::future::Future;
@@ -113,9 +113,11 @@ impl ZuoraApi for Bounded {
     async fn export_snapshots(
         &self,
         files: &[ExportFile],
+        part: ExportPart,
         ctx: &CallContext,
     ) -> Result<Vec<AccountSnapshot>, ZuoraError> {
-        self.bounded(self.inner.export_snapshots(files, ctx)).await
+        self.bounded(self.inner.export_snapshots(files, part, ctx))
+            .await
     }
 }
 
@@ -185,6 +187,7 @@ mod tests {
         async fn export_snapshots(
             &self,
             _: &[ExportFile],
+            _: ExportPart,
             _: &CallContext,
         ) -> Result<Vec<AccountSnapshot>, ZuoraError> {
             std::future::pending().await

@@ -204,11 +204,12 @@ impl Worker {
                     .full_sync_page(message_id, &job, cursor.as_deref(), deadline)
                     .await;
             }
-            JobTarget::BulkExport { export, from } => {
+            JobTarget::BulkExport { export, from, part } => {
                 let step = self.realtime.bulk_export_step(
                     &job.entity,
                     job.session_id.as_deref().unwrap_or_default(),
                     export.as_ref(),
+                    *part,
                     *from,
                     &job.correlation_id,
                     deadline,

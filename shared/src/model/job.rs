@@ -1,7 +1,7 @@
 //! The SQS job contract: versioned JSON, parsed one message at a time, so one malformed message
 //! fails alone (docs/ARCHITECTURE.md, "Queue").
 
-use crate::model::{AccountKey, AccountSnapshot, EntityId, EpochMillis, Trigger};
+use crate::model::{AccountKey, AccountSnapshot, EntityId, EpochMillis, ExportPart, Trigger};
 use serde::{Deserialize, Serialize};
 
 /// The message format version this code writes and reads.
@@ -32,6 +32,10 @@ pub enum JobTarget {
         /// The first chunk still to fan out (a fan-out that ran short of time goes on here).
         #[serde(default, skip_serializing_if = "is_zero")]
         from: usize,
+        /// The share of the export's accounts this step fans out, once the export is ready
+        /// and split (none: not split yet, or small enough to go whole).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        part: Option<ExportPart>,
     },
     /// Accounts as a bulk export read them, each committed under its lock unless something
     /// newer than `read_from` (when the export was submitted) is already in the mirror.

@@ -126,6 +126,22 @@ mod tests {
     }
 
     #[test]
+    fn the_parts_of_an_export_hold_each_account_once_and_about_evenly() {
+        let ids: Vec<String> = (0..4_000).map(|i| format!("2c92c0f8{i:024x}")).collect();
+        let mut sizes = Vec::new();
+        for part in ExportPart::all(4) {
+            sizes.push(ids.iter().filter(|id| part.holds(id)).count());
+        }
+        assert_eq!(sizes.iter().sum::<usize>(), ids.len(), "{sizes:?}");
+        assert!(
+            sizes.iter().all(|&n| (900..=1_100).contains(&n)),
+            "{sizes:?}"
+        );
+        assert!(ids.iter().all(|id| ExportPart::WHOLE.holds(id)));
+        assert_eq!(ExportPart { index: 2, of: 4 }.to_string(), "3/4");
+    }
+
+    #[test]
     fn track_id_is_only_sent_when_zuora_accepts_it() {
         assert_eq!(CallContext::new("abc-123").track_id(), Some("abc-123"));
         assert_eq!(CallContext::new("a:b").track_id(), None);
@@ -142,6 +158,49 @@ pub enum ExportState {
     Ready(Vec<ExportFile>),
     /// Zuora ended the job without its files (an error, an aborted query, a cancellation).
     Failed(String),
+}
+
+/// A share of an export's accounts, when one process cannot hold them all: part `index` of
+/// `of` holds the accounts whose id hashes to `index` (the same split wherever it is made).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ExportPart {
+    pub index: u32,
+    pub of: u32,
+}
+
+impl ExportPart {
+    /// Every account.
+    pub const WHOLE: Self = Self { index: 0, of: 1 };
+
+    pub fn is_whole(&self) -> bool {
+        self.of <= 1
+    }
+
+    /// Whether this part holds the account. A stable hash (SHA-256), not std's, so every
+    /// process and version splits an export the same way.
+    pub fn holds(&self, account_id: &str) -> bool {
+        use sha2::{Digest, Sha256};
+        if self.is_whole() {
+            return true;
+        }
+        let digest = Sha256::digest(account_id.as_bytes());
+        let head = u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]]);
+        head % self.of == self.index
+    }
+
+    /// Every part of a split into `of`.
+    pub fn all(of: u32) -> impl Iterator<Item = Self> {
+        (0..of.max(1)).map(move |index| Self {
+            index,
+            of: of.max(1),
+        })
+    }
+}
+
+impl std::fmt::Display for ExportPart {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index + 1, self.of)
+    }
 }
 
 /// One object's file of a finished export.

@@ -2,7 +2,7 @@
 
 use crate::model::{
     AccountKey, AccountPage, AccountSnapshot, CallContext, ChangeList, ChangePage, ChangeQuery,
-    ExportFile, ExportState, Product, Subscription, SubscriptionKey,
+    ExportFile, ExportPart, ExportState, Product, Subscription, SubscriptionKey,
 };
 
 /// What the sync needs from Zuora.
@@ -53,10 +53,12 @@ pub trait ZuoraApi: Send + Sync {
     /// Where an export is: running, ready with its files, or failed.
     async fn export_state(&self, job: &str, ctx: &CallContext) -> Result<ExportState, ZuoraError>;
 
-    /// A ready export's files, assembled into every account's snapshot, in an order the same files always give.
+    /// A ready export's files, assembled into the snapshot of every account `part` holds, in
+    /// an order the same files always give. Only that part's accounts are held in memory.
     async fn export_snapshots(
         &self,
         files: &[ExportFile],
+        part: ExportPart,
         ctx: &CallContext,
     ) -> Result<Vec<AccountSnapshot>, ZuoraError>;
 

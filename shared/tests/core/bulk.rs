@@ -219,28 +219,50 @@ async fn bulk_accounts_that_fail_are_synced_one_by_one() {
     );
 }
 
-/// A worker holds a whole export while it fans it out: one too large for its memory is read
-/// account by account instead of failing the fan-out again and again.
+/// A worker holds the accounts of the part of an export it fans out: an export larger than
+/// its memory is split into parts, fanned out one after another, each keeping its own accounts.
 #[tokio::test(start_paused = true)]
-async fn an_export_too_large_for_the_workers_memory_is_read_account_by_account() {
-    let mut env = bulk_env(30).await;
+async fn an_export_larger_than_the_workers_memory_is_fanned_out_in_parts() {
+    let mut env = bulk_env(120).await;
     std::sync::Arc::get_mut(&mut env.realtime)
-        .expect("only the bench holds the service")
+        .expect("only the test holds the service")
         .limit_bulk_accounts(29);
     let id = start(&env).await;
     env.drain().await;
-    assert_eq!(drifted(&env, 30), Vec::<u32>::new());
+    assert_eq!(drifted(&env, 120), Vec::<u32>::new());
+    let s = stored_session(&env, &id).await;
+    assert_eq!(
+        (s.status, s.total, s.succeeded, s.failed),
+        (SessionStatus::Done, 120, 120, 0)
+    );
+    // 120 accounts where 29 fit, less a fifth for the parts' unevenness: 6 parts, each
+    // reading the export's files once.
+    assert_eq!(env.zuora.calls_to(EXPORT_SNAPSHOTS), 6);
+    assert_eq!(env.zuora.calls_to(ACCOUNT_SNAPSHOT), 0);
+}
+
+/// An export that would need more than `MAX_PARTS` parts (each reads every file again) is
+/// read account by account instead of failing the fan-out again and again.
+#[tokio::test(start_paused = true)]
+async fn an_export_too_large_even_in_parts_is_read_account_by_account() {
+    let mut env = bulk_env(50).await;
+    std::sync::Arc::get_mut(&mut env.realtime)
+        .expect("only the test holds the service")
+        .limit_bulk_accounts(1);
+    let id = start(&env).await;
+    env.drain().await;
+    assert_eq!(drifted(&env, 50), Vec::<u32>::new());
     let s = stored_session(&env, &id).await;
     assert_eq!(
         (s.status, s.total, s.succeeded),
-        (SessionStatus::Done, 30, 30)
+        (SessionStatus::Done, 50, 50)
     );
     assert_eq!(
         env.zuora.calls_to(EXPORT_SNAPSHOTS),
         0,
         "the files are never downloaded"
     );
-    assert_eq!(env.zuora.calls_to(ACCOUNT_SNAPSHOT), 30);
+    assert_eq!(env.zuora.calls_to(ACCOUNT_SNAPSHOT), 50);
 }
 
 /// Two copies of the step that finds the export ready, at once (SQS delivers at least once):

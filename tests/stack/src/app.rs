@@ -129,6 +129,8 @@ pub struct AppOptions {
     /// Run the Zuora simulator on its own threads (`zuora_sim::spawn_isolated`), so the
     /// benchmark can tell its CPU from the product's.
     pub isolated_sim: bool,
+    /// The worker's memory in MB, as Lambda would say it (a bulk export is split to fit).
+    pub worker_memory_mb: Option<u64>,
 }
 
 impl Default for AppOptions {
@@ -151,6 +153,7 @@ impl Default for AppOptions {
             zuora_max_concurrency: None,
             salesforce_package: true,
             isolated_sim: false,
+            worker_memory_mb: None,
         }
     }
 }
@@ -186,6 +189,7 @@ pub fn local_config(
         sync: Default::default(),
         max_receives: crate::schema::MAX_RECEIVE_COUNT,
         outbound: local_outbound(),
+        memory_mb: None,
     })
 }
 
@@ -415,6 +419,7 @@ fn test_config(
         sync: options.sync.clone(),
         max_receives: crate::schema::MAX_RECEIVE_COUNT,
         outbound: local_outbound(),
+        memory_mb: options.worker_memory_mb,
     }
 }
 

@@ -5,7 +5,8 @@
 use super::faults::{FaultPlan, ZuoraFault, die};
 use crate::model::{
     AccountKey, AccountPage, AccountRef, AccountSnapshot, CallContext, ChangeList, ChangePage,
-    ChangeQuery, ChangedRecord, ExportFile, ExportState, Product, Subscription, SubscriptionKey,
+    ChangeQuery, ChangedRecord, ExportFile, ExportPart, ExportState, Product, Subscription,
+    SubscriptionKey,
 };
 use crate::ports::{ZuoraApi, ZuoraError};
 use std::collections::{BTreeMap, VecDeque};
@@ -350,14 +351,24 @@ impl ZState {
         }]))
     }
 
-    fn export_snapshots(&self, files: &[ExportFile]) -> Result<Vec<AccountSnapshot>, ZuoraError> {
+    fn export_snapshots(
+        &self,
+        files: &[ExportFile],
+        part: ExportPart,
+    ) -> Result<Vec<AccountSnapshot>, ZuoraError> {
         let file = files
             .first()
             .ok_or_else(|| rejected("an export without files"))?;
-        self.exports
+        let snapshot = self
+            .exports
             .get(&file.file_id)
-            .and_then(|e| e.snapshot.clone())
-            .ok_or_else(|| not_found("export file", &file.file_id))
+            .and_then(|e| e.snapshot.as_ref())
+            .ok_or_else(|| not_found("export file", &file.file_id))?;
+        Ok(snapshot
+            .iter()
+            .filter(|s| part.holds(&s.account.id))
+            .cloned()
+            .collect())
     }
 
     fn query(&self, zoql: &str) -> Result<Vec<serde_json::Value>, ZuoraError> {
@@ -633,9 +644,10 @@ impl ZuoraApi for FakeZuora {
     async fn export_snapshots(
         &self,
         files: &[ExportFile],
+        part: ExportPart,
         _ctx: &CallContext,
     ) -> Result<Vec<AccountSnapshot>, ZuoraError> {
-        self.answer(EXPORT_SNAPSHOTS, |s| s.export_snapshots(files))
+        self.answer(EXPORT_SNAPSHOTS, |s| s.export_snapshots(files, part))
             .await
     }
 }

@@ -3,9 +3,9 @@
 //! polled until its files are ready, then each account's snapshot is assembled from the files
 //! (`bulk.rs`).
 
-use super::bulk::{self, OBJECTS};
+use super::bulk::{Assembly, OBJECTS};
 use super::client::ZuoraClient;
-use crate::model::{AccountSnapshot, CallContext, ExportFile, ExportState};
+use crate::model::{AccountSnapshot, CallContext, ExportFile, ExportPart, ExportState};
 use crate::ports::ZuoraError;
 use reqwest::Method;
 use serde::Deserialize;
@@ -95,24 +95,33 @@ impl ZuoraClient {
         Ok(state_of(job))
     }
 
-    /// Downloads the files and assembles every account's snapshot from them.
+    /// Streams the files in, parents first, keeping the rows of `part`'s accounts, and
+    /// assembles their snapshots.
     pub async fn aqua_export_snapshots(
         &self,
         files: &[ExportFile],
+        part: ExportPart,
         ctx: &CallContext,
     ) -> Result<Vec<AccountSnapshot>, ZuoraError> {
-        let mut tables = Vec::new();
-        for file in files {
-            let url = self.path_url(&["v1", "file", checked_id(&file.file_id)?]);
-            let bytes = self
-                .get_file(url, &format!("{} export file", file.object), ctx)
-                .await?;
-            tables.push((file.object.clone(), bytes));
-        }
-        bulk::assemble(&tables).map_err(|detail| ZuoraError::BadResponse {
+        let bad = |detail| ZuoraError::BadResponse {
             detail,
             attempts: 1,
-        })
+        };
+        let mut assembly = Assembly::new(part);
+        for file in Assembly::in_order(files) {
+            let url = self.path_url(&["v1", "file", checked_id(&file.file_id)?]);
+            let mut reader = assembly.reader(&file.object).map_err(bad)?;
+            self.stream_file(
+                url,
+                &format!("{} export file", file.object),
+                ctx,
+                &mut reader,
+            )
+            .await?;
+            let read = reader.done();
+            assembly.add(read);
+        }
+        assembly.finish().map_err(bad)
     }
 
     /// The base URL with these path segments, each percent-encoded.

@@ -5,17 +5,21 @@
 //! id (`Contact.AccountId`, `RatePlan.SubscriptionId`…). Subscriptions come in every version:
 //! the latest of each number is the one kept, as the per-call reads list only the latest.
 
+use super::client::ChunkSink;
 use crate::model::{
     Account, AccountSnapshot, Amount, Contact, PaymentMethod, RatePlan, RatePlanCharge,
     Subscription, SubscriptionStatus,
 };
+use crate::model::{ExportFile, ExportPart};
 use csv::StringRecord;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
-/// One exported object: its name and the fields read.
+/// One exported object: its name, the fields read, and the field naming its parent with the
+/// parent's object (whose file comes before its children's in [`OBJECTS`]).
 pub struct Object {
     pub name: &'static str,
     fields: &'static [&'static str],
+    parent: Option<(&'static str, &'static str)>,
 }
 
 impl Object {
@@ -33,6 +37,7 @@ impl Object {
 pub const OBJECTS: [Object; 7] = [
     Object {
         name: "Account",
+        parent: None,
         fields: &[
             "Id",
             "AccountNumber",
@@ -49,6 +54,7 @@ pub const OBJECTS: [Object; 7] = [
     },
     Object {
         name: "Contact",
+        parent: Some(("AccountId", "Account")),
         fields: &[
             "Id",
             "AccountId",
@@ -68,6 +74,7 @@ pub const OBJECTS: [Object; 7] = [
     },
     Object {
         name: "PaymentMethod",
+        parent: Some(("AccountId", "Account")),
         fields: &[
             "Id",
             "AccountId",
@@ -85,6 +92,7 @@ pub const OBJECTS: [Object; 7] = [
     },
     Object {
         name: "Subscription",
+        parent: Some(("AccountId", "Account")),
         fields: &[
             "Id",
             "AccountId",
@@ -104,6 +112,7 @@ pub const OBJECTS: [Object; 7] = [
     },
     Object {
         name: "RatePlan",
+        parent: Some(("SubscriptionId", "Subscription")),
         fields: &[
             "Id",
             "SubscriptionId",
@@ -116,6 +125,7 @@ pub const OBJECTS: [Object; 7] = [
     },
     Object {
         name: "RatePlanCharge",
+        parent: Some(("RatePlanId", "RatePlan")),
         fields: &[
             "Id",
             "RatePlanId",
@@ -134,6 +144,7 @@ pub const OBJECTS: [Object; 7] = [
     },
     Object {
         name: "RatePlanChargeTier",
+        parent: Some(("RatePlanChargeId", "RatePlanCharge")),
         fields: &["Id", "RatePlanChargeId", "Tier", "Price", "Currency"],
     },
 ];
@@ -146,26 +157,12 @@ struct Table {
 }
 
 impl Table {
-    fn parse(object: &str, bytes: &[u8]) -> Result<Self, String> {
-        let mut reader = csv::ReaderBuilder::new().from_reader(bytes);
-        let headers = reader
-            .headers()
-            .map_err(|e| format!("the {object} export's header: {e}"))?
-            .clone();
-        let columns = headers
-            .iter()
-            .enumerate()
-            .map(|(i, h)| (h.to_string(), i))
-            .collect();
-        let rows = reader
-            .records()
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| format!("the {object} export: {e}"))?;
-        Ok(Self {
+    fn new(object: &str) -> Self {
+        Self {
             object: object.to_string(),
-            columns,
-            rows,
-        })
+            columns: HashMap::new(),
+            rows: Vec::new(),
+        }
     }
 
     /// A field of a row (`Id` is the table's own, `Product.Name` a joined one); an empty cell
@@ -217,20 +214,200 @@ fn table<'a>(tables: &'a [Table], object: &str) -> Result<&'a Table, String> {
         .ok_or_else(|| format!("the export has no {object} file"))
 }
 
-/// Every account's snapshot from the export's files (object name, CSV bytes), in account
-/// number order.
-pub fn assemble(files: &[(String, Vec<u8>)]) -> Result<Vec<AccountSnapshot>, String> {
-    let tables = files
-        .iter()
-        .map(|(object, bytes)| Table::parse(object, bytes))
-        .collect::<Result<Vec<_>, _>>()?;
-    let contacts = contacts(table(&tables, "Contact")?)?;
-    let prices = prices(table(&tables, "RatePlanChargeTier")?)?;
-    let charges = charges(table(&tables, "RatePlanCharge")?, &prices)?;
-    let rate_plans = rate_plans(table(&tables, "RatePlan")?, charges)?;
-    let mut subscriptions = subscriptions(table(&tables, "Subscription")?, rate_plans)?;
-    let mut methods = payment_methods(table(&tables, "PaymentMethod")?)?;
-    let accounts = table(&tables, "Account")?;
+/// An export's files, read one after another in [`OBJECTS`]' order (parents first), into
+/// the snapshots of the accounts one part holds. Of a split export only that part's rows are
+/// kept: an account's when the part holds it, a child's when its parent was kept.
+pub struct Assembly {
+    part: ExportPart,
+    tables: Vec<Table>,
+    /// The ids of each object's kept rows (only when split).
+    kept: HashMap<&'static str, HashSet<String>>,
+}
+
+impl Assembly {
+    pub fn new(part: ExportPart) -> Self {
+        Self {
+            part,
+            tables: Vec::new(),
+            kept: HashMap::new(),
+        }
+    }
+
+    /// The files to read, in the order they must be read; an object the export does not
+    /// read is left out.
+    pub fn in_order(files: &[ExportFile]) -> Vec<&ExportFile> {
+        let position = |f: &&ExportFile| OBJECTS.iter().position(|o| o.name == f.object);
+        let mut ordered: Vec<&ExportFile> =
+            files.iter().filter(|f| position(f).is_some()).collect();
+        ordered.sort_by_key(position);
+        ordered
+    }
+
+    /// A reader for one object's file, keeping this part's rows.
+    pub fn reader(&self, object: &str) -> Result<FileReader<'_>, String> {
+        let object = OBJECTS
+            .iter()
+            .find(|o| o.name == object)
+            .ok_or_else(|| format!("the export read no {object}"))?;
+        let parents = match object.parent {
+            Some((_, parent)) if !self.part.is_whole() => {
+                Some(self.kept.get(parent).ok_or_else(|| {
+                    format!("the {} file came before its {parent} file", object.name)
+                })?)
+            }
+            _ => None,
+        };
+        Ok(FileReader {
+            object,
+            part: self.part,
+            parents,
+            table: Table::new(object.name),
+            ids: HashSet::new(),
+            pending: Vec::new(),
+            scanned: 0,
+            in_quotes: false,
+        })
+    }
+
+    /// Adds a file read whole.
+    pub fn add(&mut self, read: ReadFile) {
+        if !self.part.is_whole() {
+            self.kept.insert(read.object, read.ids);
+        }
+        self.tables.push(read.table);
+    }
+
+    /// Each kept account's snapshot, in account number order.
+    pub fn finish(self) -> Result<Vec<AccountSnapshot>, String> {
+        snapshots(&self.tables)
+    }
+}
+
+/// One object's file as read: its kept rows, and their ids (when split).
+pub struct ReadFile {
+    object: &'static str,
+    table: Table,
+    ids: HashSet<String>,
+}
+
+/// Reads one CSV file as it streams in: chunks are cut at the last record boundary (a line
+/// end outside quotes; a quote inside a quoted field is doubled, so counting quotes finds the
+/// boundaries) and each complete run of records is parsed by the csv crate.
+pub struct FileReader<'a> {
+    object: &'static Object,
+    part: ExportPart,
+    /// The parent rows kept (a split export's child file); none: every row is kept.
+    parents: Option<&'a HashSet<String>>,
+    table: Table,
+    ids: HashSet<String>,
+    /// Bytes after the last record boundary, and how far they were scanned.
+    pending: Vec<u8>,
+    scanned: usize,
+    in_quotes: bool,
+}
+
+impl FileReader<'_> {
+    pub fn done(self) -> ReadFile {
+        ReadFile {
+            object: self.object.name,
+            table: self.table,
+            ids: self.ids,
+        }
+    }
+
+    fn records(&mut self, bytes: &[u8]) -> Result<(), String> {
+        let name = self.object.name;
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .from_reader(bytes);
+        for record in reader.records() {
+            let record = record.map_err(|e| format!("the {name} export: {e}"))?;
+            if self.table.columns.is_empty() {
+                self.table.columns = record
+                    .iter()
+                    .enumerate()
+                    .map(|(i, h)| (h.to_string(), i))
+                    .collect();
+            } else if self.keeps(&record)? {
+                self.table.rows.push(record);
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the row is this part's; its id is noted for its children's files.
+    fn keeps(&mut self, row: &StringRecord) -> Result<bool, String> {
+        if self.part.is_whole() {
+            return Ok(true);
+        }
+        let kept = match (self.object.parent, self.parents) {
+            (Some((field, _)), Some(parents)) => {
+                parents.contains(self.table.text(row, field).unwrap_or_default())
+            }
+            _ => self.part.holds(&self.table.required(row, "Id")?),
+        };
+        if let (true, Some(id)) = (kept, self.table.text(row, "Id")) {
+            self.ids.insert(id.to_string());
+        }
+        Ok(kept)
+    }
+}
+
+impl ChunkSink for FileReader<'_> {
+    fn restart(&mut self) {
+        self.table = Table::new(self.object.name);
+        self.ids.clear();
+        self.pending.clear();
+        self.scanned = 0;
+        self.in_quotes = false;
+    }
+
+    fn take(&mut self, chunk: &[u8]) -> Result<(), String> {
+        self.pending.extend_from_slice(chunk);
+        let mut boundary = None;
+        for (i, &byte) in self.pending.iter().enumerate().skip(self.scanned) {
+            match byte {
+                b'"' => self.in_quotes = !self.in_quotes,
+                b'\n' if !self.in_quotes => boundary = Some(i + 1),
+                _ => {}
+            }
+        }
+        self.scanned = self.pending.len();
+        if let Some(end) = boundary {
+            let rest = self.pending.split_off(end);
+            let complete = std::mem::replace(&mut self.pending, rest);
+            self.scanned -= end;
+            self.records(&complete)?;
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self) -> Result<(), String> {
+        if self.in_quotes {
+            return Err(format!(
+                "the {} export ends inside a quoted field",
+                self.object.name
+            ));
+        }
+        let last = std::mem::take(&mut self.pending);
+        self.records(&last)?;
+        if self.table.columns.is_empty() {
+            return Err(format!("the {} export has no header", self.object.name));
+        }
+        Ok(())
+    }
+}
+
+/// Every account's snapshot from the tables, in account number order.
+fn snapshots(tables: &[Table]) -> Result<Vec<AccountSnapshot>, String> {
+    let contacts = contacts(table(tables, "Contact")?)?;
+    let prices = prices(table(tables, "RatePlanChargeTier")?)?;
+    let charges = charges(table(tables, "RatePlanCharge")?, &prices)?;
+    let rate_plans = rate_plans(table(tables, "RatePlan")?, charges)?;
+    let mut subscriptions = subscriptions(table(tables, "Subscription")?, rate_plans)?;
+    let mut methods = payment_methods(table(tables, "PaymentMethod")?)?;
+    let accounts = table(tables, "Account")?;
     let mut out = Vec::with_capacity(accounts.rows.len());
     for row in &accounts.rows {
         let account = account(accounts, row)?;
@@ -466,6 +643,109 @@ mod tests {
 
     fn file(object: &str, csv: &str) -> (String, Vec<u8>) {
         (object.to_string(), csv.as_bytes().to_vec())
+    }
+
+    /// The files streamed in as the client does, `chunk` bytes at a time.
+    fn assemble_in(
+        files: &[(String, Vec<u8>)],
+        part: ExportPart,
+        chunk: usize,
+    ) -> Result<Vec<AccountSnapshot>, String> {
+        let listed: Vec<ExportFile> = files
+            .iter()
+            .map(|(object, _)| ExportFile {
+                object: object.clone(),
+                file_id: object.clone(),
+                records: 0,
+            })
+            .collect();
+        let mut assembly = Assembly::new(part);
+        for listed in Assembly::in_order(&listed) {
+            let (_, bytes) = files.iter().find(|(o, _)| *o == listed.object).unwrap();
+            let mut reader = assembly.reader(&listed.object)?;
+            reader.restart();
+            for piece in bytes.chunks(chunk) {
+                reader.take(piece)?;
+            }
+            reader.finish()?;
+            let read = reader.done();
+            assembly.add(read);
+        }
+        assembly.finish()
+    }
+
+    fn assemble(files: &[(String, Vec<u8>)]) -> Result<Vec<AccountSnapshot>, String> {
+        assemble_in(files, ExportPart::WHOLE, usize::MAX)
+    }
+
+    /// `files()` with more accounts, each with a contact, a subscription, a rate plan, a
+    /// charge and its tier, and a name that spans two lines.
+    fn many_files(accounts: usize) -> Vec<(String, Vec<u8>)> {
+        let mut out = files();
+        let mut add = |object: &str, line: String| {
+            out.iter_mut()
+                .find(|(o, _)| o == object)
+                .unwrap()
+                .1
+                .extend(line.into_bytes());
+        };
+        for i in 0..accounts {
+            add(
+                "Account",
+                format!("x{i},X{i:04},\"Line one\nline {i}\",Active,,,k{i},k{i},\n"),
+            );
+            add("Contact", format!("k{i},x{i},First {i},City {i}\n"));
+            add(
+                "PaymentMethod",
+                format!("m{i},x{i},CreditCard,****{i:04}\n"),
+            );
+            add("Subscription", format!("t{i},x{i},X-S{i},Active,1,true\n"));
+            add("RatePlan", format!("r{i},t{i},Plan {i},Widget,SKU-{i}\n"));
+            add("RatePlanCharge", format!("h{i},r{i},Charge {i},{i},1.5\n"));
+            add("RatePlanChargeTier", format!("h{i},1,{i}.25,EUR\n"));
+        }
+        out
+    }
+
+    #[test]
+    fn a_file_read_in_any_chunks_gives_the_same_snapshots() {
+        let files = many_files(20);
+        let whole = assemble(&files).unwrap();
+        assert_eq!(whole.len(), 22);
+        assert_eq!(whole[2].account.name, "Line one\nline 0");
+        for chunk in [1, 2, 7, 64, 1_000] {
+            assert_eq!(
+                assemble_in(&files, ExportPart::WHOLE, chunk).unwrap(),
+                whole,
+                "{chunk}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_parts_of_an_export_hold_each_account_once_with_all_its_records() {
+        let files = many_files(60);
+        let whole = assemble(&files).unwrap();
+        let mut joined = Vec::new();
+        for part in ExportPart::all(3) {
+            let held = assemble_in(&files, part, 5).unwrap();
+            assert!(held.len() < whole.len(), "{part}: {}", held.len());
+            assert!(held.iter().all(|s| part.holds(&s.account.id)), "{part}");
+            joined.extend(held);
+        }
+        joined.sort_by(|a, b| a.account.account_number.cmp(&b.account.account_number));
+        assert_eq!(joined, whole);
+    }
+
+    #[test]
+    fn a_file_cut_inside_a_quoted_field_is_refused() {
+        let mut cut = files();
+        cut[0] = file(
+            "Account",
+            "Account.Id,Account.AccountNumber,Account.Name\na1,A001,\"Acme\n",
+        );
+        let error = assemble_in(&cut, ExportPart::WHOLE, 4).unwrap_err();
+        assert!(error.contains("inside a quoted field"), "{error}");
     }
 
     fn files() -> Vec<(String, Vec<u8>)> {

@@ -81,10 +81,6 @@ struct Token {
 /// The largest Zuora answer read (L9): an account with thousands of charges is a few MB; a
 /// body past this is refused rather than held in a 256 MB function's memory.
 const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
-/// The largest bulk export file read (one object of a tenant's whole data set); the worker
-/// that reads it runs with the memory for it (template.yaml).
-const MAX_FILE_BYTES: usize = 512 * 1024 * 1024;
-
 /// The body, refused (as a bad response, retried) once it passes `max` bytes.
 async fn read_capped(mut response: reqwest::Response, max: usize) -> Result<Vec<u8>, Attempt> {
     let mut body = Vec::new();
@@ -121,8 +117,24 @@ struct Exchange<'a> {
     method: Method,
     url: Url,
     body: Option<&'a serde_json::Value>,
-    /// The largest answer read.
-    max_bytes: usize,
+    answer: Answer<'a>,
+}
+
+/// How a successful answer's body is read.
+enum Answer<'a> {
+    /// Whole, refused once it passes this many bytes.
+    Whole(usize),
+    /// Chunk by chunk into a sink as it arrives: a bulk export's file, which can be larger
+    /// than the process's memory. No cap; each chunk must come within the call timeout.
+    Streamed(&'a mut (dyn ChunkSink + Send)),
+}
+
+/// What a streamed answer's chunks go to. A failed attempt's chunks are dropped: the sink
+/// starts over with the next attempt.
+pub(super) trait ChunkSink {
+    fn restart(&mut self);
+    fn take(&mut self, chunk: &[u8]) -> Result<(), String>;
+    fn finish(&mut self) -> Result<(), String>;
 }
 
 pub struct ZuoraClient {
@@ -297,13 +309,13 @@ impl ZuoraClient {
             method,
             url,
             body,
-            max_bytes: MAX_BODY_BYTES,
+            answer: Answer::Whole(MAX_BODY_BYTES),
         };
         self.send(request, what, ctx, parse_success::<T>).await
     }
 
-    /// A file's bytes (a bulk export's CSV), with the same retries as any call.
-    pub(super) async fn get_file(
+    /// An answer's raw bytes (not JSON), with the same retries as any call.
+    pub(super) async fn get_raw(
         &self,
         url: Url,
         what: &str,
@@ -313,10 +325,27 @@ impl ZuoraClient {
             method: Method::GET,
             url,
             body: None,
-            max_bytes: MAX_FILE_BYTES,
+            answer: Answer::Whole(MAX_BODY_BYTES),
         };
         self.send(request, what, ctx, |bytes| Ok(bytes.to_vec()))
             .await
+    }
+
+    /// A file (a bulk export's CSV) streamed into `sink`, with the same retries as any call.
+    pub(super) async fn stream_file(
+        &self,
+        url: Url,
+        what: &str,
+        ctx: &CallContext,
+        sink: &mut (dyn ChunkSink + Send),
+    ) -> Result<(), ZuoraError> {
+        let request = Exchange {
+            method: Method::GET,
+            url,
+            body: None,
+            answer: Answer::Streamed(sink),
+        };
+        self.send(request, what, ctx, |_| Ok(())).await
     }
 
     /// One logical request with retries; `parse` reads a successful answer.
@@ -331,14 +360,14 @@ impl ZuoraClient {
             method,
             url,
             body,
-            max_bytes,
+            mut answer,
         } = request;
         let policy = &self.config.retry;
         let mut refreshed_token = false;
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let outcome = self.attempt(&method, &url, body, max_bytes, ctx).await;
+            let outcome = self.attempt(&method, &url, body, &mut answer, ctx).await;
             let (error, wait_hint) = match outcome {
                 Ok(bytes) => match parse(&bytes) {
                     Ok(value) => return Ok(value),
@@ -393,7 +422,7 @@ impl ZuoraClient {
         method: &Method,
         url: &Url,
         body: Option<&serde_json::Value>,
-        max_bytes: usize,
+        answer: &mut Answer<'_>,
         ctx: &CallContext,
     ) -> Result<Vec<u8>, Attempt> {
         let _permit = self
@@ -406,7 +435,6 @@ impl ZuoraClient {
         let mut request = self
             .http
             .request(method.clone(), url.clone())
-            .timeout(self.config.timeout)
             .bearer_auth(&token)
             .header("Accept", "application/json");
         if let Some(track) = ctx.track_id() {
@@ -418,20 +446,63 @@ impl ZuoraClient {
         if let Some(body) = body {
             request = request.json(body);
         }
-        let response = request.send().await.map_err(|e| transport_attempt(&e, 1))?;
+        if let Answer::Whole(_) = answer {
+            request = request.timeout(self.config.timeout);
+        }
+        let response = self.within_timeout(request.send()).await?;
         let status = response.status();
         if status == reqwest::StatusCode::TOO_MANY_REQUESTS {
             self.stats.throttled.fetch_add(1, Ordering::Relaxed);
         }
-        let headers = response.headers().clone();
-        let bytes = read_capped(response, max_bytes).await?;
         if status.is_success() {
-            return Ok(bytes.to_vec());
+            return match answer {
+                Answer::Whole(max) => read_capped(response, *max).await,
+                Answer::Streamed(sink) => {
+                    self.stream_into(response, &mut **sink).await?;
+                    Ok(Vec::new())
+                }
+            };
         }
+        let headers = response.headers().clone();
+        let bytes = read_capped(response, MAX_BODY_BYTES).await?;
         let attempt = classify_status(status, &headers, &bytes);
         if matches!(attempt, Attempt::Unauthorized) {
             self.forget_token(&token).await;
         }
         Err(attempt)
+    }
+
+    /// A streamed answer's body into its sink, each chunk within the call timeout (the
+    /// whole file may take longer).
+    async fn stream_into(
+        &self,
+        mut response: reqwest::Response,
+        sink: &mut (dyn ChunkSink + Send),
+    ) -> Result<(), Attempt> {
+        let refused = |detail: String| {
+            Attempt::Fail(ZuoraError::BadResponse {
+                detail,
+                attempts: 1,
+            })
+        };
+        sink.restart();
+        while let Some(chunk) = self.within_timeout(response.chunk()).await? {
+            sink.take(&chunk).map_err(refused)?;
+        }
+        sink.finish().map_err(refused)
+    }
+
+    /// A step of an exchange, timed out after the call timeout.
+    async fn within_timeout<T>(
+        &self,
+        step: impl Future<Output = reqwest::Result<T>>,
+    ) -> Result<T, Attempt> {
+        match tokio::time::timeout(self.config.timeout, step).await {
+            Ok(result) => result.map_err(|e| transport_attempt(&e, 1)),
+            Err(_) => Err(Attempt::Retry {
+                error: ZuoraError::Timeout { attempts: 1 },
+                wait_hint: None,
+            }),
+        }
     }
 }

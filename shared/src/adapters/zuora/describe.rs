@@ -72,9 +72,9 @@ impl ZuoraClient {
         ctx: &CallContext,
     ) -> Result<Vec<String>, ZuoraError> {
         let url = self.url("/v1/describe/Account");
-        // The answer is XML, not JSON: `get_file` makes the same request with retries and auth
+        // The answer is XML, not JSON: `get_raw` makes the same request with retries and auth
         // and hands back the raw body.
-        let bytes = self.get_file(url, "Account description", ctx).await?;
+        let bytes = self.get_raw(url, "Account description", ctx).await?;
         let bad = |detail: String| ZuoraError::BadResponse {
             detail,
             attempts: 1,

@@ -5,7 +5,7 @@ use super::client::{ACCOUNT_EXPANDS, CATALOG_PAGE_SIZE, V1_SUBSCRIPTION_PAGE_SIZ
 use super::wire::*;
 use crate::model::{
     AccountKey, AccountPage, AccountRef, AccountSnapshot, CallContext, ChangeList, ChangePage,
-    ChangeQuery, ChangedRecord, ExportFile, ExportState, Subscription, SubscriptionKey,
+    ChangeQuery, ChangedRecord, ExportFile, ExportPart, ExportState, Subscription, SubscriptionKey,
 };
 use crate::ports::{ZuoraApi, ZuoraError};
 use reqwest::Method;
@@ -352,9 +352,10 @@ impl ZuoraApi for ZuoraClient {
     async fn export_snapshots(
         &self,
         files: &[ExportFile],
+        part: ExportPart,
         ctx: &CallContext,
     ) -> Result<Vec<AccountSnapshot>, ZuoraError> {
-        self.aqua_export_snapshots(files, ctx).await
+        self.aqua_export_snapshots(files, part, ctx).await
     }
 }
 

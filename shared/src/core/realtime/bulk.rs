@@ -6,8 +6,8 @@
 use super::Realtime;
 use super::full::FullSyncError;
 use crate::model::{
-    AccountKey, AccountSnapshot, CallContext, EntityId, EpochMillis, ExportJob, ExportState,
-    JobTarget, PageRecord, SyncJob, Trigger,
+    AccountKey, AccountSnapshot, CallContext, EntityId, EpochMillis, ExportJob, ExportPart,
+    ExportState, JobTarget, PageRecord, SyncJob, Trigger,
 };
 use crate::ports::{ZuoraApi, ZuoraError};
 use std::time::Duration;
@@ -20,8 +20,14 @@ pub const BULK_JOB_BYTES: usize = 200 * 1024;
 /// The page that records a session's export: the first writer wins, so a retried submit
 /// polls the export recorded first and the session reads exactly one snapshot.
 const EXPORT_PAGE: &str = "bulk-export";
-/// The page that claims a session's fan-out for one invocation.
+/// The page that claims a part's fan-out for one invocation (`bulk-fanout:<part>`).
 const FAN_OUT_PAGE: &str = "bulk-fanout";
+/// The page that records into how many parts the export is split: the first writer wins, so
+/// every step splits it the same way even if the workers' memory changed in between.
+const PARTS_PAGE: &str = "bulk-parts";
+/// The most parts an export is split into; each part reads every file again, so a larger
+/// export is read account by account instead (or the worker given more memory).
+pub const MAX_PARTS: u64 = 32;
 /// Recorded instead of an export when the session reads account by account.
 const PER_CALL: &str = "per-call";
 /// Polls wait this long at first, then a quarter of the export's age, up to the maximum.
@@ -35,8 +41,8 @@ pub const BULK_BYTES_PER_ACCOUNT: u64 = 16_000;
 /// Heap one exported record takes (the same run: 12.0 KB for about 7 records an account).
 pub const BULK_BYTES_PER_RECORD: u64 = 2_500;
 
-/// The most accounts an export may have for a process with `memory_mb` to fan it out, with
-/// half of the memory left for everything else.
+/// The most accounts of an export a process with `memory_mb` holds while it fans them out,
+/// with half of the memory left for everything else.
 pub fn accounts_for_memory(memory_mb: u64) -> u64 {
     memory_mb * 1_000_000 / 2 / BULK_BYTES_PER_ACCOUNT
 }
@@ -104,12 +110,16 @@ fn poll_delay(age_ms: i64) -> Duration {
 
 impl Realtime {
     /// One step of a bulk full sync (a worker job): submits the export (`export` none), or
-    /// polls it and, once ready, fans its accounts out from chunk `from`. Safe to run again.
+    /// polls it and, once ready, fans the accounts of `part` out from chunk `from` (no part
+    /// yet: the export is split first, and this step fans out its first part). Safe to run
+    /// again.
+    #[allow(clippy::too_many_arguments)]
     pub async fn bulk_export_step(
         &self,
         entity: &EntityId,
         session_id: &str,
         export: Option<&ExportJob>,
+        part: Option<ExportPart>,
         from: usize,
         correlation_id: &str,
         deadline: EpochMillis,
@@ -149,7 +159,7 @@ impl Realtime {
             ExportState::Running => {
                 let age = self.clock.now().0 - export.submitted_at.0;
                 return self
-                    .bulk_step(entity, session_id, Some(export), 0, correlation_id)
+                    .bulk_step(entity, session_id, Some(export), None, 0, correlation_id)
                     .delay(poll_delay(age))
                     .send(self)
                     .await;
@@ -159,22 +169,27 @@ impl Realtime {
             }
             ExportState::Ready(files) => files,
         };
-        if let Err(why) = self.fits_in_memory(&files) {
-            return fall_back(why).await;
-        }
+        let part = match part {
+            Some(part) => part,
+            None => match self.parts_for(&files) {
+                Ok(parts) => self.split(entity, session_id, parts).await?,
+                Err(why) => return fall_back(why).await,
+            },
+        };
         let fan_out = FanOut {
             entity,
             session_id,
             export,
+            part,
             correlation_id,
             deadline,
         };
         if from == 0 && !self.claim_fan_out(&fan_out).await? {
-            return Err(FullSyncError::Busy(
-                "another invocation is fanning this export out; this copy of the step waits".into(),
-            ));
+            return Err(FullSyncError::Busy(format!(
+                "another invocation is fanning part {part} of this export out; this copy of the step waits"
+            )));
         }
-        let snapshots = match zuora.export_snapshots(&files, &ctx).await {
+        let snapshots = match zuora.export_snapshots(&files, part, &ctx).await {
             Ok(snapshots) => snapshots,
             // Zuora's files cannot be read into snapshots (gone, unreadable, over the cap):
             // reading them again would fail the same way.
@@ -183,30 +198,53 @@ impl Realtime {
             }
             Err(e) => return Err(e.into()),
         };
-        tracing::info!(entity = %entity, session = %session_id, job = %export.id, accounts = snapshots.len(), "bulk export ready");
+        tracing::info!(entity = %entity, session = %session_id, job = %export.id, %part, accounts = snapshots.len(), "bulk export ready");
         self.fan_out(&fan_out, snapshots, from).await
     }
 
-    /// Whether this process can hold the export while it fans it out: its accounts at the
-    /// measured bytes per account, and its records (an account with many subscriptions
-    /// weighs more) at the bytes per record, each within [`Self::limit_bulk_accounts`]' budget.
-    fn fits_in_memory(&self, files: &[crate::model::ExportFile]) -> Result<(), String> {
+    /// Into how many parts the export must be split for one part to fit this process's
+    /// memory: its accounts at the measured bytes per account, and its records (an account
+    /// with many subscriptions weighs more) at the bytes per record, against
+    /// [`Self::limit_bulk_accounts`]' budget less a fifth for the parts' unevenness.
+    fn parts_for(&self, files: &[crate::model::ExportFile]) -> Result<u32, String> {
         let accounts: u64 = files
             .iter()
             .filter(|f| f.object == "Account")
             .map(|f| f.records)
             .sum();
         let records: u64 = files.iter().map(|f| f.records).sum();
-        let budget = self.bulk_limit.saturating_mul(BULK_BYTES_PER_ACCOUNT);
+        let room = (self.bulk_limit.saturating_mul(BULK_BYTES_PER_ACCOUNT) / 5 * 4).max(1);
         let needed = (accounts * BULK_BYTES_PER_ACCOUNT).max(records * BULK_BYTES_PER_RECORD);
-        if needed > budget {
-            Err(format!(
-                "the bulk export ({accounts} accounts, {records} records) is too large for this worker's memory (room for {} accounts)",
+        let parts = needed.div_ceil(room).max(1);
+        if parts > MAX_PARTS {
+            return Err(format!(
+                "the bulk export ({accounts} accounts, {records} records) would need {parts} parts to fit this worker's memory (room for {} accounts a part, {MAX_PARTS} parts at most)",
                 self.bulk_limit
-            ))
-        } else {
-            Ok(())
+            ));
         }
+        Ok(parts as u32)
+    }
+
+    /// Records the split (the first writer's stands) and answers its first part.
+    async fn split(
+        &self,
+        entity: &EntityId,
+        session_id: &str,
+        parts: u32,
+    ) -> Result<ExportPart, FullSyncError> {
+        let page = PageRecord {
+            accounts: Vec::new(),
+            next: Some(parts.to_string()),
+        };
+        let recorded = self
+            .store
+            .add_page(entity, session_id, PARTS_PAGE, &page)
+            .await?;
+        let of = recorded.next.and_then(|n| n.parse().ok()).unwrap_or(parts);
+        if of > 1 {
+            tracing::info!(entity = %entity, session = %session_id, parts = of, "the bulk export is fanned out in parts, one at a time");
+        }
+        Ok(ExportPart { index: 0, of })
     }
 
     /// Submits the export and records it on the session, unless an export (or the per-call
@@ -242,7 +280,7 @@ impl Realtime {
             .await?;
         match recorded.next.as_deref().and_then(decode) {
             Some(export) => {
-                self.bulk_step(entity, session_id, Some(&export), 0, correlation_id)
+                self.bulk_step(entity, session_id, Some(&export), None, 0, correlation_id)
                     .delay(FIRST_POLL)
                     .send(self)
                     .await
@@ -289,25 +327,17 @@ impl Realtime {
         for (n, chunk) in chunks.into_iter().enumerate().skip(from) {
             // At least one chunk an invocation, so a continuation always makes progress.
             if n > from && run.deadline.0 - self.clock.now().0 < FAN_OUT_RESERVE_MS {
-                tracing::info!(session = %run.session_id, chunk = n, "fanning the export out goes on in another job");
-                return self
-                    .bulk_step(
-                        run.entity,
-                        run.session_id,
-                        Some(run.export),
-                        n,
-                        run.correlation_id,
-                    )
-                    .send(self)
-                    .await;
+                tracing::info!(session = %run.session_id, part = %run.part, chunk = n, "fanning the export out goes on in another job");
+                return self.next_step(run, run.part, n).send(self).await;
             }
+            let key = format!("bulk:{}:{n}", run.part.index);
             let page = PageRecord {
                 accounts: chunk.account_ids(),
-                next: Some(format!("bulk:{}", n + 1)),
+                next: Some(key.clone()),
             };
             let recorded = self
                 .store
-                .add_page(run.entity, run.session_id, &format!("bulk:{n}"), &page)
+                .add_page(run.entity, run.session_id, &key, &page)
                 .await?;
             let jobs = self.chunk_jobs(run, chunk, &recorded.accounts);
             let failed = self.queue.send_many(&jobs).await;
@@ -317,6 +347,15 @@ impl Realtime {
                     failed.len()
                 )));
             }
+        }
+        // The parts go one after another, so only the last one's end is the enumeration's.
+        let next = run.part.index + 1;
+        if next < run.part.of {
+            let part = ExportPart {
+                index: next,
+                ..run.part
+            };
+            return self.next_step(run, part, 0).send(self).await;
         }
         // The enumeration ends only once every chunk's jobs were sent: a fan-out that failed
         // half-way is run again whole (its sent jobs are counted once), never cut short by
@@ -337,6 +376,7 @@ impl Realtime {
     /// delivers at least once) is turned away and comes back once the fan-out ended, when it
     /// stops. A claim whose invocation is over (it died) no longer turns anyone away.
     async fn claim_fan_out(&self, run: &FanOut<'_>) -> Result<bool, FullSyncError> {
+        let key = format!("{FAN_OUT_PAGE}:{}", run.part.index);
         let ours = format!("{}:{}", run.deadline.0, crate::model::new_event_id());
         let page = PageRecord {
             accounts: Vec::new(),
@@ -344,7 +384,7 @@ impl Realtime {
         };
         let recorded = self
             .store
-            .add_page(run.entity, run.session_id, FAN_OUT_PAGE, &page)
+            .add_page(run.entity, run.session_id, &key, &page)
             .await?;
         let claim = recorded.next.unwrap_or_default();
         let until: i64 = claim
@@ -450,18 +490,32 @@ impl Realtime {
         job
     }
 
+    /// The fan-out's next step: its part from chunk `from`.
+    fn next_step(&self, run: &FanOut<'_>, part: ExportPart, from: usize) -> Step {
+        self.bulk_step(
+            run.entity,
+            run.session_id,
+            Some(run.export),
+            Some(part),
+            from,
+            run.correlation_id,
+        )
+    }
+
     /// The next step of a bulk full sync, to be sent.
     pub(super) fn bulk_step(
         &self,
         entity: &EntityId,
         session_id: &str,
         export: Option<&ExportJob>,
+        part: Option<ExportPart>,
         from: usize,
         correlation_id: &str,
     ) -> Step {
         let target = JobTarget::BulkExport {
             export: export.cloned(),
             from,
+            part,
         };
         Step {
             job: self.session_job(entity, session_id, target, correlation_id),
@@ -475,6 +529,7 @@ struct FanOut<'a> {
     entity: &'a EntityId,
     session_id: &'a str,
     export: &'a ExportJob,
+    part: ExportPart,
     correlation_id: &'a str,
     deadline: EpochMillis,
 }

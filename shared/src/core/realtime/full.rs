@@ -188,7 +188,7 @@ impl Realtime {
         correlation_id: &str,
     ) -> Result<(), FullSyncError> {
         if session.bulk {
-            self.bulk_step(entity, &session.id, None, 0, correlation_id)
+            self.bulk_step(entity, &session.id, None, None, 0, correlation_id)
                 .send(self)
                 .await?;
         } else {

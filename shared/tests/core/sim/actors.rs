@@ -79,7 +79,7 @@ pub struct Sim {
 impl Sim {
     pub fn new(seed: u64) -> Self {
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
-        let env = Env::new();
+        let mut env = Env::new();
         let accounts = rng.random_range(3..=7);
         env.seed_accounts(accounts);
         let mut rates = Rates::draw(&mut rng);
@@ -98,6 +98,14 @@ impl Sim {
         // polls (decided by the seed alone: the other draws stay as they were).
         let bulk = seed.is_multiple_of(3);
         env.zuora.set_export_polls(1 + (seed / 3 % 3) as u32);
+        // Half of those split the export into parts: room for 3 accounts a worker makes 2 or
+        // 3 parts of 3 to 7 accounts.
+        let parts = bulk && seed / 9 % 2 == 1;
+        if parts {
+            Arc::get_mut(&mut env.realtime)
+                .expect("nothing else holds the service yet")
+                .limit_bulk_accounts(3);
+        }
         let plan = Arc::new(SeededPlan::new(seed, rates.clone()));
         env.store.set_fault_plan(plan.clone());
         env.queue.set_fault_plan(plan.clone());
@@ -128,7 +136,7 @@ impl Sim {
             pending_callouts: AtomicU64::new(0),
         };
         sim.note(format!(
-            "seed {seed}: {accounts} accounts, {mode:?}, salesforce {salesforce}, bulk {bulk}, rates {rates:?}"
+            "seed {seed}: {accounts} accounts, {mode:?}, salesforce {salesforce}, bulk {bulk}, parts {parts}, rates {rates:?}"
         ));
         sim
     }

@@ -6,8 +6,8 @@ use stack::app::{TestApp, spawn_app};
 use std::collections::BTreeMap;
 use zuora_sync::adapters::zuora::ZuoraClient;
 use zuora_sync::model::{
-    AccountKey, AccountSnapshot, CallContext, ExportFile, ExportState, StoredAccount, WritePlan,
-    plan_writes,
+    AccountKey, AccountSnapshot, CallContext, ExportFile, ExportPart, ExportState, StoredAccount,
+    WritePlan, plan_writes,
 };
 use zuora_sync::ports::ZuoraApi;
 
@@ -16,6 +16,16 @@ fn client(app: &TestApp) -> ZuoraClient {
 }
 
 async fn export(zuora: &ZuoraClient) -> Vec<AccountSnapshot> {
+    let files = ready_files(zuora).await;
+    let ctx = CallContext::new("bulk-test");
+    zuora
+        .export_snapshots(&files, ExportPart::WHOLE, &ctx)
+        .await
+        .unwrap()
+}
+
+/// A submitted export's files, once ready.
+async fn ready_files(zuora: &ZuoraClient) -> Vec<ExportFile> {
     let ctx = CallContext::new("bulk-test");
     // The account's custom fields come from Describe: the per-call reads return them all, so
     // one missed would show as a difference below.
@@ -31,7 +41,36 @@ async fn export(zuora: &ZuoraClient) -> Vec<AccountSnapshot> {
         }
     };
     assert!(polls > 1, "the job was polled while it ran");
-    zuora.export_snapshots(&files, &ctx).await.unwrap()
+    files
+}
+
+/// The export's files streamed in part by part: each part holds its accounts with all their
+/// records, and together they hold every account once.
+#[tokio::test]
+async fn the_parts_of_an_export_hold_every_account_once() {
+    let app = spawn_app().await;
+    app.sim.generate_accounts(60, "P").unwrap();
+    let zuora = client(&app);
+    let ctx = CallContext::new("bulk-test");
+    let files = ready_files(&zuora).await;
+    let whole = zuora
+        .export_snapshots(&files, ExportPart::WHOLE, &ctx)
+        .await
+        .unwrap();
+    assert_eq!(whole.len(), 64, "60 generated and the 4 demo accounts");
+    let mut joined = Vec::new();
+    for part in ExportPart::all(3) {
+        let held = zuora.export_snapshots(&files, part, &ctx).await.unwrap();
+        assert!(
+            !held.is_empty() && held.len() < whole.len(),
+            "{part}: {}",
+            held.len()
+        );
+        assert!(held.iter().all(|s| part.holds(&s.account.id)), "{part}");
+        joined.extend(held);
+    }
+    joined.sort_by(|a, b| a.account.account_number.cmp(&b.account.account_number));
+    assert_eq!(joined, whole);
 }
 
 /// What the mirror would hold for `snapshot` (a first sync's writes).
@@ -225,5 +264,50 @@ async fn a_bulk_full_sync_mirrors_every_account_by_the_snapshot_order() {
     assert_eq!(per_account, 2, "per-account reads: {:?}", stats.requests);
     assert_eq!(drifted(&app, &zuora).await, vec!["K00000008".to_string()]);
     sync_now("K00000008").await;
+    assert_eq!(drifted(&app, &zuora).await, Vec::<String>::new());
+}
+
+/// An export larger than a worker's memory is fanned out in parts, one after another, each
+/// reading the files again and keeping its own accounts: every account is still mirrored from
+/// the one export, none read one by one, and the session adds up.
+#[tokio::test]
+async fn a_bulk_export_larger_than_the_workers_memory_is_fanned_out_in_parts() {
+    use stack::app::{AppOptions, spawn_app_with};
+    use zuora_sync::model::SessionStatus;
+    let app = spawn_app_with(AppOptions {
+        worker_memory_mb: Some(1),
+        ..AppOptions::default()
+    })
+    .await;
+    app.sim.generate_accounts(60, "Q").unwrap();
+    let zuora = client(&app);
+    app.sim.reset_stats();
+    let answer = app
+        .update_settings(serde_json::json!({"sync_mode": "realtime", "bulk_export": true}))
+        .await;
+    let session_id = answer["full_sync_session"].as_str().unwrap().to_string();
+    let session = || async {
+        app.services
+            .realtime
+            .store()
+            .get_session(&app.entity, &session_id)
+            .await
+            .unwrap()
+            .unwrap()
+    };
+    run_until(&app, 30, || async {
+        session().await.status == SessionStatus::Done
+    })
+    .await;
+
+    let s = session().await;
+    assert_eq!((s.total, s.succeeded, s.failed), (64, 64, 0));
+    let stats = app.sim.stats();
+    assert_eq!(stats.requests("aqua_submit"), 1);
+    // Seven files an export; each part reads them all.
+    let files = stats.requests("aqua_file");
+    assert!(files > 7 && files % 7 == 0, "file downloads: {files}");
+    let per_account = stats.requests("v1_account") + stats.requests("object_query_account");
+    assert_eq!(per_account, 0, "per-account reads: {:?}", stats.requests);
     assert_eq!(drifted(&app, &zuora).await, Vec::<String>::new());
 }

@@ -506,9 +506,10 @@ async fn full_sync_figures(accounts: usize, reads: Reads) -> f64 {
 }
 
 /// The heap one bulk export's download and assembly takes at its peak (a worker holds the
-/// files and every account's snapshot at once while it fans them out).
+/// snapshots of every account of its part at once while it fans them out; the files stream
+/// through), whole and as one part of four.
 async fn export_memory(app: &TestApp) {
-    use zuora_sync::model::{CallContext, ExportState};
+    use zuora_sync::model::{CallContext, ExportPart, ExportState};
     use zuora_sync::ports::ZuoraApi;
     let zuora = zuora_sync::adapters::zuora::ZuoraClient::new(app.config.entities[0].zuora.clone())
         .expect("a Zuora client");
@@ -521,20 +522,22 @@ async fn export_memory(app: &TestApp) {
             ExportState::Failed(reason) => panic!("the export failed: {reason}"),
         }
     };
-    let mark = heap::mark();
-    let snapshots = zuora
-        .export_snapshots(&files, &ctx)
-        .await
-        .expect("download");
-    let peak = heap::peak_since(mark);
-    let accounts = snapshots.len().max(1);
-    drop(snapshots);
-    println!(
-        "  export download + assembly, peak heap     {:>8.1} MB   ({:.1} KB per account, the simulator's file rendering included; {:.0} accounts a GB)",
-        peak as f64 / 1e6,
-        peak as f64 / 1e3 / accounts as f64,
-        1e9 / (peak as f64 / accounts as f64)
-    );
+    for part in [ExportPart::WHOLE, ExportPart { index: 0, of: 4 }] {
+        let mark = heap::mark();
+        let snapshots = zuora
+            .export_snapshots(&files, part, &ctx)
+            .await
+            .expect("download");
+        let peak = heap::peak_since(mark);
+        let accounts = snapshots.len().max(1);
+        drop(snapshots);
+        println!(
+            "  export download + assembly, part {part}, peak heap {:>8.1} MB   ({accounts} accounts, {:.1} KB per account, the simulator's file rendering included; {:.0} accounts a GB)",
+            peak as f64 / 1e6,
+            peak as f64 / 1e3 / accounts as f64,
+            1e9 / (peak as f64 / accounts as f64)
+        );
+    }
 }
 
 /// Zuora objects per account (account, bill-to and sold-to contacts, payment methods,
