@@ -8,7 +8,7 @@ use crate::core::sync::{
 };
 use crate::handlers::metrics::Metrics;
 use crate::model::EpochMillis;
-use crate::model::JobOutcome;
+use crate::model::{EndedJob, JobOutcome};
 use crate::model::{JobTarget, SyncJob};
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use futures::StreamExt;
@@ -451,6 +451,7 @@ impl Worker {
         let last_receipt = self.receipts(message) >= self.max_receives;
         let entity = job.entity.as_str();
         let mut again = Vec::new();
+        let mut ended = Vec::new();
         for (account, result) in &results {
             let name = match result {
                 Ok(JobResult::Ran(AccountOutcome::Synced(_))) => "SyncSucceeded",
@@ -460,27 +461,24 @@ impl Worker {
                 Err(_) => "SyncFailed",
             };
             lock(metrics).count(entity, name, 1);
-            let Some((outcome, written, reason)) = session_outcome(result, last_receipt) else {
+            let Some((outcome, written, failure)) = session_outcome(result, last_receipt) else {
                 again.push(account.clone());
                 continue;
             };
-            let counted = self
-                .realtime
-                .job_ended(
-                    &job.entity,
-                    session,
-                    account,
-                    outcome,
-                    written,
-                    reason.as_deref(),
-                )
-                .await;
-            if let Err(e) = counted {
-                // Counting is idempotent, and a commit made is not made twice (the snapshot
-                // order refuses it), so the whole job may run again.
-                tracing::warn!(message_id, session = %session, error = %e, "could not count a bulk account in its session; SQS will retry the job");
-                return MessageResult::Retry(e.to_string());
-            }
+            ended.push(EndedJob {
+                account: account.clone(),
+                outcome,
+                written,
+                failure,
+            });
+        }
+        // The job's accounts are of one count group (the fan-out makes them so): one write.
+        let counted = self.realtime.jobs_ended(&job.entity, session, ended).await;
+        if let Err(e) = counted {
+            // Counting is idempotent, and a commit made is not made twice (the snapshot
+            // order refuses it), so the whole job may run again.
+            tracing::warn!(message_id, session = %session, error = %e, "could not count the bulk accounts in their session; SQS will retry the job");
+            return MessageResult::Retry(e.to_string());
         }
         if !again.is_empty() {
             tracing::info!(message_id, session = %session, accounts = again.len(), "bulk accounts that failed are queued to sync one by one");

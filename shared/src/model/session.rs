@@ -227,3 +227,35 @@ pub enum JobOutcome {
     Failed,
     Skipped,
 }
+
+impl JobOutcome {
+    /// The counter it adds to.
+    pub fn counter(self) -> &'static str {
+        match self {
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+            Self::Skipped => "skipped",
+        }
+    }
+}
+
+/// One ended job of a session, to be counted (the account it synced, and the reason it failed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndedJob {
+    pub account: String,
+    pub outcome: JobOutcome,
+    pub written: u32,
+    pub failure: Option<String>,
+}
+
+/// The groups a session's job counts are spread over: a store keeps each group's count apart,
+/// so jobs ending at once rarely write the same item, and counts the jobs of one group
+/// together. A bulk full sync puts each job's accounts in one group.
+pub const SESSION_COUNT_GROUPS: u8 = 16;
+
+/// An account's count group: always the same (a stable hash), so a job that runs again counts
+/// where it counted before.
+pub fn count_group(account: &str) -> u8 {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(account.as_bytes())[0] % SESSION_COUNT_GROUPS
+}

@@ -4,10 +4,10 @@
 
 use super::Cause;
 use crate::model::{
-    Acquire, Commit, EntityId, EntitySettings, EpochMillis, EventOutcome, EventPage, EventQuery,
-    Fence, HeldLock, HourStats, JobOutcome, LockKey, LockState, Mark, PageRecord, RealtimeState,
-    ReconcileMarks, RecordKind, Session, StoredAccount, SyncEvent, TornCommit, Versioned, Wish,
-    WritePlan,
+    Acquire, Commit, EndedJob, EntityId, EntitySettings, EpochMillis, EventOutcome, EventPage,
+    EventQuery, Fence, HeldLock, HourStats, JobOutcome, LockKey, LockState, Mark, PageRecord,
+    RealtimeState, ReconcileMarks, RecordKind, Session, StoredAccount, SyncEvent, TornCommit,
+    Versioned, Wish, WritePlan,
 };
 
 #[derive(Debug, Clone, thiserror::Error, PartialEq)]
@@ -242,6 +242,31 @@ pub trait RealtimeStore: Send + Sync {
         written: u32,
         failure: Option<&str>,
     ) -> Result<Session, StoreError>;
+
+    /// Counts many finished jobs of a session (a bulk job's accounts), each as
+    /// [`Self::finish_job`] would; answers the session after them. A store may count the jobs
+    /// of one count group ([`crate::model::count_group`]) in one write.
+    async fn finish_jobs(
+        &self,
+        entity: &EntityId,
+        session_id: &str,
+        jobs: &[EndedJob],
+    ) -> Result<Session, StoreError> {
+        for job in jobs {
+            self.finish_job(
+                entity,
+                session_id,
+                &job.account,
+                job.outcome,
+                job.written,
+                job.failure.as_deref(),
+            )
+            .await?;
+        }
+        self.get_session(entity, session_id)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt(format!("session {session_id} is gone")))
+    }
 
     /// Records what became of a session's notification.
     async fn set_delivery(&self, entity: &EntityId, id: &str, note: &str)

@@ -9,27 +9,27 @@
 //! of the session adds its shards' counts in.
 
 use super::DynamoStore;
-use super::items::{Item, get_s, n};
+use super::items::{Item, get_s, n, s};
 use super::session_item::{item_session, session_pk};
-use crate::model::{EntityId, Session};
+use crate::model::{EndedJob, EntityId, Session};
 use crate::ports::StoreError;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use sha2::{Digest, Sha256};
-use std::collections::HashMap;
+use aws_sdk_dynamodb::types::builders::PutBuilder;
+use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
-/// Shards per session: at 16, two of a few dozen workers meet on one item rarely, and a
-/// session read stays one BatchGetItem (17 keys).
-pub(super) const SESSION_SHARDS: u8 = 16;
+/// Shards per session, one per count group: at 16, two of a few dozen workers meet on one
+/// item rarely, and a session read stays one BatchGetItem (17 keys).
+pub(super) const SESSION_SHARDS: u8 = crate::model::SESSION_COUNT_GROUPS;
 /// Tries of a count cancelled by conflicts before the job fails (and its message comes back).
-pub(super) const CONFLICT_ATTEMPTS: u32 = 8;
+const CONFLICT_ATTEMPTS: u32 = 8;
 
 /// The shard an account's count goes to: always the same one, so its marker and its count
 /// meet in one transaction however often the job runs.
 pub(super) fn shard_pk(entity: &EntityId, session_id: &str, account: &str) -> String {
-    let shard = Sha256::digest(account.as_bytes())[0] % SESSION_SHARDS;
-    shard_key(entity, session_id, shard)
+    shard_key(entity, session_id, crate::model::count_group(account))
 }
 
 fn shard_key(entity: &EntityId, session_id: &str, shard: u8) -> String {
@@ -37,7 +37,7 @@ fn shard_key(entity: &EntityId, session_id: &str, shard: u8) -> String {
 }
 
 /// Whether a transaction was cancelled because another one held one of its items.
-pub(super) fn is_conflict(e: &SdkError<TransactWriteItemsError>) -> bool {
+fn is_conflict(e: &SdkError<TransactWriteItemsError>) -> bool {
     match e.as_service_error() {
         Some(TransactWriteItemsError::TransactionCanceledException(c)) => c
             .cancellation_reasons()
@@ -49,7 +49,7 @@ pub(super) fn is_conflict(e: &SdkError<TransactWriteItemsError>) -> bool {
 
 /// A random wait before the next try, growing with the tries made: transactions that met
 /// spread out instead of meeting again.
-pub(super) fn conflict_backoff(attempt: u32) -> Duration {
+fn conflict_backoff(attempt: u32) -> Duration {
     // From about one transaction's time (25 ms) up to 400 ms: 8 tries wait 1.5 s at most.
     let ceiling_ms = (25u64 << attempt.min(4)).min(400);
     Duration::from_millis(rand::random_range(1..=ceiling_ms))
@@ -97,4 +97,135 @@ impl DynamoStore {
 /// The shard's time to live, as the markers': it outlives any session.
 pub(super) fn shard_expiry(now_secs: i64) -> aws_sdk_dynamodb::types::AttributeValue {
     n(now_secs + super::session_item::CHANGE_SECS)
+}
+
+/// Items a counting transaction holds at most: DynamoDB takes 100, one is the shard.
+const MARKERS_A_TRANSACTION: usize = 99;
+
+impl DynamoStore {
+    /// A job's marker (`<session>#<account>`), which makes its count idempotent.
+    pub(super) fn job_marker(
+        &self,
+        entity: &EntityId,
+        session_id: &str,
+        account: &str,
+        counter: &str,
+        now_secs: i64,
+    ) -> PutBuilder {
+        Put::builder()
+            .table_name(&self.tables.state)
+            .item(
+                "pk",
+                s(format!("{}#{account}", session_pk(entity, session_id))),
+            )
+            .item("outcome", s(counter))
+            .item("expires_at", n(now_secs + super::session_item::CHANGE_SECS))
+    }
+
+    /// Counts ended jobs, those of one shard together: their markers and the shard's sums in
+    /// one transaction (a bulk job's accounts share a shard, so 50 accounts are one write
+    /// instead of 50). A batch holding a job counted before (its bulk job runs again) is
+    /// counted job by job instead, which tells a first count from a repeat.
+    pub(super) async fn count_together(
+        &self,
+        entity: &EntityId,
+        session_id: &str,
+        jobs: &[EndedJob],
+    ) -> Result<(), StoreError> {
+        let mut shards: BTreeMap<String, Vec<&EndedJob>> = BTreeMap::new();
+        for job in jobs {
+            let shard = shard_pk(entity, session_id, &job.account);
+            shards.entry(shard).or_default().push(job);
+        }
+        for (shard, jobs) in &shards {
+            for batch in jobs.chunks(MARKERS_A_TRANSACTION) {
+                if self.count_batch(entity, session_id, shard, batch).await? {
+                    for failure in batch.iter().filter_map(|j| j.failure.as_deref()) {
+                        self.list_failure_or_warn(entity, session_id, failure).await;
+                    }
+                    continue;
+                }
+                for job in batch {
+                    self.count_one(entity, session_id, job).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// One shard's jobs as one transaction: `false` (nothing counted) if a marker existed.
+    async fn count_batch(
+        &self,
+        entity: &EntityId,
+        session_id: &str,
+        shard: &str,
+        batch: &[&EndedJob],
+    ) -> Result<bool, StoreError> {
+        let now = crate::adapters::clock::SystemClock.now_secs();
+        let mut items = Vec::with_capacity(batch.len() + 1);
+        let mut sums: BTreeMap<&str, u64> = BTreeMap::from([("written", 0)]);
+        for job in batch {
+            let counter = job.outcome.counter();
+            let marker = self
+                .job_marker(entity, session_id, &job.account, counter, now)
+                .condition_expression("attribute_not_exists(pk)")
+                .build()
+                .map_err(super::build_err)?;
+            items.push(TransactWriteItem::builder().put(marker).build());
+            *sums.entry(counter).or_default() += 1;
+            *sums.entry("written").or_default() += u64::from(job.written);
+        }
+        let adds: Vec<String> = sums.keys().map(|name| format!("{name} :{name}")).collect();
+        let mut update = Update::builder()
+            .table_name(&self.tables.state)
+            .key("pk", s(shard))
+            .update_expression(format!(
+                "ADD {} SET expires_at = if_not_exists(expires_at, :expires)",
+                adds.join(", ")
+            ))
+            .expression_attribute_values(":expires", shard_expiry(now));
+        for (name, sum) in &sums {
+            update = update.expression_attribute_values(format!(":{name}"), n(*sum));
+        }
+        let update = update.build().map_err(super::build_err)?;
+        items.push(TransactWriteItem::builder().update(update).build());
+        self.transact_counting(items).await
+    }
+
+    /// A counting transaction: `false` if a condition failed. One cancelled by another's
+    /// conflict is tried again after a random wait.
+    pub(super) async fn transact_counting(
+        &self,
+        items: Vec<TransactWriteItem>,
+    ) -> Result<bool, StoreError> {
+        let mut attempt = 0;
+        loop {
+            let result = self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(items.clone()))
+                .send()
+                .await;
+            match result {
+                Ok(_) => return Ok(true),
+                Err(e) if any_condition_failed(&e) => return Ok(false),
+                Err(e) if is_conflict(&e) && attempt + 1 < CONFLICT_ATTEMPTS => {
+                    attempt += 1;
+                    tokio::time::sleep(conflict_backoff(attempt)).await;
+                }
+                Err(e) => return Err(super::unavailable(e)),
+            }
+        }
+    }
+}
+
+/// Whether a transaction was cancelled because one of its conditions failed.
+fn any_condition_failed(e: &SdkError<TransactWriteItemsError>) -> bool {
+    match e.as_service_error() {
+        Some(TransactWriteItemsError::TransactionCanceledException(c)) => c
+            .cancellation_reasons()
+            .iter()
+            .any(|r| r.code() == Some("ConditionalCheckFailed")),
+        _ => false,
+    }
 }

@@ -11,14 +11,12 @@
 
 use super::items::{get_s, n, opt_s, s};
 use super::session_item::*;
-use super::session_shards::{
-    CONFLICT_ATTEMPTS, conflict_backoff, is_conflict, shard_expiry, shard_pk,
-};
+use super::session_shards::{shard_expiry, shard_pk};
 use super::{DynamoStore, build_err, unavailable};
 use crate::model::EntityId;
 use crate::model::EpochMillis;
 use crate::model::{
-    JobOutcome, MAX_FAILURES_LISTED, PageRecord, RealtimeState, ReconcileMarks, Session,
+    EndedJob, JobOutcome, MAX_FAILURES_LISTED, PageRecord, RealtimeState, ReconcileMarks, Session,
     SessionStatus,
 };
 use crate::ports::{RealtimeStore, StoreError};
@@ -463,32 +461,24 @@ impl RealtimeStore for DynamoStore {
         written: u32,
         failure: Option<&str>,
     ) -> Result<Session, StoreError> {
-        let counter = match outcome {
-            JobOutcome::Succeeded => "succeeded",
-            JobOutcome::Failed => "failed",
-            JobOutcome::Skipped => "skipped",
+        let job = EndedJob {
+            account: account.to_string(),
+            outcome,
+            written,
+            failure: failure.map(str::to_string),
         };
-        // The marker makes counting idempotent: a job retried after its count was written
-        // (the message came back) is not counted twice. Only a real outcome replaces a
-        // `skipped` one (a duplicate delivery that coalesced must not hide it).
-        let count = JobCount { counter, written };
-        let mut counted = self
-            .count_job(entity, session_id, account, &count, false)
-            .await?;
-        if !counted && outcome != JobOutcome::Skipped {
-            counted = self
-                .count_job(entity, session_id, account, &count, true)
-                .await?;
-        }
-        if let Some(failure) = failure.filter(|_| counted)
-            && let Err(e) = self.list_failure(entity, session_id, failure).await
-        {
-            // The count landed; the text is only a summary's detail (the job's event has it).
-            tracing::warn!(session = session_id, error = %e, "could not list a session failure");
-        }
-        self.get_session(entity, session_id)
-            .await?
-            .ok_or_else(|| StoreError::Corrupt(format!("session {session_id} is gone")))
+        self.count_one(entity, session_id, &job).await?;
+        self.session_after(entity, session_id).await
+    }
+
+    async fn finish_jobs(
+        &self,
+        entity: &EntityId,
+        session_id: &str,
+        jobs: &[EndedJob],
+    ) -> Result<Session, StoreError> {
+        self.count_together(entity, session_id, jobs).await?;
+        self.session_after(entity, session_id).await
     }
 
     async fn complete_session(
@@ -543,6 +533,58 @@ struct JobCount<'a> {
 }
 
 impl DynamoStore {
+    /// Counts one ended job, and lists its failure once counted.
+    pub(super) async fn count_one(
+        &self,
+        entity: &EntityId,
+        session_id: &str,
+        job: &EndedJob,
+    ) -> Result<(), StoreError> {
+        // The marker makes counting idempotent: a job retried after its count was written
+        // (the message came back) is not counted twice. Only a real outcome replaces a
+        // `skipped` one (a duplicate delivery that coalesced must not hide it).
+        let count = JobCount {
+            counter: job.outcome.counter(),
+            written: job.written,
+        };
+        let account = job.account.as_str();
+        let mut counted = self
+            .count_job(entity, session_id, account, &count, false)
+            .await?;
+        if !counted && job.outcome != JobOutcome::Skipped {
+            counted = self
+                .count_job(entity, session_id, account, &count, true)
+                .await?;
+        }
+        if counted && let Some(failure) = &job.failure {
+            self.list_failure_or_warn(entity, session_id, failure).await;
+        }
+        Ok(())
+    }
+
+    /// Lists a counted job's failure; the count landed, and the text is only a summary's
+    /// detail (the job's event has it), so a failure to list it is logged, not returned.
+    pub(super) async fn list_failure_or_warn(
+        &self,
+        entity: &EntityId,
+        session_id: &str,
+        failure: &str,
+    ) {
+        if let Err(e) = self.list_failure(entity, session_id, failure).await {
+            tracing::warn!(session = session_id, error = %e, "could not list a session failure");
+        }
+    }
+
+    async fn session_after(
+        &self,
+        entity: &EntityId,
+        session_id: &str,
+    ) -> Result<Session, StoreError> {
+        self.get_session(entity, session_id)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt(format!("session {session_id} is gone")))
+    }
+
     /// Adds a failure text to the session's set while it holds fewer than
     /// [`MAX_FAILURES_LISTED`] (M5: the item must stay under DynamoDB's 400 KB whatever the
     /// session's size). Apart from the count, which must always land: a crash between the two
@@ -597,14 +639,7 @@ impl DynamoStore {
     ) -> Result<bool, StoreError> {
         let JobCount { counter, written } = *count;
         let now = crate::adapters::clock::SystemClock.now_secs();
-        let mut marker = Put::builder()
-            .table_name(&self.tables().state)
-            .item(
-                "pk",
-                s(format!("{}#{account}", session_pk(entity, session_id))),
-            )
-            .item("outcome", s(counter))
-            .item("expires_at", n(now + CHANGE_SECS));
+        let mut marker = self.job_marker(entity, session_id, account, counter, now);
         marker = if over_skipped {
             marker
                 .condition_expression("outcome = :skipped")
@@ -632,25 +667,11 @@ impl DynamoStore {
             ))
             .build()
             .map_err(build_err)?;
-        let mut attempt = 0;
-        loop {
-            let result = self
-                .client()
-                .transact_write_items()
-                .transact_items(TransactWriteItem::builder().put(marker.clone()).build())
-                .transact_items(TransactWriteItem::builder().update(count.clone()).build())
-                .send()
-                .await;
-            match result {
-                Ok(_) => return Ok(true),
-                Err(e) if super::counter::first_condition_failed(&e) => return Ok(false),
-                Err(e) if is_conflict(&e) && attempt + 1 < CONFLICT_ATTEMPTS => {
-                    attempt += 1;
-                    tokio::time::sleep(conflict_backoff(attempt)).await;
-                }
-                Err(e) => return Err(unavailable(e)),
-            }
-        }
+        self.transact_counting(vec![
+            TransactWriteItem::builder().put(marker).build(),
+            TransactWriteItem::builder().update(count).build(),
+        ])
+        .await
     }
 }
 

@@ -7,7 +7,7 @@ use super::Realtime;
 use super::full::FullSyncError;
 use crate::model::{
     AccountKey, AccountSnapshot, CallContext, EntityId, EpochMillis, ExportJob, ExportPart,
-    ExportState, JobTarget, PageRecord, SyncJob, Trigger,
+    ExportState, JobTarget, PageRecord, SyncJob, Trigger, count_group,
 };
 use crate::ports::{ZuoraApi, ZuoraError};
 use std::time::Duration;
@@ -47,6 +47,16 @@ pub fn accounts_for_memory(memory_mb: u64) -> u64 {
     memory_mb * 1_000_000 / 2 / BULK_BYTES_PER_ACCOUNT
 }
 
+/// Into how many parts an export of `accounts` accounts and `records` records (every file's)
+/// must be split for a part to fit a process that holds `limit` accounts: the accounts at
+/// the measured bytes per account, the records (an account with many subscriptions weighs
+/// more) at the bytes per record, against the room less a fifth for the parts' unevenness.
+pub fn parts_needed(accounts: u64, records: u64, limit: u64) -> u64 {
+    let room = (limit.saturating_mul(BULK_BYTES_PER_ACCOUNT) / 5 * 4).max(1);
+    let needed = (accounts * BULK_BYTES_PER_ACCOUNT).max(records * BULK_BYTES_PER_RECORD);
+    needed.div_ceil(room).max(1)
+}
+
 /// One fan-out job's accounts: their snapshots, or one account too large for a message.
 #[derive(Debug)]
 enum Chunk {
@@ -63,12 +73,15 @@ impl Chunk {
     }
 }
 
-/// Splits snapshots (in the assembly's order, by account number, so a retry splits them the
-/// same way) into jobs of
-/// at most [`BULK_ACCOUNTS_PER_JOB`] accounts and [`BULK_JOB_BYTES`].
-fn chunks(snapshots: Vec<AccountSnapshot>) -> Vec<Chunk> {
+/// Splits snapshots into jobs of at most [`BULK_ACCOUNTS_PER_JOB`] accounts and
+/// [`BULK_JOB_BYTES`], each of one count group ([`count_group`]: the job's accounts are then
+/// counted in one write). In the order of group and account number, so a retry splits them
+/// the same way.
+fn chunks(mut snapshots: Vec<AccountSnapshot>) -> Vec<Chunk> {
+    snapshots
+        .sort_by_cached_key(|s| (count_group(&s.account.id), s.account.account_number.clone()));
     let mut out = Vec::new();
-    let mut current = Vec::new();
+    let mut current: Vec<AccountSnapshot> = Vec::new();
     let mut bytes = 0;
     for snapshot in snapshots {
         let size = serde_json::to_vec(&snapshot).map_or(usize::MAX, |v| v.len());
@@ -76,7 +89,10 @@ fn chunks(snapshots: Vec<AccountSnapshot>) -> Vec<Chunk> {
             out.push(Chunk::Oversize(Box::new(snapshot)));
             continue;
         }
-        if current.len() == BULK_ACCOUNTS_PER_JOB || bytes + size > BULK_JOB_BYTES {
+        let other_group = current.first().is_some_and(|first| {
+            count_group(&first.account.id) != count_group(&snapshot.account.id)
+        });
+        if current.len() == BULK_ACCOUNTS_PER_JOB || bytes + size > BULK_JOB_BYTES || other_group {
             out.push(Chunk::Snapshots(std::mem::take(&mut current)));
             bytes = 0;
         }
@@ -203,9 +219,7 @@ impl Realtime {
     }
 
     /// Into how many parts the export must be split for one part to fit this process's
-    /// memory: its accounts at the measured bytes per account, and its records (an account
-    /// with many subscriptions weighs more) at the bytes per record, against
-    /// [`Self::limit_bulk_accounts`]' budget less a fifth for the parts' unevenness.
+    /// memory ([`Self::limit_bulk_accounts`]); refused beyond [`MAX_PARTS`].
     fn parts_for(&self, files: &[crate::model::ExportFile]) -> Result<u32, String> {
         let accounts: u64 = files
             .iter()
@@ -213,9 +227,7 @@ impl Realtime {
             .map(|f| f.records)
             .sum();
         let records: u64 = files.iter().map(|f| f.records).sum();
-        let room = (self.bulk_limit.saturating_mul(BULK_BYTES_PER_ACCOUNT) / 5 * 4).max(1);
-        let needed = (accounts * BULK_BYTES_PER_ACCOUNT).max(records * BULK_BYTES_PER_RECORD);
-        let parts = needed.div_ceil(room).max(1);
+        let parts = parts_needed(accounts, records, self.bulk_limit);
         if parts > MAX_PARTS {
             return Err(format!(
                 "the bulk export ({accounts} accounts, {records} records) would need {parts} parts to fit this worker's memory (room for {} accounts a part, {MAX_PARTS} parts at most)",
@@ -581,20 +593,56 @@ mod tests {
         }
     }
 
+    /// `n` account ids of count group 0.
+    fn ids_of_one_group(n: usize) -> Vec<String> {
+        (0..)
+            .map(|i| format!("{i:04}"))
+            .filter(|id| count_group(id) == 0)
+            .take(n)
+            .collect()
+    }
+
     #[test]
-    fn chunks_hold_at_most_fifty_accounts_and_the_byte_budget() {
-        let many: Vec<_> = (0..120).map(|i| snapshot(&format!("{i:03}"), 10)).collect();
-        let sizes: Vec<usize> = chunks(many).iter().map(|c| c.account_ids().len()).collect();
+    fn chunks_hold_at_most_fifty_accounts_of_one_count_group_and_the_byte_budget() {
+        let one_group: Vec<_> = ids_of_one_group(120)
+            .iter()
+            .map(|id| snapshot(id, 10))
+            .collect();
+        let sizes: Vec<usize> = chunks(one_group)
+            .iter()
+            .map(|c| c.account_ids().len())
+            .collect();
         assert_eq!(sizes, vec![50, 50, 20]);
-        // 60 KB each: three fit in 200 KB; a 300 KB account goes alone, per call.
-        let mut big: Vec<_> = (0..4).map(|i| snapshot(&format!("b{i}"), 60_000)).collect();
-        big.insert(2, snapshot("huge", 300_000));
-        let split = chunks(big);
-        let shape: Vec<(bool, usize)> = split
+        // Of many groups: every account once, each chunk of one group.
+        let mixed: Vec<_> = (0..400).map(|i| snapshot(&format!("m{i}"), 10)).collect();
+        let split = chunks(mixed);
+        let mut ids: Vec<String> = split.iter().flat_map(Chunk::account_ids).collect();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), 400);
+        for chunk in &split {
+            let groups: std::collections::BTreeSet<u8> = chunk
+                .account_ids()
+                .iter()
+                .map(|id| count_group(id))
+                .collect();
+            assert_eq!(groups.len(), 1, "{:?}", chunk.account_ids());
+        }
+        assert!(
+            split.len() >= 16 && split.len() <= 24,
+            "{} chunks",
+            split.len()
+        );
+        // 60 KB each: three fit in 200 KB; a 300 KB account (the last by number) goes alone,
+        // per call.
+        let ids = ids_of_one_group(5);
+        let mut big: Vec<_> = ids[..4].iter().map(|id| snapshot(id, 60_000)).collect();
+        big.insert(2, snapshot(&ids[4], 300_000));
+        let shape: Vec<(bool, usize)> = chunks(big)
             .iter()
             .map(|c| (matches!(c, Chunk::Oversize(_)), c.account_ids().len()))
             .collect();
-        assert_eq!(shape, vec![(true, 1), (false, 3), (false, 1)]);
+        assert_eq!(shape, vec![(false, 3), (true, 1), (false, 1)]);
     }
 
     #[test]
@@ -614,5 +662,9 @@ mod tests {
     fn a_worker_fans_out_what_half_its_memory_holds() {
         assert_eq!(accounts_for_memory(256), 8_000);
         assert_eq!(accounts_for_memory(2_048), 64_000);
+        // A fifth kept for unevenness: 6,400 accounts a part of a 256 MB worker.
+        assert_eq!(parts_needed(6_400, 0, 8_000), 1);
+        assert_eq!(parts_needed(6_401, 0, 8_000), 2);
+        assert_eq!(parts_needed(1_000_000, 7_000_000, 128_000), 11);
     }
 }

@@ -18,8 +18,8 @@ use crate::core::settings::SettingsCache;
 use crate::core::tenants::ZuoraTenants;
 use crate::model::SyncJob;
 use crate::model::{
-    AccountKey, EntityId, JobOutcome, RealtimeState, SESSION_EXPIRY_MS, Session, SessionStatus,
-    SessionTrigger,
+    AccountKey, EndedJob, EntityId, JobOutcome, RealtimeState, SESSION_EXPIRY_MS, Session,
+    SessionStatus, SessionTrigger,
 };
 use crate::model::{EntitySettings, SyncMode};
 use crate::ports::Clock;
@@ -423,10 +423,7 @@ impl Realtime {
         written: u32,
         reason: Option<&str>,
     ) -> Result<(), StoreError> {
-        let failure = reason.map(|r| {
-            let text = format!("{account}: {r}");
-            text.chars().take(300).collect::<String>()
-        });
+        let failure = reason.map(|r| failure_text(account, r));
         let session = self
             .store
             .finish_job(
@@ -438,9 +435,35 @@ impl Realtime {
                 failure.as_deref(),
             )
             .await?;
+        self.complete_if_finished(entity, &session).await
+    }
+
+    /// Counts many ended jobs of a session at once (a bulk job's accounts: one count group,
+    /// so one write on DynamoDB), and completes the session if they were its last.
+    pub async fn jobs_ended(
+        &self,
+        entity: &EntityId,
+        session_id: &str,
+        mut jobs: Vec<EndedJob>,
+    ) -> Result<(), StoreError> {
+        if jobs.is_empty() {
+            return Ok(());
+        }
+        for job in &mut jobs {
+            job.failure = job.failure.take().map(|r| failure_text(&job.account, &r));
+        }
+        let session = self.store.finish_jobs(entity, session_id, &jobs).await?;
+        self.complete_if_finished(entity, &session).await
+    }
+
+    async fn complete_if_finished(
+        &self,
+        entity: &EntityId,
+        session: &Session,
+    ) -> Result<(), StoreError> {
         if session.is_finished() && session.status == SessionStatus::Running {
             let settings = self.settings.get(entity).await?.settings;
-            self.complete(entity, &session, &settings).await?;
+            self.complete(entity, session, &settings).await?;
         }
         Ok(())
     }
@@ -677,4 +700,9 @@ impl Realtime {
         }
         Ok(first)
     }
+}
+
+/// A failed job's line in its session's summary: the account and why, at most 300 characters.
+fn failure_text(account: &str, reason: &str) -> String {
+    format!("{account}: {reason}").chars().take(300).collect()
 }

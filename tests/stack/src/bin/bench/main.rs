@@ -498,8 +498,13 @@ async fn full_sync_figures(accounts: usize, reads: Reads) -> f64 {
             modeled_per_call_times(calls, objects);
         }
         Reads::Bulk => {
-            modeled_bulk_times(product_secs / total, writes as f64 / total, objects);
-            export_memory(&app).await;
+            let read_secs = export_memory(&app).await;
+            modeled_bulk_times(
+                product_secs / total,
+                writes as f64 / total,
+                objects,
+                read_secs,
+            );
         }
     }
     rate
@@ -507,8 +512,9 @@ async fn full_sync_figures(accounts: usize, reads: Reads) -> f64 {
 
 /// The heap one bulk export's download and assembly takes at its peak (a worker holds the
 /// snapshots of every account of its part at once while it fans them out; the files stream
-/// through), whole and as one part of four.
-async fn export_memory(app: &TestApp) {
+/// through), whole and as one part of four; answers the seconds one account's rows take to
+/// download and assemble (whole).
+async fn export_memory(app: &TestApp) -> f64 {
     use zuora_sync::model::{CallContext, ExportPart, ExportState};
     use zuora_sync::ports::ZuoraApi;
     let zuora = zuora_sync::adapters::zuora::ZuoraClient::new(app.config.entities[0].zuora.clone())
@@ -522,22 +528,33 @@ async fn export_memory(app: &TestApp) {
             ExportState::Failed(reason) => panic!("the export failed: {reason}"),
         }
     };
+    let mut read_secs = 0.0;
     for part in [ExportPart::WHOLE, ExportPart { index: 0, of: 4 }] {
         let mark = heap::mark();
+        let started = Instant::now();
         let snapshots = zuora
             .export_snapshots(&files, part, &ctx)
             .await
             .expect("download");
+        let elapsed = started.elapsed().as_secs_f64();
         let peak = heap::peak_since(mark);
         let accounts = snapshots.len().max(1);
         drop(snapshots);
+        if part.is_whole() {
+            read_secs = elapsed / accounts as f64;
+        }
         println!(
             "  export download + assembly, part {part}, peak heap {:>8.1} MB   ({accounts} accounts, {:.1} KB per account, the simulator's file rendering included; {:.0} accounts a GB)",
             peak as f64 / 1e6,
             peak as f64 / 1e3 / accounts as f64,
             1e9 / (peak as f64 / accounts as f64)
         );
+        println!(
+            "    read in {elapsed:.2} s ({:.1} us an account of the export, the simulator's rendering included)",
+            read_secs * 1e6
+        );
     }
+    read_secs
 }
 
 /// Zuora objects per account (account, bill-to and sold-to contacts, payment methods,
@@ -600,44 +617,50 @@ const WORKER_INSTANCES: f64 = 4.0;
 const WORKER_MESSAGES: f64 = 5.0;
 const BULK_ACCOUNTS_AT_ONCE: f64 = 8.0;
 const LAMBDA_MB_PER_VCPU: f64 = 1769.0;
-const LAMBDA_MAX_MB: u64 = 10_240;
 /// An assumed DynamoDB write round trip from Lambda in the same region.
 const DYNAMODB_WRITE_SECS: f64 = 0.008;
 
+/// The workers' memory the model takes (`WorkerMemorySize`; 2.3 vCPU).
+const MODELED_WORKER_MB: u64 = 4_096;
+/// Exported records an account (the simulator's accounts: the account, its contacts, payment
+/// methods, subscription versions, rate plans, charges and tiers).
+const MODELED_RECORDS_PER_ACCOUNT: u64 = 7;
+
 /// The bulk full sync's time in AWS: Zuora serves one export (a handful of calls whatever the
 /// accounts: its limits no longer bound the sync), then each account is a commit, bound by the
-/// worker's CPU or by its DynamoDB round trips, whichever is slower. The worker that fans the
-/// export out holds it whole: its memory (`WorkerMemorySize`) must be
-/// `accounts_for_memory`'s, and its vCPU share follows from it.
-fn modeled_bulk_times(cpu_per_account: f64, writes: f64, objects: f64) {
-    use zuora_sync::core::realtime::bulk::accounts_for_memory;
+/// worker's CPU or by its DynamoDB round trips, whichever is slower. The export is split into
+/// the parts a worker's memory holds, fanned out one after another, each reading every file:
+/// counted in full on top of the commits (they overlap in fact).
+fn modeled_bulk_times(cpu_per_account: f64, writes: f64, objects: f64, read_secs: f64) {
+    use zuora_sync::core::realtime::bulk::{MAX_PARTS, accounts_for_memory, parts_needed};
+    let mb = MODELED_WORKER_MB;
+    let vcpu = (mb as f64 / LAMBDA_MB_PER_VCPU).min(6.0);
+    let by_cpu = WORKER_INSTANCES * vcpu / cpu_per_account.max(f64::EPSILON);
+    let by_round_trips =
+        WORKER_INSTANCES * WORKER_MESSAGES * BULK_ACCOUNTS_AT_ONCE / (writes * DYNAMODB_WRITE_SECS);
+    let rate = by_cpu.min(by_round_trips);
     println!(
-        "  modeled in AWS: Zuora serves one export (its request limits no longer bound the sync); each account is a commit on a worker"
+        "  modeled in AWS: Zuora serves one export (its request limits no longer bound the sync); each account is a commit on a worker of {mb} MB"
+    );
+    println!(
+        "    accounts/s = min({WORKER_INSTANCES} x {vcpu:.2} vCPU / {:.3} ms CPU, {WORKER_INSTANCES} x {WORKER_MESSAGES} x {BULK_ACCOUNTS_AT_ONCE} / ({writes:.2} writes x {} ms)) = min({by_cpu:.0}, {by_round_trips:.0}) = {rate:.0}; objects/s {:.0} = {:.1}x Turbo Sync",
+        cpu_per_account * 1000.0,
+        DYNAMODB_WRITE_SECS * 1000.0,
+        rate * objects,
+        rate * objects / TURBO_SYNC_OBJECTS_PER_SEC,
     );
     for accounts in [100_000u64, 1_000_000] {
-        let Some(mb) = (256..=LAMBDA_MAX_MB)
-            .step_by(256)
-            .find(|mb| accounts_for_memory(*mb) >= accounts)
-        else {
-            println!(
-                "    {accounts:>9} accounts: more than one worker's memory holds ({} accounts at {LAMBDA_MAX_MB} MB): read per call (above) until exports are split",
-                accounts_for_memory(LAMBDA_MAX_MB)
-            );
-            continue;
-        };
-        let vcpu = (mb as f64 / LAMBDA_MB_PER_VCPU).min(6.0);
-        let by_cpu = WORKER_INSTANCES * vcpu / cpu_per_account.max(f64::EPSILON);
-        let by_round_trips = WORKER_INSTANCES * WORKER_MESSAGES * BULK_ACCOUNTS_AT_ONCE
-            / (writes * DYNAMODB_WRITE_SECS);
-        let rate = by_cpu.min(by_round_trips);
+        let records = accounts * MODELED_RECORDS_PER_ACCOUNT;
+        let parts = parts_needed(accounts, records, accounts_for_memory(mb));
+        let commits = accounts as f64 / rate;
+        let reads = parts as f64 * accounts as f64 * read_secs;
         println!(
-            "    {accounts:>9} accounts, workers of {mb} MB: accounts/s = min({WORKER_INSTANCES} x {vcpu:.2} vCPU / {:.3} ms CPU, {WORKER_INSTANCES} x {WORKER_MESSAGES} x {BULK_ACCOUNTS_AT_ONCE} / ({writes:.2} writes x {} ms)) = min({by_cpu:.0}, {by_round_trips:.0}) = {rate:.0}; objects/s {:.0} = {:.1}x Turbo Sync; {:.0} s ({:.2} h) plus the export's own run on Zuora (not published; at most 3 h a query)",
-            cpu_per_account * 1000.0,
-            DYNAMODB_WRITE_SECS * 1000.0,
-            rate * objects,
-            rate * objects / TURBO_SYNC_OBJECTS_PER_SEC,
-            accounts as f64 / rate,
-            accounts as f64 / rate / 3600.0,
+            "    {accounts:>9} accounts: {parts} part(s) of at most {MAX_PARTS}; {accounts} / {rate:.0} accounts/s + {parts} x {accounts} x {:.1} us reading the files = {commits:.0} + {reads:.0} = {:.0} s ({:.2} h), plus the export's own run on Zuora (not published; at most 3 h a query); objects/s {:.0} = {:.1}x Turbo Sync",
+            read_secs * 1e6,
+            commits + reads,
+            (commits + reads) / 3600.0,
+            accounts as f64 * objects / (commits + reads),
+            accounts as f64 * objects / (commits + reads) / TURBO_SYNC_OBJECTS_PER_SEC,
         );
     }
 }
