@@ -218,6 +218,15 @@ pub trait RealtimeStore: Send + Sync {
     /// [`RealtimeState::unqueued`] until its first page job is sent.
     async fn create_session(&self, entity: &EntityId, session: &Session) -> Result<(), StoreError>;
 
+    /// Records that part `part` of a session's split bulk export was fanned out whole (once,
+    /// however often it is recorded); answers how many of its parts have been.
+    async fn part_fanned_out(
+        &self,
+        entity: &EntityId,
+        session_id: &str,
+        part: u32,
+    ) -> Result<u32, StoreError>;
+
     /// Records a full sync page and adds its accounts to the session total, once per page (its
     /// last page ends the enumeration). Answers the page as first recorded: a retried page job
     /// gets the accounts and cursor it recorded before.

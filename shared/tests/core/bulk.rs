@@ -248,6 +248,122 @@ async fn an_export_larger_than_the_workers_memory_is_fanned_out_in_parts() {
     assert_eq!(env.zuora.calls_to(ACCOUNT_SNAPSHOT), 0);
 }
 
+/// The parts of a split export are fanned out at once, by as many invocations: the step that
+/// splits it queues every other part's step before it fans out its own; the enumeration ends
+/// when the last part ends, whichever that is.
+#[tokio::test(start_paused = true)]
+async fn the_parts_of_an_export_are_fanned_out_at_once_and_the_last_to_end_ends_it() {
+    let mut env = bulk_env(120).await;
+    std::sync::Arc::get_mut(&mut env.realtime)
+        .expect("only the test holds the service")
+        .limit_bulk_accounts(29);
+    let id = start(&env).await;
+    let is_part_step =
+        |t: &JobTarget| matches!(t, JobTarget::BulkExport { part: Some(p), .. } if p.index > 0);
+    let steps = env.drain_until(is_part_step).await;
+    assert_eq!(
+        steps, 5,
+        "parts 2 to 6 queued by the step that fanned out part 1"
+    );
+    let (mut parts, others): (Vec<_>, Vec<_>) = env
+        .queue
+        .drain()
+        .into_iter()
+        .partition(|q| is_part_step(&q.job.target));
+    assert!(!others.is_empty(), "part 1's accounts were queued");
+    parts.reverse();
+    let worker = env.worker();
+    for (n, queued) in parts.iter().enumerate() {
+        let s = stored_session(&env, &id).await;
+        assert!(
+            s.enumerating,
+            "the enumeration goes on before part {n} of the last five ends"
+        );
+        let mut message = aws_lambda_events::sqs::SqsMessage::default();
+        message.message_id = Some(format!("part-{n}"));
+        message.body = Some(queued.body.clone());
+        message
+            .attributes
+            .insert("ApproximateReceiveCount".into(), "1".into());
+        let result = worker
+            .handle_message(&message, env.now().plus_ms(DEADLINE_MS))
+            .await;
+        assert_eq!(
+            result,
+            zuora_sync::handlers::sqs_worker::MessageResult::Done
+        );
+    }
+    assert!(
+        !stored_session(&env, &id).await.enumerating,
+        "the last part ended it"
+    );
+    for queued in others {
+        env.queue.send(&queued.job, None).await.unwrap();
+    }
+    env.drain().await;
+    assert_eq!(drifted(&env, 120), Vec::<u32>::new());
+    let s = stored_session(&env, &id).await;
+    assert_eq!(
+        (s.status, s.total, s.succeeded),
+        (SessionStatus::Done, 120, 120)
+    );
+    assert_eq!(env.zuora.calls_to(EXPORT_SNAPSHOTS), 6);
+}
+
+/// Two parts' steps in one invocation (a batch of messages): one fans out and the other,
+/// after a short wait, is turned away, so a process never holds two parts' accounts at once
+/// (each may take its memory budget); back later, it fans out its part.
+#[tokio::test(start_paused = true)]
+async fn a_process_fans_out_one_part_at_a_time() {
+    use zuora_sync::handlers::sqs_worker::MessageResult;
+    let mut env = bulk_env(120).await;
+    std::sync::Arc::get_mut(&mut env.realtime)
+        .expect("only the test holds the service")
+        .limit_bulk_accounts(29);
+    let id = start(&env).await;
+    let is_part_step =
+        |t: &JobTarget| matches!(t, JobTarget::BulkExport { part: Some(p), .. } if p.index > 0);
+    env.drain_until(is_part_step).await;
+    let (parts, others): (Vec<_>, Vec<_>) = env
+        .queue
+        .drain()
+        .into_iter()
+        .partition(|q| is_part_step(&q.job.target));
+    // Longer than a fan-out waits for the process's other one.
+    env.zuora.set_delay(std::time::Duration::from_secs(6));
+    let message = |n: usize| {
+        let mut m = aws_lambda_events::sqs::SqsMessage::default();
+        m.message_id = Some(format!("part-{n}"));
+        m.body = Some(parts[n].body.clone());
+        m.attributes
+            .insert("ApproximateReceiveCount".into(), "1".into());
+        m
+    };
+    let (first, second) = (message(0), message(1));
+    let worker = env.worker();
+    let deadline = env.now().plus_ms(DEADLINE_MS);
+    let (a, b) = tokio::join!(
+        worker.handle_message(&first, deadline),
+        worker.handle_message(&second, deadline)
+    );
+    let turned_away = [&a, &b]
+        .iter()
+        .filter(|r| matches!(r, MessageResult::Retry(_)))
+        .count();
+    assert_eq!(turned_away, 1, "{a:?} {b:?}");
+    env.zuora.set_delay(std::time::Duration::ZERO);
+    for queued in parts.iter().chain(&others) {
+        env.queue.send(&queued.job, None).await.unwrap();
+    }
+    env.drain().await;
+    assert_eq!(drifted(&env, 120), Vec::<u32>::new());
+    let s = stored_session(&env, &id).await;
+    assert_eq!(
+        (s.status, s.total, s.succeeded),
+        (SessionStatus::Done, 120, 120)
+    );
+}
+
 /// An export that would need more than `MAX_PARTS` parts (each reads every file again) is
 /// read account by account instead of failing the fan-out again and again.
 #[tokio::test(start_paused = true)]

@@ -275,6 +275,51 @@ impl RealtimeStore for DynamoStore {
             .map_err(unavailable)
     }
 
+    async fn part_fanned_out(
+        &self,
+        entity: &EntityId,
+        session_id: &str,
+        part: u32,
+    ) -> Result<u32, StoreError> {
+        let now = crate::adapters::clock::SystemClock.now_secs();
+        let header = session_pk(entity, session_id);
+        // The part's marker makes the count idempotent: a part fanned out again adds nothing.
+        let marker = Put::builder()
+            .table_name(&self.tables().state)
+            .item("pk", s(format!("{header}#part#{part}")))
+            .item("expires_at", n(now + CHANGE_SECS))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(build_err)?;
+        let add = Update::builder()
+            .table_name(&self.tables().state)
+            .key("pk", s(&header))
+            .update_expression("ADD parts_done :one")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":one", n(1))
+            .build()
+            .map_err(build_err)?;
+        self.write_pair(
+            TransactWriteItem::builder().put(marker).build(),
+            TransactWriteItem::builder().update(add).build(),
+        )
+        .await?;
+        let out = self
+            .client()
+            .get_item()
+            .table_name(&self.tables().state)
+            .key("pk", s(&header))
+            .consistent_read(true)
+            .projection_expression("parts_done")
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(out
+            .item()
+            .and_then(|item| super::items::opt_n::<u32>(item, "parts_done"))
+            .unwrap_or(0))
+    }
+
     async fn add_page(
         &self,
         entity: &EntityId,

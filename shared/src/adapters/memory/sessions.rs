@@ -70,6 +70,8 @@ pub(super) struct RealtimeTable {
     sessions: HashMap<(EntityId, String), Session>,
     /// Every page added, by (entity, session, page key).
     pages: HashMap<(EntityId, String, String), PageRecord>,
+    /// The parts of a session's bulk export fanned out whole.
+    parts_done: HashMap<(EntityId, String), std::collections::BTreeSet<u32>>,
     /// (entity, session, account) of every job counted.
     finished: HashMap<(EntityId, String, String), JobOutcome>,
 }
@@ -462,6 +464,24 @@ impl RealtimeStore for MemoryStore {
     async fn create_session(&self, entity: &EntityId, session: &Session) -> Result<(), StoreError> {
         self.call(|s| s.realtime.create_session(entity, session))
             .await
+    }
+
+    async fn part_fanned_out(
+        &self,
+        entity: &EntityId,
+        session_id: &str,
+        part: u32,
+    ) -> Result<u32, StoreError> {
+        self.call(|s| {
+            let parts = s
+                .realtime
+                .parts_done
+                .entry((entity.clone(), session_id.to_string()))
+                .or_default();
+            parts.insert(part);
+            Ok(parts.len() as u32)
+        })
+        .await
     }
 
     async fn add_page(

@@ -33,6 +33,9 @@ const PER_CALL: &str = "per-call";
 /// Polls wait this long at first, then a quarter of the export's age, up to the maximum.
 const FIRST_POLL: Duration = Duration::from_secs(5);
 const MAX_POLL: Duration = Duration::from_secs(60);
+/// How long a fan-out waits for another one of the same process to end before it goes back
+/// to the queue.
+const FAN_OUT_WAIT: Duration = Duration::from_secs(5);
 /// The fan-out stops with this much of the invocation left and goes on in another job.
 const FAN_OUT_RESERVE_MS: i64 = 15_000;
 /// Heap one account of an export takes while it is downloaded and assembled (measured by
@@ -188,7 +191,10 @@ impl Realtime {
         let part = match part {
             Some(part) => part,
             None => match self.parts_for(&files) {
-                Ok(parts) => self.split(entity, session_id, parts).await?,
+                Ok(parts) => {
+                    self.split(entity, session_id, export, parts, correlation_id)
+                        .await?
+                }
                 Err(why) => return fall_back(why).await,
             },
         };
@@ -199,6 +205,15 @@ impl Realtime {
             part,
             correlation_id,
             deadline,
+        };
+        // Held until the fan-out ends: its snapshots are this process's memory budget. A
+        // short wait lets a small fan-out in the same batch finish; a long one goes back to
+        // SQS, to another worker or later.
+        let Ok(Ok(_memory)) = tokio::time::timeout(FAN_OUT_WAIT, self.fan_outs.acquire()).await
+        else {
+            return Err(FullSyncError::Busy(format!(
+                "this process is fanning out another export; part {part} waits for another"
+            )));
         };
         if from == 0 && !self.claim_fan_out(&fan_out).await? {
             return Err(FullSyncError::Busy(format!(
@@ -237,12 +252,15 @@ impl Realtime {
         Ok(parts as u32)
     }
 
-    /// Records the split (the first writer's stands) and answers its first part.
+    /// Records the split (the first writer's stands), queues the steps of every part but the
+    /// first, and answers the first: the parts are fanned out at once, by as many workers.
     async fn split(
         &self,
         entity: &EntityId,
         session_id: &str,
+        export: &ExportJob,
         parts: u32,
+        correlation_id: &str,
     ) -> Result<ExportPart, FullSyncError> {
         let page = PageRecord {
             accounts: Vec::new(),
@@ -254,7 +272,28 @@ impl Realtime {
             .await?;
         let of = recorded.next.and_then(|n| n.parse().ok()).unwrap_or(parts);
         if of > 1 {
-            tracing::info!(entity = %entity, session = %session_id, parts = of, "the bulk export is fanned out in parts, one at a time");
+            tracing::info!(entity = %entity, session = %session_id, parts = of, "the bulk export is fanned out in parts");
+            let steps: Vec<SyncJob> = ExportPart::all(of)
+                .skip(1)
+                .map(|part| {
+                    let step = self.bulk_step(
+                        entity,
+                        session_id,
+                        Some(export),
+                        Some(part),
+                        0,
+                        correlation_id,
+                    );
+                    step.job
+                })
+                .collect();
+            let failed = self.queue.send_many(&steps).await;
+            if !failed.is_empty() {
+                return Err(FullSyncError::Queue(format!(
+                    "{} parts' steps of a bulk export could not be queued",
+                    failed.len()
+                )));
+            }
         }
         Ok(ExportPart { index: 0, of })
     }
@@ -360,18 +399,17 @@ impl Realtime {
                 )));
             }
         }
-        // The parts go one after another, so only the last one's end is the enumeration's.
-        let next = run.part.index + 1;
-        if next < run.part.of {
-            let part = ExportPart {
-                index: next,
-                ..run.part
-            };
-            return self.next_step(run, part, 0).send(self).await;
+        // The enumeration ends only once every chunk's jobs of every part were sent: a
+        // fan-out that failed half-way is run again whole (its sent jobs are counted once),
+        // never cut short by the check that stops copies of a finished one. Of parts ending
+        // at once, each records its end before it reads how many have: the last sees all.
+        let ended = self
+            .store
+            .part_fanned_out(run.entity, run.session_id, run.part.index)
+            .await?;
+        if ended < run.part.of {
+            return Ok(());
         }
-        // The enumeration ends only once every chunk's jobs were sent: a fan-out that failed
-        // half-way is run again whole (its sent jobs are counted once), never cut short by
-        // the check that stops copies of a finished one.
         self.store
             .add_page(
                 run.entity,

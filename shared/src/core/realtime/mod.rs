@@ -48,9 +48,12 @@ pub struct Realtime {
     notifier: Arc<dyn crate::ports::Notifier>,
     /// The Salesforce push, whose waiting accounts each sweep queues (where configured).
     push: Option<Arc<crate::core::push::PushService>>,
-    /// The most accounts a bulk export may have for this process to fan it out (it holds
-    /// them all at once); a larger one is read account by account.
+    /// The most accounts of a bulk export this process holds while it fans them out (a
+    /// larger export is split into parts).
     bulk_limit: u64,
+    /// One fan-out at a time in this process: each may take the memory `bulk_limit` allows,
+    /// and one invocation can receive several parts' steps at once.
+    fan_outs: tokio::sync::Semaphore,
 }
 
 /// Changes one session takes at most: reading them, sealing missing numbers and queueing their
@@ -96,6 +99,7 @@ impl Realtime {
             notifier,
             push: None,
             bulk_limit: u64::MAX,
+            fan_outs: tokio::sync::Semaphore::new(1),
         }
     }
 

@@ -102,7 +102,7 @@ fn ended(accounts: &[String]) -> Vec<EndedJob> {
 
 /// A bulk job's accounts are of one count group, so they are counted in one transaction
 /// instead of one each (with one session read instead of one each); a job that runs again
-/// counts nothing twice, also when part of it was counted before; and eight jobs on four
+/// counts nothing twice, also when part of it was counted before; and seven jobs on four
 /// shards finishing at once (conflicts emulated) all count, and the session completes once.
 #[tokio::test]
 async fn a_bulk_jobs_accounts_are_counted_in_one_write_and_once() {
@@ -151,8 +151,10 @@ async fn a_bulk_jobs_accounts_are_counted_in_one_write_and_once() {
         .unwrap();
     assert_eq!((read.succeeded, read.written), (30, 90));
 
+    // The other seven at once: two on each of three shards, and the one that was partly
+    // counted (its batch refused, then one by one) alone on its shard.
     proxy.emulate_transaction_conflicts(Duration::from_millis(20));
-    let results = join_all(batches.iter().map(|batch| {
+    let results = join_all(batches[1..].iter().map(|batch| {
         let realtime = realtime.clone();
         async move { realtime.jobs_ended(entity, id, ended(batch)).await }
     }))
@@ -169,7 +171,7 @@ async fn a_bulk_jobs_accounts_are_counted_in_one_write_and_once() {
         (SessionStatus::Done, total, 3 * total)
     );
     println!(
-        "8 bulk jobs at once: {} transaction conflicts absorbed",
+        "7 bulk jobs at once: {} transaction conflicts absorbed",
         proxy.transaction_conflicts()
     );
 }

@@ -629,8 +629,9 @@ const MODELED_RECORDS_PER_ACCOUNT: u64 = 7;
 /// The bulk full sync's time in AWS: Zuora serves one export (a handful of calls whatever the
 /// accounts: its limits no longer bound the sync), then each account is a commit, bound by the
 /// worker's CPU or by its DynamoDB round trips, whichever is slower. The export is split into
-/// the parts a worker's memory holds, fanned out one after another, each reading every file:
-/// counted in full on top of the commits (they overlap in fact).
+/// the parts a worker's memory holds, fanned out at once (as many at a time as there are
+/// workers), each reading every file: counted in full on top of the commits (they overlap in
+/// fact).
 fn modeled_bulk_times(cpu_per_account: f64, writes: f64, objects: f64, read_secs: f64) {
     use zuora_sync::core::realtime::bulk::{MAX_PARTS, accounts_for_memory, parts_needed};
     let mb = MODELED_WORKER_MB;
@@ -653,9 +654,10 @@ fn modeled_bulk_times(cpu_per_account: f64, writes: f64, objects: f64, read_secs
         let records = accounts * MODELED_RECORDS_PER_ACCOUNT;
         let parts = parts_needed(accounts, records, accounts_for_memory(mb));
         let commits = accounts as f64 / rate;
-        let reads = parts as f64 * accounts as f64 * read_secs;
+        let waves = (parts as f64 / WORKER_INSTANCES).ceil();
+        let reads = waves * accounts as f64 * read_secs;
         println!(
-            "    {accounts:>9} accounts: {parts} part(s) of at most {MAX_PARTS}; {accounts} / {rate:.0} accounts/s + {parts} x {accounts} x {:.1} us reading the files = {commits:.0} + {reads:.0} = {:.0} s ({:.2} h), plus the export's own run on Zuora (not published; at most 3 h a query); objects/s {:.0} = {:.1}x Turbo Sync",
+            "    {accounts:>9} accounts: {parts} part(s) of at most {MAX_PARTS}, read in {waves} wave(s) of {WORKER_INSTANCES} workers; {accounts} / {rate:.0} accounts/s + {waves} x {accounts} x {:.1} us reading the files = {commits:.0} + {reads:.0} = {:.0} s ({:.2} h), plus the export's own run on Zuora (not published; at most 3 h a query); objects/s {:.0} = {:.1}x Turbo Sync",
             read_secs * 1e6,
             commits + reads,
             (commits + reads) / 3600.0,
