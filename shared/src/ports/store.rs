@@ -227,6 +227,14 @@ pub trait RealtimeStore: Send + Sync {
         part: u32,
     ) -> Result<u32, StoreError>;
 
+    /// Whether part `part` of a session's split bulk export was recorded fanned out.
+    async fn part_ended(
+        &self,
+        entity: &EntityId,
+        session_id: &str,
+        part: u32,
+    ) -> Result<bool, StoreError>;
+
     /// Records a full sync page and adds its accounts to the session total, once per page (its
     /// last page ends the enumeration). Answers the page as first recorded: a retried page job
     /// gets the accounts and cursor it recorded before.

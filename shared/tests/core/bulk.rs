@@ -7,6 +7,7 @@ use zuora_sync::adapters::memory::{
     ACCOUNT_SNAPSHOT, ACCOUNTS_BY_ID, EXPORT_SNAPSHOTS, EXPORT_STATE, SUBMIT_EXPORT,
 };
 use zuora_sync::core::sync::OnBusy;
+use zuora_sync::handlers::sqs_worker::MessageResult;
 use zuora_sync::model::{JobTarget, SessionStatus, SyncMode, Trigger, plan_writes};
 use zuora_sync::ports::JobQueue;
 
@@ -249,8 +250,8 @@ async fn an_export_larger_than_the_workers_memory_is_fanned_out_in_parts() {
 }
 
 /// The parts of a split export are fanned out at once, by as many invocations: the step that
-/// splits it queues every other part's step before it fans out its own; the enumeration ends
-/// when the last part ends, whichever that is.
+/// splits it queues a step for every part; the enumeration ends when the last part ends,
+/// whichever that is; a copy of a part's step delivered after its part ended stops.
 #[tokio::test(start_paused = true)]
 async fn the_parts_of_an_export_are_fanned_out_at_once_and_the_last_to_end_ends_it() {
     let mut env = bulk_env(120).await;
@@ -258,46 +259,51 @@ async fn the_parts_of_an_export_are_fanned_out_at_once_and_the_last_to_end_ends_
         .expect("only the test holds the service")
         .limit_bulk_accounts(29);
     let id = start(&env).await;
-    let is_part_step =
-        |t: &JobTarget| matches!(t, JobTarget::BulkExport { part: Some(p), .. } if p.index > 0);
+    let is_part_step = |t: &JobTarget| matches!(t, JobTarget::BulkExport { part: Some(_), .. });
     let steps = env.drain_until(is_part_step).await;
-    assert_eq!(
-        steps, 5,
-        "parts 2 to 6 queued by the step that fanned out part 1"
-    );
-    let (mut parts, others): (Vec<_>, Vec<_>) = env
-        .queue
-        .drain()
-        .into_iter()
-        .partition(|q| is_part_step(&q.job.target));
-    assert!(!others.is_empty(), "part 1's accounts were queued");
-    parts.reverse();
+    assert_eq!(steps, 6, "a step for each of the 6 parts");
+    let mut parts = env.queue.drain();
+    assert!(parts.iter().all(|q| is_part_step(&q.job.target)));
     let worker = env.worker();
+    let deliver = |queued: &zuora_sync::adapters::memory::QueuedJob, receive: u32| {
+        let mut message = aws_lambda_events::sqs::SqsMessage::default();
+        message.message_id = Some(uuid::Uuid::new_v4().to_string());
+        message.body = Some(queued.body.clone());
+        message
+            .attributes
+            .insert("ApproximateReceiveCount".into(), receive.to_string());
+        let worker = &worker;
+        let deadline = env.now().plus_ms(DEADLINE_MS);
+        async move { worker.handle_message(&message, deadline).await }
+    };
+    let first = parts.remove(0);
+    assert_eq!(deliver(&first, 1).await, MessageResult::Done);
+    let chunks = env.queue.drain();
+    assert!(!chunks.is_empty(), "part 1's accounts were queued");
+    // Its step delivered again after its claim expired: the part ended, so the copy stops
+    // instead of downloading and fanning it out again.
+    tokio::time::sleep(std::time::Duration::from_millis(DEADLINE_MS as u64 + 1_000)).await;
+    assert_eq!(deliver(&first, 2).await, MessageResult::Done);
+    assert_eq!(
+        env.zuora.calls_to(EXPORT_SNAPSHOTS),
+        1,
+        "part 1 was not read again"
+    );
+    assert!(env.queue.drain().is_empty());
+    parts.reverse();
     for (n, queued) in parts.iter().enumerate() {
         let s = stored_session(&env, &id).await;
         assert!(
             s.enumerating,
-            "the enumeration goes on before part {n} of the last five ends"
+            "the enumeration goes on before the {n}th of the last five parts"
         );
-        let mut message = aws_lambda_events::sqs::SqsMessage::default();
-        message.message_id = Some(format!("part-{n}"));
-        message.body = Some(queued.body.clone());
-        message
-            .attributes
-            .insert("ApproximateReceiveCount".into(), "1".into());
-        let result = worker
-            .handle_message(&message, env.now().plus_ms(DEADLINE_MS))
-            .await;
-        assert_eq!(
-            result,
-            zuora_sync::handlers::sqs_worker::MessageResult::Done
-        );
+        assert_eq!(deliver(queued, 1).await, MessageResult::Done);
     }
     assert!(
         !stored_session(&env, &id).await.enumerating,
         "the last part ended it"
     );
-    for queued in others {
+    for queued in &chunks {
         env.queue.send(&queued.job, None).await.unwrap();
     }
     env.drain().await;
@@ -308,14 +314,16 @@ async fn the_parts_of_an_export_are_fanned_out_at_once_and_the_last_to_end_ends_
         (SessionStatus::Done, 120, 120)
     );
     assert_eq!(env.zuora.calls_to(EXPORT_SNAPSHOTS), 6);
+    assert_eq!(env.zuora.calls_to(ACCOUNT_SNAPSHOT), 0);
 }
 
 /// Two parts' steps in one invocation (a batch of messages): one fans out and the other,
-/// after a short wait, is turned away, so a process never holds two parts' accounts at once
-/// (each may take its memory budget); back later, it fans out its part.
+/// after a short wait, goes back to the queue as a new delayed message (a receive of its own
+/// would bring it closer to the DLQ), so a process never holds two parts' accounts at once
+/// (each may take its memory budget); back later, it fans out its part. Copies of steps whose
+/// part ended stop: every part is downloaded once.
 #[tokio::test(start_paused = true)]
 async fn a_process_fans_out_one_part_at_a_time() {
-    use zuora_sync::handlers::sqs_worker::MessageResult;
     let mut env = bulk_env(120).await;
     std::sync::Arc::get_mut(&mut env.realtime)
         .expect("only the test holds the service")
@@ -346,12 +354,17 @@ async fn a_process_fans_out_one_part_at_a_time() {
         worker.handle_message(&first, deadline),
         worker.handle_message(&second, deadline)
     );
-    let turned_away = [&a, &b]
-        .iter()
-        .filter(|r| matches!(r, MessageResult::Retry(_)))
-        .count();
-    assert_eq!(turned_away, 1, "{a:?} {b:?}");
+    assert_eq!((&a, &b), (&MessageResult::Done, &MessageResult::Done));
+    let again: Vec<_> = env
+        .queue
+        .queued()
+        .into_iter()
+        .filter(|q| matches!(q.job.target, JobTarget::BulkExport { .. }))
+        .collect();
+    assert_eq!(again.len(), 1, "the step turned away is queued again");
+    assert_eq!(again[0].delay, Some(std::time::Duration::from_secs(20)));
     env.zuora.set_delay(std::time::Duration::ZERO);
+    // Every part's step again, as duplicate deliveries would bring them.
     for queued in parts.iter().chain(&others) {
         env.queue.send(&queued.job, None).await.unwrap();
     }
@@ -362,6 +375,12 @@ async fn a_process_fans_out_one_part_at_a_time() {
         (s.status, s.total, s.succeeded),
         (SessionStatus::Done, 120, 120)
     );
+    assert_eq!(
+        env.zuora.calls_to(EXPORT_SNAPSHOTS),
+        6,
+        "each part downloaded once"
+    );
+    assert_eq!(env.zuora.calls_to(ACCOUNT_SNAPSHOT), 0);
 }
 
 /// An export that would need more than `MAX_PARTS` parts (each reads every file again) is
@@ -393,7 +412,6 @@ async fn an_export_too_large_even_in_parts_is_read_account_by_account() {
 /// claim both would fan out, and every account would be read again one by one.
 #[tokio::test(start_paused = true)]
 async fn two_copies_of_the_ready_step_fan_the_export_out_once() {
-    use zuora_sync::handlers::sqs_worker::MessageResult;
     let env = bulk_env(60).await;
     env.zuora.set_export_polls(1);
     let id = start(&env).await;
@@ -482,6 +500,38 @@ async fn export_files_that_cannot_be_read_fall_back_to_the_per_call_reads() {
     );
     assert_eq!(env.zuora.calls_to(EXPORT_SNAPSHOTS), 1);
     assert_eq!(env.zuora.calls_to(ACCOUNT_SNAPSHOT), 9);
+}
+
+/// Of a split export, other parts may be recording their pages while one fails to read the
+/// files: falling back to the per-call reads would enumerate their accounts twice, and the
+/// session would never add up. Its steps are retried instead (the DLQ keeps them, and the
+/// alarm on its depth tells the operator).
+#[tokio::test(start_paused = true)]
+async fn a_split_export_never_falls_back_to_the_per_call_reads() {
+    let mut env = bulk_env(120).await;
+    std::sync::Arc::get_mut(&mut env.realtime)
+        .expect("only the test holds the service")
+        .limit_bulk_accounts(29);
+    env.zuora
+        .set_fault_plan(std::sync::Arc::new(UnreadableFiles));
+    let id = start(&env).await;
+    env.drain().await;
+    assert_eq!(env.zuora.calls_to(ACCOUNT_SNAPSHOT), 0);
+    assert_eq!(
+        env.zuora.calls_to(ACCOUNTS_BY_ID),
+        0,
+        "no per-call enumeration"
+    );
+    let s = stored_session(&env, &id).await;
+    assert_eq!(
+        (s.status, s.total, s.enumerating),
+        (SessionStatus::Running, 0, true)
+    );
+    assert_eq!(
+        env.queue.dead_letters().len(),
+        6,
+        "every part's step, in the DLQ"
+    );
 }
 
 #[derive(Debug)]

@@ -105,23 +105,14 @@ impl DynamoStore {
 
 impl DynamoStore {
     /// Two writes as one transaction: `true` when written, `false` when the first one's
-    /// condition failed (nothing written).
+    /// condition failed (nothing written). A conflict with another transaction on one of the
+    /// items (concurrent parts of a bulk export write their session's header) is retried.
     pub(super) async fn write_pair(
         &self,
         first: TransactWriteItem,
         second: TransactWriteItem,
     ) -> Result<bool, StoreError> {
-        let result = self
-            .client()
-            .transact_write_items()
-            .transact_items(first)
-            .transact_items(second)
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if first_condition_failed(&e) => Ok(false),
-            Err(e) => Err(unavailable(e)),
-        }
+        self.transact_retrying(vec![first, second], first_condition_failed)
+            .await
     }
 }

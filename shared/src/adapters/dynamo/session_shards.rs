@@ -198,6 +198,17 @@ impl DynamoStore {
         &self,
         items: Vec<TransactWriteItem>,
     ) -> Result<bool, StoreError> {
+        self.transact_retrying(items, any_condition_failed).await
+    }
+
+    /// A transaction on items other transactions may write at the same moment (a session's
+    /// header, its shards): `false` if `refused` says a condition failed; one cancelled by
+    /// another's conflict is tried again after a random wait.
+    pub(super) async fn transact_retrying(
+        &self,
+        items: Vec<TransactWriteItem>,
+        refused: fn(&SdkError<TransactWriteItemsError>) -> bool,
+    ) -> Result<bool, StoreError> {
         let mut attempt = 0;
         loop {
             let result = self
@@ -208,7 +219,7 @@ impl DynamoStore {
                 .await;
             match result {
                 Ok(_) => return Ok(true),
-                Err(e) if any_condition_failed(&e) => return Ok(false),
+                Err(e) if refused(&e) => return Ok(false),
                 Err(e) if is_conflict(&e) && attempt + 1 < CONFLICT_ATTEMPTS => {
                     attempt += 1;
                     tokio::time::sleep(conflict_backoff(attempt)).await;

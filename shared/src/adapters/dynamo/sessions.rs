@@ -286,7 +286,7 @@ impl RealtimeStore for DynamoStore {
         // The part's marker makes the count idempotent: a part fanned out again adds nothing.
         let marker = Put::builder()
             .table_name(&self.tables().state)
-            .item("pk", s(format!("{header}#part#{part}")))
+            .item("pk", s(part_marker_pk(&header, part)))
             .item("expires_at", n(now + CHANGE_SECS))
             .condition_expression("attribute_not_exists(pk)")
             .build()
@@ -318,6 +318,26 @@ impl RealtimeStore for DynamoStore {
             .item()
             .and_then(|item| super::items::opt_n::<u32>(item, "parts_done"))
             .unwrap_or(0))
+    }
+
+    async fn part_ended(
+        &self,
+        entity: &EntityId,
+        session_id: &str,
+        part: u32,
+    ) -> Result<bool, StoreError> {
+        let header = session_pk(entity, session_id);
+        let out = self
+            .client()
+            .get_item()
+            .table_name(&self.tables().state)
+            .key("pk", s(part_marker_pk(&header, part)))
+            .consistent_read(true)
+            .projection_expression("pk")
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(out.item().is_some())
     }
 
     async fn add_page(
@@ -757,4 +777,9 @@ impl DynamoStore {
             Err(e) => Err(unavailable(e)),
         }
     }
+}
+
+/// The marker of a split bulk export's part that was fanned out whole.
+fn part_marker_pk(session_pk: &str, part: u32) -> String {
+    format!("{session_pk}#part#{part}")
 }

@@ -484,6 +484,22 @@ impl RealtimeStore for MemoryStore {
         .await
     }
 
+    async fn part_ended(
+        &self,
+        entity: &EntityId,
+        session_id: &str,
+        part: u32,
+    ) -> Result<bool, StoreError> {
+        let key = (entity.clone(), session_id.to_string());
+        self.call(|s| {
+            Ok(s.realtime
+                .parts_done
+                .get(&key)
+                .is_some_and(|parts| parts.contains(&part)))
+        })
+        .await
+    }
+
     async fn add_page(
         &self,
         entity: &EntityId,

@@ -165,15 +165,22 @@ impl Table {
         }
     }
 
+    /// Where each column is: by its full name (`Product.Name`), and the table's own fields
+    /// also by their short one (`Id`), so a lookup builds no string.
+    fn set_header(&mut self, header: &StringRecord) {
+        let own = format!("{}.", self.object);
+        for (i, name) in header.iter().enumerate() {
+            self.columns.insert(name.to_string(), i);
+            if let Some(field) = name.strip_prefix(&own) {
+                self.columns.insert(field.to_string(), i);
+            }
+        }
+    }
+
     /// A field of a row (`Id` is the table's own, `Product.Name` a joined one); an empty cell
     /// is "not set", as in Zuora's other answers.
     fn text<'r>(&self, row: &'r StringRecord, field: &str) -> Option<&'r str> {
-        let column = if field.contains('.') {
-            field.to_string()
-        } else {
-            format!("{}.{field}", self.object)
-        };
-        let i = *self.columns.get(&column)?;
+        let i = *self.columns.get(field)?;
         row.get(i).filter(|v| !v.is_empty())
     }
 
@@ -324,11 +331,7 @@ impl FileReader<'_> {
         for record in reader.records() {
             let record = record.map_err(|e| format!("the {name} export: {e}"))?;
             if self.table.columns.is_empty() {
-                self.table.columns = record
-                    .iter()
-                    .enumerate()
-                    .map(|(i, h)| (h.to_string(), i))
-                    .collect();
+                self.table.set_header(&record);
             } else if self.keeps(&record)? {
                 self.table.rows.push(record);
             }

@@ -34,8 +34,9 @@ const PER_CALL: &str = "per-call";
 const FIRST_POLL: Duration = Duration::from_secs(5);
 const MAX_POLL: Duration = Duration::from_secs(60);
 /// How long a fan-out waits for another one of the same process to end before it goes back
-/// to the queue.
+/// to the queue, and how long it is held there.
 const FAN_OUT_WAIT: Duration = Duration::from_secs(5);
+const FAN_OUT_AGAIN: Duration = Duration::from_secs(20);
 /// The fan-out stops with this much of the invocation left and goes on in another job.
 const FAN_OUT_RESERVE_MS: i64 = 15_000;
 /// Heap one account of an export takes while it is downloaded and assembled (measured by
@@ -48,6 +49,20 @@ pub const BULK_BYTES_PER_RECORD: u64 = 2_500;
 /// with half of the memory left for everything else.
 pub fn accounts_for_memory(memory_mb: u64) -> u64 {
     memory_mb * 1_000_000 / 2 / BULK_BYTES_PER_ACCOUNT
+}
+
+/// The time one exported record takes to download and assemble, budgeted at twice what
+/// `scripts/bench.sh -- fullsync-bulk` measures with the simulator's file service on the same
+/// machine (its latency taken out), for the transfer from Zuora; and the time a part's read may
+/// take: the worker's invocation (60 s) less the fan-out's reserve and its first chunks. Every
+/// part reads every file, within one invocation.
+pub const READ_MICROS_PER_RECORD: u64 = 5;
+pub const READ_BUDGET_SECS: u64 = 40;
+
+/// Whether a part of an export with `records` records (every file's) can be read within one
+/// worker invocation; a larger export is read account by account.
+pub fn readable_in_one_invocation(records: u64) -> bool {
+    records.saturating_mul(READ_MICROS_PER_RECORD) <= READ_BUDGET_SECS * 1_000_000
 }
 
 /// Into how many parts an export of `accounts` accounts and `records` records (every file's)
@@ -164,10 +179,12 @@ impl Realtime {
         }
         // Falling back to the per-call reads is safe only before any chunk joined the total:
         // after, the accounts would be enumerated twice and the session never add up.
-        let fall_back = |why: String| async move {
-            if session.total > 0 {
+        let fall_back = |why: String, split: bool| async move {
+            // Of a split export, other parts may be recording pages while this one fails (the
+            // total read above is stale): the per-call reads would enumerate them again.
+            if session.total > 0 || split {
                 return Err(FullSyncError::Busy(format!(
-                    "{why}, after part of the export was fanned out; the step is retried"
+                    "{why}, after the export was split or part of it fanned out; the step is retried"
                 )));
             }
             tracing::warn!(entity = %entity, session = %session_id, job = %export.id, reason = %why, "reading account by account instead of the bulk export");
@@ -184,18 +201,22 @@ impl Realtime {
                     .await;
             }
             ExportState::Failed(reason) => {
-                return fall_back(format!("the bulk export failed: {reason}")).await;
+                return fall_back(format!("the bulk export failed: {reason}"), false).await;
             }
             ExportState::Ready(files) => files,
         };
         let part = match part {
             Some(part) => part,
             None => match self.parts_for(&files) {
-                Ok(parts) => {
-                    self.split(entity, session_id, export, parts, correlation_id)
-                        .await?
-                }
-                Err(why) => return fall_back(why).await,
+                Ok(parts) => match self
+                    .split(entity, session_id, export, parts, correlation_id)
+                    .await?
+                {
+                    Some(whole) => whole,
+                    // Each part goes as a step of its own: this one's work is done.
+                    None => return Ok(()),
+                },
+                Err(why) => return fall_back(why, false).await,
             },
         };
         let fan_out = FanOut {
@@ -206,14 +227,31 @@ impl Realtime {
             correlation_id,
             deadline,
         };
+        // A copy of a part's step that comes after the part ended (a duplicate delivery, a
+        // splitting step run again, a retry of a step that died after recording the end)
+        // does not fan it out again, which would read its accounts again; it ends the
+        // enumeration if every part ended, as the step that died might not have.
+        if from == 0
+            && self
+                .store
+                .part_ended(entity, session_id, part.index)
+                .await?
+        {
+            tracing::info!(entity = %entity, session = %session_id, %part, "this part was fanned out already; this step ends");
+            return self.part_ended(&fan_out).await;
+        }
         // Held until the fan-out ends: its snapshots are this process's memory budget. A
-        // short wait lets a small fan-out in the same batch finish; a long one goes back to
-        // SQS, to another worker or later.
+        // short wait lets a small fan-out in the same batch finish; past it the step is sent
+        // again, delayed, as a new message: being turned away is no failure, and must not use
+        // up the message's receives (the DLQ would take a part whose turn had not come).
         let Ok(Ok(_memory)) = tokio::time::timeout(FAN_OUT_WAIT, self.fan_outs.acquire()).await
         else {
-            return Err(FullSyncError::Busy(format!(
-                "this process is fanning out another export; part {part} waits for another"
-            )));
+            tracing::info!(entity = %entity, session = %session_id, %part, "this process is fanning out another export; the step goes back to the queue");
+            return self
+                .next_step(&fan_out, part, from)
+                .delay(FAN_OUT_AGAIN)
+                .send(self)
+                .await;
         };
         if from == 0 && !self.claim_fan_out(&fan_out).await? {
             return Err(FullSyncError::Busy(format!(
@@ -225,7 +263,8 @@ impl Realtime {
             // Zuora's files cannot be read into snapshots (gone, unreadable, over the cap):
             // reading them again would fail the same way.
             Err(e @ (ZuoraError::NotFound { .. } | ZuoraError::BadResponse { .. })) => {
-                return fall_back(format!("the export's files could not be read: {e}")).await;
+                let why = format!("the export's files could not be read: {e}");
+                return fall_back(why, !part.is_whole()).await;
             }
             Err(e) => return Err(e.into()),
         };
@@ -242,6 +281,11 @@ impl Realtime {
             .map(|f| f.records)
             .sum();
         let records: u64 = files.iter().map(|f| f.records).sum();
+        if !readable_in_one_invocation(records) {
+            return Err(format!(
+                "the bulk export ({accounts} accounts, {records} records) takes longer to read than a worker invocation gives ({READ_BUDGET_SECS} s at {READ_MICROS_PER_RECORD} us a record)"
+            ));
+        }
         let parts = parts_needed(accounts, records, self.bulk_limit);
         if parts > MAX_PARTS {
             return Err(format!(
@@ -252,8 +296,10 @@ impl Realtime {
         Ok(parts as u32)
     }
 
-    /// Records the split (the first writer's stands), queues the steps of every part but the
-    /// first, and answers the first: the parts are fanned out at once, by as many workers.
+    /// Records the split (the first writer's stands) and queues a step for each part, to be
+    /// fanned out at once by as many workers; answers the whole export when it is one part,
+    /// to be fanned out by this step. A step of its own for every part, the first one too, so
+    /// a part that fails is retried alone, never by splitting (and queueing every part) again.
     async fn split(
         &self,
         entity: &EntityId,
@@ -261,7 +307,7 @@ impl Realtime {
         export: &ExportJob,
         parts: u32,
         correlation_id: &str,
-    ) -> Result<ExportPart, FullSyncError> {
+    ) -> Result<Option<ExportPart>, FullSyncError> {
         let page = PageRecord {
             accounts: Vec::new(),
             next: Some(parts.to_string()),
@@ -271,31 +317,31 @@ impl Realtime {
             .add_page(entity, session_id, PARTS_PAGE, &page)
             .await?;
         let of = recorded.next.and_then(|n| n.parse().ok()).unwrap_or(parts);
-        if of > 1 {
-            tracing::info!(entity = %entity, session = %session_id, parts = of, "the bulk export is fanned out in parts");
-            let steps: Vec<SyncJob> = ExportPart::all(of)
-                .skip(1)
-                .map(|part| {
-                    let step = self.bulk_step(
-                        entity,
-                        session_id,
-                        Some(export),
-                        Some(part),
-                        0,
-                        correlation_id,
-                    );
-                    step.job
-                })
-                .collect();
-            let failed = self.queue.send_many(&steps).await;
-            if !failed.is_empty() {
-                return Err(FullSyncError::Queue(format!(
-                    "{} parts' steps of a bulk export could not be queued",
-                    failed.len()
-                )));
-            }
+        if of <= 1 {
+            return Ok(Some(ExportPart::WHOLE));
         }
-        Ok(ExportPart { index: 0, of })
+        tracing::info!(entity = %entity, session = %session_id, parts = of, "the bulk export is fanned out in parts");
+        let steps: Vec<SyncJob> = ExportPart::all(of)
+            .map(|part| {
+                let step = self.bulk_step(
+                    entity,
+                    session_id,
+                    Some(export),
+                    Some(part),
+                    0,
+                    correlation_id,
+                );
+                step.job
+            })
+            .collect();
+        let failed = self.queue.send_many(&steps).await;
+        if !failed.is_empty() {
+            return Err(FullSyncError::Queue(format!(
+                "{} parts' steps of a bulk export could not be queued",
+                failed.len()
+            )));
+        }
+        Ok(None)
     }
 
     /// Submits the export and records it on the session, unless an export (or the per-call
@@ -399,10 +445,15 @@ impl Realtime {
                 )));
             }
         }
-        // The enumeration ends only once every chunk's jobs of every part were sent: a
-        // fan-out that failed half-way is run again whole (its sent jobs are counted once),
-        // never cut short by the check that stops copies of a finished one. Of parts ending
-        // at once, each records its end before it reads how many have: the last sees all.
+        self.part_ended(run).await
+    }
+
+    /// Records that the part was fanned out whole, and ends the enumeration if every part
+    /// was. It ends only once every chunk's jobs of every part were sent: a fan-out that
+    /// failed half-way is run again whole (its sent jobs are counted once), never cut short by
+    /// the check that stops copies of a finished one. Of parts ending at once, each records its
+    /// end before it reads how many have: the last sees all. Safe to run again.
+    async fn part_ended(&self, run: &FanOut<'_>) -> Result<(), FullSyncError> {
         let ended = self
             .store
             .part_fanned_out(run.entity, run.session_id, run.part.index)

@@ -498,13 +498,8 @@ async fn full_sync_figures(accounts: usize, reads: Reads) -> f64 {
             modeled_per_call_times(calls, objects);
         }
         Reads::Bulk => {
-            let read_secs = export_memory(&app).await;
-            modeled_bulk_times(
-                product_secs / total,
-                writes as f64 / total,
-                objects,
-                read_secs,
-            );
+            let read = export_memory(&app).await;
+            modeled_bulk_times(product_secs / total, writes as f64 / total, objects, read);
         }
     }
     rate
@@ -512,9 +507,9 @@ async fn full_sync_figures(accounts: usize, reads: Reads) -> f64 {
 
 /// The heap one bulk export's download and assembly takes at its peak (a worker holds the
 /// snapshots of every account of its part at once while it fans them out; the files stream
-/// through), whole and as one part of four; answers the seconds one account's rows take to
-/// download and assemble (whole).
-async fn export_memory(app: &TestApp) -> f64 {
+/// through), whole and as one part of four; answers what one record takes to download and
+/// assemble, less the simulator's latency (one call a file), and the records an account.
+async fn export_memory(app: &TestApp) -> ExportRead {
     use zuora_sync::model::{CallContext, ExportPart, ExportState};
     use zuora_sync::ports::ZuoraApi;
     let zuora = zuora_sync::adapters::zuora::ZuoraClient::new(app.config.entities[0].zuora.clone())
@@ -528,7 +523,9 @@ async fn export_memory(app: &TestApp) -> f64 {
             ExportState::Failed(reason) => panic!("the export failed: {reason}"),
         }
     };
-    let mut read_secs = 0.0;
+    let records: u64 = files.iter().map(|f| f.records).sum();
+    let latency = LATENCY.as_secs_f64() * files.len() as f64;
+    let mut read = ExportRead::default();
     for part in [ExportPart::WHOLE, ExportPart { index: 0, of: 4 }] {
         let mark = heap::mark();
         let started = Instant::now();
@@ -540,8 +537,12 @@ async fn export_memory(app: &TestApp) -> f64 {
         let peak = heap::peak_since(mark);
         let accounts = snapshots.len().max(1);
         drop(snapshots);
+        let per_record = (elapsed - latency).max(0.0) / records.max(1) as f64;
         if part.is_whole() {
-            read_secs = elapsed / accounts as f64;
+            read = ExportRead {
+                secs_per_record: per_record,
+                records_per_account: records as f64 / accounts as f64,
+            };
         }
         println!(
             "  export download + assembly, part {part}, peak heap {:>8.1} MB   ({accounts} accounts, {:.1} KB per account, the simulator's file rendering included; {:.0} accounts a GB)",
@@ -550,11 +551,20 @@ async fn export_memory(app: &TestApp) -> f64 {
             1e9 / (peak as f64 / accounts as f64)
         );
         println!(
-            "    read in {elapsed:.2} s ({:.1} us an account of the export, the simulator's rendering included)",
-            read_secs * 1e6
+            "    read in {elapsed:.2} s; less the simulator's {:.2} s latency (a call a file), {:.2} us a record of {records} ({:.1} records an account)",
+            latency,
+            per_record * 1e6,
+            read.records_per_account
         );
     }
-    read_secs
+    read
+}
+
+/// What reading an export took (`export_memory`).
+#[derive(Debug, Default, Clone, Copy)]
+struct ExportRead {
+    secs_per_record: f64,
+    records_per_account: f64,
 }
 
 /// Zuora objects per account (account, bill-to and sold-to contacts, payment methods,
@@ -622,9 +632,6 @@ const DYNAMODB_WRITE_SECS: f64 = 0.008;
 
 /// The workers' memory the model takes (`WorkerMemorySize`; 2.3 vCPU).
 const MODELED_WORKER_MB: u64 = 4_096;
-/// Exported records an account (the simulator's accounts: the account, its contacts, payment
-/// methods, subscription versions, rate plans, charges and tiers).
-const MODELED_RECORDS_PER_ACCOUNT: u64 = 7;
 
 /// The bulk full sync's time in AWS: Zuora serves one export (a handful of calls whatever the
 /// accounts: its limits no longer bound the sync), then each account is a commit, bound by the
@@ -632,8 +639,11 @@ const MODELED_RECORDS_PER_ACCOUNT: u64 = 7;
 /// the parts a worker's memory holds, fanned out at once (as many at a time as there are
 /// workers), each reading every file: counted in full on top of the commits (they overlap in
 /// fact).
-fn modeled_bulk_times(cpu_per_account: f64, writes: f64, objects: f64, read_secs: f64) {
-    use zuora_sync::core::realtime::bulk::{MAX_PARTS, accounts_for_memory, parts_needed};
+fn modeled_bulk_times(cpu_per_account: f64, writes: f64, objects: f64, read: ExportRead) {
+    use zuora_sync::core::realtime::bulk::{
+        MAX_PARTS, READ_BUDGET_SECS, READ_MICROS_PER_RECORD, accounts_for_memory, parts_needed,
+        readable_in_one_invocation,
+    };
     let mb = MODELED_WORKER_MB;
     let vcpu = (mb as f64 / LAMBDA_MB_PER_VCPU).min(6.0);
     let by_cpu = WORKER_INSTANCES * vcpu / cpu_per_account.max(f64::EPSILON);
@@ -651,14 +661,22 @@ fn modeled_bulk_times(cpu_per_account: f64, writes: f64, objects: f64, read_secs
         rate * objects / TURBO_SYNC_OBJECTS_PER_SEC,
     );
     for accounts in [100_000u64, 1_000_000] {
-        let records = accounts * MODELED_RECORDS_PER_ACCOUNT;
+        let records = (accounts as f64 * read.records_per_account).ceil() as u64;
+        if !readable_in_one_invocation(records) {
+            println!(
+                "    {accounts:>9} accounts: {records} records take {:.0} s to read at the budgeted {READ_MICROS_PER_RECORD} us a record (measured here: {:.2} us), more than the {READ_BUDGET_SECS} s a worker invocation gives a part: read per call (above)",
+                records as f64 * READ_MICROS_PER_RECORD as f64 / 1e6,
+                read.secs_per_record * 1e6
+            );
+            continue;
+        }
         let parts = parts_needed(accounts, records, accounts_for_memory(mb));
         let commits = accounts as f64 / rate;
         let waves = (parts as f64 / WORKER_INSTANCES).ceil();
-        let reads = waves * accounts as f64 * read_secs;
+        let per_record = READ_MICROS_PER_RECORD as f64 / 1e6;
+        let reads = waves * records as f64 * per_record;
         println!(
-            "    {accounts:>9} accounts: {parts} part(s) of at most {MAX_PARTS}, read in {waves} wave(s) of {WORKER_INSTANCES} workers; {accounts} / {rate:.0} accounts/s + {waves} x {accounts} x {:.1} us reading the files = {commits:.0} + {reads:.0} = {:.0} s ({:.2} h), plus the export's own run on Zuora (not published; at most 3 h a query); objects/s {:.0} = {:.1}x Turbo Sync",
-            read_secs * 1e6,
+            "    {accounts:>9} accounts: {parts} part(s) of at most {MAX_PARTS}, read in {waves} wave(s) of {WORKER_INSTANCES} workers; {accounts} / {rate:.0} accounts/s + {waves} x {records} records x {READ_MICROS_PER_RECORD} us (budgeted) reading the files = {commits:.0} + {reads:.0} = {:.0} s ({:.2} h), plus the export's own run on Zuora (not published; at most 3 h a query); objects/s {:.0} = {:.1}x Turbo Sync",
             commits + reads,
             (commits + reads) / 3600.0,
             accounts as f64 * objects / (commits + reads),
