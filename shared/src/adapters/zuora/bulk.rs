@@ -270,6 +270,7 @@ impl Assembly {
             parents,
             table: Table::new(object.name),
             ids: HashSet::new(),
+            latest: HashMap::new(),
             pending: Vec::new(),
             scanned: 0,
             in_quotes: false,
@@ -307,6 +308,8 @@ pub struct FileReader<'a> {
     parents: Option<&'a HashSet<String>>,
     table: Table,
     ids: HashSet<String>,
+    /// Of a split export's subscriptions: each number's latest version, and whether it is kept.
+    latest: HashMap<String, (u32, bool)>,
     /// Bytes after the last record boundary, and how far they were scanned.
     pending: Vec<u8>,
     scanned: usize,
@@ -314,7 +317,21 @@ pub struct FileReader<'a> {
 }
 
 impl FileReader<'_> {
-    pub fn done(self) -> ReadFile {
+    pub fn done(mut self) -> ReadFile {
+        if !self.latest.is_empty() {
+            let rows = std::mem::take(&mut self.table.rows);
+            let (table, latest) = (&self.table, &self.latest);
+            let held: Vec<StringRecord> = rows
+                .into_iter()
+                .filter(|row| {
+                    table
+                        .text(row, "Name")
+                        .and_then(|number| latest.get(number))
+                        .is_none_or(|(_, kept)| *kept)
+                })
+                .collect();
+            self.table.rows = held;
+        }
         ReadFile {
             object: self.object.name,
             table: self.table,
@@ -353,7 +370,29 @@ impl FileReader<'_> {
         if let (true, Some(id)) = (kept, self.table.text(row, "Id")) {
             self.ids.insert(id.to_string());
         }
+        if self.object.name == "Subscription" {
+            self.note_version(row, kept);
+        }
         Ok(kept)
+    }
+
+    /// A subscription's versions can name different accounts (an owner transfer): only the
+    /// latest one's account holds the subscription, so each number's latest version is noted
+    /// whichever part its account is in, and `done` drops a number whose latest is not kept.
+    fn note_version(&mut self, row: &StringRecord, kept: bool) {
+        let (Some(number), version) = (
+            self.table.text(row, "Name"),
+            self.table.number::<u32>(row, "Version").unwrap_or(0),
+        ) else {
+            return;
+        };
+        match self.latest.get_mut(number) {
+            Some(latest) if latest.0 >= version => {}
+            Some(latest) => *latest = (version, kept),
+            None => {
+                self.latest.insert(number.to_string(), (version, kept));
+            }
+        }
     }
 }
 
@@ -361,6 +400,7 @@ impl ChunkSink for FileReader<'_> {
     fn restart(&mut self) {
         self.table = Table::new(self.object.name);
         self.ids.clear();
+        self.latest.clear();
         self.pending.clear();
         self.scanned = 0;
         self.in_quotes = false;
@@ -738,6 +778,51 @@ mod tests {
         }
         joined.sort_by(|a, b| a.account.account_number.cmp(&b.account.account_number));
         assert_eq!(joined, whole);
+    }
+
+    /// A subscription transferred from a1 to a2 (version 1 on a1, version 2 on a2), with a1
+    /// and a2 in different parts: only a2's part holds it, at its latest version, as a read of
+    /// the whole export does.
+    #[test]
+    fn a_transferred_subscription_is_held_by_its_latest_owners_part_only() {
+        let mut files = files();
+        files[3]
+            .1
+            .extend(b"t1v1,a1,T-S1,Active,1,true\nt1v2,a2,T-S1,Active,2,true\n");
+        files[4]
+            .1
+            .extend(b"tp1,t1v1,Old plan,Widget,SKU-1\ntp2,t1v2,New plan,Widget,SKU-1\n");
+        let part_of = |of: u32, id: &str| ExportPart::all(of).find(|p| p.holds(id));
+        let of = (2..64)
+            .find(|&of| part_of(of, "a1") != part_of(of, "a2"))
+            .unwrap();
+        let whole = assemble(&files).unwrap();
+        let numbers = |snapshots: &[AccountSnapshot], id: &str| -> Vec<(String, String)> {
+            snapshots
+                .iter()
+                .filter(|s| s.account.id == id)
+                .flat_map(|s| {
+                    s.subscriptions
+                        .iter()
+                        .map(|x| (x.number.clone(), x.id.clone()))
+                })
+                .collect()
+        };
+        assert_eq!(
+            numbers(&whole, "a2"),
+            vec![("T-S1".to_string(), "t1v2".to_string())]
+        );
+        assert!(!numbers(&whole, "a1").iter().any(|(n, _)| n == "T-S1"));
+        for part in ExportPart::all(of) {
+            let held = assemble_in(&files, part, 3).unwrap();
+            for id in ["a1", "a2"].into_iter().filter(|id| part.holds(id)) {
+                assert_eq!(
+                    numbers(&held, id),
+                    numbers(&whole, id),
+                    "{id} in part {part}"
+                );
+            }
+        }
     }
 
     #[test]
