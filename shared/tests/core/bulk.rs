@@ -22,6 +22,26 @@ async fn bulk_env(accounts: u32) -> Env {
     env
 }
 
+/// [`bulk_env`] whose worker holds `limit` accounts of an export: a larger one is split.
+async fn split_env(accounts: u32, limit: u64) -> Env {
+    let mut env = bulk_env(accounts).await;
+    std::sync::Arc::get_mut(&mut env.realtime)
+        .expect("only the test holds the service")
+        .limit_bulk_accounts(limit);
+    env
+}
+
+/// A queued job's body as SQS hands it to the worker, on its `receive`th delivery.
+fn delivery(id: &str, body: &str, receive: u32) -> aws_lambda_events::sqs::SqsMessage {
+    let mut message = aws_lambda_events::sqs::SqsMessage::default();
+    message.message_id = Some(id.to_string());
+    message.body = Some(body.to_string());
+    message
+        .attributes
+        .insert("ApproximateReceiveCount".into(), receive.to_string());
+    message
+}
+
 async fn start(env: &Env) -> String {
     let session = env
         .realtime
@@ -231,10 +251,7 @@ async fn bulk_accounts_that_fail_are_synced_one_by_one() {
 /// its memory is split into parts, fanned out one after another, each keeping its own accounts.
 #[tokio::test(start_paused = true)]
 async fn an_export_larger_than_the_workers_memory_is_fanned_out_in_parts() {
-    let mut env = bulk_env(120).await;
-    std::sync::Arc::get_mut(&mut env.realtime)
-        .expect("only the test holds the service")
-        .limit_bulk_accounts(29);
+    let env = split_env(120, 29).await;
     let id = start(&env).await;
     env.drain().await;
     assert_eq!(drifted(&env, 120), Vec::<u32>::new());
@@ -254,10 +271,7 @@ async fn an_export_larger_than_the_workers_memory_is_fanned_out_in_parts() {
 /// whichever that is; a copy of a part's step delivered after its part ended stops.
 #[tokio::test(start_paused = true)]
 async fn the_parts_of_an_export_are_fanned_out_at_once_and_the_last_to_end_ends_it() {
-    let mut env = bulk_env(120).await;
-    std::sync::Arc::get_mut(&mut env.realtime)
-        .expect("only the test holds the service")
-        .limit_bulk_accounts(29);
+    let env = split_env(120, 29).await;
     let id = start(&env).await;
     let is_part_step = |t: &JobTarget| matches!(t, JobTarget::BulkExport { part: Some(_), .. });
     let steps = env.drain_until(is_part_step).await;
@@ -266,12 +280,7 @@ async fn the_parts_of_an_export_are_fanned_out_at_once_and_the_last_to_end_ends_
     assert!(parts.iter().all(|q| is_part_step(&q.job.target)));
     let worker = env.worker();
     let deliver = |queued: &zuora_sync::adapters::memory::QueuedJob, receive: u32| {
-        let mut message = aws_lambda_events::sqs::SqsMessage::default();
-        message.message_id = Some(uuid::Uuid::new_v4().to_string());
-        message.body = Some(queued.body.clone());
-        message
-            .attributes
-            .insert("ApproximateReceiveCount".into(), receive.to_string());
+        let message = delivery(&uuid::Uuid::new_v4().to_string(), &queued.body, receive);
         let worker = &worker;
         let deadline = env.now().plus_ms(DEADLINE_MS);
         async move { worker.handle_message(&message, deadline).await }
@@ -324,10 +333,7 @@ async fn the_parts_of_an_export_are_fanned_out_at_once_and_the_last_to_end_ends_
 /// part ended stop: every part is downloaded once.
 #[tokio::test(start_paused = true)]
 async fn a_process_fans_out_one_part_at_a_time() {
-    let mut env = bulk_env(120).await;
-    std::sync::Arc::get_mut(&mut env.realtime)
-        .expect("only the test holds the service")
-        .limit_bulk_accounts(29);
+    let env = split_env(120, 29).await;
     let id = start(&env).await;
     let is_part_step =
         |t: &JobTarget| matches!(t, JobTarget::BulkExport { part: Some(p), .. } if p.index > 0);
@@ -339,14 +345,7 @@ async fn a_process_fans_out_one_part_at_a_time() {
         .partition(|q| is_part_step(&q.job.target));
     // Longer than a fan-out waits for the process's other one.
     env.zuora.set_delay(std::time::Duration::from_secs(6));
-    let message = |n: usize| {
-        let mut m = aws_lambda_events::sqs::SqsMessage::default();
-        m.message_id = Some(format!("part-{n}"));
-        m.body = Some(parts[n].body.clone());
-        m.attributes
-            .insert("ApproximateReceiveCount".into(), "1".into());
-        m
-    };
+    let message = |n: usize| delivery(&format!("part-{n}"), &parts[n].body, 1);
     let (first, second) = (message(0), message(1));
     let worker = env.worker();
     let deadline = env.now().plus_ms(DEADLINE_MS);
@@ -387,10 +386,7 @@ async fn a_process_fans_out_one_part_at_a_time() {
 /// read account by account instead of failing the fan-out again and again.
 #[tokio::test(start_paused = true)]
 async fn an_export_too_large_even_in_parts_is_read_account_by_account() {
-    let mut env = bulk_env(50).await;
-    std::sync::Arc::get_mut(&mut env.realtime)
-        .expect("only the test holds the service")
-        .limit_bulk_accounts(1);
+    let env = split_env(50, 1).await;
     let id = start(&env).await;
     env.drain().await;
     assert_eq!(drifted(&env, 50), Vec::<u32>::new());
@@ -428,14 +424,7 @@ async fn two_copies_of_the_ready_step_fan_the_export_out_once() {
     let poll = env.queue.drain().pop().expect("the poll job");
     // Zuora answers slowly: both copies are under way before either has fanned out.
     env.zuora.set_delay(std::time::Duration::from_millis(200));
-    let message = |n: u32| {
-        let mut m = aws_lambda_events::sqs::SqsMessage::default();
-        m.message_id = Some(format!("copy-{n}"));
-        m.body = Some(poll.body.clone());
-        m.attributes
-            .insert("ApproximateReceiveCount".into(), "1".into());
-        m
-    };
+    let message = |n: u32| delivery(&format!("copy-{n}"), &poll.body, 1);
     let (first, second) = (message(1), message(2));
     let worker = env.worker();
     let deadline = env.now().plus_ms(DEADLINE_MS);
@@ -508,10 +497,7 @@ async fn export_files_that_cannot_be_read_fall_back_to_the_per_call_reads() {
 /// alarm on its depth tells the operator).
 #[tokio::test(start_paused = true)]
 async fn a_split_export_never_falls_back_to_the_per_call_reads() {
-    let mut env = bulk_env(120).await;
-    std::sync::Arc::get_mut(&mut env.realtime)
-        .expect("only the test holds the service")
-        .limit_bulk_accounts(29);
+    let env = split_env(120, 29).await;
     env.zuora
         .set_fault_plan(std::sync::Arc::new(UnreadableFiles));
     let id = start(&env).await;

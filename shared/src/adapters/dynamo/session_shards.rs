@@ -38,11 +38,16 @@ fn shard_key(entity: &EntityId, session_id: &str, shard: u8) -> String {
 
 /// Whether a transaction was cancelled because another one held one of its items.
 fn is_conflict(e: &SdkError<TransactWriteItemsError>) -> bool {
+    cancelled_for(e, "TransactionConflict")
+}
+
+/// Whether a transaction was cancelled with this reason for one of its items.
+fn cancelled_for(e: &SdkError<TransactWriteItemsError>, code: &str) -> bool {
     match e.as_service_error() {
         Some(TransactWriteItemsError::TransactionCanceledException(c)) => c
             .cancellation_reasons()
             .iter()
-            .any(|r| r.code() == Some("TransactionConflict")),
+            .any(|r| r.code() == Some(code)),
         _ => false,
     }
 }
@@ -232,11 +237,5 @@ impl DynamoStore {
 
 /// Whether a transaction was cancelled because one of its conditions failed.
 fn any_condition_failed(e: &SdkError<TransactWriteItemsError>) -> bool {
-    match e.as_service_error() {
-        Some(TransactWriteItemsError::TransactionCanceledException(c)) => c
-            .cancellation_reasons()
-            .iter()
-            .any(|r| r.code() == Some("ConditionalCheckFailed")),
-        _ => false,
-    }
+    cancelled_for(e, "ConditionalCheckFailed")
 }

@@ -95,25 +95,31 @@ impl Chunk {
 /// [`BULK_JOB_BYTES`], each of one count group ([`count_group`]: the job's accounts are then
 /// counted in one write). In the order of group and account number, so a retry splits them
 /// the same way.
-fn chunks(mut snapshots: Vec<AccountSnapshot>) -> Vec<Chunk> {
-    snapshots
-        .sort_by_cached_key(|s| (count_group(&s.account.id), s.account.account_number.clone()));
+fn chunks(snapshots: Vec<AccountSnapshot>) -> Vec<Chunk> {
+    // Each account's group hashed once.
+    let mut grouped: Vec<(u8, AccountSnapshot)> = snapshots
+        .into_iter()
+        .map(|s| (count_group(&s.account.id), s))
+        .collect();
+    grouped.sort_by(|(a, x), (b, y)| {
+        (a, &x.account.account_number).cmp(&(b, &y.account.account_number))
+    });
     let mut out = Vec::new();
     let mut current: Vec<AccountSnapshot> = Vec::new();
+    let mut current_group = None;
     let mut bytes = 0;
-    for snapshot in snapshots {
+    for (group, snapshot) in grouped {
         let size = serde_json::to_vec(&snapshot).map_or(usize::MAX, |v| v.len());
         if size > BULK_JOB_BYTES {
             out.push(Chunk::Oversize(Box::new(snapshot)));
             continue;
         }
-        let other_group = current.first().is_some_and(|first| {
-            count_group(&first.account.id) != count_group(&snapshot.account.id)
-        });
+        let other_group = !current.is_empty() && current_group != Some(group);
         if current.len() == BULK_ACCOUNTS_PER_JOB || bytes + size > BULK_JOB_BYTES || other_group {
             out.push(Chunk::Snapshots(std::mem::take(&mut current)));
             bytes = 0;
         }
+        current_group = Some(group);
         bytes += size;
         current.push(snapshot);
     }

@@ -173,6 +173,24 @@ async fn drifted(app: &TestApp, zuora: &ZuoraClient) -> Vec<String> {
     out
 }
 
+/// Switches the entity to real time with bulk full syncs; answers the full sync's session.
+async fn start_bulk_full_sync(app: &TestApp) -> String {
+    let answer = app
+        .update_settings(serde_json::json!({"sync_mode": "realtime", "bulk_export": true}))
+        .await;
+    answer["full_sync_session"].as_str().unwrap().to_string()
+}
+
+async fn stored_session(app: &TestApp, id: &str) -> zuora_sync::model::Session {
+    app.services
+        .realtime
+        .store()
+        .get_session(&app.entity, id)
+        .await
+        .unwrap()
+        .unwrap()
+}
+
 /// Runs worker batches until `done` holds, each receive waiting for the next message (the
 /// export's polls are delayed); gives up after `limit` empty receives in a row.
 async fn run_until(app: &TestApp, limit: u32, done: impl AsyncFn() -> bool) {
@@ -201,19 +219,8 @@ async fn a_bulk_full_sync_mirrors_every_account_by_the_snapshot_order() {
     let accounts = all_accounts(&zuora).await.len() as u64;
     assert_eq!(accounts, 120, "116 generated and the 4 demo accounts");
     app.sim.reset_stats();
-    let answer = app
-        .update_settings(serde_json::json!({"sync_mode": "realtime", "bulk_export": true}))
-        .await;
-    let session_id = answer["full_sync_session"].as_str().unwrap().to_string();
-    let session = || async {
-        app.services
-            .realtime
-            .store()
-            .get_session(&app.entity, &session_id)
-            .await
-            .unwrap()
-            .unwrap()
-    };
+    let session_id = start_bulk_full_sync(&app).await;
+    let session = || stored_session(&app, &session_id);
     // The submit, then the first poll: the job starts executing and takes its snapshot.
     run_until(&app, 30, || async {
         app.sim.stats().requests("aqua_job") >= 1
@@ -282,19 +289,8 @@ async fn a_bulk_export_larger_than_the_workers_memory_is_fanned_out_in_parts() {
     app.sim.generate_accounts(60, "Q").unwrap();
     let zuora = client(&app);
     app.sim.reset_stats();
-    let answer = app
-        .update_settings(serde_json::json!({"sync_mode": "realtime", "bulk_export": true}))
-        .await;
-    let session_id = answer["full_sync_session"].as_str().unwrap().to_string();
-    let session = || async {
-        app.services
-            .realtime
-            .store()
-            .get_session(&app.entity, &session_id)
-            .await
-            .unwrap()
-            .unwrap()
-    };
+    let session_id = start_bulk_full_sync(&app).await;
+    let session = || stored_session(&app, &session_id);
     run_until(&app, 30, || async {
         session().await.status == SessionStatus::Done
     })
