@@ -17,9 +17,6 @@ use std::time::Duration;
 
 /// Messages of one batch synced at once; the Zuora client's own cap still bounds requests.
 const BATCH_CONCURRENCY: usize = 5;
-/// Accounts of one bulk job committed at once (their snapshots are read: only the store
-/// is called, unless an account must be read again).
-const BULK_CONCURRENCY: usize = 8;
 
 /// A message is started only with this much of the invocation left (docs/ARCHITECTURE.md,
 /// "Deadlines"); later ones are handed back to run again at once, in another invocation,
@@ -438,16 +435,13 @@ impl Worker {
             deadline,
         );
         let req = &req;
-        let results: Vec<(String, Result<JobResult, Failure>)> =
-            futures::stream::iter(snapshots.iter().cloned())
-                .map(|snapshot| async move {
-                    let id = snapshot.account.id.clone();
-                    let result = self.sync.sync_exported(req, snapshot, read_from).await;
-                    (id, result.map(JobResult::from))
-                })
-                .buffer_unordered(BULK_CONCURRENCY)
-                .collect()
-                .await;
+        let results: Vec<(String, Result<JobResult, Failure>)> = self
+            .sync
+            .sync_exported_all(req, snapshots.to_vec(), read_from)
+            .await
+            .into_iter()
+            .map(|(id, result)| (id, result.map(JobResult::from)))
+            .collect();
         let last_receipt = self.receipts(message) >= self.max_receives;
         let entity = job.entity.as_str();
         let mut again = Vec::new();

@@ -64,6 +64,38 @@ impl HeldLock {
     }
 }
 
+/// A lock item as a strongly consistent read found it, before a commit that takes the lock
+/// and gives it back in its own write (docs/ARCHITECTURE.md, "The lock protocol": one-write
+/// commits). That commit is conditioned on the item being as seen: every acquire and every
+/// one-write commit moves the fence, and every commit moves `synced_from` forward, so an
+/// unchanged item means nothing was written to the account's mirror since it was read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SeenLock {
+    /// `None`: no item, or one that only ever held a queued mark.
+    pub fence: Option<Fence>,
+    pub lease_until: Option<EpochMillis>,
+    pub pending: u64,
+    pub synced_from: Option<EpochMillis>,
+    /// The last release, on items written before commits recorded `synced_from`.
+    pub released_at: Option<EpochMillis>,
+    pub torn: bool,
+    pub queued: bool,
+}
+
+impl SeenLock {
+    /// Whether a snapshot whose reads began at `started` may be committed by one write now:
+    /// the lock is free, and nothing it records can be newer than the snapshot (the
+    /// conditions of [`HeldLock::takes_prefetch`], on a lock nobody holds).
+    pub fn free_for(&self, started: EpochMillis, now: EpochMillis) -> bool {
+        let last = self.synced_from.or(self.released_at);
+        self.lease_until.is_none_or(|lease| lease.0 < now.0)
+            && self.pending == 0
+            && !self.torn
+            && !self.queued
+            && last.is_none_or(|last| started.0 > last.0 + CLOCK_SKEW_MS)
+    }
+}
+
 /// An account whose multi-transaction commit did not finish, as the sweep finds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TornCommit {

@@ -6,8 +6,8 @@ use super::Cause;
 use crate::model::{
     Acquire, Commit, EndedJob, EntityId, EntitySettings, EpochMillis, EventOutcome, EventPage,
     EventQuery, Fence, HeldLock, HourStats, JobOutcome, LockKey, LockState, Mark, PageRecord,
-    RealtimeState, ReconcileMarks, RecordKind, Session, StoredAccount, SyncEvent, TornCommit,
-    Versioned, Wish, WritePlan,
+    RealtimeState, ReconcileMarks, RecordKind, SeenLock, Session, StoredAccount, SyncEvent,
+    TornCommit, Versioned, Wish, WritePlan,
 };
 
 #[derive(Debug, Clone, thiserror::Error, PartialEq)]
@@ -72,6 +72,10 @@ pub trait LockStore: Send + Sync {
 
     async fn peek(&self, key: &LockKey) -> Result<Option<LockState>, StoreError>;
 
+    /// The lock items of `keys` (strongly consistent, in their order), as a one-write commit
+    /// ([`MirrorStore::commit_free`]) is conditioned on them; a missing item is the default.
+    async fn seen_locks(&self, keys: &[LockKey]) -> Result<Vec<SeenLock>, StoreError>;
+
     /// One conditional write: marks a job for the account as queued (until `mark_until`)
     /// unless one is queued or running, or (with `min_interval`, on-demand requests only) an
     /// on-demand sync was queued less than that long ago.
@@ -120,6 +124,19 @@ pub struct CommitRequest<'a> {
     pub now: EpochMillis,
 }
 
+/// One account's one-write commit (see [`MirrorStore::commit_free`]).
+#[derive(Debug, Clone, Copy)]
+pub struct FreeCommit<'a> {
+    pub key: &'a LockKey,
+    /// The lock item as read before the stored copy was: the commit requires it unchanged.
+    pub seen: &'a SeenLock,
+    pub plan: &'a WritePlan,
+    pub event: &'a SyncEvent,
+    /// When the plan's Zuora reads began.
+    pub read_from: EpochMillis,
+    pub now: EpochMillis,
+}
+
 #[async_trait::async_trait]
 pub trait MirrorStore: Send + Sync {
     /// Zuora account id for an account number this entity has synced before.
@@ -145,6 +162,15 @@ pub trait MirrorStore: Send + Sync {
         lock: &HeldLock,
         commit: CommitRequest<'_>,
     ) -> Result<Commit, StoreError>;
+
+    /// Commits accounts whose locks were seen free, each by one write that takes its lock
+    /// and gives it back (docs/ARCHITECTURE.md, "The lock protocol": one-write commits): its
+    /// records, its event and its lock's update, conditioned on the lock item being as
+    /// `seen` and free. The store may put several accounts in one transaction. One result
+    /// per commit, in order; an account with an error may not have been written (its lock
+    /// changed, the store failed, or it needs more than one transaction), and the caller
+    /// syncs it under its lock instead.
+    async fn commit_free(&self, commits: &[FreeCommit<'_>]) -> Vec<Result<(), StoreError>>;
 
     /// The Zuora account and record kind behind a local id (`cus_…`, `sub_…`).
     async fn find_local_id(

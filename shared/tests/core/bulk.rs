@@ -9,6 +9,7 @@ use zuora_sync::adapters::memory::{
 use zuora_sync::core::sync::OnBusy;
 use zuora_sync::handlers::sqs_worker::MessageResult;
 use zuora_sync::model::{JobTarget, SessionStatus, SyncMode, Trigger, plan_writes};
+use zuora_sync::ports::Clock;
 use zuora_sync::ports::JobQueue;
 
 async fn bulk_env(accounts: u32) -> Env {
@@ -232,7 +233,12 @@ async fn bulk_accounts_that_fail_are_synced_one_by_one() {
         groups.len(),
         "a bulk job per count group of the 20 accounts"
     );
-    env.store.set_fault_plan(FailCalls::new("commit", 3));
+    // Every one-write commit fails, so every account is synced under its lock, and three of
+    // those commits fail too.
+    env.store.set_fault_plan(Plans::of(vec![
+        FailCalls::new("commit_free", u64::MAX),
+        FailCalls::new("commit", 3),
+    ]));
     env.drain().await;
     assert_eq!(drifted(&env, 20), Vec::<u32>::new());
     let s = stored_session(&env, &id).await;
@@ -244,6 +250,35 @@ async fn bulk_accounts_that_fail_are_synced_one_by_one() {
         env.zuora.calls_to(ACCOUNT_SNAPSHOT),
         3,
         "the three accounts whose commit failed were read again, one by one"
+    );
+}
+
+/// A one-write commit that fails leaves its account to the locked run, in the same job: its
+/// exported snapshot is committed under the lock, without reading Zuora again.
+#[tokio::test(start_paused = true)]
+async fn accounts_whose_one_write_commit_fails_are_committed_under_their_locks() {
+    let env = bulk_env(20).await;
+    let id = start(&env).await;
+    env.drain_until(|t| matches!(t, JobTarget::BulkAccounts { .. }))
+        .await;
+    let calls = std::sync::Arc::new(CountCalls::default());
+    env.store.set_fault_plan(Plans::of(vec![
+        FailCalls::new("commit_free", 3),
+        calls.clone(),
+    ]));
+    env.drain().await;
+
+    assert_eq!(drifted(&env, 20), Vec::<u32>::new());
+    let s = stored_session(&env, &id).await;
+    assert_eq!(
+        (s.status, s.total, s.succeeded, s.failed),
+        (SessionStatus::Done, 20, 20, 0)
+    );
+    assert_eq!(calls.of("commit"), 3, "three commits under a held lock");
+    assert_eq!(
+        env.zuora.calls_to(ACCOUNT_SNAPSHOT),
+        0,
+        "no account read again"
     );
 }
 
@@ -541,4 +576,116 @@ impl zuora_sync::adapters::memory::FaultPlan for UnreadableFiles {
             ZuoraFault::Pass
         }
     }
+}
+
+/// A fault plan that lets every call pass and counts the store calls by name.
+#[derive(Debug, Default)]
+struct CountCalls(std::sync::Mutex<std::collections::BTreeMap<&'static str, u32>>);
+
+impl CountCalls {
+    fn of(&self, op: &str) -> u32 {
+        self.0.lock().unwrap().get(op).copied().unwrap_or(0)
+    }
+}
+
+impl zuora_sync::adapters::memory::FaultPlan for CountCalls {
+    fn store_call(&self, op: &'static str) -> zuora_sync::adapters::memory::Fault {
+        *self.0.lock().unwrap().entry(op).or_default() += 1;
+        zuora_sync::adapters::memory::Fault::Pass
+    }
+    fn queue_send(&self) -> zuora_sync::adapters::memory::Fault {
+        zuora_sync::adapters::memory::Fault::Pass
+    }
+    fn zuora_call(&self, _: &'static str) -> zuora_sync::adapters::memory::ZuoraFault {
+        zuora_sync::adapters::memory::ZuoraFault::Pass
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_bulk_jobs_accounts_with_free_locks_are_committed_by_one_write_each() {
+    let env = bulk_env(120).await;
+    let calls = std::sync::Arc::new(CountCalls::default());
+    env.store.set_fault_plan(calls.clone());
+    let id = start(&env).await;
+    env.drain().await;
+
+    assert_eq!(drifted(&env, 120), Vec::<u32>::new());
+    let s = stored_session(&env, &id).await;
+    assert_eq!(
+        (s.status, s.total, s.succeeded),
+        (SessionStatus::Done, 120, 120)
+    );
+    // No account's lock was acquired (and then released by its commit): each account's
+    // lock was read with the job's others, and taken and given back by its commit.
+    assert_eq!(calls.of("acquire"), 0, "no lock acquired");
+    assert_eq!(calls.of("commit"), 0, "no commit under a held lock");
+    assert_eq!(calls.of("commit_free"), 120, "one write an account");
+    let groups: std::collections::BTreeSet<u8> = (1..=120)
+        .map(|n| zuora_sync::model::count_group(&account_id(n)))
+        .collect();
+    assert_eq!(
+        calls.of("seen_locks") as usize,
+        groups.len(),
+        "one read of the locks a job (a job per count group)"
+    );
+    for n in [1, 60, 120] {
+        let item = env
+            .store
+            .lock_item(&env.lock_key(&account_id(n)))
+            .expect("the commit wrote the lock item");
+        assert_eq!(item.fence, Some(1), "the commit moved the fence");
+        assert_eq!(item.lease_until, Some(0), "and left the lock free");
+        assert!(item.synced_from.is_some(), "with its snapshot's time");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_lock_taken_between_the_read_and_the_one_write_commit_refuses_that_commit() {
+    let env = Env::new();
+    env.seed_accounts(3);
+    for n in 1..=3 {
+        env.sync_now(&key(&account_id(n))).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    // The export reads account 1 renamed once; a second rename follows it.
+    rename(&env, 1, "Renamed before the export");
+    let read_from = env.clock.now();
+    let snapshots: Vec<_> = (1..=3)
+        .map(|n| env.zuora.account(&account_id(n)).expect("in Zuora"))
+        .collect();
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    rename(&env, 1, "Renamed after the export");
+    // Account 1's one-write commit lands 5 s after its lock was read; meanwhile an on-demand
+    // sync commits the second rename under the lock.
+    env.store.set_fault_plan(StallCall::new(
+        Some("commit_free"),
+        1,
+        std::time::Duration::from_secs(5),
+    ));
+    let req = env.req(Trigger::Full);
+    let bulk = env.sync.sync_exported_all(&req, snapshots, read_from);
+    let on_demand = async {
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        env.sync
+            .sync_account(
+                &env.req(Trigger::OnDemand),
+                &key(&account_id(1)),
+                OnBusy::Coalesce,
+            )
+            .await
+            .unwrap()
+    };
+    let reads_before = env.zuora.calls_to(ACCOUNT_SNAPSHOT);
+    let (outcomes, _) = tokio::join!(bulk, on_demand);
+
+    assert_eq!(outcomes.len(), 3);
+    assert!(outcomes.iter().all(|(_, o)| o.is_ok()), "{outcomes:?}");
+    // Refused, account 1 went through the locked run, which found the newer commit and
+    // read Zuora again instead of writing the export's older copy.
+    assert_eq!(drifted(&env, 3), Vec::<u32>::new());
+    assert_eq!(
+        env.zuora.calls_to(ACCOUNT_SNAPSHOT) - reads_before,
+        2,
+        "the on-demand read and account 1's read under its lock"
+    );
 }

@@ -617,3 +617,38 @@ impl FaultPlan for FailCalls {
         ZuoraFault::Pass
     }
 }
+
+/// Several fault plans at once: each is asked about every call (so counting plans count), and
+/// the first fault any of them answers is the call's.
+#[derive(Debug)]
+pub struct Plans(Vec<Arc<dyn FaultPlan>>);
+
+impl Plans {
+    pub fn of(plans: Vec<Arc<dyn FaultPlan>>) -> Arc<Self> {
+        Arc::new(Self(plans))
+    }
+}
+
+impl FaultPlan for Plans {
+    fn store_call(&self, op: &'static str) -> Fault {
+        let faults: Vec<Fault> = self.0.iter().map(|p| p.store_call(op)).collect();
+        faults
+            .into_iter()
+            .find(|f| *f != Fault::Pass)
+            .unwrap_or(Fault::Pass)
+    }
+    fn queue_send(&self) -> Fault {
+        let faults: Vec<Fault> = self.0.iter().map(|p| p.queue_send()).collect();
+        faults
+            .into_iter()
+            .find(|f| *f != Fault::Pass)
+            .unwrap_or(Fault::Pass)
+    }
+    fn zuora_call(&self, method: &'static str) -> ZuoraFault {
+        let faults: Vec<ZuoraFault> = self.0.iter().map(|p| p.zuora_call(method)).collect();
+        faults
+            .into_iter()
+            .find(|f| !matches!(f, ZuoraFault::Pass))
+            .unwrap_or(ZuoraFault::Pass)
+    }
+}

@@ -186,6 +186,10 @@ impl LockStore for DynamoStore {
         out.item().map(lock_state).transpose()
     }
 
+    async fn seen_locks(&self, keys: &[LockKey]) -> Result<Vec<SeenLock>, StoreError> {
+        self.seen_lock_items(keys).await
+    }
+
     async fn mark_queued(
         &self,
         key: &LockKey,

@@ -61,6 +61,10 @@ impl MirrorStore for DynamoStore {
         }
     }
 
+    async fn commit_free(&self, commits: &[FreeCommit<'_>]) -> Vec<Result<(), StoreError>> {
+        self.commit_free_all(commits).await
+    }
+
     async fn find_local_id(
         &self,
         entity: &EntityId,
@@ -182,7 +186,7 @@ impl DynamoStore {
 /// What one transaction may carry besides the lock item and the event: DynamoDB allows 100
 /// actions and 4 MB, and its own accounting of a request is a little over ours, so the
 /// budget keeps half a megabyte back.
-const TRANSACTION_BYTES: usize = 3_500_000;
+pub(super) const TRANSACTION_BYTES: usize = 3_500_000;
 
 /// The data writes in transaction-sized chunks, in order: at most 96 actions (the lock item,
 /// the torn-commit list and, in the last chunk, the Salesforce waiting mark and the event make
@@ -244,7 +248,7 @@ fn item_bytes(
 }
 
 /// A write's weight: a put's item, or a small fixed cost for a key and its expressions.
-fn write_bytes(write: &TransactWriteItem) -> usize {
+pub(super) fn write_bytes(write: &TransactWriteItem) -> usize {
     const KEY_AND_EXPRESSIONS: usize = 1024;
     KEY_AND_EXPRESSIONS + write.put().map_or(0, |p| item_bytes(p.item()))
 }

@@ -10,6 +10,7 @@ mod events;
 mod items;
 mod locks;
 mod mirror;
+mod one_write;
 mod push;
 mod search;
 mod session_item;
@@ -72,6 +73,17 @@ fn size_refusal(e: &SdkError<TransactWriteItemsError>) -> Option<String> {
     let message = service.message().unwrap_or_default();
     let about_size = message.contains("size") || message.contains("4MB");
     (service.code() == Some("ValidationException") && about_size).then(|| message.to_string())
+}
+
+/// Whether a transaction was cancelled with this reason for one of its items.
+pub(super) fn cancelled_for(e: &SdkError<TransactWriteItemsError>, code: &str) -> bool {
+    match e.as_service_error() {
+        Some(TransactWriteItemsError::TransactionCanceledException(c)) => c
+            .cancellation_reasons()
+            .iter()
+            .any(|r| r.code() == Some(code)),
+        _ => false,
+    }
 }
 
 pub(super) fn build_err(e: aws_sdk_dynamodb::error::BuildError) -> StoreError {

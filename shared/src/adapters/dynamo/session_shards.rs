@@ -8,9 +8,9 @@
 //! random wait. The session item keeps what is written once (total, status, failures); a read
 //! of the session adds its shards' counts in.
 
-use super::DynamoStore;
 use super::items::{Item, get_s, n, s};
 use super::session_item::{item_session, session_pk};
+use super::{DynamoStore, cancelled_for};
 use crate::model::{EndedJob, EntityId, Session};
 use crate::ports::StoreError;
 use aws_sdk_dynamodb::error::SdkError;
@@ -39,17 +39,6 @@ fn shard_key(entity: &EntityId, session_id: &str, shard: u8) -> String {
 /// Whether a transaction was cancelled because another one held one of its items.
 fn is_conflict(e: &SdkError<TransactWriteItemsError>) -> bool {
     cancelled_for(e, "TransactionConflict")
-}
-
-/// Whether a transaction was cancelled with this reason for one of its items.
-fn cancelled_for(e: &SdkError<TransactWriteItemsError>, code: &str) -> bool {
-    match e.as_service_error() {
-        Some(TransactWriteItemsError::TransactionCanceledException(c)) => c
-            .cancellation_reasons()
-            .iter()
-            .any(|r| r.code() == Some(code)),
-        _ => false,
-    }
 }
 
 /// A random wait before the next try, growing with the tries made: transactions that met

@@ -4,7 +4,8 @@
 
 use super::store::MemoryStore;
 use crate::model::{
-    Acquire, BusyLock, EntityId, EpochMillis, Fence, HeldLock, LockKey, LockState, Mark, Wish,
+    Acquire, BusyLock, EntityId, EpochMillis, Fence, HeldLock, LockKey, LockState, Mark, SeenLock,
+    Wish,
 };
 use crate::ports::{LockStore, StoreError};
 use std::collections::HashMap;
@@ -46,6 +47,19 @@ impl LockItem {
             pending: self.pending.unwrap_or(0),
             synced_from: self.synced_from.map(EpochMillis),
         })
+    }
+
+    /// What a one-write commit reads (the memory store never tears a commit).
+    fn seen(&self) -> SeenLock {
+        SeenLock {
+            fence: self.fence.map(Fence),
+            lease_until: self.lease_until.map(EpochMillis),
+            pending: self.pending.unwrap_or(0),
+            synced_from: self.synced_from.map(EpochMillis),
+            released_at: self.released_at.map(EpochMillis),
+            torn: false,
+            queued: self.queued_event.is_some(),
+        }
     }
 
     /// `attribute_not_exists(lease_until_ms) OR lease_until_ms < :now`.
@@ -193,6 +207,41 @@ impl LockTable {
         // Only the fence: wishes stay recorded for the pending check to find.
         self.check_fence(lock)?;
         self.release_unchecked(&lock.key, now);
+        Ok(())
+    }
+
+    fn seen(&self, key: &LockKey) -> SeenLock {
+        self.items.get(key).map(LockItem::seen).unwrap_or_default()
+    }
+
+    /// A one-write commit's lock update: its condition (the item as seen, free, with no
+    /// wishes or queued mark, and an older snapshot committed last), then the take and
+    /// release in one step, which moves the fence.
+    pub(super) fn take_and_release(
+        &mut self,
+        key: &LockKey,
+        seen: &SeenLock,
+        read_from: EpochMillis,
+        now: EpochMillis,
+    ) -> Result<(), StoreError> {
+        let current = self.seen(key);
+        let unchanged = current.fence == seen.fence && current.synced_from == seen.synced_from;
+        let free = current.lease_until.is_none_or(|l| l.0 < now.0)
+            && current.pending == 0
+            && !current.queued;
+        if !unchanged || !free {
+            return Err(StoreError::Fenced {
+                held: seen.fence.map_or(0, |f| f.0),
+                current: current.fence.map(|f| f.0),
+            });
+        }
+        let item = self.items.entry(key.clone()).or_default();
+        item.fence = Some(item.fence.unwrap_or(0) + 1);
+        item.synced_from = Some(read_from.0);
+        item.lease_until = Some(0);
+        item.released_at = Some(now.0);
+        item.pending = Some(0);
+        item.holder = None;
         Ok(())
     }
 
@@ -354,6 +403,11 @@ impl LockStore for MemoryStore {
 
     async fn peek(&self, key: &LockKey) -> Result<Option<LockState>, StoreError> {
         self.call(|s| s.locks.peek(key)).await
+    }
+
+    async fn seen_locks(&self, keys: &[LockKey]) -> Result<Vec<SeenLock>, StoreError> {
+        self.call(|s| Ok(keys.iter().map(|k| s.locks.seen(k)).collect()))
+            .await
     }
 
     async fn mark_queued(

@@ -3,7 +3,7 @@
 
 use super::store::{MemoryStore, State};
 use crate::model::{CUSTOMER_SK, Commit, EntityId, HeldLock, RecordKind, StoredAccount, WritePlan};
-use crate::ports::{CommitRequest, MirrorStore, StoreError};
+use crate::ports::{CommitRequest, FreeCommit, MirrorStore, StoreError};
 use std::collections::HashMap;
 
 /// One record write a commit made, in commit order: what a test asserts "was written".
@@ -121,6 +121,27 @@ impl State {
     }
 }
 
+impl State {
+    /// One account's one-write commit: the lock's condition and update, the id-map
+    /// conditions, then every write, all or nothing (as one account of a DynamoDB transaction).
+    fn commit_free(&mut self, commit: &FreeCommit<'_>) -> Result<(), StoreError> {
+        let entity = &commit.key.entity;
+        if !self.mirror.ids_unissued(entity, commit.plan) {
+            return Err(StoreError::Unavailable(
+                "transaction cancelled: a local id was issued twice".into(),
+            ));
+        }
+        self.locks
+            .take_and_release(commit.key, commit.seen, commit.read_from, commit.now)?;
+        self.mirror.apply(entity, commit.plan);
+        if commit.plan.push {
+            self.push.mark(entity, &commit.plan.account_id, commit.now);
+        }
+        self.events.put(commit.event);
+        Ok(())
+    }
+}
+
 impl MemoryStore {
     /// Every record write committed so far, in order.
     pub fn mirror_writes(&self) -> Vec<MirrorWrite> {
@@ -158,6 +179,16 @@ impl MirrorStore for MemoryStore {
         commit: CommitRequest<'_>,
     ) -> Result<Commit, StoreError> {
         self.call(|s| s.commit(lock, commit)).await
+    }
+
+    async fn commit_free(&self, commits: &[FreeCommit<'_>]) -> Vec<Result<(), StoreError>> {
+        // Each account on its own: a valid packing (DynamoDB's packs several in a
+        // transaction), and one that lets other tasks run between them.
+        let mut results = Vec::with_capacity(commits.len());
+        for commit in commits {
+            results.push(self.call(|s| s.commit_free(commit)).await);
+        }
+        results
     }
 
     async fn find_local_id(

@@ -24,7 +24,7 @@ pub(super) struct Fetched {
 }
 
 impl Fetched {
-    fn of(plan: WritePlan) -> Self {
+    pub(super) fn of(plan: WritePlan) -> Self {
         Self {
             plan,
             failures: Vec::new(),

@@ -1,6 +1,7 @@
 //! Acquire or coalesce, then the locked run: fetch, plan, one fenced commit, and one follow-up
 //! per round of wishes (docs/ARCHITECTURE.md, "The lock protocol").
 
+use super::fetch::Fetched;
 use super::*;
 use crate::model::{
     AccountKey, AccountSnapshot, Acquire, CATALOG_ACCOUNT, Commit, EntityId, EpochMillis,
@@ -348,37 +349,10 @@ impl SyncService {
         };
         let read = prefetched.map(|(p, stored)| (p.snapshot, stored));
         let mut fetched = self.fetch_and_plan(run, scope, lock, read).await?;
-        // A full sync pushes every account, changed or not (Salesforce may never have had it);
-        // so does a commit that serves coalesced requests, which may be a full sync's job that
-        // found the account's lock held (its own commit never comes).
-        fetched.plan.push = run.settings.salesforce.enabled
-            && scope != Scope::Catalog
-            && (!fetched.plan.is_noop() || run.trigger == Trigger::Full || served > 0);
-        let plan = &fetched.plan;
         let now = self.clock.now();
-        event.status = EventStatus::Succeeded;
-        if scope != Scope::Catalog {
-            event.account = Some(plan.account_number.clone());
-            event.customer_id = Some(plan.customer_id.clone());
-        }
-        event.written = plan.puts.len() as u32;
-        event.removed = plan.deletes.len() as u32;
-        event.unchanged = plan.unchanged;
-        event.failures = fetched.failures.clone();
-        if fetched.deleted {
-            event.reason =
-                Some("the account was deleted in Zuora; its records were removed".into());
-        }
-        if !fetched.failures.is_empty() {
-            event.status = EventStatus::Failed;
-            event.code = Some("subscriptions_failed".into());
-            event.reason = Some(failures_summary(&fetched.failures, fetched.results.len()));
-        }
-        event.duration_ms = Some(now.0.saturating_sub(event.created_at.0).max(0) as u64);
-        event.updated_at = now;
-        note_notification(event, &run.settings, fetched.failures.len() as u32);
+        finish_commit(run, scope, &mut fetched, served, event, now);
         let request = CommitRequest {
-            plan,
+            plan: &fetched.plan,
             event,
             release: true,
             served,
@@ -387,23 +361,67 @@ impl SyncService {
         };
         let commit = self.mirror.commit(lock, request).await?;
         lock.synced_from = Some(read_from);
-        if plan.push && run.trigger != Trigger::Full {
+        if fetched.plan.push && run.trigger != Trigger::Full {
             self.queue_push(&lock.key, &run.call.correlation_id).await;
         }
-        let report = SyncReport {
-            event_id: event.id.clone(),
-            account_id: fetched.plan.account_id,
-            account_number: fetched.plan.account_number,
-            customer_id: fetched.plan.customer_id,
-            subscription_ids: fetched.plan.subscription_ids,
-            written: event.written,
-            unchanged: event.unchanged,
-            removed: event.removed,
-            follow_ups: 0,
-            subscriptions: fetched.results,
-            failures: fetched.failures,
-        };
+        let report = sync_report(event, fetched);
         Ok((report, commit))
+    }
+}
+
+/// Decides whether the commit marks the account for a Salesforce push, and writes the sync's
+/// outcome into its event, as the commit will record it.
+pub(super) fn finish_commit(
+    run: &Run,
+    scope: Scope,
+    fetched: &mut Fetched,
+    served: u64,
+    event: &mut SyncEvent,
+    now: EpochMillis,
+) {
+    // A full sync pushes every account, changed or not (Salesforce may never have had it);
+    // so does a commit that serves coalesced requests, which may be a full sync's job that
+    // found the account's lock held (its own commit never comes).
+    fetched.plan.push = run.settings.salesforce.enabled
+        && scope != Scope::Catalog
+        && (!fetched.plan.is_noop() || run.trigger == Trigger::Full || served > 0);
+    let plan = &fetched.plan;
+    event.status = EventStatus::Succeeded;
+    if scope != Scope::Catalog {
+        event.account = Some(plan.account_number.clone());
+        event.customer_id = Some(plan.customer_id.clone());
+    }
+    event.written = plan.puts.len() as u32;
+    event.removed = plan.deletes.len() as u32;
+    event.unchanged = plan.unchanged;
+    event.failures = fetched.failures.clone();
+    if fetched.deleted {
+        event.reason = Some("the account was deleted in Zuora; its records were removed".into());
+    }
+    if !fetched.failures.is_empty() {
+        event.status = EventStatus::Failed;
+        event.code = Some("subscriptions_failed".into());
+        event.reason = Some(failures_summary(&fetched.failures, fetched.results.len()));
+    }
+    event.duration_ms = Some(now.0.saturating_sub(event.created_at.0).max(0) as u64);
+    event.updated_at = now;
+    note_notification(event, &run.settings, fetched.failures.len() as u32);
+}
+
+/// What a committed sync answers its caller.
+pub(super) fn sync_report(event: &SyncEvent, fetched: Fetched) -> SyncReport {
+    SyncReport {
+        event_id: event.id.clone(),
+        account_id: fetched.plan.account_id,
+        account_number: fetched.plan.account_number,
+        customer_id: fetched.plan.customer_id,
+        subscription_ids: fetched.plan.subscription_ids,
+        written: event.written,
+        unchanged: event.unchanged,
+        removed: event.removed,
+        follow_ups: 0,
+        subscriptions: fetched.results,
+        failures: fetched.failures,
     }
 }
 
@@ -411,7 +429,7 @@ impl SyncService {
     /// Queues the push of a commit that marked its account as waiting for one. Best effort:
     /// the mark stays until a push completes, and the sweep queues marks left waiting (a full
     /// sync's are packed by it into jobs of many accounts, so this is not called for them).
-    async fn queue_push(&self, key: &LockKey, correlation_id: &str) {
+    pub(super) async fn queue_push(&self, key: &LockKey, correlation_id: &str) {
         let job = SyncJob::new(
             key.entity.clone(),
             JobTarget::SalesforcePush {

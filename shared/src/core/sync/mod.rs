@@ -18,6 +18,7 @@
 //! sync). The lock protocol they implement: docs/ARCHITECTURE.md, "The lock protocol".
 
 mod entry;
+mod exported;
 mod fetch;
 mod locked;
 mod lookup;

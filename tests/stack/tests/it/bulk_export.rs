@@ -9,7 +9,7 @@ use zuora_sync::model::{
     AccountKey, AccountSnapshot, CallContext, ExportFile, ExportPart, ExportState, StoredAccount,
     WritePlan, plan_writes,
 };
-use zuora_sync::ports::ZuoraApi;
+use zuora_sync::ports::{MirrorStore, ZuoraApi};
 
 fn client(app: &TestApp) -> ZuoraClient {
     ZuoraClient::new(app.config.entities[0].zuora.clone()).unwrap()
@@ -306,4 +306,65 @@ async fn a_bulk_export_larger_than_the_workers_memory_is_fanned_out_in_parts() {
     let per_account = stats.requests("v1_account") + stats.requests("object_query_account");
     assert_eq!(per_account, 0, "per-account reads: {:?}", stats.requests);
     assert_eq!(drifted(&app, &zuora).await, Vec::<String>::new());
+}
+
+/// A bulk job's accounts, their locks free, are committed several to a transaction, each
+/// taking and giving back its lock in it: no acquire, and far fewer write requests than
+/// accounts.
+#[tokio::test]
+async fn a_bulk_jobs_accounts_are_committed_several_to_a_transaction() {
+    let app = spawn_app().await;
+    app.sim.generate_accounts(46, "W").unwrap();
+    let zuora = client(&app);
+    let read_from = app.services.sync.now();
+    let snapshots = export(&zuora).await;
+    assert_eq!(snapshots.len(), 50);
+    let req = zuora_sync::core::sync::SyncRequest::new(
+        app.entity.clone(),
+        zuora_sync::model::Trigger::Full,
+        "one-write",
+        read_from.plus_ms(60_000),
+    );
+    app.dynamo_counter.reset();
+    let outcomes = app
+        .services
+        .sync
+        .sync_exported_all(&req, snapshots.clone(), read_from)
+        .await;
+
+    assert_eq!(outcomes.len(), 50);
+    for (account, outcome) in &outcomes {
+        assert!(
+            matches!(
+                outcome,
+                Ok(zuora_sync::core::sync::AccountOutcome::Synced(_))
+            ),
+            "{account}: {outcome:?}"
+        );
+    }
+    let counts = app.dynamo_counter.snapshot();
+    let transactions = counts
+        .requests
+        .get("TransactWriteItems")
+        .copied()
+        .unwrap_or(0);
+    println!("50 accounts: {:?}", counts.requests);
+    assert_eq!(counts.requests.get("UpdateItem"), None, "no lock acquired");
+    assert!(
+        transactions * 4 <= 50,
+        "{transactions} transactions for 50 accounts"
+    );
+    for snapshot in &snapshots {
+        let stored = app
+            .services
+            .store
+            .load_account(&app.entity, &snapshot.account.id)
+            .await
+            .unwrap();
+        assert!(
+            plan_writes(snapshot, &stored).is_noop(),
+            "{} is mirrored",
+            snapshot.account.account_number
+        );
+    }
 }

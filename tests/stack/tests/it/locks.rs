@@ -16,7 +16,7 @@ use zuora_sync::model::plan_writes;
 use zuora_sync::model::{Acquire, HeldLock, LockKey};
 use zuora_sync::model::{EventStatus, Trigger};
 use zuora_sync::ports::Clock;
-use zuora_sync::ports::{CommitRequest, LockStore, MirrorStore, StoreError};
+use zuora_sync::ports::{CommitRequest, EventStore, LockStore, MirrorStore, StoreError};
 
 const ACCOUNT_ID: &str = "8a90a1b27c1f4e2d017c2b3c4d5e0001";
 
@@ -424,4 +424,114 @@ async fn a_sync_of_an_account_never_seen_uses_one_zuora_call() {
         .unwrap();
     assert!(matches!(outcome, AccountOutcome::Synced(_)));
     assert_eq!(app.sim.stats().requests("object_query_account"), 1);
+}
+
+fn free<'a>(
+    key: &'a LockKey,
+    seen: &'a zuora_sync::model::SeenLock,
+    plan: &'a zuora_sync::model::WritePlan,
+    event: &'a zuora_sync::model::SyncEvent,
+    at: EpochMillis,
+) -> zuora_sync::ports::FreeCommit<'a> {
+    zuora_sync::ports::FreeCommit {
+        key,
+        seen,
+        plan,
+        event,
+        read_from: at,
+        now: at,
+    }
+}
+
+async fn read_lock(app: &TestApp) -> zuora_sync::model::SeenLock {
+    let mut seen = app
+        .services
+        .store
+        .seen_locks(&[lock_key(app)])
+        .await
+        .unwrap();
+    seen.remove(0)
+}
+
+/// One-write commits (docs/ARCHITECTURE.md, The lock protocol) on DynamoDB's own conditions:
+/// the commit takes the lock and gives it back in its transaction, and only while the lock
+/// item is as it was read before the stored copy, and free. Refused, it writes nothing.
+#[tokio::test]
+async fn a_one_write_commit_needs_the_lock_as_it_was_read_and_free() {
+    let clock = Arc::new(ManualClock::new(SystemClock.now()));
+    let app = spawn_app_with(AppOptions {
+        clock: clock.clone(),
+        ..AppOptions::default()
+    })
+    .await;
+    let store = &app.services.store;
+    let key = lock_key(&app);
+    let never = read_lock(&app).await;
+    assert_eq!(
+        never,
+        zuora_sync::model::SeenLock::default(),
+        "no lock item"
+    );
+
+    let first = clock.now();
+    let (plan, event) = renamed_commit(&app, "First", first).await;
+    let results = store
+        .commit_free(&[free(&key, &never, &plan, &event, first)])
+        .await;
+    assert_eq!(results, vec![Ok(())]);
+    let after = read_lock(&app).await;
+    assert_eq!(
+        (
+            after.fence.map(|f| f.0),
+            after.lease_until,
+            after.synced_from
+        ),
+        (Some(1), Some(EpochMillis(0)), Some(first)),
+        "the commit moved the fence, left the lock free and recorded its snapshot's time"
+    );
+    assert_eq!(
+        app.services
+            .store
+            .get_event(&app.entity, &event.id)
+            .await
+            .unwrap()
+            .map(|e| e.status),
+        Some(EventStatus::Succeeded)
+    );
+
+    // A commit on the read made before the first commit: refused, nothing written.
+    clock.advance_ms(2_000);
+    let second = clock.now();
+    let before = app.mirror_dump().await;
+    let (plan, event) = renamed_commit(&app, "Second", second).await;
+    let results = store
+        .commit_free(&[free(&key, &never, &plan, &event, second)])
+        .await;
+    assert!(
+        matches!(results[..], [Err(StoreError::Fenced { .. })]),
+        "{results:?}"
+    );
+    assert_eq!(app.mirror_dump().await, before, "nothing written");
+    assert_eq!(
+        app.services
+            .store
+            .get_event(&app.entity, &event.id)
+            .await
+            .unwrap(),
+        None,
+        "nor its event"
+    );
+
+    // Held by another since the read: refused too.
+    let fresh = read_lock(&app).await;
+    let acquired = store
+        .acquire(&key, "other", second.plus_ms(60_000), second)
+        .await
+        .unwrap();
+    assert!(matches!(acquired, Acquire::Acquired(_)));
+    let results = store
+        .commit_free(&[free(&key, &fresh, &plan, &event, second)])
+        .await;
+    assert!(matches!(results[..], [Err(StoreError::Fenced { .. })]));
+    assert_eq!(app.mirror_dump().await, before, "nothing written");
 }
