@@ -446,7 +446,9 @@ async fn full_sync_figures(accounts: usize, reads: Reads) -> f64 {
     let wall = run.started.elapsed();
     let watched = std::mem::take(&mut run.cpu);
     let app = run.stop().await;
-    let writes = app.dynamo_counter.snapshot().writes();
+    let counts = app.dynamo_counter.snapshot();
+    let writes = counts.writes();
+    let requests: u64 = counts.requests.values().sum();
     let rate = session.total as f64 / wall.as_secs_f64();
     let stats = app.sim.stats();
     let total = session.total.max(1) as f64;
@@ -475,8 +477,10 @@ async fn full_sync_figures(accounts: usize, reads: Reads) -> f64 {
     );
     println!("  Zuora calls per account                     {calls:>8.4}");
     println!(
-        "  DynamoDB write requests per account         {:>8.2}",
-        writes as f64 / total
+        "  DynamoDB write requests per account         {:>8.2}   (all requests, reads included: {:.2}; {:?})",
+        writes as f64 / total,
+        requests as f64 / total,
+        counts.requests
     );
     println!(
         "  Zuora requests {} (429s: {}), most in flight at once {}: {:?}",
@@ -499,7 +503,7 @@ async fn full_sync_figures(accounts: usize, reads: Reads) -> f64 {
         }
         Reads::Bulk => {
             let read = export_memory(&app).await;
-            modeled_bulk_times(product_secs / total, writes as f64 / total, objects, read);
+            modeled_bulk_times(product_secs / total, requests as f64 / total, objects, read);
         }
     }
     rate
@@ -621,14 +625,15 @@ fn modeled_per_call_times(calls: f64, objects: f64) {
 }
 
 /// The deployed worker: instances (template.yaml's `WorkerMaxInstances` default), messages
-/// each syncs at once, and accounts of a bulk job at once. Lambda gives 1 vCPU per 1,769 MB
-/// (up to 6 at 10,240 MB, its largest).
+/// each syncs at once, and DynamoDB requests of a bulk job at once (its stored copies are read
+/// 16 at once; its locks are one read, its transactions go at once). Lambda gives 1 vCPU per
+/// 1,769 MB (up to 6 at 10,240 MB, its largest).
 const WORKER_INSTANCES: f64 = 4.0;
 const WORKER_MESSAGES: f64 = 5.0;
-const BULK_ACCOUNTS_AT_ONCE: f64 = 8.0;
+const BULK_REQUESTS_AT_ONCE: f64 = 16.0;
 const LAMBDA_MB_PER_VCPU: f64 = 1769.0;
-/// An assumed DynamoDB write round trip from Lambda in the same region.
-const DYNAMODB_WRITE_SECS: f64 = 0.008;
+/// An assumed DynamoDB round trip from Lambda in the same region.
+const DYNAMODB_ROUND_TRIP_SECS: f64 = 0.008;
 
 /// The workers' memory the model takes (`WorkerMemorySize`; 2.3 vCPU).
 const MODELED_WORKER_MB: u64 = 4_096;
@@ -639,7 +644,7 @@ const MODELED_WORKER_MB: u64 = 4_096;
 /// the parts a worker's memory holds, fanned out at once (as many at a time as there are
 /// workers), each reading every file: counted in full on top of the commits (they overlap in
 /// fact).
-fn modeled_bulk_times(cpu_per_account: f64, writes: f64, objects: f64, read: ExportRead) {
+fn modeled_bulk_times(cpu_per_account: f64, requests: f64, objects: f64, read: ExportRead) {
     use zuora_sync::core::realtime::bulk::{
         MAX_PARTS, READ_BUDGET_SECS, READ_MICROS_PER_RECORD, accounts_for_memory, parts_needed,
         readable_in_one_invocation,
@@ -647,16 +652,16 @@ fn modeled_bulk_times(cpu_per_account: f64, writes: f64, objects: f64, read: Exp
     let mb = MODELED_WORKER_MB;
     let vcpu = (mb as f64 / LAMBDA_MB_PER_VCPU).min(6.0);
     let by_cpu = WORKER_INSTANCES * vcpu / cpu_per_account.max(f64::EPSILON);
-    let by_round_trips =
-        WORKER_INSTANCES * WORKER_MESSAGES * BULK_ACCOUNTS_AT_ONCE / (writes * DYNAMODB_WRITE_SECS);
+    let by_round_trips = WORKER_INSTANCES * WORKER_MESSAGES * BULK_REQUESTS_AT_ONCE
+        / (requests * DYNAMODB_ROUND_TRIP_SECS);
     let rate = by_cpu.min(by_round_trips);
     println!(
         "  modeled in AWS: Zuora serves one export (its request limits no longer bound the sync); each account is a commit on a worker of {mb} MB"
     );
     println!(
-        "    accounts/s = min({WORKER_INSTANCES} x {vcpu:.2} vCPU / {:.3} ms CPU, {WORKER_INSTANCES} x {WORKER_MESSAGES} x {BULK_ACCOUNTS_AT_ONCE} / ({writes:.2} writes x {} ms)) = min({by_cpu:.0}, {by_round_trips:.0}) = {rate:.0}; objects/s {:.0} = {:.1}x Turbo Sync",
+        "    accounts/s = min({WORKER_INSTANCES} x {vcpu:.2} vCPU / {:.3} ms CPU, {WORKER_INSTANCES} x {WORKER_MESSAGES} x {BULK_REQUESTS_AT_ONCE} / ({requests:.2} requests x {} ms)) = min({by_cpu:.0}, {by_round_trips:.0}) = {rate:.0}; objects/s {:.0} = {:.1}x Turbo Sync",
         cpu_per_account * 1000.0,
-        DYNAMODB_WRITE_SECS * 1000.0,
+        DYNAMODB_ROUND_TRIP_SECS * 1000.0,
         rate * objects,
         rate * objects / TURBO_SYNC_OBJECTS_PER_SEC,
     );
