@@ -9,4 +9,5 @@ pub mod notify;
 pub mod outbound;
 pub mod salesforce;
 pub mod sqs;
+pub mod tls;
 pub mod zuora;

@@ -11,13 +11,13 @@ use std::net::SocketAddr;
 /// A client that can only reach what `policy` allows. Each caller sets its own timeout per
 /// request, so one client (one set of root certificates, one connection pool) serves all.
 pub fn client(policy: &OutboundPolicy) -> reqwest::Client {
-    reqwest::Client::builder()
+    super::tls::shared(reqwest::Client::builder())
         .redirect(reqwest::redirect::Policy::none())
         .dns_resolver(PublicOnly {
             policy: policy.clone(),
         })
         .build()
-        .expect("a reqwest client without custom TLS settings always builds")
+        .expect("a reqwest client builds on the shared TLS configuration (adapters::tls tests)")
 }
 
 /// Resolves with the system resolver, then refuses the name if any of its addresses is not

@@ -152,7 +152,7 @@ pub struct ZuoraClient {
 /// The HTTP client for Zuora, shared by every entity's [`ZuoraClient`] in a process (one set of
 /// root certificates, one connection pool); each request carries its entity's timeout.
 pub fn http_client() -> Result<reqwest::Client, reqwest::Error> {
-    reqwest::Client::builder()
+    crate::adapters::tls::shared(reqwest::Client::builder())
         .connect_timeout(Duration::from_secs(5))
         // nextPage links are followed explicitly and checked; never follow a redirect with the
         // bearer token attached.

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 
 /// Starts per function: the init time is their median.
-const STARTS: usize = 5;
+const STARTS: usize = 21;
 
 /// (binary, its sample in `events/`).
 const FUNCTIONS: [(&str, &str); 4] = [
